@@ -1,0 +1,19 @@
+//! HTTP plumbing shared by every oxistack service.
+//!
+//! Only this crate (and each service's `api` module) knows about HTTP. Services build an
+//! axum `Router` whose handlers return `Result<_, Error>`; [`service_layers`] wraps it
+//! with request ids, request logs, body limits and the service's own fault format.
+
+pub mod auth;
+pub mod error;
+pub mod fault;
+pub mod json;
+pub mod pagination;
+pub mod request_id;
+pub mod server;
+pub mod version;
+
+pub use auth::{AuthContext, Ctx, TokenValidator};
+pub use error::{Error, ErrorKind, Result};
+pub use fault::FaultStyle;
+pub use json::ApiJson;

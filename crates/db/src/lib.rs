@@ -1,0 +1,187 @@
+//! The database layer: one pool type over SQLite (the default, a file under the data
+//! directory) or PostgreSQL (for many machines), and versioned migrations per service.
+//!
+//! Queries are written once for both engines: `$1`-style placeholders (SQLite numbers
+//! them the same way), `BIGINT` for integers and booleans (0/1), `TEXT` for strings and
+//! timestamps (RFC 3339, UTC, so they sort as text). No engine-specific SQL outside this
+//! crate.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, Executor,
+};
+
+pub use sqlx::{any::AnyRow, AnyPool as Pool, Row};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("migration {service}/{version} ({name}) failed: {source}")]
+    Migration { service: String, version: i64, name: String, source: sqlx::Error },
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Which engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of(url: &str) -> Engine {
+        if url.starts_with("postgres") {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        }
+    }
+}
+
+/// The shared database handle.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub engine: Engine,
+}
+
+/// A versioned schema change of one service.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    /// Statements separated by `;` at line ends; must run on both engines.
+    pub sql: &'static str,
+}
+
+impl Db {
+    /// Open (creating a SQLite file when missing) a database by URL:
+    /// `sqlite:///path/to/file.db` or `postgres://user:pass@host/db`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(url);
+        let url_full = match engine {
+            Engine::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let opts = AnyConnectOptions::from_str(&url_full)
+            .map_err(|source| DbError::Open { url: redact(url), source })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|source| DbError::Open { url: redact(url), source })?;
+        Ok(Db { pool, engine })
+    }
+
+    /// Apply the migrations of `service` that are not applied yet, in version order, each
+    /// in its own transaction. Returns how many were applied.
+    pub async fn migrate(&self, service: &str, migrations: &[Migration]) -> Result<usize, DbError> {
+        self.pool
+            .execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (service TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, version))",
+            )
+            .await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE service = $1")
+                .bind(service)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut todo: Vec<&Migration> =
+            migrations.iter().filter(|m| !applied.contains(&m.version)).collect();
+        todo.sort_by_key(|m| m.version);
+        for m in &todo {
+            let err = |source| DbError::Migration {
+                service: service.into(),
+                version: m.version,
+                name: m.name.into(),
+                source,
+            };
+            let mut tx = self.pool.begin().await?;
+            for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+                tx.execute(stmt).await.map_err(err)?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)")
+                .bind(service)
+                .bind(m.version)
+                .bind(m.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            tx.commit().await?;
+            tracing::info!(service, version = m.version, name = m.name, "applied migration");
+        }
+        Ok(todo.len())
+    }
+
+    /// The latest applied version of each service's schema.
+    pub async fn versions(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query_as::<_, (String, i64)>(
+            "SELECT service, MAX(version) FROM schema_migrations GROUP BY service ORDER BY service",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Booleans are stored as 0/1.
+pub fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &[Migration] = &[
+        Migration { version: 1, name: "t", sql: "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL);\nCREATE INDEX t_n ON t (n)" },
+        Migration { version: 2, name: "u", sql: "ALTER TABLE t ADD COLUMN extra TEXT" },
+    ];
+
+    #[tokio::test]
+    async fn migrations_apply_once() {
+        let dir = std::env::temp_dir().join(format!("oxi-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        assert_eq!(db.migrate("svc", M).await.unwrap(), 2);
+        assert_eq!(db.migrate("svc", M).await.unwrap(), 0);
+        sqlx::query("INSERT INTO t (id, n, extra) VALUES ($1, $2, $3)")
+            .bind("a")
+            .bind(flag(true))
+            .bind("x")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(db.versions().await.unwrap(), vec![("svc".to_owned(), 2)]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:p@h/db"), "postgres://***@h/db");
+    }
+}

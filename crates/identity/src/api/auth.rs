@@ -1,0 +1,324 @@
+//! `/v3/auth/*`: issuing, validating and revoking tokens, and what a token may see.
+
+use std::sync::Arc;
+
+use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::ApiState;
+use crate::{
+    app::{
+        tokens::{AuthRequest, DomainRef, ProjectRef, Proof, ScopeRequest, UserRef},
+        Catalog, Validated,
+    },
+    token::iso,
+};
+
+pub fn public_routes() -> Router<ApiState> {
+    Router::new().route("/v3/auth/tokens", post(token_issue))
+}
+
+pub fn protected_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v3/auth/tokens", get(token_validate).head(token_check).delete(token_revoke))
+        .route("/v3/auth/catalog", get(auth_catalog))
+        .route("/v3/auth/projects", get(auth_projects))
+        .route("/v3/auth/domains", get(auth_domains))
+        .route("/v3/auth/system", get(auth_system))
+}
+
+// ---- wire types of POST /v3/auth/tokens ----
+
+#[derive(Deserialize)]
+struct AuthBody {
+    auth: AuthWire,
+}
+
+#[derive(Deserialize)]
+struct AuthWire {
+    identity: IdentityWire,
+    #[serde(default)]
+    scope: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct IdentityWire {
+    methods: Vec<String>,
+    password: Option<PasswordWire>,
+    token: Option<TokenWire>,
+    application_credential: Option<AppCredWire>,
+}
+
+#[derive(Deserialize)]
+struct PasswordWire {
+    user: UserWire,
+}
+
+#[derive(Deserialize)]
+struct UserWire {
+    id: Option<String>,
+    name: Option<String>,
+    domain: Option<NamedWire>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NamedWire {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenWire {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct AppCredWire {
+    id: Option<String>,
+    name: Option<String>,
+    secret: String,
+    user: Option<UserWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeWire {
+    project: Option<ProjectWire>,
+    domain: Option<NamedWire>,
+    system: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ProjectWire {
+    id: Option<String>,
+    name: Option<String>,
+    domain: Option<NamedWire>,
+}
+
+fn domain_ref(d: Option<NamedWire>, what: &str) -> Result<DomainRef, Error> {
+    match d {
+        Some(NamedWire { id: Some(id), .. }) => Ok(DomainRef::Id(id)),
+        Some(NamedWire { name: Some(n), .. }) => Ok(DomainRef::Name(n)),
+        _ => Err(Error::bad_request(format!("{what} given by name needs a domain id or name."))),
+    }
+}
+
+fn user_ref(u: &mut UserWire) -> Result<UserRef, Error> {
+    match (u.id.take(), u.name.take()) {
+        (Some(id), _) => Ok(UserRef::Id(id)),
+        (None, Some(name)) => Ok(UserRef::Name { name, domain: domain_ref(u.domain.take(), "A user")? }),
+        _ => Err(Error::bad_request("Expecting to find a user id or name in auth.")),
+    }
+}
+
+fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
+    let AuthWire { identity, scope } = body.auth;
+    let mut proofs = Vec::new();
+    for m in &identity.methods {
+        match m.as_str() {
+            "password" => {
+                let mut u = identity
+                    .password
+                    .as_ref()
+                    .map(|p| UserWire {
+                        id: p.user.id.clone(),
+                        name: p.user.name.clone(),
+                        domain: p.user.domain.as_ref().map(|d| NamedWire { id: d.id.clone(), name: d.name.clone() }),
+                        password: p.user.password.clone(),
+                    })
+                    .ok_or_else(|| Error::bad_request("Expecting to find password in identity."))?;
+                let password = u.password.take().ok_or_else(|| Error::bad_request("Expecting to find password in user."))?;
+                proofs.push(Proof::Password { user: user_ref(&mut u)?, password });
+            }
+            "token" => {
+                let t = identity.token.as_ref().ok_or_else(|| Error::bad_request("Expecting to find token in identity."))?;
+                proofs.push(Proof::Token { id: t.id.clone() });
+            }
+            "application_credential" => {
+                let a = identity
+                    .application_credential
+                    .as_ref()
+                    .ok_or_else(|| Error::bad_request("Expecting to find application_credential in identity."))?;
+                let user = match &a.user {
+                    Some(u) => Some(user_ref(&mut UserWire {
+                        id: u.id.clone(),
+                        name: u.name.clone(),
+                        domain: u.domain.as_ref().map(|d| NamedWire { id: d.id.clone(), name: d.name.clone() }),
+                        password: None,
+                    })?),
+                    None => None,
+                };
+                proofs.push(Proof::ApplicationCredential { id: a.id.clone(), name: a.name.clone(), user, secret: a.secret.clone() });
+            }
+            other => return Err(Error::unauthenticated(format!("Attempted to authenticate with an unsupported method: {other}."))),
+        }
+    }
+    let scope = match scope {
+        None | Some(Value::Null) => ScopeRequest::Default,
+        Some(Value::String(s)) if s == "unscoped" => ScopeRequest::Unscoped,
+        Some(v) => {
+            let w: ScopeWire = api_common::json::parse(v.to_string().as_bytes())?;
+            match w {
+                ScopeWire { project: Some(p), domain: None, system: None } => ScopeRequest::Project(match (p.id, p.name) {
+                    (Some(id), _) => ProjectRef::Id(id),
+                    (None, Some(name)) => ProjectRef::Name { name, domain: domain_ref(p.domain, "A project")? },
+                    _ => return Err(Error::bad_request("Expecting to find a project id or name in scope.")),
+                }),
+                ScopeWire { domain: Some(d), project: None, system: None } => ScopeRequest::Domain(match (d.id, d.name) {
+                    (Some(id), _) => DomainRef::Id(id),
+                    (None, Some(n)) => DomainRef::Name(n),
+                    _ => return Err(Error::bad_request("Expecting to find a domain id or name in scope.")),
+                }),
+                ScopeWire { system: Some(_), project: None, domain: None } => ScopeRequest::System,
+                ScopeWire { project: None, domain: None, system: None } => ScopeRequest::Default,
+                _ => return Err(Error::bad_request("Specify only one of project, domain or system in scope.")),
+            }
+        }
+    };
+    Ok(AuthRequest { methods: identity.methods, proofs, scope })
+}
+
+// ---- token documents ----
+
+fn catalog_json(cat: &Catalog) -> Value {
+    Value::Array(
+        cat.iter()
+            .map(|(s, eps)| {
+                json!({
+                    "id": s.id,
+                    "type": s.kind,
+                    "name": s.name,
+                    "endpoints": eps.iter().map(|e| json!({
+                        "id": e.id,
+                        "interface": e.interface,
+                        "region": e.region_id,
+                        "region_id": e.region_id,
+                        "url": e.url,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn token_json(v: &Validated, catalog: Option<&Value>) -> Value {
+    let p = &v.payload;
+    let mut t = json!({
+        "methods": p.method_names(),
+        "user": {
+            "id": v.user.id,
+            "name": v.user.name,
+            "domain": {"id": v.user_domain.id, "name": v.user_domain.name},
+            "password_expires_at": v.user.password_expires_at,
+        },
+        "audit_ids": p.audit_ids,
+        "expires_at": iso(p.expires()),
+        "issued_at": iso(p.issued()),
+    });
+    let roles: Vec<Value> = v.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
+    if let Some((proj, dom)) = &v.project {
+        t["project"] = json!({"id": proj.id, "name": proj.name, "domain": {"id": dom.id, "name": dom.name}});
+        t["is_domain"] = json!(false);
+        t["roles"] = json!(roles);
+        if v.is_admin_project {
+            t["is_admin_project"] = json!(true);
+        }
+    } else if let Some(d) = &v.domain {
+        t["domain"] = json!({"id": d.id, "name": d.name});
+        t["roles"] = json!(roles);
+    } else if v.ctx.system_scope.is_some() {
+        t["system"] = json!({"all": true});
+        t["roles"] = json!(roles);
+    }
+    if let Some(ac) = &v.app_cred {
+        t["application_credential"] = json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted});
+    }
+    if let Some(c) = catalog {
+        t["catalog"] = c.clone();
+    }
+    json!({ "token": t })
+}
+
+fn subject(headers: &HeaderMap) -> Result<&str, Error> {
+    headers
+        .get(SUBJECT_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::bad_request("The X-Subject-Token header is required."))
+}
+
+#[derive(Deserialize, Default)]
+struct TokenQuery {
+    nocatalog: Option<String>,
+    allow_expired: Option<String>,
+}
+
+async fn token_issue(State(st): State<ApiState>, Query(q): Query<TokenQuery>, ApiJson(body): ApiJson<AuthBody>) -> Result<Response, Error> {
+    let req = parse_auth(body)?;
+    let (token, v) = st.id.authenticate(req).await?;
+    let cat = if q.nocatalog.is_some() { None } else { Some(catalog_json(&*st.id.catalog().await?)) };
+    let mut resp = (StatusCode::CREATED, Json(token_json(&v, cat.as_ref()))).into_response();
+    resp.headers_mut().insert(SUBJECT_TOKEN, HeaderValue::from_str(&token).map_err(Error::internal)?);
+    Ok(resp)
+}
+
+async fn subject_validated(st: &ApiState, ctx: &Ctx, headers: &HeaderMap, rule: &str) -> Result<(String, Arc<Validated>), Error> {
+    let token = subject(headers)?.to_owned();
+    let v = st.id.validate(&token).await?;
+    st.id.authorize(ctx, rule, json!({"target": {"token": {"user_id": v.user.id}}}))?;
+    Ok((token, v))
+}
+
+async fn token_validate(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<Response, Error> {
+    let _ = q.allow_expired;
+    let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
+    let cat = if q.nocatalog.is_some() { None } else { Some(catalog_json(&*st.id.catalog().await?)) };
+    let mut resp = Json(token_json(&v, cat.as_ref())).into_response();
+    resp.headers_mut().insert(SUBJECT_TOKEN, HeaderValue::from_str(&token).map_err(Error::internal)?);
+    Ok(resp)
+}
+
+async fn token_check(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) -> Result<StatusCode, Error> {
+    subject_validated(&st, &ctx, &headers, "identity:check_token").await?;
+    Ok(StatusCode::OK)
+}
+
+async fn token_revoke(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) -> Result<StatusCode, Error> {
+    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token").await?;
+    st.id.revoke_token(&v).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn auth_catalog(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
+    if ctx.project_id.is_none() && ctx.domain_id.is_none() && ctx.system_scope.is_none() {
+        return Err(Error::forbidden("The service catalog requires a scoped token."));
+    }
+    let cat = catalog_json(&*st.id.catalog().await?);
+    Ok(Json(json!({"catalog": cat, "links": {"self": st.link("auth/catalog"), "previous": null, "next": null}})))
+}
+
+async fn auth_projects(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
+    let projects = st.id.user_projects(&ctx.user_id).await?;
+    let items = projects.iter().filter(|p| p.enabled).map(|p| super::resources::project_json(&st, p)).collect();
+    Ok(st.collection("projects", "auth/projects", items))
+}
+
+async fn auth_domains(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
+    let domains = st.id.user_domains(&ctx.user_id).await?;
+    let items = domains.iter().filter(|d| d.enabled).map(|d| super::resources::domain_json(&st, d)).collect();
+    Ok(st.collection("domains", "auth/domains", items))
+}
+
+async fn auth_system(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
+    let roles = st.id.effective_roles(&ctx.user_id, &crate::model::Target::System).await?;
+    let system: Vec<Value> = if roles.is_empty() { vec![] } else { vec![json!({"all": true})] };
+    Ok(Json(json!({"system": system, "links": {"self": st.link("auth/system"), "previous": null, "next": null}})))
+}

@@ -1,0 +1,385 @@
+//! The identity service's logic. Handlers call these methods; nothing here knows HTTP.
+
+pub mod resources;
+pub mod tokens;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
+    time::{Duration, Instant},
+};
+
+use api_common::{AuthContext, Error, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    keys::KeyRing,
+    model::*,
+    store::Store,
+};
+
+/// The `[identity]` section of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Port of the Keystone API.
+    pub port: u16,
+    /// Lifetime of a token, in seconds.
+    pub token_expiration: u64,
+    /// The Fernet key repository (default: `<data_dir>/fernet-keys`).
+    pub key_repository: Option<PathBuf>,
+    /// How many keys stay active across rotations (staged + primary + secondaries).
+    pub max_active_keys: usize,
+    /// Tokens scoped to this project (in `admin_project_domain_name`) carry
+    /// `is_admin_project`, which makes its admins cloud admins.
+    pub admin_project_name: String,
+    pub admin_project_domain_name: String,
+    /// How long a validated token is remembered, in seconds; identity writes clear the
+    /// cache at once on this node.
+    pub validation_cache_seconds: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_request_body_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 5000,
+            token_expiration: 3600,
+            key_repository: None,
+            max_active_keys: 3,
+            admin_project_name: "admin".into(),
+            admin_project_domain_name: "Default".into(),
+            validation_cache_seconds: 30,
+            max_request_body_size: 114_688,
+        }
+    }
+}
+
+/// A token that passed validation, with everything its document shows.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub payload: crate::token::Payload,
+    pub user: User,
+    pub user_domain: Domain,
+    pub project: Option<(Project, Domain)>,
+    pub domain: Option<Domain>,
+    pub roles: Vec<Role>,
+    pub app_cred: Option<AppCred>,
+    pub is_admin_project: bool,
+    pub ctx: Arc<AuthContext>,
+}
+
+/// One catalog entry: a service and its enabled endpoints.
+pub type Catalog = Vec<(Service, Vec<Endpoint>)>;
+
+/// The identity service.
+pub struct Identity {
+    pub store: Store,
+    pub cfg: Config,
+    pub keys: KeyRing,
+    pub policy: policy::Policy,
+    /// Bumped on every identity write; cached validations from older generations are stale.
+    generation: AtomicU64,
+    validations: RwLock<HashMap<String, (u64, Instant, Arc<Validated>)>>,
+    catalog: RwLock<Option<(u64, Arc<Catalog>)>>,
+    revocations: RwLock<(Instant, Arc<Vec<Revocation>>)>,
+}
+
+impl Identity {
+    pub async fn new(store: Store, cfg: Config, keys: KeyRing, policy: policy::Policy) -> Result<Arc<Identity>> {
+        let id = Arc::new(Identity {
+            store,
+            cfg,
+            keys,
+            policy,
+            generation: AtomicU64::new(1),
+            validations: RwLock::new(HashMap::new()),
+            catalog: RwLock::new(None),
+            revocations: RwLock::new((Instant::now(), Arc::new(Vec::new()))),
+        });
+        id.reload_revocations().await?;
+        Ok(id)
+    }
+
+    /// Forget everything cached: called after every write.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+        self.validations.write().expect("cache poisoned").clear();
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn cached_validation(&self, token: &str) -> Option<Arc<Validated>> {
+        let ttl = Duration::from_secs(self.cfg.validation_cache_seconds);
+        let map = self.validations.read().expect("cache poisoned");
+        let (gen, at, v) = map.get(token)?;
+        (*gen == self.generation() && at.elapsed() < ttl).then(|| v.clone())
+    }
+
+    fn cache_validation(&self, token: &str, gen: u64, v: Arc<Validated>) {
+        if self.cfg.validation_cache_seconds == 0 {
+            return;
+        }
+        let mut map = self.validations.write().expect("cache poisoned");
+        if map.len() > 50_000 {
+            map.clear();
+        }
+        map.insert(token.to_owned(), (gen, Instant::now(), v));
+    }
+
+    /// Check a policy rule for the caller against a target (`{"target": {...}}`).
+    pub fn authorize(&self, ctx: &AuthContext, rule: &str, target: Value) -> Result<()> {
+        let mut creds = ctx.credentials();
+        if self.is_admin_project(ctx) {
+            creds.extra.insert("is_admin_project".into(), "True".into());
+        }
+        if self.policy.enforce(rule, &target, &creds) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("You are not authorized to perform the requested action: {rule}.")))
+        }
+    }
+
+    /// Whether a rule passes, for handlers that narrow a listing instead of refusing it.
+    pub fn allowed(&self, ctx: &AuthContext, rule: &str, target: Value) -> bool {
+        self.authorize(ctx, rule, target).is_ok()
+    }
+
+    fn is_admin_project(&self, ctx: &AuthContext) -> bool {
+        ctx.project_name.as_deref() == Some(self.cfg.admin_project_name.as_str())
+            && ctx.project_domain_name.as_deref() == Some(self.cfg.admin_project_domain_name.as_str())
+    }
+
+    /// The catalog (cached per generation).
+    pub async fn catalog(&self) -> Result<Arc<Catalog>> {
+        let gen = self.generation();
+        if let Some((g, c)) = &*self.catalog.read().expect("catalog poisoned") {
+            if *g == gen {
+                return Ok(c.clone());
+            }
+        }
+        let endpoints = self.store.endpoints().await?;
+        let cat: Catalog = self
+            .store
+            .services()
+            .await?
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| {
+                let eps = endpoints.iter().filter(|e| e.enabled && e.service_id == s.id).cloned().collect();
+                (s, eps)
+            })
+            .collect();
+        let cat = Arc::new(cat);
+        *self.catalog.write().expect("catalog poisoned") = Some((gen, cat.clone()));
+        Ok(cat)
+    }
+
+    /// The revocation events in force, refreshed from the database every few seconds so
+    /// revocations made on other nodes apply too.
+    pub async fn revocations(&self) -> Result<Arc<Vec<Revocation>>> {
+        {
+            let r = self.revocations.read().expect("revocations poisoned");
+            if r.0.elapsed() < Duration::from_secs(5) {
+                return Ok(r.1.clone());
+            }
+        }
+        self.reload_revocations().await
+    }
+
+    pub async fn reload_revocations(&self) -> Result<Arc<Vec<Revocation>>> {
+        let horizon = chrono::Utc::now().timestamp_micros() - (self.cfg.token_expiration as i64 + 60) * 1_000_000;
+        let events = Arc::new(self.store.revocations(horizon).await?);
+        *self.revocations.write().expect("revocations poisoned") = (Instant::now(), events.clone());
+        Ok(events)
+    }
+
+    pub async fn revoke(&self, e: Revocation) -> Result<()> {
+        self.store.add_revocation(&e).await?;
+        self.reload_revocations().await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    /// The roles `user_id` holds on `scope`, directly, through groups, by inheritance
+    /// (from the project's domain and parent projects), and by implication.
+    pub async fn effective_roles(&self, user_id: &str, scope: &Target) -> Result<Vec<Role>> {
+        let groups = self.store.user_groups(user_id).await?;
+        let assignments = self.store.assignments_of(user_id, &groups).await?;
+        let mut direct: BTreeSet<String> = BTreeSet::new();
+        let (inherit_from, domain): (Vec<String>, Option<String>) = match scope {
+            Target::Project(pid) => {
+                let chain = self.project_ancestors(pid).await?;
+                let dom = self.store.project(pid).await?.map(|p| p.domain_id);
+                (chain, dom)
+            }
+            _ => (Vec::new(), None),
+        };
+        for a in &assignments {
+            let hit = match (&a.target, scope) {
+                (t, s) if t == s => !a.inherited,
+                (Target::Project(p), Target::Project(_)) => a.inherited && inherit_from.contains(p),
+                (Target::Domain(d), Target::Project(_)) => a.inherited && domain.as_deref() == Some(d.as_str()),
+                _ => false,
+            };
+            if hit {
+                direct.insert(a.role_id.clone());
+            }
+        }
+        self.expand_roles(direct).await
+    }
+
+    /// Role ids plus every role they imply, as roles, sorted by name.
+    pub async fn expand_roles(&self, ids: BTreeSet<String>) -> Result<Vec<Role>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rules = self.store.implied_roles().await?;
+        let mut imply: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (p, i) in &rules {
+            imply.entry(p).or_default().push(i);
+        }
+        let mut all = ids.clone();
+        let mut todo: Vec<String> = ids.into_iter().collect();
+        while let Some(r) = todo.pop() {
+            for i in imply.get(r.as_str()).into_iter().flatten() {
+                if all.insert((*i).to_owned()) {
+                    todo.push((*i).to_owned());
+                }
+            }
+        }
+        let mut roles: Vec<Role> = self.store.roles().await?.into_iter().filter(|r| all.contains(&r.id)).collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
+    }
+
+    /// The ids of the parents of a project, nearest first.
+    pub async fn project_ancestors(&self, project_id: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut cur = self.store.project(project_id).await?.and_then(|p| p.parent_id);
+        while let Some(id) = cur {
+            if out.contains(&id) || out.len() > 64 {
+                break;
+            }
+            cur = self.store.project(&id).await?.and_then(|p| p.parent_id);
+            out.push(id);
+        }
+        Ok(out)
+    }
+}
+
+impl Identity {
+    /// Every role assignment; with `effective`, group grants are expanded to their members,
+    /// inherited grants to the projects below them, and implied roles are added, as
+    /// Keystone's `?effective` does. Each row carries the group it came through.
+    pub async fn role_assignments(&self, effective: bool) -> Result<Vec<(Assignment, Option<String>)>> {
+        let all = self.store.assignments().await?;
+        if !effective {
+            return Ok(all.into_iter().map(|a| (a, None)).collect());
+        }
+        let projects = self.store.projects().await?;
+        let rules = self.store.implied_roles().await?;
+        let mut out: Vec<(Assignment, Option<String>)> = Vec::new();
+        let mut push = |a: Assignment, via: Option<String>| {
+            if !out.iter().any(|(x, _)| *x == a) {
+                out.push((a, via));
+            }
+        };
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for a in &all {
+            let actors: Vec<(String, Option<String>)> = match a.actor_type {
+                ActorType::User => vec![(a.actor_id.clone(), None)],
+                ActorType::Group => {
+                    if !members.contains_key(&a.actor_id) {
+                        members.insert(a.actor_id.clone(), self.store.group_members(&a.actor_id).await?);
+                    }
+                    members[&a.actor_id].iter().map(|u| (u.clone(), Some(a.actor_id.clone()))).collect()
+                }
+            };
+            let targets: Vec<Target> = if a.inherited {
+                match &a.target {
+                    Target::Domain(d) => projects.iter().filter(|p| p.domain_id == *d).map(|p| Target::Project(p.id.clone())).collect(),
+                    Target::Project(root) => descendants(&projects, root).into_iter().map(Target::Project).collect(),
+                    Target::System => vec![],
+                }
+            } else {
+                vec![a.target.clone()]
+            };
+            let mut role_ids = vec![a.role_id.clone()];
+            let mut i = 0;
+            while i < role_ids.len() {
+                for (p, imp) in &rules {
+                    if *p == role_ids[i] && !role_ids.contains(imp) {
+                        role_ids.push(imp.clone());
+                    }
+                }
+                i += 1;
+            }
+            for (user, via) in &actors {
+                for t in &targets {
+                    for r in &role_ids {
+                        push(
+                            Assignment { actor_type: ActorType::User, actor_id: user.clone(), target: t.clone(), role_id: r.clone(), inherited: false },
+                            via.clone(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The projects on which a user holds any role (directly, through a group, or by
+    /// inheritance).
+    pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
+        let ids: BTreeSet<String> = self
+            .role_assignments(true)
+            .await?
+            .into_iter()
+            .filter(|(a, _)| a.actor_id == user_id)
+            .filter_map(|(a, _)| match a.target {
+                Target::Project(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        Ok(self.store.projects().await?.into_iter().filter(|p| ids.contains(&p.id)).collect())
+    }
+
+    /// The domains on which a user holds a role.
+    pub async fn user_domains(&self, user_id: &str) -> Result<Vec<Domain>> {
+        let ids: BTreeSet<String> = self
+            .role_assignments(true)
+            .await?
+            .into_iter()
+            .filter(|(a, _)| a.actor_id == user_id)
+            .filter_map(|(a, _)| match a.target {
+                Target::Domain(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        Ok(self.store.domains().await?.into_iter().filter(|d| ids.contains(&d.id)).collect())
+    }
+}
+
+/// The projects below `root` (not `root` itself).
+fn descendants(projects: &[Project], root: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut frontier = vec![root.to_owned()];
+    while let Some(cur) = frontier.pop() {
+        for p in projects.iter().filter(|p| p.parent_id.as_deref() == Some(cur.as_str())) {
+            if !out.contains(&p.id) {
+                out.push(p.id.clone());
+                frontier.push(p.id.clone());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,121 @@
+//! Wiring: open the database, start the chosen services, serve them. `up` and `serve`
+//! go through the same code.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use api_common::{auth::AuthLayerState, TokenValidator};
+use axum::Router;
+use identity::Identity;
+
+use crate::config::Config;
+
+/// A service the process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Every API service below.
+    Api,
+    Identity,
+}
+
+impl Role {
+    fn runs_identity(roles: &[Role]) -> bool {
+        roles.iter().any(|r| matches!(r, Role::Api | Role::Identity))
+    }
+}
+
+/// Open the database and bring every service's schema up to date.
+pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
+    let url = cfg.database_url();
+    let db = db::Db::connect(&url, cfg.database.max_connections).await?;
+    db.migrate("identity", identity::MIGRATIONS).await?;
+    Ok(db)
+}
+
+/// The running services of this process.
+pub struct Cloud {
+    pub identity: Option<Arc<Identity>>,
+    routers: Vec<(&'static str, SocketAddr, Router)>,
+}
+
+/// Start the services of `roles` over `db`.
+pub async fn build(cfg: &Config, db: db::Db, roles: &[Role]) -> anyhow::Result<Cloud> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    let policy = cfg.policy_path();
+    let mut routers = Vec::new();
+    let mut ident = None;
+    if Role::runs_identity(roles) {
+        let id = identity::start(db.clone(), cfg.identity.clone(), &cfg.data_dir, policy.as_deref()).await?;
+        let addr: SocketAddr = format!("{}:{}", cfg.bind_host, cfg.identity.port)
+            .parse()
+            .with_context(|| format!("bad bind_host {}", cfg.bind_host))?;
+        routers.push(("identity", addr, identity::api::router(id.clone(), cfg.url(cfg.identity.port))));
+        ident = Some(id);
+    }
+    Ok(Cloud { identity: ident, routers })
+}
+
+impl Cloud {
+    /// How other services in this process validate tokens.
+    #[allow(dead_code)]
+    pub fn auth_layer(&self, cfg: &Config) -> Option<AuthLayerState> {
+        self.identity.as_ref().map(|id| AuthLayerState {
+            validator: id.clone() as Arc<dyn TokenValidator>,
+            identity_uri: format!("{}/v3", cfg.url(cfg.identity.port)),
+        })
+    }
+
+    /// Bind every listener first (so a busy port fails fast), then serve all until
+    /// `shutdown` resolves. `ready` runs once every listener is bound.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        ready: impl FnOnce(&[(&'static str, SocketAddr)]),
+    ) -> anyhow::Result<()> {
+        let mut bound = Vec::new();
+        for (name, addr, router) in self.routers {
+            let l = api_common::server::bind(addr).await?;
+            bound.push((name, l.local_addr()?, l, router));
+        }
+        ready(&bound.iter().map(|(n, a, _, _)| (*n, *a)).collect::<Vec<_>>());
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, _, listener, router) in bound {
+            let mut rx = tx.subscribe();
+            tasks.spawn(async move {
+                api_common::server::serve(listener, router, async move {
+                    let _ = rx.recv().await;
+                })
+                .await
+                .with_context(|| format!("{name} server failed"))
+            });
+        }
+        tokio::select! {
+            _ = shutdown => {}
+            Some(r) = tasks.join_next() => { r??; }
+        }
+        let _ = tx.send(());
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

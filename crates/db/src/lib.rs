@@ -147,6 +147,52 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Fresh databases for tests: every test gets its own, on SQLite always and on PostgreSQL
+/// too when `OXISTACK_TEST_PG_URL` names a server (the test command starts one).
+pub mod testing {
+    use super::*;
+
+    /// A SQLite database in a new temporary directory (removed by the OS's tmp cleaning;
+    /// tests that care remove it themselves).
+    pub async fn sqlite() -> Db {
+        let dir = std::env::temp_dir().join(format!("oxi-test-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Db::connect(&format!("sqlite://{}/test.db", dir.display()), 4).await.expect("sqlite")
+    }
+
+    /// A new, empty database on the PostgreSQL server of `OXISTACK_TEST_PG_URL`, if set.
+    pub async fn postgres() -> Option<Db> {
+        let url = std::env::var("OXISTACK_TEST_PG_URL").ok().filter(|u| !u.is_empty())?;
+        let admin = Db::connect(&url, 1).await.expect("cannot reach OXISTACK_TEST_PG_URL");
+        let name = format!("oxi_test_{}", uuid_like());
+        admin.pool.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        admin.pool.close().await;
+        let base = match url.rfind('/') {
+            Some(i) if i > url.find("://").map(|j| j + 2).unwrap_or(0) => &url[..i],
+            _ => url.as_str(),
+        };
+        let (base, query) = match url.split_once('?') {
+            Some((_, q)) => (base.split('?').next().unwrap_or(base), format!("?{q}")),
+            None => (base, String::new()),
+        };
+        Some(Db::connect(&format!("{base}/{name}{query}"), 4).await.expect("connect to test database"))
+    }
+
+    /// Every engine available to this test run: SQLite, then PostgreSQL when configured.
+    pub async fn engines() -> Vec<Db> {
+        let mut v = vec![sqlite().await];
+        v.extend(postgres().await);
+        v
+    }
+
+    fn uuid_like() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{}_{}_{}", std::process::id(), t, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// Booleans are stored as 0/1.
 pub fn flag(b: bool) -> i64 {
     i64::from(b)

@@ -1,0 +1,456 @@
+//! In-process API tests of the identity service: the real router, a real database per
+//! test (SQLite, and PostgreSQL when `OXISTACK_TEST_PG_URL` is set), no network.
+
+use std::sync::Arc;
+
+use axum::{body::Body, Router};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use identity::{
+    bootstrap::{CatalogEntry, Spec},
+    Identity,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Cloud {
+    router: Router,
+    id: Arc<Identity>,
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Value,
+}
+
+async fn cloud(db: db::Db) -> Cloud {
+    db.migrate("identity", identity::MIGRATIONS).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("oxi-id-test-{}", uuid::Uuid::new_v4().simple()));
+    let id = identity::start(db, identity::Config::default(), &dir, None).await.unwrap();
+    id.bootstrap(&Spec {
+        region: "RegionOne".into(),
+        admin_password: "adminpw".into(),
+        demo_password: Some("demopw".into()),
+        catalog: vec![CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: "http://localhost:5000/v3".into() }],
+    })
+    .await
+    .unwrap();
+    Cloud { router: identity::api::router(id.clone(), "http://localhost:5000".into()), id }
+}
+
+impl Cloud {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        self.raw(method, path, token, body.map(|b| b.to_string()), &[]).await
+    }
+
+    async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("x-auth-token", t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.router.clone().oneshot(req.body(Body::from(body.unwrap_or_default())).unwrap()).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Issue a token; `scope` is the `scope` object or `None` for the default.
+    async fn issue(&self, user: &str, password: &str, scope: Option<Value>) -> Resp {
+        let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}}});
+        if let Some(s) = scope {
+            auth["scope"] = s;
+        }
+        self.call(Method::POST, "/v3/auth/tokens", None, Some(json!({ "auth": auth }))).await
+    }
+
+    async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let r = self.issue(user, password, Some(json!({"project": {"name": project, "domain": {"id": "default"}}}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.headers["x-subject-token"].to_str().unwrap().to_owned()
+    }
+
+    async fn admin(&self) -> String {
+        self.token("admin", "adminpw", "admin").await
+    }
+
+    async fn demo(&self) -> String {
+        self.token("demo", "demopw", "demo").await
+    }
+
+    async fn role_id(&self, name: &str) -> String {
+        self.id.store.roles().await.unwrap().into_iter().find(|r| r.name == name).unwrap().id
+    }
+}
+
+async fn each_engine<F, Fut>(f: F)
+where
+    F: Fn(Cloud) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for db in db::testing::engines().await {
+        let engine = db.engine;
+        eprintln!("engine: {engine:?}");
+        f(cloud(db).await).await;
+    }
+}
+
+#[tokio::test]
+async fn version_documents_and_faults() {
+    each_engine(|c| async move {
+        let r = c.call(Method::GET, "/", None, None).await;
+        assert_eq!(r.status, StatusCode::MULTIPLE_CHOICES);
+        assert_eq!(r.body["versions"]["values"][0]["id"], "v3.14");
+        assert!(r.headers["x-openstack-request-id"].to_str().unwrap().starts_with("req-"));
+        let r = c.call(Method::GET, "/v3", None, None).await;
+        assert_eq!(r.body["version"]["links"][0]["href"], "http://localhost:5000/v3/");
+        // No token: Keystone's fault body.
+        let r = c.call(Method::GET, "/v3/projects", None, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body["error"]["code"], 401);
+        assert_eq!(r.body["error"]["title"], "Unauthorized");
+        // Malformed JSON and wrong types are 400 with the field named.
+        let t = c.admin().await;
+        let r = c.raw(Method::POST, "/v3/projects", Some(&t), Some("{\"project\": ".into()), &[]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("Malformed"));
+        let r = c.post("/v3/projects", &t, json!({"project": {"name": "x", "enabled": "yes"}})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("project.enabled"), "{}", r.body);
+        // Nothing was created by the bad requests.
+        let r = c.get("/v3/projects?name=x", &t).await;
+        assert_eq!(r.body["projects"].as_array().unwrap().len(), 0);
+        // Unknown path, wrong method.
+        assert_eq!(c.get("/v3/nothing", &t).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(c.call(Method::PUT, "/v3/projects", Some(&t), None).await.status, StatusCode::METHOD_NOT_ALLOWED);
+        // Oversized body.
+        let big = "x".repeat(200_000);
+        let r = c.post("/v3/projects", &t, json!({"project": {"name": big}})).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_scopes_and_documents() {
+    each_engine(|c| async move {
+        // Project scope with catalog and roles (implied roles included).
+        let r = c.issue("admin", "adminpw", Some(json!({"project": {"name": "admin", "domain": {"name": "Default"}}}))).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let t = &r.body["token"];
+        assert_eq!(t["project"]["name"], "admin");
+        assert_eq!(t["user"]["domain"]["id"], "default");
+        let roles: Vec<&str> = t["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        for want in ["admin", "manager", "member", "reader"] {
+            assert!(roles.contains(&want), "{roles:?}");
+        }
+        assert_eq!(t["catalog"][0]["type"], "identity");
+        assert_eq!(t["catalog"][0]["endpoints"].as_array().unwrap().len(), 3);
+        assert_eq!(t["methods"], json!(["password"]));
+        assert_eq!(t["audit_ids"].as_array().unwrap().len(), 1);
+        assert!(t["expires_at"].as_str().unwrap().ends_with('Z'));
+        // Default scope: the user's default project.
+        let r = c.issue("demo", "demopw", None).await;
+        assert_eq!(r.body["token"]["project"]["name"], "demo");
+        // Explicitly unscoped.
+        let r = c.issue("demo", "demopw", Some(json!("unscoped"))).await;
+        assert!(r.body["token"].get("project").is_none());
+        assert!(r.body["token"].get("roles").is_none());
+        // Domain and system scope for admin; not for demo.
+        let r = c.issue("admin", "adminpw", Some(json!({"domain": {"id": "default"}}))).await;
+        assert_eq!(r.body["token"]["domain"]["id"], "default");
+        let r = c.issue("admin", "adminpw", Some(json!({"system": {"all": true}}))).await;
+        assert_eq!(r.body["token"]["system"], json!({"all": true}));
+        let r = c.issue("demo", "demopw", Some(json!({"system": {"all": true}}))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let r = c.issue("demo", "demopw", Some(json!({"project": {"name": "admin", "domain": {"id": "default"}}}))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // Wrong password, unknown user: the same 401.
+        assert_eq!(c.issue("demo", "nope", None).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.issue("ghost", "nope", None).await.status, StatusCode::UNAUTHORIZED);
+        // Rescope with the token method keeps the expiry and chains the audit ids.
+        let demo = c.demo().await;
+        let unscoped = c.issue("demo", "demopw", Some(json!("unscoped"))).await;
+        let ut = unscoped.headers["x-subject-token"].to_str().unwrap().to_owned();
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ut}}, "scope": {"project": {"name": "demo", "domain": {"id": "default"}}}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["token"]["expires_at"], unscoped.body["token"]["expires_at"]);
+        assert_eq!(r.body["token"]["audit_ids"][1], unscoped.body["token"]["audit_ids"][0]);
+        assert_eq!(r.body["token"]["methods"], json!(["token"]));
+        // Validate: own token allowed, nocatalog honoured; HEAD works; admin validates any.
+        let r = c.raw(Method::GET, "/v3/auth/tokens?nocatalog", Some(&demo), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body["token"].get("catalog").is_none());
+        let admin = c.admin().await;
+        let r = c.raw(Method::HEAD, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        // demo may not validate admin's token.
+        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &admin)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // Garbage token: 404 on validation, 401 when used.
+        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", "garbage")]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(c.get("/v3/auth/projects", "garbage").await.status, StatusCode::UNAUTHORIZED);
+        // /v3/auth/*
+        let r = c.get("/v3/auth/projects", &demo).await;
+        let names: Vec<&str> = r.body["projects"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["demo"]);
+        assert_eq!(c.get("/v3/auth/catalog", &demo).await.body["catalog"][0]["type"], "identity");
+        assert_eq!(c.get("/v3/auth/system", &admin).await.body["system"], json!([{"all": true}]));
+        assert_eq!(c.get("/v3/auth/system", &demo).await.body["system"], json!([]));
+        assert_eq!(c.get("/v3/auth/domains", &admin).await.body["domains"][0]["id"], "default");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revocation_and_disabling() {
+    each_engine(|c| async move {
+        let admin = c.admin().await;
+        let demo = c.demo().await;
+        let demo2 = c.demo().await;
+        // Revoke one token: it fails, the other token of the same user still works.
+        let r = c.raw(Method::DELETE, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(c.get("/v3/auth/projects", &demo).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.get("/v3/auth/projects", &demo2).await.status, StatusCode::OK);
+        // Disabling the user revokes all their tokens and refuses new ones.
+        let uid = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
+        let r = c.call(Method::PATCH, &format!("/v3/users/{uid}"), Some(&admin), Some(json!({"user": {"enabled": false}}))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(c.get("/v3/auth/projects", &demo2).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.issue("demo", "demopw", None).await.status, StatusCode::UNAUTHORIZED);
+        c.call(Method::PATCH, &format!("/v3/users/{uid}"), Some(&admin), Some(json!({"user": {"enabled": true}}))).await;
+        let demo3 = c.demo().await;
+        // Disabling the project invalidates project-scoped tokens at once.
+        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
+        c.call(Method::PATCH, &format!("/v3/projects/{pid}"), Some(&admin), Some(json!({"project": {"enabled": false}}))).await;
+        assert_eq!(c.get("/v3/auth/projects", &demo3).await.status, StatusCode::UNAUTHORIZED);
+        c.call(Method::PATCH, &format!("/v3/projects/{pid}"), Some(&admin), Some(json!({"project": {"enabled": true}}))).await;
+        // Self-service password change revokes the old tokens; the new password works.
+        let demo4 = c.demo().await;
+        let r = c.post(&format!("/v3/users/{uid}/password"), &demo4, json!({"user": {"original_password": "wrong", "password": "x"}})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let r = c.post(&format!("/v3/users/{uid}/password"), &demo4, json!({"user": {"original_password": "demopw", "password": "newpw"}})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        assert_eq!(c.get("/v3/auth/projects", &demo4).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.issue("demo", "newpw", None).await.status, StatusCode::CREATED);
+        // Deleting a user revokes their tokens.
+        let t = c.token("demo", "newpw", "demo").await;
+        assert_eq!(c.call(Method::DELETE, &format!("/v3/users/{uid}"), Some(&admin), None).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(c.get("/v3/auth/projects", &t).await.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn policy_member_reader_domain_admin() {
+    each_engine(|c| async move {
+        let admin = c.admin().await;
+        let demo = c.demo().await;
+        // A member cannot create projects or users, nor list them.
+        let r = c.post("/v3/projects", &demo, json!({"project": {"name": "nope"}})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.body["error"]["code"], 403);
+        assert_eq!(c.post("/v3/users", &demo, json!({"user": {"name": "nope"}})).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(c.get("/v3/users", &demo).await.status, StatusCode::FORBIDDEN);
+        assert!(c.id.store.project_by_name("default", "nope").await.unwrap().is_none());
+        // But sees its own project and itself.
+        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
+        assert_eq!(c.get(&format!("/v3/projects/{pid}"), &demo).await.status, StatusCode::OK);
+        // A reader on the admin project can read everything but write nothing.
+        let r = c.post("/v3/users", &admin, json!({"user": {"name": "auditor", "password": "pw", "domain_id": "default"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let auditor = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let admin_pid = c.id.store.project_by_name("default", "admin").await.unwrap().unwrap().id;
+        let reader = c.role_id("reader").await;
+        let r = c.call(Method::PUT, &format!("/v3/projects/{admin_pid}/users/{auditor}/roles/{reader}"), Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let at = c.token("auditor", "pw", "admin").await;
+        assert_eq!(c.get("/v3/users", &at).await.status, StatusCode::OK);
+        assert_eq!(c.get("/v3/projects", &at).await.status, StatusCode::OK);
+        assert_eq!(c.post("/v3/projects", &at, json!({"project": {"name": "nope"}})).await.status, StatusCode::FORBIDDEN);
+        // A domain admin manages only its domain.
+        let r = c.post("/v3/domains", &admin, json!({"domain": {"name": "acme"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let acme = r.body["domain"]["id"].as_str().unwrap().to_owned();
+        let r = c.post("/v3/users", &admin, json!({"user": {"name": "boss", "password": "pw", "domain_id": acme}})).await;
+        let boss = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let admin_role = c.role_id("admin").await;
+        let r = c.call(Method::PUT, &format!("/v3/domains/{acme}/users/{boss}/roles/{admin_role}"), Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "boss", "domain": {"name": "acme"}, "password": "pw"}}}, "scope": {"domain": {"name": "acme"}}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let bt = r.headers["x-subject-token"].to_str().unwrap().to_owned();
+        let r = c.post("/v3/projects", &bt, json!({"project": {"name": "rocket", "domain_id": acme}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = c.post("/v3/projects", &bt, json!({"project": {"name": "rocket", "domain_id": "default"}})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // Its listing is narrowed to its domain; other domains' users are hidden.
+        let r = c.get("/v3/projects", &bt).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body["projects"].as_array().unwrap().iter().all(|p| p["domain_id"] == acme));
+        let r = c.get("/v3/users?domain_id=default", &bt).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(c.post("/v3/domains", &bt, json!({"domain": {"name": "mine"}})).await.status, StatusCode::FORBIDDEN);
+        // The cloud admin can do all.
+        assert_eq!(c.get("/v3/users?domain_id=default", &admin).await.status, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resources_crud_and_assignments() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        // Projects with parents, tags and extra properties.
+        let r = c.post("/v3/projects", &t, json!({"project": {"name": "parent", "tags": ["a", "b"], "colour": "blue"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["project"]["parent_id"], "default");
+        assert_eq!(r.body["project"]["colour"], "blue");
+        let parent = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c.post("/v3/projects", &t, json!({"project": {"name": "child", "parent_id": parent}})).await;
+        assert_eq!(r.body["project"]["domain_id"], "default");
+        let child = r.body["project"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(c.post("/v3/projects", &t, json!({"project": {"name": "parent"}})).await.status, StatusCode::CONFLICT);
+        assert_eq!(c.get("/v3/projects?tags=a,b", &t).await.body["projects"].as_array().unwrap().len(), 1);
+        assert_eq!(c.call(Method::PUT, &format!("/v3/projects/{parent}/tags/c"), Some(&t), None).await.status, StatusCode::CREATED);
+        assert_eq!(c.get(&format!("/v3/projects/{parent}/tags"), &t).await.body["tags"], json!(["a", "b", "c"]));
+        assert_eq!(c.call(Method::DELETE, &format!("/v3/projects/{parent}"), Some(&t), None).await.status, StatusCode::FORBIDDEN);
+        let r = c.call(Method::PATCH, &format!("/v3/projects/{child}"), Some(&t), Some(json!({"project": {"description": "d", "id": "x"}}))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = c.call(Method::PATCH, &format!("/v3/projects/{child}"), Some(&t), Some(json!({"project": {"description": "d"}}))).await;
+        assert_eq!(r.body["project"]["description"], "d");
+        // Groups: membership grants roles; inherited domain grants reach projects.
+        let r = c.post("/v3/users", &t, json!({"user": {"name": "alice", "password": "pw", "default_project_id": child}})).await;
+        let alice = r.body["user"]["id"].as_str().unwrap().to_owned();
+        assert!(r.body["user"].get("password").is_none());
+        let r = c.post("/v3/groups", &t, json!({"group": {"name": "devs"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let devs = r.body["group"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(c.call(Method::PUT, &format!("/v3/groups/{devs}/users/{alice}"), Some(&t), None).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(c.call(Method::HEAD, &format!("/v3/groups/{devs}/users/{alice}"), Some(&t), None).await.status, StatusCode::NO_CONTENT);
+        let member = c.role_id("member").await;
+        assert_eq!(c.issue("alice", "pw", Some(json!({"project": {"id": child}}))).await.status, StatusCode::UNAUTHORIZED);
+        let r = c.call(Method::PUT, &format!("/v3/OS-INHERIT/projects/{parent}/groups/{devs}/roles/{member}/inherited_to_projects"), Some(&t), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c.issue("alice", "pw", Some(json!({"project": {"id": child}}))).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert!(r.body["token"]["roles"].as_array().unwrap().iter().any(|x| x["name"] == "reader"));
+        // role_assignments: raw, effective, names, filters.
+        let r = c.get(&format!("/v3/role_assignments?group.id={devs}"), &t).await;
+        assert_eq!(r.body["role_assignments"].as_array().unwrap().len(), 1);
+        assert_eq!(r.body["role_assignments"][0]["scope"]["OS-INHERIT:inherited_to"], "projects");
+        let r = c.get(&format!("/v3/role_assignments?effective&include_names=True&user.id={alice}"), &t).await;
+        let rows = r.body["role_assignments"].as_array().unwrap();
+        assert!(rows.iter().any(|a| a["scope"]["project"]["name"] == "child" && a["role"]["name"] == "member" && a["user"]["name"] == "alice"), "{rows:?}");
+        assert!(rows.iter().all(|a| a["links"]["membership"].is_string()));
+        let r = c.get("/v3/role_assignments?include_names=1&scope.system", &t).await;
+        assert!(r.body["role_assignments"].as_array().unwrap().iter().all(|a| a["scope"]["system"]["all"] == true));
+        // Implied roles: create, list, refuse a cycle.
+        let r = c.post("/v3/roles", &t, json!({"role": {"name": "operator"}})).await;
+        let op = r.body["role"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(c.call(Method::PUT, &format!("/v3/roles/{op}/implies/{member}"), Some(&t), None).await.status, StatusCode::CREATED);
+        assert_eq!(c.call(Method::PUT, &format!("/v3/roles/{member}/implies/{op}"), Some(&t), None).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(c.get("/v3/role_inferences", &t).await.status, StatusCode::OK);
+        // Catalog resources.
+        let r = c.post("/v3/regions", &t, json!({"region": {"id": "RegionTwo"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let r = c.post("/v3/services", &t, json!({"service": {"type": "compute", "name": "nova"}})).await;
+        let svc = r.body["service"]["id"].as_str().unwrap().to_owned();
+        let r = c.post("/v3/endpoints", &t, json!({"endpoint": {"service_id": svc, "interface": "public", "url": "http://x:8774/v2.1", "region_id": "RegionTwo"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = c.post("/v3/endpoints", &t, json!({"endpoint": {"service_id": svc, "interface": "sideways", "url": "http://x"}})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = c.issue("admin", "adminpw", Some(json!({"project": {"name": "admin", "domain": {"id": "default"}}}))).await;
+        assert!(r.body["token"]["catalog"].as_array().unwrap().iter().any(|s| s["type"] == "compute"));
+        // Domains: deleting an enabled one is refused; a disabled one goes with its content.
+        let r = c.post("/v3/domains", &t, json!({"domain": {"name": "tmp"}})).await;
+        let tmp = r.body["domain"]["id"].as_str().unwrap().to_owned();
+        c.post("/v3/projects", &t, json!({"project": {"name": "p", "domain_id": tmp}})).await;
+        assert_eq!(c.call(Method::DELETE, &format!("/v3/domains/{tmp}"), Some(&t), None).await.status, StatusCode::FORBIDDEN);
+        c.call(Method::PATCH, &format!("/v3/domains/{tmp}"), Some(&t), Some(json!({"domain": {"enabled": false}}))).await;
+        assert_eq!(c.call(Method::DELETE, &format!("/v3/domains/{tmp}"), Some(&t), None).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(c.get(&format!("/v3/domains/{tmp}"), &t).await.status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn application_credentials() {
+    each_engine(|c| async move {
+        let demo = c.demo().await;
+        let uid = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
+        let r = c.post(&format!("/v3/users/{uid}/application_credentials"), &demo, json!({"application_credential": {"name": "ci", "roles": [{"name": "reader"}]}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let ac = r.body["application_credential"]["id"].as_str().unwrap().to_owned();
+        let secret = r.body["application_credential"]["secret"].as_str().unwrap().to_owned();
+        assert_eq!(r.body["application_credential"]["roles"][0]["name"], "reader");
+        // Delegating a role one does not hold is refused.
+        let r = c.post(&format!("/v3/users/{uid}/application_credentials"), &demo, json!({"application_credential": {"name": "x", "roles": [{"name": "admin"}]}})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // Authenticate with it: scoped to its project, with only its roles.
+        let body = json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": ac, "secret": secret}}}});
+        let r = c.call(Method::POST, "/v3/auth/tokens", None, Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let names: Vec<&str> = r.body["token"]["roles"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["reader"]);
+        assert_eq!(r.body["token"]["project"]["name"], "demo");
+        assert_eq!(r.body["token"]["application_credential"]["id"], ac);
+        let act = r.headers["x-subject-token"].to_str().unwrap().to_owned();
+        // By name + user too; wrong secret refused.
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"name": "ci", "user": {"name": "demo", "domain": {"id": "default"}}, "secret": secret}}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let r = c.call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": ac, "secret": "bad"}}}}))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // An app-cred token cannot make another credential.
+        let r = c.post(&format!("/v3/users/{uid}/application_credentials"), &act, json!({"application_credential": {"name": "y"}})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // List, show, delete: deleting revokes its tokens.
+        assert_eq!(c.get(&format!("/v3/users/{uid}/application_credentials"), &demo).await.body["application_credentials"].as_array().unwrap().len(), 1);
+        assert_eq!(c.call(Method::DELETE, &format!("/v3/users/{uid}/application_credentials/{ac}"), Some(&demo), None).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(c.get("/v3/auth/projects", &act).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(c.call(Method::POST, "/v3/auth/tokens", None, Some(body)).await.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bootstrap_is_idempotent() {
+    for db in db::testing::engines().await {
+        let c = cloud(db).await;
+        let before = (c.id.store.users().await.unwrap().len(), c.id.store.endpoints().await.unwrap().len(), c.id.store.assignments().await.unwrap().len());
+        c.id.bootstrap(&Spec {
+            region: "RegionOne".into(),
+            admin_password: "ignored-on-second-run".into(),
+            demo_password: Some("x".into()),
+            catalog: vec![CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: "http://localhost:5000/v3".into() }],
+        })
+        .await
+        .unwrap();
+        let after = (c.id.store.users().await.unwrap().len(), c.id.store.endpoints().await.unwrap().len(), c.id.store.assignments().await.unwrap().len());
+        assert_eq!(before, after);
+        assert_eq!(c.issue("admin", "adminpw", None).await.status, StatusCode::CREATED);
+    }
+}

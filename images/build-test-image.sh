@@ -46,16 +46,21 @@ pkg_installed() {
 }
 
 missing=()
+missing_image=0
 for p in "${IMAGE_PKGS[@]}" "${TEST_PKGS[@]}"; do
     # qemu-img from any qemu-utils build will do (a newer one may be installed)
     if [ "$p" = qemu-utils ] && command -v qemu-img >/dev/null; then continue; fi
-    pkg_installed "$p" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        log "missing Debian packages: ${missing[*]} (run as root to install them)"
-        exit 1
+    if ! pkg_installed "$p"; then
+        missing+=("$p")
+        case " ${IMAGE_PKGS[*]} " in *" $p "*) missing_image=1 ;; esac
     fi
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]} (run as root to install them)"
+    [ $missing_image = 0 ] || exit 1
+    missing=()
+fi
+if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
@@ -74,7 +79,7 @@ fi
 # ------------------------------------------------------------ inputs
 # the newest installed kernel that has both an image and its modules
 KVER=
-for k in $(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -V -r); do
+for k in $(for f in /boot/vmlinuz-*-amd64; do [ -e "$f" ] && echo "${f#/boot/vmlinuz-}"; done | sort -V -r); do
     if [ -d "/lib/modules/$k" ]; then KVER=$k; break; fi
 done
 [ -n "$KVER" ] || { log "no kernel with modules in /boot and /lib/modules"; exit 1; }
@@ -159,8 +164,8 @@ for m in "${MODULES[@]}"; do
     }
 done
 awk '!seen[$0]++' "$WORK/load" | while read -r path; do
-    rel=${path#/lib/modules/$KVER/}
-    rel=${rel#/usr/lib/modules/$KVER/}
+    rel=${path#/lib/modules/"$KVER"/}
+    rel=${rel#/usr/lib/modules/"$KVER"/}
     case "$rel" in
         *.ko.xz) install -D -m 644 /dev/null "$MODDIR/${rel%.xz}"; xz -dc "$path" >"$MODDIR/${rel%.xz}"; rel=${rel%.xz} ;;
         *.ko.zst) install -D -m 644 /dev/null "$MODDIR/${rel%.zst}"; zstd -qdc "$path" >"$MODDIR/${rel%.zst}"; rel=${rel%.zst} ;;
@@ -242,7 +247,10 @@ done
 [ -n "$MBR_BIN" ] || { log "syslinux mbr.bin not found"; exit 1; }
 
 rm -f part.img
-mkfs.vfat -F 16 -n OXIBOOT -i 0x0d15ea5e -h "$PART_START" -C part.img $((PART_SECTORS / 2)) >/dev/null
+# fixed timestamps (SOURCE_DATE_EPOCH, read by mkfs.vfat and mtools) and
+# volume id, so that the same inputs give the same disk
+export SOURCE_DATE_EPOCH=946684800
+mkfs.vfat --invariant -F 16 -n OXIBOOT -i 0x0d15ea5e -h "$PART_START" -C part.img $((PART_SECTORS / 2)) >/dev/null
 cat >syslinux.cfg <<'EOF'
 SERIAL 0 115200
 DEFAULT oxistack
@@ -263,6 +271,7 @@ le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $((($1 >> 8) & 255)
 rm -f disk.raw
 truncate -s "${DISK_MB}M" disk.raw
 dd if="$MBR_BIN" of=disk.raw bs=440 count=1 conv=notrunc status=none
+# shellcheck disable=SC2059 # the format is built from escapes on purpose
 printf "\\x80\\xfe\\xff\\xff\\x0e\\xfe\\xff\\xff$(le32 $PART_START)$(le32 $PART_SECTORS)" |
     dd of=disk.raw bs=1 seek=446 conv=notrunc status=none
 printf '\x55\xaa' | dd of=disk.raw bs=1 seek=510 conv=notrunc status=none

@@ -26,6 +26,12 @@ impl Role {
 
 /// Open the database and bring every service's schema up to date.
 pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
+    if cfg.database.url.is_none() {
+        // the default SQLite file lives in the data directory, which `manage db sync`
+        // may be the first to use
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    }
     let url = cfg.database_url();
     let db = db::Db::connect(&url, cfg.database.max_connections).await?;
     db.migrate("identity", identity::MIGRATIONS).await?;

@@ -337,35 +337,27 @@ impl Identity {
         Ok(out)
     }
 
-    /// The projects on which a user holds any role (directly, through a group, or by
-    /// inheritance).
-    pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
-        let ids: BTreeSet<String> = self
+    /// Where a user holds any role (directly, through a group, or by inheritance).
+    async fn user_targets(&self, user_id: &str) -> Result<BTreeSet<(String, String)>> {
+        Ok(self
             .role_assignments(true)
             .await?
             .into_iter()
             .filter(|(a, _)| a.actor_id == user_id)
-            .filter_map(|(a, _)| match a.target {
-                Target::Project(p) => Some(p),
-                _ => None,
-            })
-            .collect();
-        Ok(self.store.projects().await?.into_iter().filter(|p| ids.contains(&p.id)).collect())
+            .map(|(a, _)| (a.target.kind().to_owned(), a.target.id().to_owned()))
+            .collect())
+    }
+
+    /// The projects on which a user holds a role.
+    pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
+        let t = self.user_targets(user_id).await?;
+        Ok(self.store.projects().await?.into_iter().filter(|p| t.contains(&("project".into(), p.id.clone()))).collect())
     }
 
     /// The domains on which a user holds a role.
     pub async fn user_domains(&self, user_id: &str) -> Result<Vec<Domain>> {
-        let ids: BTreeSet<String> = self
-            .role_assignments(true)
-            .await?
-            .into_iter()
-            .filter(|(a, _)| a.actor_id == user_id)
-            .filter_map(|(a, _)| match a.target {
-                Target::Domain(d) => Some(d),
-                _ => None,
-            })
-            .collect();
-        Ok(self.store.domains().await?.into_iter().filter(|d| ids.contains(&d.id)).collect())
+        let t = self.user_targets(user_id).await?;
+        Ok(self.store.domains().await?.into_iter().filter(|d| t.contains(&("domain".into(), d.id.clone()))).collect())
     }
 }
 

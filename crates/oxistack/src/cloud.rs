@@ -38,6 +38,17 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
     Ok(db)
 }
 
+/// How the other services of this process validate tokens: with the identity service
+/// in-process when it runs here, else by asking it over HTTP as the service user.
+fn auth_layer(cfg: &Config, identity: Option<&Arc<Identity>>) -> AuthLayerState {
+    let identity_uri = cfg.service_auth.auth_url.clone().unwrap_or_else(|| format!("{}/v3", cfg.url(cfg.identity.port)));
+    let validator: Arc<dyn TokenValidator> = match identity {
+        Some(id) => id.clone(),
+        None => Arc::new(crate::service_auth::remote_validator(&cfg.service_auth, identity_uri.clone())),
+    };
+    AuthLayerState { validator, identity_uri }
+}
+
 /// The running services of this process.
 pub struct Cloud {
     pub identity: Option<Arc<Identity>>,
@@ -59,18 +70,11 @@ pub async fn build(cfg: &Config, db: db::Db, roles: &[Role]) -> anyhow::Result<C
         routers.push(("identity", addr, identity::api::router(id.clone(), cfg.url(cfg.identity.port))));
         ident = Some(id);
     }
+    let _auth = auth_layer(cfg, ident.as_ref());
     Ok(Cloud { identity: ident, routers })
 }
 
 impl Cloud {
-    /// How other services in this process validate tokens.
-    #[allow(dead_code)]
-    pub fn auth_layer(&self, cfg: &Config) -> Option<AuthLayerState> {
-        self.identity.as_ref().map(|id| AuthLayerState {
-            validator: id.clone() as Arc<dyn TokenValidator>,
-            identity_uri: format!("{}/v3", cfg.url(cfg.identity.port)),
-        })
-    }
 
     /// Bind every listener first (so a busy port fails fast), then serve all until
     /// `shutdown` resolves. `ready` runs once every listener is bound.

@@ -23,6 +23,8 @@ pub struct Config {
     pub log: String,
     pub database: DatabaseConfig,
     pub identity: identity::Config,
+    /// How services authenticate to identity when it runs in another process.
+    pub service_auth: crate::service_auth::ServiceAuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -63,6 +65,7 @@ impl Default for Config {
             log: "info".into(),
             database: DatabaseConfig::default(),
             identity: identity::Config::default(),
+            service_auth: Default::default(),
         }
     }
 }
@@ -124,6 +127,18 @@ admin_project_domain_name = "Default"
 # Seconds a validated token is remembered (writes on this node clear it at once).
 validation_cache_seconds = 30
 max_request_body_size = 114688
+
+[service_auth]
+# Used by services running without identity in the same process (`serve --role image`):
+# they validate user tokens by asking identity, as this user.
+# auth_url = "http://identity.example:5000/v3"
+username = "admin"
+# password = "..."
+project_name = "admin"
+user_domain_name = "Default"
+project_domain_name = "Default"
+# Seconds a validated user token is trusted before identity is asked again.
+cache_seconds = 10
 "#;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod cloud;
 mod config;
 mod manage;
+mod service_auth;
 mod up;
 
 use std::path::PathBuf;

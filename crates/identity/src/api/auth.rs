@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
 use axum::{
+    body::Bytes,
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -280,10 +281,40 @@ async fn subject_validated(st: &ApiState, ctx: &Ctx, headers: &HeaderMap, rule: 
 async fn token_validate(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<Response, Error> {
     let _ = q.allow_expired;
     let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
-    let cat = if q.nocatalog.is_some() { None } else { Some(catalog_json(&*st.id.catalog().await?)) };
-    let mut resp = Json(token_json(&v, cat.as_ref())).into_response();
+    // The document of a token only changes with the catalog: render it once per cached
+    // validation (and catalog) instead of on every request.
+    let body = if q.nocatalog.is_some() {
+        match v.rendered.without_catalog.get() {
+            Some(b) => b.clone(),
+            None => {
+                let b = render(&token_json(&v, None))?;
+                let _ = v.rendered.without_catalog.set(b.clone());
+                b
+            }
+        }
+    } else {
+        let cat = st.id.catalog().await?;
+        let cached = match &*v.rendered.with_catalog.read().expect("render cache poisoned") {
+            Some((c, b)) if Arc::ptr_eq(c, &cat) => Some(b.clone()),
+            _ => None,
+        };
+        match cached {
+            Some(b) => b,
+            None => {
+                let b = render(&token_json(&v, Some(&catalog_json(&cat))))?;
+                *v.rendered.with_catalog.write().expect("render cache poisoned") = Some((cat, b.clone()));
+                b
+            }
+        }
+    };
+    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     resp.headers_mut().insert(SUBJECT_TOKEN, HeaderValue::from_str(&token).map_err(Error::internal)?);
     Ok(resp)
+}
+
+/// A JSON document as a response body (what `Json` sends).
+fn render(doc: &Value) -> Result<Bytes, Error> {
+    serde_json::to_vec(doc).map(Bytes::from).map_err(Error::internal)
 }
 
 async fn token_check(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) -> Result<StatusCode, Error> {

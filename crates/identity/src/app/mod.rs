@@ -8,12 +8,13 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
     },
     time::{Duration, Instant},
 };
 
 use api_common::{AuthContext, Error, Result};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -73,6 +74,23 @@ pub struct Validated {
     pub app_cred: Option<AppCred>,
     pub is_admin_project: bool,
     pub ctx: Arc<AuthContext>,
+    /// The token's documents, rendered once by the API: cached validations are shared.
+    pub rendered: Rendered,
+}
+
+/// Rendered token documents (opaque bytes to this layer), filled on first use. The
+/// document with the catalog is kept with the catalog it shows, and redone when the
+/// catalog changes. A clone starts empty.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub without_catalog: OnceLock<Bytes>,
+    pub with_catalog: RwLock<Option<(Arc<Catalog>, Bytes)>>,
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Self {
+        Rendered::default()
+    }
 }
 
 /// One catalog entry: a service and its enabled endpoints.
@@ -217,9 +235,10 @@ impl Identity {
         let mut direct: BTreeSet<String> = BTreeSet::new();
         let (inherit_from, domain): (Vec<String>, Option<String>) = match scope {
             Target::Project(pid) => {
-                let chain = self.project_ancestors(pid).await?;
-                let dom = self.store.project(pid).await?.map(|p| p.domain_id);
-                (chain, dom)
+                // One read of the project gives both its parent chain and its domain.
+                let project = self.store.project(pid).await?;
+                let chain = self.ancestors_from(project.as_ref().and_then(|p| p.parent_id.clone())).await?;
+                (chain, project.map(|p| p.domain_id))
             }
             _ => (Vec::new(), None),
         };
@@ -263,8 +282,13 @@ impl Identity {
 
     /// The ids of the parents of a project, nearest first.
     pub async fn project_ancestors(&self, project_id: &str) -> Result<Vec<String>> {
+        self.ancestors_from(self.store.project(project_id).await?.and_then(|p| p.parent_id)).await
+    }
+
+    /// `parent` and the parents above it, nearest first.
+    async fn ancestors_from(&self, parent: Option<String>) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut cur = self.store.project(project_id).await?.and_then(|p| p.parent_id);
+        let mut cur = parent;
         while let Some(id) = cur {
             if out.contains(&id) || out.len() > 64 {
                 break;

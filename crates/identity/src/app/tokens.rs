@@ -220,7 +220,9 @@ impl Identity {
     /// the scope and the roles. Answers come from a short cache cleared by every write.
     pub async fn validate(&self, token: &str) -> Result<Arc<Validated>> {
         if let Some(v) = self.cached_validation(token) {
-            if v.payload.expires_at > now_micros() {
+            // revocations made on other nodes apply to cached tokens too (the event list
+            // is itself refreshed every few seconds)
+            if v.payload.expires_at > now_micros() && !self.revocations().await?.iter().any(|e| revoked(e, &v.payload)) {
                 return Ok(v);
             }
         }
@@ -321,6 +323,7 @@ impl Identity {
             app_cred,
             is_admin_project,
             ctx: Arc::new(ctx),
+            rendered: Default::default(),
         }))
     }
 

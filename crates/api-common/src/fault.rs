@@ -25,6 +25,10 @@ pub enum FaultStyle {
     Neutron,
     /// webob's HTML error page, as Glance and Swift serve it.
     Webob,
+    /// Glance: webob's error page in the form the `Accept` header picks, as webob does
+    /// (HTML by default, `{"message", "code", "title"}` for JSON clients, plain text
+    /// otherwise); a 401 is keystonemiddleware's Keystone-style JSON.
+    Glance,
 }
 
 impl IntoResponse for Error {
@@ -77,6 +81,88 @@ fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Render an error in a service's fault style, for a request with the given `Accept`
+/// header (only [`FaultStyle::Glance`] looks at it).
+pub fn render_negotiated(style: FaultStyle, err: &Error, accept: Option<&str>) -> Response {
+    match style {
+        FaultStyle::Glance => render_glance(err, accept),
+        _ => render(style, err),
+    }
+}
+
+/// The media types webob offers for an error page, in its order of preference.
+const WEBOB_OFFERS: [&str; 2] = ["text/html", "application/json"];
+
+/// Which of webob's offers an `Accept` header picks: the acceptable offer of highest
+/// quality, the earlier offer on a tie; `None` when neither is acceptable. A missing or
+/// empty header accepts everything.
+pub fn webob_offer(accept: Option<&str>) -> Option<&'static str> {
+    let accept = accept.map(str::trim).filter(|a| !a.is_empty());
+    let Some(accept) = accept else {
+        return Some(WEBOB_OFFERS[0]);
+    };
+    let mut best: Option<(f32, usize)> = None;
+    for (i, offer) in WEBOB_OFFERS.iter().enumerate() {
+        let (otype, osub) = offer.split_once('/').unwrap_or((offer, ""));
+        // The most specific matching range decides the quality of an offer.
+        let mut q_for: Option<(u8, f32)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut q = 1.0f32;
+            for p in parts {
+                if let Some(v) = p.trim().strip_prefix("q=") {
+                    q = v.trim().parse().unwrap_or(0.0);
+                }
+            }
+            let (rtype, rsub) = media.split_once('/').unwrap_or((media.as_str(), ""));
+            let specificity = match (rtype, rsub) {
+                ("*", "*") => 1,
+                (t, "*") if t == otype => 2,
+                (t, s) if t == otype && s == osub => 3,
+                _ => continue,
+            };
+            if q_for.is_none_or(|(sp, _)| specificity > sp) {
+                q_for = Some((specificity, q));
+            }
+        }
+        if let Some((_, q)) = q_for {
+            if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, i));
+            }
+        }
+    }
+    best.map(|(_, i)| WEBOB_OFFERS[i])
+}
+
+fn render_glance(err: &Error, accept: Option<&str>) -> Response {
+    let status = err.status();
+    let code = status.as_u16();
+    let t = title(status);
+    if err.kind == ErrorKind::Unauthenticated {
+        // keystonemiddleware answers for Glance when the token is missing or invalid.
+        return render(FaultStyle::Keystone, err);
+    }
+    match webob_offer(accept) {
+        Some("text/html") => render(FaultStyle::Webob, err),
+        Some(_) => {
+            // webob's body template: explanation, two breaks, the (empty) detail.
+            let body = json!({
+                "message": format!("{}<br /><br />\n\n\n", err.message),
+                "code": format!("{code} {t}"),
+                "title": t,
+            });
+            (status, axum::Json(body)).into_response()
+        }
+        None => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"))],
+            format!("{code} {t}\n\n{}\n\n   ", err.message),
+        )
+            .into_response(),
+    }
+}
+
 /// Render an error in a service's fault style.
 pub fn render(style: FaultStyle, err: &Error) -> Response {
     let status = err.status();
@@ -111,6 +197,7 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
             )
                 .into_response()
         }
+        FaultStyle::Glance => render_glance(err, None),
     }
 }
 
@@ -121,6 +208,10 @@ pub async fn fault_layer(
     req: Request,
     next: Next,
 ) -> Response {
+    let accept = match style {
+        FaultStyle::Glance => req.headers().get(header::ACCEPT).cloned(),
+        _ => None,
+    };
     let resp = next.run(req).await;
     let Some(err) = resp.extensions().get::<Arc<Error>>().cloned() else {
         return resp;
@@ -130,7 +221,7 @@ pub async fn fault_layer(
     } else {
         tracing::debug!(kind = ?err.kind, message = %err.message, detail = ?err.detail, "request refused");
     }
-    let mut out = render(style, &err);
+    let mut out = render_negotiated(style, &err, accept.as_ref().and_then(|a| a.to_str().ok()));
     // Keep headers a handler set on purpose (e.g. WWW-Authenticate, Allow).
     for (k, v) in resp.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
@@ -148,4 +239,22 @@ pub async fn not_found() -> Error {
 /// Fallback for a known path with a method it does not serve.
 pub async fn method_not_allowed() -> Error {
     Error::new(ErrorKind::MethodNotAllowed, "The method is not allowed for the requested URL.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webob_negotiation() {
+        let check = |accept: Option<&str>, want: Option<&str>| assert_eq!(webob_offer(accept), want, "{accept:?}");
+        check(None, Some("text/html"));
+        check(Some(""), Some("text/html"));
+        check(Some("*/*"), Some("text/html"));
+        check(Some("application/json"), Some("application/json"));
+        check(Some("application/json, */*;q=0.5"), Some("application/json"));
+        check(Some("text/html;q=0.1, application/*"), Some("application/json"));
+        check(Some("application/octet-stream"), None);
+        check(Some("text/plain"), None);
+    }
 }

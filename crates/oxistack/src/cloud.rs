@@ -16,11 +16,15 @@ pub enum Role {
     /// Every API service below.
     Api,
     Identity,
+    Image,
 }
 
 impl Role {
     fn runs_identity(roles: &[Role]) -> bool {
         roles.iter().any(|r| matches!(r, Role::Api | Role::Identity))
+    }
+    fn runs_image(roles: &[Role]) -> bool {
+        roles.iter().any(|r| matches!(r, Role::Api | Role::Image))
     }
 }
 
@@ -35,7 +39,12 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
     let url = cfg.database_url();
     let db = db::Db::connect(&url, cfg.database.max_connections).await?;
     db.migrate("identity", identity::MIGRATIONS).await?;
+    db.migrate("image", image::MIGRATIONS).await?;
     Ok(db)
+}
+
+fn listen_addr(cfg: &Config, port: u16) -> anyhow::Result<SocketAddr> {
+    format!("{}:{port}", cfg.bind_host).parse().with_context(|| format!("bad bind_host {}", cfg.bind_host))
 }
 
 /// How the other services of this process validate tokens: with the identity service
@@ -52,6 +61,7 @@ fn auth_layer(cfg: &Config, identity: Option<&Arc<Identity>>) -> AuthLayerState 
 /// The running services of this process.
 pub struct Cloud {
     pub identity: Option<Arc<Identity>>,
+    pub image: Option<Arc<image::Image>>,
     routers: Vec<(&'static str, SocketAddr, Router)>,
 }
 
@@ -64,14 +74,17 @@ pub async fn build(cfg: &Config, db: db::Db, roles: &[Role]) -> anyhow::Result<C
     let mut ident = None;
     if Role::runs_identity(roles) {
         let id = identity::start(db.clone(), cfg.identity.clone(), &cfg.data_dir, policy.as_deref()).await?;
-        let addr: SocketAddr = format!("{}:{}", cfg.bind_host, cfg.identity.port)
-            .parse()
-            .with_context(|| format!("bad bind_host {}", cfg.bind_host))?;
-        routers.push(("identity", addr, identity::api::router(id.clone(), cfg.url(cfg.identity.port))));
+        routers.push(("identity", listen_addr(cfg, cfg.identity.port)?, identity::api::router(id.clone(), cfg.url(cfg.identity.port))));
         ident = Some(id);
     }
-    let _auth = auth_layer(cfg, ident.as_ref());
-    Ok(Cloud { identity: ident, routers })
+    let auth = auth_layer(cfg, ident.as_ref());
+    let mut img = None;
+    if Role::runs_image(roles) {
+        let svc = image::start(db.clone(), cfg.image.clone(), &cfg.data_dir, policy.as_deref()).await?;
+        routers.push(("image", listen_addr(cfg, cfg.image.port)?, image::api::router(svc.clone(), cfg.url(cfg.image.port), auth.clone())));
+        img = Some(svc);
+    }
+    Ok(Cloud { identity: ident, image: img, routers })
 }
 
 impl Cloud {

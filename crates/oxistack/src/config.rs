@@ -23,6 +23,11 @@ pub struct Config {
     pub log: String,
     pub database: DatabaseConfig,
     pub identity: identity::Config,
+    pub image: image::Config,
+    /// Build the test image and register it as the public image `cirros` at `up`.
+    pub test_image: bool,
+    /// Where the test image is built (default: `<data_dir>/test-image`).
+    pub test_image_dir: Option<PathBuf>,
     /// How services authenticate to identity when it runs in another process.
     pub service_auth: crate::service_auth::ServiceAuthConfig,
 }
@@ -65,6 +70,9 @@ impl Default for Config {
             log: "info".into(),
             database: DatabaseConfig::default(),
             identity: identity::Config::default(),
+            image: image::Config::default(),
+            test_image: true,
+            test_image_dir: None,
             service_auth: Default::default(),
         }
     }
@@ -108,6 +116,9 @@ region = "RegionOne"
 # policy_file = "/etc/oxistack/policy.yaml"
 # Log filter in RUST_LOG syntax.
 log = "info"
+# At `up`, build the test guest image and register it as the public image `cirros`.
+test_image = true
+# test_image_dir = "<data_dir>/test-image"
 
 [database]
 # sqlite:///path/file.db (default <data_dir>/oxistack.db) or postgres://user:pass@host/db

@@ -4,6 +4,7 @@ mod cloud;
 mod config;
 mod manage;
 mod service_auth;
+mod test_image;
 mod up;
 
 use std::path::PathBuf;

@@ -39,7 +39,10 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The catalog of the services this process runs.
 pub fn catalog(cfg: &Config) -> Vec<CatalogEntry> {
-    vec![CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: format!("{}/v3", cfg.url(cfg.identity.port)) }]
+    vec![
+        CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: format!("{}/v3", cfg.url(cfg.identity.port)) },
+        CatalogEntry { kind: "image".into(), name: "glance".into(), url: cfg.url(cfg.image.port) },
+    ]
 }
 
 pub struct Passwords {
@@ -101,6 +104,17 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
     let cloud = cloud::build(&cfg, db, &[Role::Api]).await?;
     let id = cloud.identity.clone().context("identity is not running")?;
     bootstrap(&cfg, &id).await?;
+    if let (true, Some(img)) = (cfg.test_image, cloud.image.clone()) {
+        // In the background: the cloud answers at once, the image follows.
+        let cfg = cfg.clone();
+        let owner = id.store.project_by_name(identity::bootstrap::DEFAULT_DOMAIN, &cfg.identity.admin_project_name).await?.map(|p| p.id);
+        tokio::spawn(async move {
+            match register_test_image(&cfg, &img, owner.as_deref()).await {
+                Ok(id) => tracing::info!(image = %id, "test image cirros is registered"),
+                Err(e) => tracing::error!("the test image could not be made: {e:#}"),
+            }
+        });
+    }
     let dir = cfg.data_dir.clone();
     cloud
         .serve(cloud::shutdown_signal(), move |bound| {
@@ -115,4 +129,15 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
             );
         })
         .await
+}
+
+/// Build the test image and register it as the public image `cirros` (once).
+async fn register_test_image(cfg: &Config, img: &image::Image, owner: Option<&str>) -> anyhow::Result<String> {
+    let out = cfg.test_image_dir.clone().unwrap_or_else(|| cfg.data_dir.join("test-image"));
+    let qcow2 = crate::test_image::build(&cfg.data_dir.join("test-image-src"), &out).await?;
+    let props = [("hw_disk_bus", "virtio"), ("hw_vif_model", "virtio"), ("os_type", "linux"), ("os_distro", "oxistack-test"), ("hw_rng_model", "virtio")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Ok(img.register_file("cirros", &qcow2, "qcow2", "bare", image::model::Visibility::Public, props, owner).await?)
 }

@@ -1,0 +1,74 @@
+//! The image API alone on a port, with fixed tokens instead of Keystone, for trying
+//! real clients against it:
+//!
+//! ```text
+//! cargo run -p image --example dev_server -- 127.0.0.1:9292 /tmp/image-dev
+//! glance --os-image-url http://127.0.0.1:9292 --os-auth-token member-a image-list
+//! ```
+//!
+//! Tokens: `admin-a` (admin of project a), `member-a`, `member-b`.
+
+use std::{collections::HashMap, sync::Arc};
+
+use api_common::{auth::AuthLayerState, AuthContext, Error, TokenValidator};
+use async_trait::async_trait;
+
+struct Tokens(HashMap<&'static str, Arc<AuthContext>>);
+
+#[async_trait]
+impl TokenValidator for Tokens {
+    async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, Error> {
+        self.0
+            .get(token)
+            .cloned()
+            .ok_or_else(|| Error::unauthenticated("bad token"))
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:9292".into());
+    let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp/image-dev".into()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = db::Db::connect(&format!("sqlite://{}/image.db", dir.display()), 4)
+        .await
+        .unwrap();
+    db.migrate("image", image::MIGRATIONS).await.unwrap();
+    let cfg = image::Config {
+        web_download_allowed: vec!["127.0.0.1".into()],
+        ..Default::default()
+    };
+    let svc = image::start(db, cfg, &dir, None).await.unwrap();
+    svc.requeue_interrupted().await.unwrap();
+    let ctx = |user: &str, project: &str, roles: &[&str]| {
+        Arc::new(AuthContext {
+            token: user.into(),
+            user_id: user.into(),
+            user_name: user.into(),
+            project_id: Some(project.into()),
+            project_name: Some(project.into()),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+            ..Default::default()
+        })
+    };
+    let tokens = Tokens(HashMap::from([
+        (
+            "admin-a",
+            ctx("admin-a", "a", &["admin", "member", "reader"]),
+        ),
+        ("member-a", ctx("member-a", "a", &["member", "reader"])),
+        ("member-b", ctx("member-b", "b", &["member", "reader"])),
+    ]));
+    let auth = AuthLayerState {
+        validator: Arc::new(tokens),
+        identity_uri: "http://127.0.0.1:5000/v3".into(),
+    };
+    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    println!("image API on {base}, data in {}", dir.display());
+    axum::serve(listener, image::api::router(svc, base, auth))
+        .await
+        .unwrap();
+}

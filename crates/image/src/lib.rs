@@ -1,0 +1,88 @@
+//! The Image service (Glance v2) of oxistack.
+//!
+//! - [`app::Image`] is the service: images, their data, import, members, policy.
+//! - [`api::router`] is the HTTP API.
+//! - [`store::Tables`] holds every SQL statement; [`backend::Store`] is where image
+//!   data lives ([`backend::FileStore`] on local disk).
+//! - [`format`] recognises disk image formats and refuses unsafe ones, as Glance does.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod app;
+pub mod backend;
+pub mod config;
+pub mod format;
+pub mod model;
+pub mod patch;
+pub mod policies;
+pub mod query;
+pub mod schemas;
+pub mod store;
+
+use std::{path::Path, sync::Arc};
+
+pub use app::Image;
+pub use config::{Config, HashAlgo, Quotas};
+
+/// The schema of the image tables.
+pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// The identifier of the local filesystem store (`/v2/info/stores`).
+pub const STORE_ID: &str = "file";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    #[error("cannot open the image store at {path}: {source}")]
+    Store {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Open the image service over a migrated database: its stores (under
+/// `<data_dir>/images` unless configured) and its policy.
+pub async fn start(
+    db: db::Db,
+    cfg: Config,
+    data_dir: &Path,
+    policy_file: Option<&Path>,
+) -> Result<Arc<Image>, StartError> {
+    let store_dir = cfg
+        .store_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("images"));
+    let staging_dir = cfg
+        .staging_dir
+        .clone()
+        .unwrap_or_else(|| store_dir.join("staging"));
+    let open = |id: &str, dir: &Path| {
+        backend::FileStore::open(id, dir).map_err(|source| StartError::Store {
+            path: dir.display().to_string(),
+            source,
+        })
+    };
+    let store = Arc::new(open(STORE_ID, &store_dir)?);
+    let staging = Arc::new(open("os_glance_staging_store", &staging_dir)?);
+    let mut builder = policy::Policy::builder().defaults(policies::DEFAULTS);
+    if let Some(f) = policy_file {
+        builder = builder.file_if_exists(f)?;
+    }
+    let policy = builder.build()?;
+    Ok(Arc::new(Image::new(
+        store::Tables { db },
+        cfg,
+        policy,
+        store,
+        staging,
+        staging_dir,
+    )))
+}

@@ -74,7 +74,8 @@ impl AuthContext {
             is_admin: false,
             ..Default::default()
         };
-        c.extra.insert("user_domain_id".into(), self.user_domain_id.clone());
+        c.extra
+            .insert("user_domain_id".into(), self.user_domain_id.clone());
         if let Some(d) = &self.project_domain_id {
             c.extra.insert("project_domain_id".into(), d.clone());
         }
@@ -90,8 +91,11 @@ impl AuthContext {
         let project = t.get("project");
         let pdom = project.and_then(|p| p.get("domain"));
         let domain = t.get("domain");
-        let roles: Vec<&Value> =
-            t.get("roles").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+        let roles: Vec<&Value> = t
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         let time = |k: &str| {
             s(t, k)
                 .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
@@ -101,7 +105,11 @@ impl AuthContext {
         let list = |k: &str| -> Vec<String> {
             t.get(k)
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         Some(AuthContext {
@@ -116,16 +124,21 @@ impl AuthContext {
             project_domain_name: pdom.and_then(|d| s(d, "name")),
             domain_id: domain.and_then(|d| s(d, "id")),
             domain_name: domain.and_then(|d| s(d, "name")),
-            system_scope: t.get("system").and_then(|v| v.get("all")).map(|_| "all".to_owned()),
-            roles: roles.iter().filter_map(|r| s(r, "name")).map(|n| n.to_lowercase()).collect(),
+            system_scope: t
+                .get("system")
+                .and_then(|v| v.get("all"))
+                .map(|_| "all".to_owned()),
+            roles: roles
+                .iter()
+                .filter_map(|r| s(r, "name"))
+                .map(|n| n.to_lowercase())
+                .collect(),
             role_ids: roles.iter().filter_map(|r| s(r, "id")).collect(),
             methods: list("methods"),
             audit_ids: list("audit_ids"),
             expires_at: time("expires_at"),
             issued_at: time("issued_at"),
-            application_credential_id: t
-                .get("application_credential")
-                .and_then(|a| s(a, "id")),
+            application_credential_id: t.get("application_credential").and_then(|a| s(a, "id")),
             service_roles: Vec::new(),
         })
     }
@@ -159,7 +172,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .get::<Arc<AuthContext>>()
             .cloned()
             .map(Ctx)
-            .ok_or_else(|| Error::unauthenticated("The request you have made requires authentication."))
+            .ok_or_else(|| {
+                Error::unauthenticated("The request you have made requires authentication.")
+            })
     }
 }
 
@@ -172,8 +187,8 @@ pub struct AuthLayerState {
 }
 
 fn unauthenticated(identity_uri: &str) -> Response {
-    let mut resp =
-        Error::unauthenticated("The request you have made requires authentication.").into_response();
+    let mut resp = Error::unauthenticated("The request you have made requires authentication.")
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("Keystone uri=\"{identity_uri}\"")) {
         resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
     }
@@ -193,7 +208,11 @@ pub async fn require_token(
         Ok(ctx) => ctx,
         Err(_) => return unauthenticated(&st.identity_uri),
     };
-    if let Some(svc) = req.headers().get(SERVICE_TOKEN).and_then(|v| v.to_str().ok()) {
+    if let Some(svc) = req
+        .headers()
+        .get(SERVICE_TOKEN)
+        .and_then(|v| v.to_str().ok())
+    {
         match st.validator.validate(svc).await {
             Ok(s) => Arc::make_mut(&mut ctx).service_roles = s.roles.clone(),
             Err(_) => return unauthenticated(&st.identity_uri),
@@ -212,7 +231,11 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn new(ttl: Duration, max: usize) -> Self {
-        TokenCache { ttl, max, entries: Mutex::new(HashMap::new()) }
+        TokenCache {
+            ttl,
+            max,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, token: &str) -> Option<Arc<AuthContext>> {
@@ -244,7 +267,8 @@ impl TokenCache {
 pub struct RemoteValidator {
     http: reqwest::Client,
     identity_url: String,
-    service_token: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>,
+    service_token:
+        Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>,
     cache: TokenCache,
 }
 
@@ -254,7 +278,9 @@ impl RemoteValidator {
     /// itself cache).
     pub fn new(
         identity_url: String,
-        service_token: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>,
+        service_token: Arc<
+            dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync,
+        >,
         cache_ttl: Duration,
     ) -> Self {
         RemoteValidator {
@@ -275,19 +301,23 @@ impl TokenValidator for RemoteValidator {
         let svc = (self.service_token)().await?;
         let resp = self
             .http
-            .get(format!("{}/auth/tokens?nocatalog", self.identity_url.trim_end_matches('/')))
+            .get(format!(
+                "{}/auth/tokens?nocatalog",
+                self.identity_url.trim_end_matches('/')
+            ))
             .header(AUTH_TOKEN, svc)
             .header(SUBJECT_TOKEN, token)
             .send()
             .await
-            .map_err(|e| Error::unavailable("The identity service is not reachable.").with_detail(e))?;
+            .map_err(|e| {
+                Error::unavailable("The identity service is not reachable.").with_detail(e)
+            })?;
         if !resp.status().is_success() {
             return Err(Error::unauthenticated("The token is not valid."));
         }
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| Error::unavailable("The identity service answered badly.").with_detail(e))?;
+        let body: Value = resp.json().await.map_err(|e| {
+            Error::unavailable("The identity service answered badly.").with_detail(e)
+        })?;
         let ctx = Arc::new(
             AuthContext::from_token_body(token, &body)
                 .ok_or_else(|| Error::unauthenticated("The token is not valid."))?,

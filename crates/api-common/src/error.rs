@@ -60,7 +60,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), detail: None }
+        Error {
+            kind,
+            message: message.into(),
+            detail: None,
+        }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadRequest, m)
@@ -117,10 +121,10 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Error::not_found("Could not find the requested resource."),
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::conflict("Conflict occurred attempting to store the resource: it already exists.")
-                    .with_detail(e)
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::conflict(
+                "Conflict occurred attempting to store the resource: it already exists.",
+            )
+            .with_detail(e),
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 Error::unavailable("The database is not available.").with_detail(e)
             }

@@ -78,7 +78,9 @@ fn neutron_type(kind: ErrorKind) -> &'static str {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Render an error in a service's fault style, for a request with the given `Accept`
@@ -156,7 +158,10 @@ fn render_glance(err: &Error, accept: Option<&str>) -> Response {
         }
         None => (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=UTF-8"),
+            )],
             format!("{code} {t}\n\n{}\n\n   ", err.message),
         )
             .into_response(),
@@ -170,7 +175,9 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
     match style {
         FaultStyle::Keystone => (
             status,
-            axum::Json(json!({"error": {"code": code, "title": title(status), "message": err.message}})),
+            axum::Json(
+                json!({"error": {"code": code, "title": title(status), "message": err.message}}),
+            ),
         )
             .into_response(),
         FaultStyle::Nova => (
@@ -192,7 +199,10 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
             );
             (
                 status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=UTF-8"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                )],
                 body,
             )
                 .into_response()
@@ -238,7 +248,10 @@ pub async fn not_found() -> Error {
 
 /// Fallback for a known path with a method it does not serve.
 pub async fn method_not_allowed() -> Error {
-    Error::new(ErrorKind::MethodNotAllowed, "The method is not allowed for the requested URL.")
+    Error::new(
+        ErrorKind::MethodNotAllowed,
+        "The method is not allowed for the requested URL.",
+    )
 }
 
 #[cfg(test)]
@@ -247,13 +260,21 @@ mod tests {
 
     #[test]
     fn webob_negotiation() {
-        let check = |accept: Option<&str>, want: Option<&str>| assert_eq!(webob_offer(accept), want, "{accept:?}");
+        let check = |accept: Option<&str>, want: Option<&str>| {
+            assert_eq!(webob_offer(accept), want, "{accept:?}")
+        };
         check(None, Some("text/html"));
         check(Some(""), Some("text/html"));
         check(Some("*/*"), Some("text/html"));
         check(Some("application/json"), Some("application/json"));
-        check(Some("application/json, */*;q=0.5"), Some("application/json"));
-        check(Some("text/html;q=0.1, application/*"), Some("application/json"));
+        check(
+            Some("application/json, */*;q=0.5"),
+            Some("application/json"),
+        );
+        check(
+            Some("text/html;q=0.1, application/*"),
+            Some("application/json"),
+        );
         check(Some("application/octet-stream"), None);
         check(Some("text/plain"), None);
     }

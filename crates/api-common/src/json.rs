@@ -26,7 +26,10 @@ where
             if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
                 Error::new(ErrorKind::PayloadTooLarge, "Request is too large.")
             } else {
-                Error::bad_request(format!("Could not read the request body: {}", e.body_text()))
+                Error::bad_request(format!(
+                    "Could not read the request body: {}",
+                    e.body_text()
+                ))
             }
         })?;
         parse(&bytes).map(ApiJson)
@@ -36,7 +39,9 @@ where
 /// Parse a JSON document into `T`, naming the offending field on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::bad_request("The request body is empty; a JSON document is required."));
+        return Err(Error::bad_request(
+            "The request body is empty; a JSON document is required.",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -80,7 +85,11 @@ mod tests {
     fn check(input: &str, expect: &str) {
         let err = parse::<Body>(input.as_bytes()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadRequest);
-        assert!(err.message.contains(expect), "{:?} does not contain {expect:?}", err.message);
+        assert!(
+            err.message.contains(expect),
+            "{:?} does not contain {expect:?}",
+            err.message
+        );
     }
 
     #[test]
@@ -88,8 +97,14 @@ mod tests {
         check("", "empty");
         check("{", "Malformed");
         check(r#"{"project": {"name": 1}}"#, "'project.name'");
-        check(r#"{"project": {"name": "x", "enabled": "yes"}}"#, "'project.enabled'");
+        check(
+            r#"{"project": {"name": "x", "enabled": "yes"}}"#,
+            "'project.enabled'",
+        );
         check(r#"{"project": {}}"#, "missing field `name`");
-        check(r#"{"project": {"name": "x"}, "extra": 1}"#, "unknown field `extra`");
+        check(
+            r#"{"project": {"name": "x"}, "extra": 1}"#,
+            "unknown field `extra`",
+        );
     }
 }

@@ -25,26 +25,36 @@ impl Page {
             None => None,
             Some(l) => Some(
                 l.parse::<usize>()
-                    .map_err(|_| Error::bad_request(format!("limit must be a non-negative integer, got '{l}'")))?
+                    .map_err(|_| {
+                        Error::bad_request(format!(
+                            "limit must be a non-negative integer, got '{l}'"
+                        ))
+                    })?
                     .min(max),
             ),
         };
-        Ok(Page { limit, marker: q.marker.clone().filter(|m| !m.is_empty()) })
+        Ok(Page {
+            limit,
+            marker: q.marker.clone().filter(|m| !m.is_empty()),
+        })
     }
 
     /// Apply the page to items sorted in list order; `id` extracts the marker key. An
     /// unknown marker is a 400 as in OpenStack. Returns the page and whether more follow.
-    pub fn apply<T>(&self, items: Vec<T>, id: impl Fn(&T) -> &str) -> Result<(Vec<T>, bool), Error> {
-        let start = match &self.marker {
-            None => 0,
-            Some(m) => {
-                items
-                    .iter()
-                    .position(|i| id(i) == m)
-                    .ok_or_else(|| Error::bad_request(format!("marker {m} could not be found")))?
-                    + 1
-            }
-        };
+    pub fn apply<T>(
+        &self,
+        items: Vec<T>,
+        id: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, bool), Error> {
+        let start =
+            match &self.marker {
+                None => 0,
+                Some(m) => {
+                    items.iter().position(|i| id(i) == m).ok_or_else(|| {
+                        Error::bad_request(format!("marker {m} could not be found"))
+                    })? + 1
+                }
+            };
         let mut it: Vec<T> = items.into_iter().skip(start).collect();
         let more = match self.limit {
             Some(l) if it.len() > l => {
@@ -75,7 +85,10 @@ mod tests {
 
     fn page(limit: Option<&str>, marker: Option<&str>) -> Page {
         Page::parse(
-            &PageQuery { limit: limit.map(Into::into), marker: marker.map(Into::into) },
+            &PageQuery {
+                limit: limit.map(Into::into),
+                marker: marker.map(Into::into),
+            },
             100,
         )
         .unwrap()
@@ -93,13 +106,25 @@ mod tests {
         check(page(Some("2"), Some("b")), &["c", "d"], false);
         check(page(Some("500"), Some("a")), &["b", "c", "d"], false);
         assert!(page(None, Some("zz")).apply(items.clone(), |s| s).is_err());
-        assert!(Page::parse(&PageQuery { limit: Some("-1".into()), marker: None }, 10).is_err());
+        assert!(Page::parse(
+            &PageQuery {
+                limit: Some("-1".into()),
+                marker: None
+            },
+            10
+        )
+        .is_err());
     }
 
     #[test]
     fn links() {
         assert_eq!(
-            next_link("http://h:1/", "/v2/images", Some("limit=2&marker=x&name=a"), "y"),
+            next_link(
+                "http://h:1/",
+                "/v2/images",
+                Some("limit=2&marker=x&name=a"),
+                "y"
+            ),
             "http://h:1/v2/images?limit=2&name=a&marker=y"
         );
     }

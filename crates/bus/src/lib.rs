@@ -26,7 +26,11 @@ pub enum BusError {
     #[error("no listener on topic {0}")]
     NoListener(String),
     #[error("call to {topic}.{method} timed out after {after:?}")]
-    Timeout { topic: String, method: String, after: Duration },
+    Timeout {
+        topic: String,
+        method: String,
+        after: Duration,
+    },
     #[error("remote error in {method}: {message}")]
     Remote { method: String, message: String },
     #[error("bus closed")]
@@ -42,10 +46,16 @@ pub struct Target {
 
 impl Target {
     pub fn topic(topic: impl Into<String>) -> Self {
-        Target { topic: topic.into(), server: None }
+        Target {
+            topic: topic.into(),
+            server: None,
+        }
     }
     pub fn server(topic: impl Into<String>, server: impl Into<String>) -> Self {
-        Target { topic: topic.into(), server: Some(server.into()) }
+        Target {
+            topic: topic.into(),
+            server: Some(server.into()),
+        }
     }
     fn key(&self) -> String {
         match &self.server {
@@ -80,13 +90,23 @@ impl Message {
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Send to one listener and wait (at most `timeout`) for its answer.
-    async fn call(&self, target: &Target, method: &str, args: Value, timeout: Duration) -> Result<Value, BusError>;
+    async fn call(
+        &self,
+        target: &Target,
+        method: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<Value, BusError>;
     /// Send to one listener without waiting.
     async fn cast(&self, target: &Target, method: &str, args: Value) -> Result<(), BusError>;
     /// Send to every listener of `topic` without waiting.
     async fn fanout(&self, topic: &str, method: &str, args: Value) -> Result<(), BusError>;
     /// Start listening on `topic` (and `topic.server` when a server name is given).
-    async fn listen(&self, topic: &str, server: Option<&str>) -> Result<mpsc::Receiver<Message>, BusError>;
+    async fn listen(
+        &self,
+        topic: &str,
+        server: Option<&str>,
+    ) -> Result<mpsc::Receiver<Message>, BusError>;
 }
 
 #[derive(Default)]
@@ -105,7 +125,9 @@ pub struct InProcessBus {
 impl InProcessBus {
     fn pick(&self, key: &str) -> Result<mpsc::Sender<Message>, BusError> {
         let mut topics = self.topics.lock().expect("bus poisoned");
-        let t = topics.get_mut(key).ok_or_else(|| BusError::NoListener(key.into()))?;
+        let t = topics
+            .get_mut(key)
+            .ok_or_else(|| BusError::NoListener(key.into()))?;
         t.queues.retain(|q| !q.is_closed());
         if t.queues.is_empty() {
             return Err(BusError::NoListener(key.into()));
@@ -117,24 +139,48 @@ impl InProcessBus {
 
 #[async_trait]
 impl Bus for InProcessBus {
-    async fn call(&self, target: &Target, method: &str, args: Value, timeout: Duration) -> Result<Value, BusError> {
+    async fn call(
+        &self,
+        target: &Target,
+        method: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<Value, BusError> {
         let q = self.pick(&target.key())?;
         let (tx, rx) = oneshot::channel();
-        q.send(Message { method: method.into(), args, reply: Some(tx) })
-            .await
-            .map_err(|_| BusError::NoListener(target.key()))?;
+        q.send(Message {
+            method: method.into(),
+            args,
+            reply: Some(tx),
+        })
+        .await
+        .map_err(|_| BusError::NoListener(target.key()))?;
         match tokio::time::timeout(timeout, rx).await {
-            Err(_) => Err(BusError::Timeout { topic: target.key(), method: method.into(), after: timeout }),
-            Ok(Err(_)) => Err(BusError::Remote { method: method.into(), message: "listener dropped the call".into() }),
-            Ok(Ok(r)) => r.map_err(|message| BusError::Remote { method: method.into(), message }),
+            Err(_) => Err(BusError::Timeout {
+                topic: target.key(),
+                method: method.into(),
+                after: timeout,
+            }),
+            Ok(Err(_)) => Err(BusError::Remote {
+                method: method.into(),
+                message: "listener dropped the call".into(),
+            }),
+            Ok(Ok(r)) => r.map_err(|message| BusError::Remote {
+                method: method.into(),
+                message,
+            }),
         }
     }
 
     async fn cast(&self, target: &Target, method: &str, args: Value) -> Result<(), BusError> {
         let q = self.pick(&target.key())?;
-        q.send(Message { method: method.into(), args, reply: None })
-            .await
-            .map_err(|_| BusError::NoListener(target.key()))
+        q.send(Message {
+            method: method.into(),
+            args,
+            reply: None,
+        })
+        .await
+        .map_err(|_| BusError::NoListener(target.key()))
     }
 
     async fn fanout(&self, topic: &str, method: &str, args: Value) -> Result<(), BusError> {
@@ -145,19 +191,42 @@ impl Bus for InProcessBus {
             qs.clone()
         };
         for q in queues {
-            let _ = q.send(Message { method: method.into(), args: args.clone(), reply: None }).await;
+            let _ = q
+                .send(Message {
+                    method: method.into(),
+                    args: args.clone(),
+                    reply: None,
+                })
+                .await;
         }
         Ok(())
     }
 
-    async fn listen(&self, topic: &str, server: Option<&str>) -> Result<mpsc::Receiver<Message>, BusError> {
+    async fn listen(
+        &self,
+        topic: &str,
+        server: Option<&str>,
+    ) -> Result<mpsc::Receiver<Message>, BusError> {
         let (tx, rx) = mpsc::channel(256);
         let mut topics = self.topics.lock().expect("bus poisoned");
-        topics.entry(topic.to_owned()).or_default().queues.push(tx.clone());
+        topics
+            .entry(topic.to_owned())
+            .or_default()
+            .queues
+            .push(tx.clone());
         if let Some(s) = server {
-            topics.entry(format!("{topic}.{s}")).or_default().queues.push(tx.clone());
+            topics
+                .entry(format!("{topic}.{s}"))
+                .or_default()
+                .queues
+                .push(tx.clone());
         }
-        self.fanout.lock().expect("bus poisoned").entry(topic.to_owned()).or_default().push(tx);
+        self.fanout
+            .lock()
+            .expect("bus poisoned")
+            .entry(topic.to_owned())
+            .or_default()
+            .push(tx);
         Ok(rx)
     }
 }
@@ -167,7 +236,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn echo(mut rx: mpsc::Receiver<Message>, name: &'static str) -> tokio::task::JoinHandle<Vec<String>> {
+    fn echo(
+        mut rx: mpsc::Receiver<Message>,
+        name: &'static str,
+    ) -> tokio::task::JoinHandle<Vec<String>> {
         tokio::spawn(async move {
             let mut seen = Vec::new();
             while let Some(m) = rx.recv().await {
@@ -188,14 +260,20 @@ mod tests {
         let a = echo(bus.listen("compute", Some("a")).await.unwrap(), "a");
         let b = echo(bus.listen("compute", Some("b")).await.unwrap(), "b");
         let t = Duration::from_secs(1);
-        let r = bus.call(&Target::server("compute", "b"), "ping", json!(1), t).await.unwrap();
+        let r = bus
+            .call(&Target::server("compute", "b"), "ping", json!(1), t)
+            .await
+            .unwrap();
         assert_eq!(r, json!({"server": "b", "args": 1}));
         bus.fanout("compute", "refresh", json!(null)).await.unwrap();
-        bus.cast(&Target::server("compute", "a"), "poke", json!(null)).await.unwrap();
+        bus.cast(&Target::server("compute", "a"), "poke", json!(null))
+            .await
+            .unwrap();
         assert_eq!(a.await.unwrap(), vec!["refresh", "poke"]);
         assert_eq!(b.await.unwrap(), vec!["ping", "refresh"]);
         assert_eq!(
-            bus.call(&Target::topic("nothing"), "x", json!(null), t).await,
+            bus.call(&Target::topic("nothing"), "x", json!(null), t)
+                .await,
             Err(BusError::NoListener("nothing".into()))
         );
     }
@@ -204,7 +282,14 @@ mod tests {
     async fn call_times_out() {
         let bus = InProcessBus::default();
         let _rx = bus.listen("slow", None).await.unwrap();
-        let e = bus.call(&Target::topic("slow"), "m", json!(null), Duration::from_millis(20)).await;
+        let e = bus
+            .call(
+                &Target::topic("slow"),
+                "m",
+                json!(null),
+                Duration::from_millis(20),
+            )
+            .await;
         assert!(matches!(e, Err(BusError::Timeout { .. })));
     }
 }

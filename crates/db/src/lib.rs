@@ -20,7 +20,12 @@ pub enum DbError {
     #[error("cannot open database {url}: {source}")]
     Open { url: String, source: sqlx::Error },
     #[error("migration {service}/{version} ({name}) failed: {source}")]
-    Migration { service: String, version: i64, name: String, source: sqlx::Error },
+    Migration {
+        service: String,
+        version: i64,
+        name: String,
+        source: sqlx::Error,
+    },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -70,8 +75,10 @@ impl Db {
             }
             _ => url.to_owned(),
         };
-        let opts = AnyConnectOptions::from_str(&url_full)
-            .map_err(|source| DbError::Open { url: redact(url), source })?;
+        let opts = AnyConnectOptions::from_str(&url_full).map_err(|source| DbError::Open {
+            url: redact(url),
+            source,
+        })?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -102,8 +109,10 @@ impl Db {
                 .bind(service)
                 .fetch_all(&self.pool)
                 .await?;
-        let mut todo: Vec<&Migration> =
-            migrations.iter().filter(|m| !applied.contains(&m.version)).collect();
+        let mut todo: Vec<&Migration> = migrations
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .collect();
         todo.sort_by_key(|m| m.version);
         for m in &todo {
             let err = |source| DbError::Migration {
@@ -116,15 +125,22 @@ impl Db {
             for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
                 tx.execute(stmt).await.map_err(err)?;
             }
-            sqlx::query("INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)")
-                .bind(service)
-                .bind(m.version)
-                .bind(m.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)",
+            )
+            .bind(service)
+            .bind(m.version)
+            .bind(m.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
             tx.commit().await?;
-            tracing::info!(service, version = m.version, name = m.name, "applied migration");
+            tracing::info!(
+                service,
+                version = m.version,
+                name = m.name,
+                "applied migration"
+            );
         }
         Ok(todo.len())
     }
@@ -157,15 +173,25 @@ pub mod testing {
     pub async fn sqlite() -> Db {
         let dir = std::env::temp_dir().join(format!("oxi-test-{}", uuid_like()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Db::connect(&format!("sqlite://{}/test.db", dir.display()), 4).await.expect("sqlite")
+        Db::connect(&format!("sqlite://{}/test.db", dir.display()), 4)
+            .await
+            .expect("sqlite")
     }
 
     /// A new, empty database on the PostgreSQL server of `OXISTACK_TEST_PG_URL`, if set.
     pub async fn postgres() -> Option<Db> {
-        let url = std::env::var("OXISTACK_TEST_PG_URL").ok().filter(|u| !u.is_empty())?;
-        let admin = Db::connect(&url, 1).await.expect("cannot reach OXISTACK_TEST_PG_URL");
+        let url = std::env::var("OXISTACK_TEST_PG_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let admin = Db::connect(&url, 1)
+            .await
+            .expect("cannot reach OXISTACK_TEST_PG_URL");
         let name = format!("oxi_test_{}", uuid_like());
-        admin.pool.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        admin
+            .pool
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
         admin.pool.close().await;
         let base = match url.rfind('/') {
             Some(i) if i > url.find("://").map(|j| j + 2).unwrap_or(0) => &url[..i],
@@ -175,7 +201,11 @@ pub mod testing {
             Some((_, q)) => (base.split('?').next().unwrap_or(base), format!("?{q}")),
             None => (base, String::new()),
         };
-        Some(Db::connect(&format!("{base}/{name}{query}"), 4).await.expect("connect to test database"))
+        Some(
+            Db::connect(&format!("{base}/{name}{query}"), 4)
+                .await
+                .expect("connect to test database"),
+        )
     }
 
     /// Every engine available to this test run: SQLite, then PostgreSQL when configured.
@@ -188,8 +218,16 @@ pub mod testing {
     fn uuid_like() -> String {
         use std::time::{SystemTime, UNIX_EPOCH};
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        format!("{}_{}_{}", std::process::id(), t, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{}_{}_{}",
+            std::process::id(),
+            t,
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
     }
 }
 

@@ -29,10 +29,22 @@ pub const DEFAULT_DOMAIN: &str = "default";
 
 impl Identity {
     async fn ensure_role(&self, name: &str) -> Result<Role> {
-        if let Some(r) = self.store.roles().await?.into_iter().find(|r| r.domain_id.is_none() && r.name == name) {
+        if let Some(r) = self
+            .store
+            .roles()
+            .await?
+            .into_iter()
+            .find(|r| r.domain_id.is_none() && r.name == name)
+        {
             return Ok(r);
         }
-        let r = Role { id: new_id(), name: name.into(), domain_id: None, description: String::new(), extra: Extra::new() };
+        let r = Role {
+            id: new_id(),
+            name: name.into(),
+            domain_id: None,
+            description: String::new(),
+            extra: Extra::new(),
+        };
         self.store.put_role(&r, true).await?;
         Ok(r)
     }
@@ -77,7 +89,13 @@ impl Identity {
 
     async fn ensure_grant(&self, user: &User, target: Target, role: &Role) -> Result<()> {
         self.store
-            .grant(&Assignment { actor_type: ActorType::User, actor_id: user.id.clone(), target, role_id: role.id.clone(), inherited: false })
+            .grant(&Assignment {
+                actor_type: ActorType::User,
+                actor_id: user.id.clone(),
+                target,
+                role_id: role.id.clone(),
+                inherited: false,
+            })
             .await
     }
 
@@ -108,20 +126,37 @@ impl Identity {
                 }
             }
         }
-        let admin_project = self.ensure_project(&self.cfg.admin_project_name.clone()).await?;
-        let admin_user = self.ensure_user("admin", &spec.admin_password, &admin_project).await?;
-        self.ensure_grant(&admin_user, Target::Project(admin_project.id.clone()), &admin).await?;
-        self.ensure_grant(&admin_user, Target::System, &admin).await?;
-        self.ensure_grant(&admin_user, Target::Domain(DEFAULT_DOMAIN.into()), &admin).await?;
+        let admin_project = self
+            .ensure_project(&self.cfg.admin_project_name.clone())
+            .await?;
+        let admin_user = self
+            .ensure_user("admin", &spec.admin_password, &admin_project)
+            .await?;
+        self.ensure_grant(
+            &admin_user,
+            Target::Project(admin_project.id.clone()),
+            &admin,
+        )
+        .await?;
+        self.ensure_grant(&admin_user, Target::System, &admin)
+            .await?;
+        self.ensure_grant(&admin_user, Target::Domain(DEFAULT_DOMAIN.into()), &admin)
+            .await?;
         if let Some(pw) = &spec.demo_password {
             let demo_project = self.ensure_project("demo").await?;
             let demo = self.ensure_user("demo", pw, &demo_project).await?;
-            self.ensure_grant(&demo, Target::Project(demo_project.id.clone()), &member).await?;
+            self.ensure_grant(&demo, Target::Project(demo_project.id.clone()), &member)
+                .await?;
         }
         let service_project = self.ensure_project("service").await?;
         let _ = service_project;
         if self.store.region(&spec.region).await?.is_none() {
-            let r = Region { id: spec.region.clone(), description: String::new(), parent_region_id: None, extra: Extra::new() };
+            let r = Region {
+                id: spec.region.clone(),
+                description: String::new(),
+                parent_region_id: None,
+                extra: Extra::new(),
+            };
             self.store.put_region(&r, true).await?;
         }
         let services = self.store.services().await?;
@@ -130,13 +165,24 @@ impl Identity {
             let svc = match services.iter().find(|s| s.kind == entry.kind) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = Service { id: new_id(), kind: entry.kind.clone(), name: entry.name.clone(), description: String::new(), enabled: true, extra: Extra::new() };
+                    let s = Service {
+                        id: new_id(),
+                        kind: entry.kind.clone(),
+                        name: entry.name.clone(),
+                        description: String::new(),
+                        enabled: true,
+                        extra: Extra::new(),
+                    };
                     self.store.put_service(&s, true).await?;
                     s
                 }
             };
             for iface in ["public", "internal", "admin"] {
-                let existing = endpoints.iter().find(|e| e.service_id == svc.id && e.interface == iface && e.region_id.as_deref() == Some(spec.region.as_str()));
+                let existing = endpoints.iter().find(|e| {
+                    e.service_id == svc.id
+                        && e.interface == iface
+                        && e.region_id.as_deref() == Some(spec.region.as_str())
+                });
                 let e = Endpoint {
                     id: existing.map(|e| e.id.clone()).unwrap_or_else(new_id),
                     service_id: svc.id.clone(),

@@ -15,7 +15,10 @@ use fernet::{Fernet, MultiFernet};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("key repository {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("key repository {0} holds no usable key")]
     Empty(PathBuf),
     #[error("key file {0} is not a Fernet key")]
@@ -23,7 +26,10 @@ pub enum KeyError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io { path: path.to_owned(), source }
+    move |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The keys of a repository, primary first.
@@ -40,7 +46,8 @@ fn write_key(path: &Path) -> Result<(), KeyError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
     let mut file = f.open(&tmp).map_err(io(&tmp))?;
-    file.write_all(Fernet::generate_key().as_bytes()).map_err(io(&tmp))?;
+    file.write_all(Fernet::generate_key().as_bytes())
+        .map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))
 }
@@ -91,7 +98,11 @@ impl KeyRing {
     }
 
     pub fn decrypt(&self, token: &str) -> Option<Vec<u8>> {
-        self.fernet.read().expect("key ring poisoned").decrypt(token).ok()
+        self.fernet
+            .read()
+            .expect("key ring poisoned")
+            .decrypt(token)
+            .ok()
     }
 }
 
@@ -140,7 +151,11 @@ mod tests {
 
     #[test]
     fn rotation_keeps_recent_tokens_valid() {
-        let dir = std::env::temp_dir().join(format!("oxi-keys-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let dir = std::env::temp_dir().join(format!(
+            "oxi-keys-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = fs::remove_dir_all(&dir);
         let ring = KeyRing::open(&dir, 3).unwrap();
         let t1 = ring.encrypt(b"one");

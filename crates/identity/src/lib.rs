@@ -49,7 +49,10 @@ pub async fn start(
     data_dir: &Path,
     policy_file: Option<&Path>,
 ) -> Result<Arc<Identity>, StartError> {
-    let key_dir = cfg.key_repository.clone().unwrap_or_else(|| data_dir.join("fernet-keys"));
+    let key_dir = cfg
+        .key_repository
+        .clone()
+        .unwrap_or_else(|| data_dir.join("fernet-keys"));
     let keys = keys::KeyRing::open(&key_dir, cfg.max_active_keys)?;
     let mut builder = policy::Policy::builder().defaults(policies::DEFAULTS);
     if let Some(f) = policy_file {
@@ -64,7 +67,9 @@ impl TokenValidator for Identity {
     async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, Error> {
         match Identity::validate(self, token).await {
             Ok(v) => Ok(v.ctx.clone()),
-            Err(e) if e.kind == api_common::ErrorKind::NotFound => Err(Error::unauthenticated("The token is not valid.")),
+            Err(e) if e.kind == api_common::ErrorKind::NotFound => {
+                Err(Error::unauthenticated("The token is not valid."))
+            }
             Err(e) => Err(e),
         }
     }

@@ -3,8 +3,8 @@
 
 use argon2::{
     password_hash::{
-        rand_core::OsRng, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, Salt,
-        SaltString,
+        rand_core::OsRng, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher,
+        PasswordVerifier, Salt, SaltString,
     },
     Algorithm, Argon2, Block, Params, Version,
 };
@@ -41,15 +41,26 @@ impl PasswordHasher for Hasher {
         params: Params,
         salt: impl Into<Salt<'a>>,
     ) -> argon2::password_hash::Result<PasswordHash<'a>> {
-        let algorithm = alg_id.map(Algorithm::try_from).transpose()?.unwrap_or_default();
-        let version = version.map(Version::try_from).transpose()?.unwrap_or_default();
+        let algorithm = alg_id
+            .map(Algorithm::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let version = version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
         let salt = salt.into();
         let mut salt_arr = [0u8; 64];
         let salt_bytes = salt.decode_b64(&mut salt_arr)?;
         let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
         let argon2 = Argon2::new(algorithm, version, params.clone());
         let output = Output::init_with(output_len, |out| {
-            Ok(argon2.hash_password_into_with_memory(password, salt_bytes, out, working_memory(params.block_count()))?)
+            Ok(argon2.hash_password_into_with_memory(
+                password,
+                salt_bytes,
+                out,
+                working_memory(params.block_count()),
+            )?)
         })?;
         Ok(PasswordHash {
             algorithm: algorithm.ident(),
@@ -64,7 +75,10 @@ impl PasswordHasher for Hasher {
 pub async fn hash(secret: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Hasher.hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(Error::internal)
+        Hasher
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(Error::internal)
     })
     .await
     .map_err(Error::internal)?
@@ -73,7 +87,9 @@ pub async fn hash(secret: String) -> Result<String> {
 /// Whether `secret` matches `hash`. A malformed hash never matches.
 pub async fn verify(secret: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).map(|h| Hasher.verify_password(secret.as_bytes(), &h).is_ok()).unwrap_or(false)
+        PasswordHash::new(&hash)
+            .map(|h| Hasher.verify_password(secret.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
     })
     .await
     .unwrap_or(false)

@@ -39,18 +39,37 @@ pub struct Store {
 // ---- domains ----
 
 fn domain(r: &AnyRow) -> Domain {
-    Domain { id: s(r, "id"), name: s(r, "name"), description: s(r, "description"), enabled: b(r, "enabled"), extra: extra(r) }
+    Domain {
+        id: s(r, "id"),
+        name: s(r, "name"),
+        description: s(r, "description"),
+        enabled: b(r, "enabled"),
+        extra: extra(r),
+    }
 }
 
 impl Store {
     pub async fn domain(&self, id: &str) -> Result<Option<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| domain(&r)))
+        Ok(sqlx::query("SELECT * FROM domain WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| domain(&r)))
     }
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain WHERE name = $1").bind(name).fetch_optional(&self.db.pool).await?.map(|r| domain(&r)))
+        Ok(sqlx::query("SELECT * FROM domain WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| domain(&r)))
     }
     pub async fn domains(&self) -> Result<Vec<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain ORDER BY name").fetch_all(&self.db.pool).await?.iter().map(domain).collect())
+        Ok(sqlx::query("SELECT * FROM domain ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(domain)
+            .collect())
     }
     pub async fn put_domain(&self, d: &Domain, create: bool) -> Result<()> {
         let sql = if create {
@@ -58,7 +77,14 @@ impl Store {
         } else {
             "UPDATE domain SET name = $2, description = $3, enabled = $4, extra = $5 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&d.id).bind(&d.name).bind(&d.description).bind(flag(d.enabled)).bind(extra_text(&d.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&d.id)
+            .bind(&d.name)
+            .bind(&d.description)
+            .bind(flag(d.enabled))
+            .bind(extra_text(&d.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_domain(&self, id: &str) -> Result<()> {
@@ -106,10 +132,14 @@ impl Store {
         if ps.is_empty() {
             return Ok(ps);
         }
-        let rows = sqlx::query("SELECT project_id, name FROM project_tag ORDER BY name").fetch_all(&self.db.pool).await?;
+        let rows = sqlx::query("SELECT project_id, name FROM project_tag ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?;
         let mut tags: std::collections::HashMap<String, Vec<String>> = Default::default();
         for r in rows {
-            tags.entry(s(&r, "project_id")).or_default().push(s(&r, "name"));
+            tags.entry(s(&r, "project_id"))
+                .or_default()
+                .push(s(&r, "name"));
         }
         for p in &mut ps {
             p.tags = tags.remove(&p.id).unwrap_or_default();
@@ -117,22 +147,40 @@ impl Store {
         Ok(ps)
     }
     pub async fn project(&self, id: &str) -> Result<Option<Project>> {
-        let Some(r) = sqlx::query("SELECT * FROM project WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await? else {
+        let Some(r) = sqlx::query("SELECT * FROM project WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+        else {
             return Ok(None);
         };
         let mut p = project(&r);
-        p.tags = sqlx::query_scalar("SELECT name FROM project_tag WHERE project_id = $1 ORDER BY name").bind(id).fetch_all(&self.db.pool).await?;
+        p.tags =
+            sqlx::query_scalar("SELECT name FROM project_tag WHERE project_id = $1 ORDER BY name")
+                .bind(id)
+                .fetch_all(&self.db.pool)
+                .await?;
         Ok(Some(p))
     }
     pub async fn project_by_name(&self, domain_id: &str, name: &str) -> Result<Option<Project>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM project WHERE domain_id = $1 AND name = $2").bind(domain_id).bind(name).fetch_optional(&self.db.pool).await?;
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM project WHERE domain_id = $1 AND name = $2")
+                .bind(domain_id)
+                .bind(name)
+                .fetch_optional(&self.db.pool)
+                .await?;
         match id {
             Some(id) => self.project(&id).await,
             None => Ok(None),
         }
     }
     pub async fn projects(&self) -> Result<Vec<Project>> {
-        let ps = sqlx::query("SELECT * FROM project ORDER BY name").fetch_all(&self.db.pool).await?.iter().map(project).collect();
+        let ps = sqlx::query("SELECT * FROM project ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(project)
+            .collect();
         self.with_tags(ps).await
     }
     pub async fn put_project(&self, p: &Project, create: bool) -> Result<()> {
@@ -152,15 +200,27 @@ impl Store {
             .bind(extra_text(&p.extra))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM project_tag WHERE project_id = $1").bind(&p.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM project_tag WHERE project_id = $1")
+            .bind(&p.id)
+            .execute(&mut *tx)
+            .await?;
         for t in &p.tags {
-            sqlx::query("INSERT INTO project_tag (project_id, name) VALUES ($1, $2)").bind(&p.id).bind(t).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO project_tag (project_id, name) VALUES ($1, $2)")
+                .bind(&p.id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
     pub async fn project_children(&self, id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM project WHERE parent_id = $1").bind(id).fetch_all(&self.db.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM project WHERE parent_id = $1")
+                .bind(id)
+                .fetch_all(&self.db.pool)
+                .await?,
+        )
     }
     pub async fn delete_project(&self, id: &str) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
@@ -196,13 +256,29 @@ fn user(r: &AnyRow) -> User {
 
 impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
-        Ok(sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| user(&r)))
+        Ok(sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| user(&r)))
     }
     pub async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
-        Ok(sqlx::query("SELECT * FROM users WHERE domain_id = $1 AND name = $2").bind(domain_id).bind(name).fetch_optional(&self.db.pool).await?.map(|r| user(&r)))
+        Ok(
+            sqlx::query("SELECT * FROM users WHERE domain_id = $1 AND name = $2")
+                .bind(domain_id)
+                .bind(name)
+                .fetch_optional(&self.db.pool)
+                .await?
+                .map(|r| user(&r)),
+        )
     }
     pub async fn users(&self) -> Result<Vec<User>> {
-        Ok(sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.db.pool).await?.iter().map(user).collect())
+        Ok(sqlx::query("SELECT * FROM users ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(user)
+            .collect())
     }
     pub async fn put_user(&self, u: &User, create: bool) -> Result<()> {
         let sql = if create {
@@ -245,15 +321,30 @@ impl Store {
 // ---- groups ----
 
 fn group(r: &AnyRow) -> Group {
-    Group { id: s(r, "id"), name: s(r, "name"), domain_id: s(r, "domain_id"), description: s(r, "description"), extra: extra(r) }
+    Group {
+        id: s(r, "id"),
+        name: s(r, "name"),
+        domain_id: s(r, "domain_id"),
+        description: s(r, "description"),
+        extra: extra(r),
+    }
 }
 
 impl Store {
     pub async fn group(&self, id: &str) -> Result<Option<Group>> {
-        Ok(sqlx::query("SELECT * FROM groups WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| group(&r)))
+        Ok(sqlx::query("SELECT * FROM groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| group(&r)))
     }
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        Ok(sqlx::query("SELECT * FROM groups ORDER BY name").fetch_all(&self.db.pool).await?.iter().map(group).collect())
+        Ok(sqlx::query("SELECT * FROM groups ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(group)
+            .collect())
     }
     pub async fn put_group(&self, g: &Group, create: bool) -> Result<()> {
         let sql = if create {
@@ -261,7 +352,14 @@ impl Store {
         } else {
             "UPDATE groups SET name = $2, domain_id = $3, description = $4, extra = $5 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&g.id).bind(&g.name).bind(&g.domain_id).bind(&g.description).bind(extra_text(&g.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&g.id)
+            .bind(&g.name)
+            .bind(&g.domain_id)
+            .bind(&g.description)
+            .bind(extra_text(&g.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_group(&self, id: &str) -> Result<()> {
@@ -277,20 +375,44 @@ impl Store {
         Ok(())
     }
     pub async fn group_members(&self, group_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT user_id FROM user_group WHERE group_id = $1").bind(group_id).fetch_all(&self.db.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM user_group WHERE group_id = $1")
+                .bind(group_id)
+                .fetch_all(&self.db.pool)
+                .await?,
+        )
     }
     pub async fn user_groups(&self, user_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT group_id FROM user_group WHERE user_id = $1").bind(user_id).fetch_all(&self.db.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT group_id FROM user_group WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.db.pool)
+                .await?,
+        )
     }
     pub async fn add_member(&self, group_id: &str, user_id: &str) -> Result<()> {
-        let exists: Option<String> = sqlx::query_scalar("SELECT user_id FROM user_group WHERE group_id = $1 AND user_id = $2").bind(group_id).bind(user_id).fetch_optional(&self.db.pool).await?;
+        let exists: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM user_group WHERE group_id = $1 AND user_id = $2",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
         if exists.is_none() {
-            sqlx::query("INSERT INTO user_group (user_id, group_id) VALUES ($1, $2)").bind(user_id).bind(group_id).execute(&self.db.pool).await?;
+            sqlx::query("INSERT INTO user_group (user_id, group_id) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(group_id)
+                .execute(&self.db.pool)
+                .await?;
         }
         Ok(())
     }
     pub async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM user_group WHERE group_id = $1 AND user_id = $2").bind(group_id).bind(user_id).execute(&self.db.pool).await?;
+        let r = sqlx::query("DELETE FROM user_group WHERE group_id = $1 AND user_id = $2")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&self.db.pool)
+            .await?;
         Ok(r.rows_affected() > 0)
     }
 }
@@ -299,15 +421,30 @@ impl Store {
 
 fn role(r: &AnyRow) -> Role {
     let d = s(r, "domain_id");
-    Role { id: s(r, "id"), name: s(r, "name"), domain_id: (!d.is_empty()).then_some(d), description: s(r, "description"), extra: extra(r) }
+    Role {
+        id: s(r, "id"),
+        name: s(r, "name"),
+        domain_id: (!d.is_empty()).then_some(d),
+        description: s(r, "description"),
+        extra: extra(r),
+    }
 }
 
 impl Store {
     pub async fn role(&self, id: &str) -> Result<Option<Role>> {
-        Ok(sqlx::query("SELECT * FROM role WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| role(&r)))
+        Ok(sqlx::query("SELECT * FROM role WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| role(&r)))
     }
     pub async fn roles(&self) -> Result<Vec<Role>> {
-        Ok(sqlx::query("SELECT * FROM role ORDER BY name").fetch_all(&self.db.pool).await?.iter().map(role).collect())
+        Ok(sqlx::query("SELECT * FROM role ORDER BY name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(role)
+            .collect())
     }
     pub async fn put_role(&self, r: &Role, create: bool) -> Result<()> {
         let sql = if create {
@@ -315,7 +452,14 @@ impl Store {
         } else {
             "UPDATE role SET name = $2, domain_id = $3, description = $4, extra = $5 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&r.id).bind(&r.name).bind(r.domain_id.clone().unwrap_or_default()).bind(&r.description).bind(extra_text(&r.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&r.id)
+            .bind(&r.name)
+            .bind(r.domain_id.clone().unwrap_or_default())
+            .bind(&r.description)
+            .bind(extra_text(&r.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_role(&self, id: &str) -> Result<()> {
@@ -337,12 +481,24 @@ impl Store {
     pub async fn put_implied_role(&self, prior: &str, implied: &str) -> Result<()> {
         let exists: Option<String> = sqlx::query_scalar("SELECT prior_role_id FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2").bind(prior).bind(implied).fetch_optional(&self.db.pool).await?;
         if exists.is_none() {
-            sqlx::query("INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2)").bind(prior).bind(implied).execute(&self.db.pool).await?;
+            sqlx::query(
+                "INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES ($1, $2)",
+            )
+            .bind(prior)
+            .bind(implied)
+            .execute(&self.db.pool)
+            .await?;
         }
         Ok(())
     }
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2").bind(prior).bind(implied).execute(&self.db.pool).await?;
+        let r = sqlx::query(
+            "DELETE FROM implied_role WHERE prior_role_id = $1 AND implied_role_id = $2",
+        )
+        .bind(prior)
+        .bind(implied)
+        .execute(&self.db.pool)
+        .await?;
         Ok(r.rows_affected() > 0)
     }
 }
@@ -352,7 +508,11 @@ impl Store {
 fn assignment(r: &AnyRow) -> Assignment {
     let tid = s(r, "target_id");
     Assignment {
-        actor_type: if s(r, "actor_type") == "group" { ActorType::Group } else { ActorType::User },
+        actor_type: if s(r, "actor_type") == "group" {
+            ActorType::Group
+        } else {
+            ActorType::User
+        },
         actor_id: s(r, "actor_id"),
         target: match s(r, "target_type").as_str() {
             "project" => Target::Project(tid),
@@ -366,13 +526,38 @@ fn assignment(r: &AnyRow) -> Assignment {
 
 impl Store {
     pub async fn assignments(&self) -> Result<Vec<Assignment>> {
-        Ok(sqlx::query("SELECT * FROM assignment").fetch_all(&self.db.pool).await?.iter().map(assignment).collect())
+        Ok(sqlx::query("SELECT * FROM assignment")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(assignment)
+            .collect())
     }
     /// The assignments held by any of `actors` (type, id).
-    pub async fn assignments_of(&self, user_id: &str, group_ids: &[String]) -> Result<Vec<Assignment>> {
-        let mut out: Vec<Assignment> = sqlx::query("SELECT * FROM assignment WHERE actor_type = 'user' AND actor_id = $1").bind(user_id).fetch_all(&self.db.pool).await?.iter().map(assignment).collect();
+    pub async fn assignments_of(
+        &self,
+        user_id: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<Assignment>> {
+        let mut out: Vec<Assignment> =
+            sqlx::query("SELECT * FROM assignment WHERE actor_type = 'user' AND actor_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(assignment)
+                .collect();
         for g in group_ids {
-            out.extend(sqlx::query("SELECT * FROM assignment WHERE actor_type = 'group' AND actor_id = $1").bind(g).fetch_all(&self.db.pool).await?.iter().map(assignment));
+            out.extend(
+                sqlx::query(
+                    "SELECT * FROM assignment WHERE actor_type = 'group' AND actor_id = $1",
+                )
+                .bind(g)
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(assignment),
+            );
         }
         Ok(out)
     }
@@ -420,10 +605,22 @@ impl Store {
 // ---- catalog ----
 
 fn region(r: &AnyRow) -> Region {
-    Region { id: s(r, "id"), description: s(r, "description"), parent_region_id: opt(r, "parent_region_id"), extra: extra(r) }
+    Region {
+        id: s(r, "id"),
+        description: s(r, "description"),
+        parent_region_id: opt(r, "parent_region_id"),
+        extra: extra(r),
+    }
 }
 fn service(r: &AnyRow) -> Service {
-    Service { id: s(r, "id"), kind: s(r, "type"), name: s(r, "name"), description: s(r, "description"), enabled: b(r, "enabled"), extra: extra(r) }
+    Service {
+        id: s(r, "id"),
+        kind: s(r, "type"),
+        name: s(r, "name"),
+        description: s(r, "description"),
+        enabled: b(r, "enabled"),
+        extra: extra(r),
+    }
 }
 fn endpoint(r: &AnyRow) -> Endpoint {
     Endpoint {
@@ -439,10 +636,19 @@ fn endpoint(r: &AnyRow) -> Endpoint {
 
 impl Store {
     pub async fn region(&self, id: &str) -> Result<Option<Region>> {
-        Ok(sqlx::query("SELECT * FROM region WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| region(&r)))
+        Ok(sqlx::query("SELECT * FROM region WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| region(&r)))
     }
     pub async fn regions(&self) -> Result<Vec<Region>> {
-        Ok(sqlx::query("SELECT * FROM region ORDER BY id").fetch_all(&self.db.pool).await?.iter().map(region).collect())
+        Ok(sqlx::query("SELECT * FROM region ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(region)
+            .collect())
     }
     pub async fn put_region(&self, r: &Region, create: bool) -> Result<()> {
         let sql = if create {
@@ -450,18 +656,36 @@ impl Store {
         } else {
             "UPDATE region SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&r.id).bind(&r.description).bind(&r.parent_region_id).bind(extra_text(&r.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&r.id)
+            .bind(&r.description)
+            .bind(&r.parent_region_id)
+            .bind(extra_text(&r.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_region(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM region WHERE id = $1").bind(id).execute(&self.db.pool).await?;
+        sqlx::query("DELETE FROM region WHERE id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn service(&self, id: &str) -> Result<Option<Service>> {
-        Ok(sqlx::query("SELECT * FROM service WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| service(&r)))
+        Ok(sqlx::query("SELECT * FROM service WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| service(&r)))
     }
     pub async fn services(&self) -> Result<Vec<Service>> {
-        Ok(sqlx::query("SELECT * FROM service ORDER BY type, name").fetch_all(&self.db.pool).await?.iter().map(service).collect())
+        Ok(sqlx::query("SELECT * FROM service ORDER BY type, name")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(service)
+            .collect())
     }
     pub async fn put_service(&self, v: &Service, create: bool) -> Result<()> {
         let sql = if create {
@@ -469,21 +693,46 @@ impl Store {
         } else {
             "UPDATE service SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&v.id).bind(&v.kind).bind(&v.name).bind(&v.description).bind(flag(v.enabled)).bind(extra_text(&v.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&v.id)
+            .bind(&v.kind)
+            .bind(&v.name)
+            .bind(&v.description)
+            .bind(flag(v.enabled))
+            .bind(extra_text(&v.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_service(&self, id: &str) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
-        sqlx::query("DELETE FROM endpoint WHERE service_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM service WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM endpoint WHERE service_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM service WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
-        Ok(sqlx::query("SELECT * FROM endpoint WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| endpoint(&r)))
+        Ok(sqlx::query("SELECT * FROM endpoint WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| endpoint(&r)))
     }
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>> {
-        Ok(sqlx::query("SELECT * FROM endpoint ORDER BY service_id, interface").fetch_all(&self.db.pool).await?.iter().map(endpoint).collect())
+        Ok(
+            sqlx::query("SELECT * FROM endpoint ORDER BY service_id, interface")
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(endpoint)
+                .collect(),
+        )
     }
     pub async fn put_endpoint(&self, e: &Endpoint, create: bool) -> Result<()> {
         let sql = if create {
@@ -491,11 +740,23 @@ impl Store {
         } else {
             "UPDATE endpoint SET service_id = $2, interface = $3, region_id = $4, url = $5, enabled = $6, extra = $7 WHERE id = $1"
         };
-        sqlx::query(sql).bind(&e.id).bind(&e.service_id).bind(&e.interface).bind(&e.region_id).bind(&e.url).bind(flag(e.enabled)).bind(extra_text(&e.extra)).execute(&self.db.pool).await?;
+        sqlx::query(sql)
+            .bind(&e.id)
+            .bind(&e.service_id)
+            .bind(&e.interface)
+            .bind(&e.region_id)
+            .bind(&e.url)
+            .bind(flag(e.enabled))
+            .bind(extra_text(&e.extra))
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM endpoint WHERE id = $1").bind(id).execute(&self.db.pool).await?;
+        sqlx::query("DELETE FROM endpoint WHERE id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
 }
@@ -518,10 +779,24 @@ fn app_cred(r: &AnyRow) -> AppCred {
 
 impl Store {
     pub async fn app_cred(&self, id: &str) -> Result<Option<AppCred>> {
-        Ok(sqlx::query("SELECT * FROM application_credential WHERE id = $1").bind(id).fetch_optional(&self.db.pool).await?.map(|r| app_cred(&r)))
+        Ok(
+            sqlx::query("SELECT * FROM application_credential WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.db.pool)
+                .await?
+                .map(|r| app_cred(&r)),
+        )
     }
     pub async fn app_creds(&self, user_id: &str) -> Result<Vec<AppCred>> {
-        Ok(sqlx::query("SELECT * FROM application_credential WHERE user_id = $1 ORDER BY name").bind(user_id).fetch_all(&self.db.pool).await?.iter().map(app_cred).collect())
+        Ok(
+            sqlx::query("SELECT * FROM application_credential WHERE user_id = $1 ORDER BY name")
+                .bind(user_id)
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(app_cred)
+                .collect(),
+        )
     }
     pub async fn insert_app_cred(&self, a: &AppCred) -> Result<()> {
         sqlx::query("INSERT INTO application_credential (id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, role_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
@@ -540,7 +815,10 @@ impl Store {
         Ok(())
     }
     pub async fn delete_app_cred(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM application_credential WHERE id = $1").bind(id).execute(&self.db.pool).await?;
+        sqlx::query("DELETE FROM application_credential WHERE id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
 }
@@ -564,7 +842,9 @@ impl Store {
     }
     /// Events recent enough to matter (tokens cannot outlive `since_micros`).
     pub async fn revocations(&self, since_micros: i64) -> Result<Vec<Revocation>> {
-        let rows = sqlx::query("SELECT * FROM revocation_event").fetch_all(&self.db.pool).await?;
+        let rows = sqlx::query("SELECT * FROM revocation_event")
+            .fetch_all(&self.db.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(|r| Revocation {
@@ -580,10 +860,16 @@ impl Store {
     }
     pub async fn prune_revocations(&self, before_micros: i64) -> Result<()> {
         // issued_before is stored as text; compare numerically in the app to stay portable.
-        let old: Vec<(String, String)> = sqlx::query_as("SELECT id, issued_before FROM revocation_event").fetch_all(&self.db.pool).await?;
+        let old: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, issued_before FROM revocation_event")
+                .fetch_all(&self.db.pool)
+                .await?;
         for (id, ib) in old {
             if ib.parse::<i64>().unwrap_or(0) < before_micros {
-                sqlx::query("DELETE FROM revocation_event WHERE id = $1").bind(id).execute(&self.db.pool).await?;
+                sqlx::query("DELETE FROM revocation_event WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.db.pool)
+                    .await?;
             }
         }
         Ok(())

@@ -27,37 +27,72 @@ struct Resp {
 async fn cloud(db: db::Db) -> Cloud {
     db.migrate("identity", identity::MIGRATIONS).await.unwrap();
     let dir = std::env::temp_dir().join(format!("oxi-id-test-{}", uuid::Uuid::new_v4().simple()));
-    let id = identity::start(db, identity::Config::default(), &dir, None).await.unwrap();
+    let id = identity::start(db, identity::Config::default(), &dir, None)
+        .await
+        .unwrap();
     id.bootstrap(&Spec {
         region: "RegionOne".into(),
         admin_password: "adminpw".into(),
         demo_password: Some("demopw".into()),
-        catalog: vec![CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: "http://localhost:5000/v3".into() }],
+        catalog: vec![CatalogEntry {
+            kind: "identity".into(),
+            name: "keystone".into(),
+            url: "http://localhost:5000/v3".into(),
+        }],
     })
     .await
     .unwrap();
-    Cloud { router: identity::api::router(id.clone(), "http://localhost:5000".into()), id }
+    Cloud {
+        router: identity::api::router(id.clone(), "http://localhost:5000".into()),
+        id,
+    }
 }
 
 impl Cloud {
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        self.raw(method, path, token, body.map(|b| b.to_string()), &[]).await
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        self.raw(method, path, token, body.map(|b| b.to_string()), &[])
+            .await
     }
 
-    async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Option<String>, headers: &[(&str, &str)]) -> Resp {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
         if let Some(t) = token {
             req = req.header("x-auth-token", t);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self.router.clone().oneshot(req.body(Body::from(body.unwrap_or_default())).unwrap()).await.unwrap();
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body.unwrap_or_default())).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str, token: &str) -> Resp {
@@ -74,11 +109,23 @@ impl Cloud {
         if let Some(s) = scope {
             auth["scope"] = s;
         }
-        self.call(Method::POST, "/v3/auth/tokens", None, Some(json!({ "auth": auth }))).await
+        self.call(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(json!({ "auth": auth })),
+        )
+        .await
     }
 
     async fn token(&self, user: &str, password: &str, project: &str) -> String {
-        let r = self.issue(user, password, Some(json!({"project": {"name": project, "domain": {"id": "default"}}}))).await;
+        let r = self
+            .issue(
+                user,
+                password,
+                Some(json!({"project": {"name": project, "domain": {"id": "default"}}})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.headers["x-subject-token"].to_str().unwrap().to_owned()
     }
@@ -92,7 +139,15 @@ impl Cloud {
     }
 
     async fn role_id(&self, name: &str) -> String {
-        self.id.store.roles().await.unwrap().into_iter().find(|r| r.name == name).unwrap().id
+        self.id
+            .store
+            .roles()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .id
     }
 }
 
@@ -114,9 +169,15 @@ async fn version_documents_and_faults() {
         let r = c.call(Method::GET, "/", None, None).await;
         assert_eq!(r.status, StatusCode::MULTIPLE_CHOICES);
         assert_eq!(r.body["versions"]["values"][0]["id"], "v3.14");
-        assert!(r.headers["x-openstack-request-id"].to_str().unwrap().starts_with("req-"));
+        assert!(r.headers["x-openstack-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-"));
         let r = c.call(Method::GET, "/v3", None, None).await;
-        assert_eq!(r.body["version"]["links"][0]["href"], "http://localhost:5000/v3/");
+        assert_eq!(
+            r.body["version"]["links"][0]["href"],
+            "http://localhost:5000/v3/"
+        );
         // No token: Keystone's fault body.
         let r = c.call(Method::GET, "/v3/projects", None, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -124,21 +185,52 @@ async fn version_documents_and_faults() {
         assert_eq!(r.body["error"]["title"], "Unauthorized");
         // Malformed JSON and wrong types are 400 with the field named.
         let t = c.admin().await;
-        let r = c.raw(Method::POST, "/v3/projects", Some(&t), Some("{\"project\": ".into()), &[]).await;
+        let r = c
+            .raw(
+                Method::POST,
+                "/v3/projects",
+                Some(&t),
+                Some("{\"project\": ".into()),
+                &[],
+            )
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-        assert!(r.body["error"]["message"].as_str().unwrap().contains("Malformed"));
-        let r = c.post("/v3/projects", &t, json!({"project": {"name": "x", "enabled": "yes"}})).await;
+        assert!(r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Malformed"));
+        let r = c
+            .post(
+                "/v3/projects",
+                &t,
+                json!({"project": {"name": "x", "enabled": "yes"}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        assert!(r.body["error"]["message"].as_str().unwrap().contains("project.enabled"), "{}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("project.enabled"),
+            "{}",
+            r.body
+        );
         // Nothing was created by the bad requests.
         let r = c.get("/v3/projects?name=x", &t).await;
         assert_eq!(r.body["projects"].as_array().unwrap().len(), 0);
         // Unknown path, wrong method.
         assert_eq!(c.get("/v3/nothing", &t).await.status, StatusCode::NOT_FOUND);
-        assert_eq!(c.call(Method::PUT, "/v3/projects", Some(&t), None).await.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            c.call(Method::PUT, "/v3/projects", Some(&t), None)
+                .await
+                .status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
         // Oversized body.
         let big = "x".repeat(200_000);
-        let r = c.post("/v3/projects", &t, json!({"project": {"name": big}})).await;
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": big}}))
+            .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     })
     .await;
@@ -225,37 +317,136 @@ async fn revocation_and_disabling() {
         let demo = c.demo().await;
         let demo2 = c.demo().await;
         // Revoke one token: it fails, the other token of the same user still works.
-        let r = c.raw(Method::DELETE, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
+        let r = c
+            .raw(
+                Method::DELETE,
+                "/v3/auth/tokens",
+                Some(&admin),
+                None,
+                &[("x-subject-token", &demo)],
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
+        let r = c
+            .raw(
+                Method::GET,
+                "/v3/auth/tokens",
+                Some(&admin),
+                None,
+                &[("x-subject-token", &demo)],
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        assert_eq!(c.get("/v3/auth/projects", &demo).await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(c.get("/v3/auth/projects", &demo2).await.status, StatusCode::OK);
+        assert_eq!(
+            c.get("/v3/auth/projects", &demo).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.get("/v3/auth/projects", &demo2).await.status,
+            StatusCode::OK
+        );
         // Disabling the user revokes all their tokens and refuses new ones.
-        let uid = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
-        let r = c.call(Method::PATCH, &format!("/v3/users/{uid}"), Some(&admin), Some(json!({"user": {"enabled": false}}))).await;
+        let uid =
+            c.id.store
+                .user_by_name("default", "demo")
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+        let r = c
+            .call(
+                Method::PATCH,
+                &format!("/v3/users/{uid}"),
+                Some(&admin),
+                Some(json!({"user": {"enabled": false}})),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert_eq!(c.get("/v3/auth/projects", &demo2).await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(c.issue("demo", "demopw", None).await.status, StatusCode::UNAUTHORIZED);
-        c.call(Method::PATCH, &format!("/v3/users/{uid}"), Some(&admin), Some(json!({"user": {"enabled": true}}))).await;
+        assert_eq!(
+            c.get("/v3/auth/projects", &demo2).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.issue("demo", "demopw", None).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        c.call(
+            Method::PATCH,
+            &format!("/v3/users/{uid}"),
+            Some(&admin),
+            Some(json!({"user": {"enabled": true}})),
+        )
+        .await;
         let demo3 = c.demo().await;
         // Disabling the project invalidates project-scoped tokens at once.
-        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
-        c.call(Method::PATCH, &format!("/v3/projects/{pid}"), Some(&admin), Some(json!({"project": {"enabled": false}}))).await;
-        assert_eq!(c.get("/v3/auth/projects", &demo3).await.status, StatusCode::UNAUTHORIZED);
-        c.call(Method::PATCH, &format!("/v3/projects/{pid}"), Some(&admin), Some(json!({"project": {"enabled": true}}))).await;
+        let pid =
+            c.id.store
+                .project_by_name("default", "demo")
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+        c.call(
+            Method::PATCH,
+            &format!("/v3/projects/{pid}"),
+            Some(&admin),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await;
+        assert_eq!(
+            c.get("/v3/auth/projects", &demo3).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        c.call(
+            Method::PATCH,
+            &format!("/v3/projects/{pid}"),
+            Some(&admin),
+            Some(json!({"project": {"enabled": true}})),
+        )
+        .await;
         // Self-service password change revokes the old tokens; the new password works.
         let demo4 = c.demo().await;
-        let r = c.post(&format!("/v3/users/{uid}/password"), &demo4, json!({"user": {"original_password": "wrong", "password": "x"}})).await;
+        let r = c
+            .post(
+                &format!("/v3/users/{uid}/password"),
+                &demo4,
+                json!({"user": {"original_password": "wrong", "password": "x"}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        let r = c.post(&format!("/v3/users/{uid}/password"), &demo4, json!({"user": {"original_password": "demopw", "password": "newpw"}})).await;
+        let r = c
+            .post(
+                &format!("/v3/users/{uid}/password"),
+                &demo4,
+                json!({"user": {"original_password": "demopw", "password": "newpw"}}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-        assert_eq!(c.get("/v3/auth/projects", &demo4).await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(c.issue("demo", "newpw", None).await.status, StatusCode::CREATED);
+        assert_eq!(
+            c.get("/v3/auth/projects", &demo4).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.issue("demo", "newpw", None).await.status,
+            StatusCode::CREATED
+        );
         // Deleting a user revokes their tokens.
         let t = c.token("demo", "newpw", "demo").await;
-        assert_eq!(c.call(Method::DELETE, &format!("/v3/users/{uid}"), Some(&admin), None).await.status, StatusCode::NO_CONTENT);
-        assert_eq!(c.get("/v3/auth/projects", &t).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            c.call(
+                Method::DELETE,
+                &format!("/v3/users/{uid}"),
+                Some(&admin),
+                None
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.get("/v3/auth/projects", &t).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     })
     .await;
 }
@@ -440,17 +631,32 @@ async fn application_credentials() {
 async fn bootstrap_is_idempotent() {
     for db in db::testing::engines().await {
         let c = cloud(db).await;
-        let before = (c.id.store.users().await.unwrap().len(), c.id.store.endpoints().await.unwrap().len(), c.id.store.assignments().await.unwrap().len());
+        let before = (
+            c.id.store.users().await.unwrap().len(),
+            c.id.store.endpoints().await.unwrap().len(),
+            c.id.store.assignments().await.unwrap().len(),
+        );
         c.id.bootstrap(&Spec {
             region: "RegionOne".into(),
             admin_password: "ignored-on-second-run".into(),
             demo_password: Some("x".into()),
-            catalog: vec![CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: "http://localhost:5000/v3".into() }],
+            catalog: vec![CatalogEntry {
+                kind: "identity".into(),
+                name: "keystone".into(),
+                url: "http://localhost:5000/v3".into(),
+            }],
         })
         .await
         .unwrap();
-        let after = (c.id.store.users().await.unwrap().len(), c.id.store.endpoints().await.unwrap().len(), c.id.store.assignments().await.unwrap().len());
+        let after = (
+            c.id.store.users().await.unwrap().len(),
+            c.id.store.endpoints().await.unwrap().len(),
+            c.id.store.assignments().await.unwrap().len(),
+        );
         assert_eq!(before, after);
-        assert_eq!(c.issue("admin", "adminpw", None).await.status, StatusCode::CREATED);
+        assert_eq!(
+            c.issue("admin", "adminpw", None).await.status,
+            StatusCode::CREATED
+        );
     }
 }

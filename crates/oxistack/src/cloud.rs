@@ -21,7 +21,9 @@ pub enum Role {
 
 impl Role {
     fn runs_identity(roles: &[Role]) -> bool {
-        roles.iter().any(|r| matches!(r, Role::Api | Role::Identity))
+        roles
+            .iter()
+            .any(|r| matches!(r, Role::Api | Role::Identity))
     }
     fn runs_image(roles: &[Role]) -> bool {
         roles.iter().any(|r| matches!(r, Role::Api | Role::Image))
@@ -44,18 +46,30 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
 }
 
 fn listen_addr(cfg: &Config, port: u16) -> anyhow::Result<SocketAddr> {
-    format!("{}:{port}", cfg.bind_host).parse().with_context(|| format!("bad bind_host {}", cfg.bind_host))
+    format!("{}:{port}", cfg.bind_host)
+        .parse()
+        .with_context(|| format!("bad bind_host {}", cfg.bind_host))
 }
 
 /// How the other services of this process validate tokens: with the identity service
 /// in-process when it runs here, else by asking it over HTTP as the service user.
 fn auth_layer(cfg: &Config, identity: Option<&Arc<Identity>>) -> AuthLayerState {
-    let identity_uri = cfg.service_auth.auth_url.clone().unwrap_or_else(|| format!("{}/v3", cfg.url(cfg.identity.port)));
+    let identity_uri = cfg
+        .service_auth
+        .auth_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/v3", cfg.url(cfg.identity.port)));
     let validator: Arc<dyn TokenValidator> = match identity {
         Some(id) => id.clone(),
-        None => Arc::new(crate::service_auth::remote_validator(&cfg.service_auth, identity_uri.clone())),
+        None => Arc::new(crate::service_auth::remote_validator(
+            &cfg.service_auth,
+            identity_uri.clone(),
+        )),
     };
-    AuthLayerState { validator, identity_uri }
+    AuthLayerState {
+        validator,
+        identity_uri,
+    }
 }
 
 /// The running services of this process.
@@ -73,22 +87,45 @@ pub async fn build(cfg: &Config, db: db::Db, roles: &[Role]) -> anyhow::Result<C
     let mut routers = Vec::new();
     let mut ident = None;
     if Role::runs_identity(roles) {
-        let id = identity::start(db.clone(), cfg.identity.clone(), &cfg.data_dir, policy.as_deref()).await?;
-        routers.push(("identity", listen_addr(cfg, cfg.identity.port)?, identity::api::router(id.clone(), cfg.url(cfg.identity.port))));
+        let id = identity::start(
+            db.clone(),
+            cfg.identity.clone(),
+            &cfg.data_dir,
+            policy.as_deref(),
+        )
+        .await?;
+        routers.push((
+            "identity",
+            listen_addr(cfg, cfg.identity.port)?,
+            identity::api::router(id.clone(), cfg.url(cfg.identity.port)),
+        ));
         ident = Some(id);
     }
     let auth = auth_layer(cfg, ident.as_ref());
     let mut img = None;
     if Role::runs_image(roles) {
-        let svc = image::start(db.clone(), cfg.image.clone(), &cfg.data_dir, policy.as_deref()).await?;
-        routers.push(("image", listen_addr(cfg, cfg.image.port)?, image::api::router(svc.clone(), cfg.url(cfg.image.port), auth.clone())));
+        let svc = image::start(
+            db.clone(),
+            cfg.image.clone(),
+            &cfg.data_dir,
+            policy.as_deref(),
+        )
+        .await?;
+        routers.push((
+            "image",
+            listen_addr(cfg, cfg.image.port)?,
+            image::api::router(svc.clone(), cfg.url(cfg.image.port), auth.clone()),
+        ));
         img = Some(svc);
     }
-    Ok(Cloud { identity: ident, image: img, routers })
+    Ok(Cloud {
+        identity: ident,
+        image: img,
+        routers,
+    })
 }
 
 impl Cloud {
-
     /// Bind every listener first (so a busy port fails fast), then serve all until
     /// `shutdown` resolves. `ready` runs once every listener is bound.
     pub async fn serve(
@@ -101,7 +138,12 @@ impl Cloud {
             let l = api_common::server::bind(addr).await?;
             bound.push((name, l.local_addr()?, l, router));
         }
-        ready(&bound.iter().map(|(n, a, _, _)| (*n, *a)).collect::<Vec<_>>());
+        ready(
+            &bound
+                .iter()
+                .map(|(n, a, _, _)| (*n, *a))
+                .collect::<Vec<_>>(),
+        );
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = tokio::task::JoinSet::new();
         for (name, _, listener, router) in bound {

@@ -44,7 +44,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { url: None, max_connections: 8 }
+        DatabaseConfig {
+            url: None,
+            max_connections: 8,
+        }
     }
 }
 
@@ -81,10 +84,13 @@ impl Default for Config {
 impl Config {
     /// Read a config file; `None` gives the defaults.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let Some(path) = path else { return Ok(Config::default()) };
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
     }
 
     pub fn database_url(&self) -> String {
@@ -95,7 +101,9 @@ impl Config {
     }
 
     pub fn policy_path(&self) -> Option<PathBuf> {
-        self.policy_file.clone().or_else(|| Some(self.data_dir.join("policy.yaml")))
+        self.policy_file
+            .clone()
+            .or_else(|| Some(self.data_dir.join("policy.yaml")))
     }
 
     pub fn url(&self, port: u16) -> String {

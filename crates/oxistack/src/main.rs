@@ -15,7 +15,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "oxistack", version, about = "An OpenStack-compatible cloud in one binary")]
+#[command(
+    name = "oxistack",
+    version,
+    about = "An OpenStack-compatible cloud in one binary"
+)]
 struct Cli {
     /// Configuration file (TOML); every option has a default.
     #[arg(long, short = 'c', global = true, env = "OXISTACK_CONFIG")]
@@ -66,7 +70,9 @@ fn main() -> anyhow::Result<()> {
     }
     let cfg = Config::load(cli.config.as_deref())?;
     init_logs(&cfg.log);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Up { data_dir } => up::run(cfg, data_dir).await,

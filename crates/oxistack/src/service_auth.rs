@@ -60,7 +60,9 @@ impl TokenSource {
                 "password": self.cfg.password}}},
             "scope": {"project": {"name": self.cfg.project_name, "domain": {"name": self.cfg.project_domain_name}}},
         }});
-        let unavailable = |e: reqwest::Error| Error::unavailable("The identity service is not reachable.").with_detail(e);
+        let unavailable = |e: reqwest::Error| {
+            Error::unavailable("The identity service is not reachable.").with_detail(e)
+        };
         let resp = self
             .http
             .post(format!("{}/auth/tokens?nocatalog", self.auth_url))
@@ -91,7 +93,12 @@ impl TokenSource {
 
 /// A validator that asks the identity service at `auth_url` about user tokens.
 pub fn remote_validator(cfg: &ServiceAuthConfig, default_auth_url: String) -> RemoteValidator {
-    let auth_url = cfg.auth_url.clone().unwrap_or(default_auth_url).trim_end_matches('/').to_owned();
+    let auth_url = cfg
+        .auth_url
+        .clone()
+        .unwrap_or(default_auth_url)
+        .trim_end_matches('/')
+        .to_owned();
     let src = Arc::new(TokenSource {
         cfg: cfg.clone(),
         auth_url: auth_url.clone(),

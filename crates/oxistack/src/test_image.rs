@@ -13,14 +13,18 @@ use anyhow::Context;
 const SCRIPT: &str = include_str!("../../../images/build-test-image.sh");
 const GUEST: &[(&str, &str)] = &[
     ("rcS", include_str!("../../../images/guest/rcS")),
-    ("udhcpc.script", include_str!("../../../images/guest/udhcpc.script")),
+    (
+        "udhcpc.script",
+        include_str!("../../../images/guest/udhcpc.script"),
+    ),
     ("json.awk", include_str!("../../../images/guest/json.awk")),
 ];
 
 /// Build the image into `out` (instant when it is already there and current) and return
 /// the path of its qcow2 disk.
 pub async fn build(src: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(src.join("guest")).with_context(|| format!("cannot create {}", src.display()))?;
+    std::fs::create_dir_all(src.join("guest"))
+        .with_context(|| format!("cannot create {}", src.display()))?;
     std::fs::write(src.join("build-test-image.sh"), SCRIPT)?;
     for (name, text) in GUEST {
         std::fs::write(src.join("guest").join(name), text)?;

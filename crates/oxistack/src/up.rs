@@ -40,8 +40,16 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 /// The catalog of the services this process runs.
 pub fn catalog(cfg: &Config) -> Vec<CatalogEntry> {
     vec![
-        CatalogEntry { kind: "identity".into(), name: "keystone".into(), url: format!("{}/v3", cfg.url(cfg.identity.port)) },
-        CatalogEntry { kind: "image".into(), name: "glance".into(), url: cfg.url(cfg.image.port) },
+        CatalogEntry {
+            kind: "identity".into(),
+            name: "keystone".into(),
+            url: format!("{}/v3", cfg.url(cfg.identity.port)),
+        },
+        CatalogEntry {
+            kind: "image".into(),
+            name: "glance".into(),
+            url: cfg.url(cfg.image.port),
+        },
     ]
 }
 
@@ -52,7 +60,10 @@ pub struct Passwords {
 
 /// Bootstrap the identity data (idempotent) and write the client files.
 pub async fn bootstrap(cfg: &Config, id: &identity::Identity) -> anyhow::Result<Passwords> {
-    let pw = Passwords { admin: secret(&cfg.data_dir, "admin-password")?, demo: secret(&cfg.data_dir, "demo-password")? };
+    let pw = Passwords {
+        admin: secret(&cfg.data_dir, "admin-password")?,
+        demo: secret(&cfg.data_dir, "demo-password")?,
+    };
     id.bootstrap(&Spec {
         region: cfg.region.clone(),
         admin_password: pw.admin.clone(),
@@ -85,12 +96,24 @@ fn openrc(cfg: &Config, user: &str, password: &str, project: &str) -> String {
 pub fn write_client_files(cfg: &Config, pw: &Passwords) -> anyhow::Result<()> {
     let clouds = format!(
         "clouds:\n{}{}",
-        cloud_entry(cfg, "oxistack-admin", "admin", &pw.admin, &cfg.identity.admin_project_name),
+        cloud_entry(
+            cfg,
+            "oxistack-admin",
+            "admin",
+            &pw.admin,
+            &cfg.identity.admin_project_name
+        ),
         cloud_entry(cfg, "oxistack-demo", "demo", &pw.demo, "demo"),
     );
     write_private(&cfg.data_dir.join("clouds.yaml"), &clouds)?;
-    write_private(&cfg.data_dir.join("openrc"), &openrc(cfg, "admin", &pw.admin, &cfg.identity.admin_project_name))?;
-    write_private(&cfg.data_dir.join("openrc-demo"), &openrc(cfg, "demo", &pw.demo, "demo"))?;
+    write_private(
+        &cfg.data_dir.join("openrc"),
+        &openrc(cfg, "admin", &pw.admin, &cfg.identity.admin_project_name),
+    )?;
+    write_private(
+        &cfg.data_dir.join("openrc-demo"),
+        &openrc(cfg, "demo", &pw.demo, "demo"),
+    )?;
     Ok(())
 }
 
@@ -98,7 +121,8 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
     if let Some(d) = data_dir {
         cfg.data_dir = d;
     }
-    fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     let started = std::time::Instant::now();
     let db = cloud::open_db(&cfg).await?;
     let cloud = cloud::build(&cfg, db, &[Role::Api]).await?;
@@ -107,7 +131,14 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
     if let (true, Some(img)) = (cfg.test_image, cloud.image.clone()) {
         // In the background: the cloud answers at once, the image follows.
         let cfg = cfg.clone();
-        let owner = id.store.project_by_name(identity::bootstrap::DEFAULT_DOMAIN, &cfg.identity.admin_project_name).await?.map(|p| p.id);
+        let owner = id
+            .store
+            .project_by_name(
+                identity::bootstrap::DEFAULT_DOMAIN,
+                &cfg.identity.admin_project_name,
+            )
+            .await?
+            .map(|p| p.id);
         tokio::spawn(async move {
             match register_test_image(&cfg, &img, owner.as_deref()).await {
                 Ok(id) => tracing::info!(image = %id, "test image cirros is registered"),
@@ -132,12 +163,35 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
 }
 
 /// Build the test image and register it as the public image `cirros` (once).
-async fn register_test_image(cfg: &Config, img: &image::Image, owner: Option<&str>) -> anyhow::Result<String> {
-    let out = cfg.test_image_dir.clone().unwrap_or_else(|| cfg.data_dir.join("test-image"));
+async fn register_test_image(
+    cfg: &Config,
+    img: &image::Image,
+    owner: Option<&str>,
+) -> anyhow::Result<String> {
+    let out = cfg
+        .test_image_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("test-image"));
     let qcow2 = crate::test_image::build(&cfg.data_dir.join("test-image-src"), &out).await?;
-    let props = [("hw_disk_bus", "virtio"), ("hw_vif_model", "virtio"), ("os_type", "linux"), ("os_distro", "oxistack-test"), ("hw_rng_model", "virtio")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Ok(img.register_file("cirros", &qcow2, "qcow2", "bare", image::model::Visibility::Public, props, owner).await?)
+    let props = [
+        ("hw_disk_bus", "virtio"),
+        ("hw_vif_model", "virtio"),
+        ("os_type", "linux"),
+        ("os_distro", "oxistack-test"),
+        ("hw_rng_model", "virtio"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Ok(img
+        .register_file(
+            "cirros",
+            &qcow2,
+            "qcow2",
+            "bare",
+            image::model::Visibility::Public,
+            props,
+            owner,
+        )
+        .await?)
 }

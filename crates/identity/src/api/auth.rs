@@ -29,7 +29,10 @@ pub fn public_routes() -> Router<ApiState> {
 
 pub fn protected_routes() -> Router<ApiState> {
     Router::new()
-        .route("/v3/auth/tokens", get(token_validate).head(token_check).delete(token_revoke))
+        .route(
+            "/v3/auth/tokens",
+            get(token_validate).head(token_check).delete(token_revoke),
+        )
         .route("/v3/auth/catalog", get(auth_catalog))
         .route("/v3/auth/projects", get(auth_projects))
         .route("/v3/auth/domains", get(auth_domains))
@@ -109,15 +112,22 @@ fn domain_ref(d: Option<NamedWire>, what: &str) -> Result<DomainRef, Error> {
     match d {
         Some(NamedWire { id: Some(id), .. }) => Ok(DomainRef::Id(id)),
         Some(NamedWire { name: Some(n), .. }) => Ok(DomainRef::Name(n)),
-        _ => Err(Error::bad_request(format!("{what} given by name needs a domain id or name."))),
+        _ => Err(Error::bad_request(format!(
+            "{what} given by name needs a domain id or name."
+        ))),
     }
 }
 
 fn user_ref(u: &mut UserWire) -> Result<UserRef, Error> {
     match (u.id.take(), u.name.take()) {
         (Some(id), _) => Ok(UserRef::Id(id)),
-        (None, Some(name)) => Ok(UserRef::Name { name, domain: domain_ref(u.domain.take(), "A user")? }),
-        _ => Err(Error::bad_request("Expecting to find a user id or name in auth.")),
+        (None, Some(name)) => Ok(UserRef::Name {
+            name,
+            domain: domain_ref(u.domain.take(), "A user")?,
+        }),
+        _ => Err(Error::bad_request(
+            "Expecting to find a user id or name in auth.",
+        )),
     }
 }
 
@@ -133,34 +143,57 @@ fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
                     .map(|p| UserWire {
                         id: p.user.id.clone(),
                         name: p.user.name.clone(),
-                        domain: p.user.domain.as_ref().map(|d| NamedWire { id: d.id.clone(), name: d.name.clone() }),
+                        domain: p.user.domain.as_ref().map(|d| NamedWire {
+                            id: d.id.clone(),
+                            name: d.name.clone(),
+                        }),
                         password: p.user.password.clone(),
                     })
                     .ok_or_else(|| Error::bad_request("Expecting to find password in identity."))?;
-                let password = u.password.take().ok_or_else(|| Error::bad_request("Expecting to find password in user."))?;
-                proofs.push(Proof::Password { user: user_ref(&mut u)?, password });
+                let password = u
+                    .password
+                    .take()
+                    .ok_or_else(|| Error::bad_request("Expecting to find password in user."))?;
+                proofs.push(Proof::Password {
+                    user: user_ref(&mut u)?,
+                    password,
+                });
             }
             "token" => {
-                let t = identity.token.as_ref().ok_or_else(|| Error::bad_request("Expecting to find token in identity."))?;
+                let t = identity
+                    .token
+                    .as_ref()
+                    .ok_or_else(|| Error::bad_request("Expecting to find token in identity."))?;
                 proofs.push(Proof::Token { id: t.id.clone() });
             }
             "application_credential" => {
-                let a = identity
-                    .application_credential
-                    .as_ref()
-                    .ok_or_else(|| Error::bad_request("Expecting to find application_credential in identity."))?;
+                let a = identity.application_credential.as_ref().ok_or_else(|| {
+                    Error::bad_request("Expecting to find application_credential in identity.")
+                })?;
                 let user = match &a.user {
                     Some(u) => Some(user_ref(&mut UserWire {
                         id: u.id.clone(),
                         name: u.name.clone(),
-                        domain: u.domain.as_ref().map(|d| NamedWire { id: d.id.clone(), name: d.name.clone() }),
+                        domain: u.domain.as_ref().map(|d| NamedWire {
+                            id: d.id.clone(),
+                            name: d.name.clone(),
+                        }),
                         password: None,
                     })?),
                     None => None,
                 };
-                proofs.push(Proof::ApplicationCredential { id: a.id.clone(), name: a.name.clone(), user, secret: a.secret.clone() });
+                proofs.push(Proof::ApplicationCredential {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    user,
+                    secret: a.secret.clone(),
+                });
             }
-            other => return Err(Error::unauthenticated(format!("Attempted to authenticate with an unsupported method: {other}."))),
+            other => {
+                return Err(Error::unauthenticated(format!(
+                    "Attempted to authenticate with an unsupported method: {other}."
+                )))
+            }
         }
     }
     let scope = match scope {
@@ -169,23 +202,58 @@ fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
         Some(v) => {
             let w: ScopeWire = api_common::json::parse(v.to_string().as_bytes())?;
             match w {
-                ScopeWire { project: Some(p), domain: None, system: None } => ScopeRequest::Project(match (p.id, p.name) {
+                ScopeWire {
+                    project: Some(p),
+                    domain: None,
+                    system: None,
+                } => ScopeRequest::Project(match (p.id, p.name) {
                     (Some(id), _) => ProjectRef::Id(id),
-                    (None, Some(name)) => ProjectRef::Name { name, domain: domain_ref(p.domain, "A project")? },
-                    _ => return Err(Error::bad_request("Expecting to find a project id or name in scope.")),
+                    (None, Some(name)) => ProjectRef::Name {
+                        name,
+                        domain: domain_ref(p.domain, "A project")?,
+                    },
+                    _ => {
+                        return Err(Error::bad_request(
+                            "Expecting to find a project id or name in scope.",
+                        ))
+                    }
                 }),
-                ScopeWire { domain: Some(d), project: None, system: None } => ScopeRequest::Domain(match (d.id, d.name) {
+                ScopeWire {
+                    domain: Some(d),
+                    project: None,
+                    system: None,
+                } => ScopeRequest::Domain(match (d.id, d.name) {
                     (Some(id), _) => DomainRef::Id(id),
                     (None, Some(n)) => DomainRef::Name(n),
-                    _ => return Err(Error::bad_request("Expecting to find a domain id or name in scope.")),
+                    _ => {
+                        return Err(Error::bad_request(
+                            "Expecting to find a domain id or name in scope.",
+                        ))
+                    }
                 }),
-                ScopeWire { system: Some(_), project: None, domain: None } => ScopeRequest::System,
-                ScopeWire { project: None, domain: None, system: None } => ScopeRequest::Default,
-                _ => return Err(Error::bad_request("Specify only one of project, domain or system in scope.")),
+                ScopeWire {
+                    system: Some(_),
+                    project: None,
+                    domain: None,
+                } => ScopeRequest::System,
+                ScopeWire {
+                    project: None,
+                    domain: None,
+                    system: None,
+                } => ScopeRequest::Default,
+                _ => {
+                    return Err(Error::bad_request(
+                        "Specify only one of project, domain or system in scope.",
+                    ))
+                }
             }
         }
     };
-    Ok(AuthRequest { methods: identity.methods, proofs, scope })
+    Ok(AuthRequest {
+        methods: identity.methods,
+        proofs,
+        scope,
+    })
 }
 
 // ---- token documents ----
@@ -225,9 +293,14 @@ fn token_json(v: &Validated, catalog: Option<&Value>) -> Value {
         "expires_at": iso(p.expires()),
         "issued_at": iso(p.issued()),
     });
-    let roles: Vec<Value> = v.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect();
+    let roles: Vec<Value> = v
+        .roles
+        .iter()
+        .map(|r| json!({"id": r.id, "name": r.name}))
+        .collect();
     if let Some((proj, dom)) = &v.project {
-        t["project"] = json!({"id": proj.id, "name": proj.name, "domain": {"id": dom.id, "name": dom.name}});
+        t["project"] =
+            json!({"id": proj.id, "name": proj.name, "domain": {"id": dom.id, "name": dom.name}});
         t["is_domain"] = json!(false);
         t["roles"] = json!(roles);
         if v.is_admin_project {
@@ -241,7 +314,8 @@ fn token_json(v: &Validated, catalog: Option<&Value>) -> Value {
         t["roles"] = json!(roles);
     }
     if let Some(ac) = &v.app_cred {
-        t["application_credential"] = json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted});
+        t["application_credential"] =
+            json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted});
     }
     if let Some(c) = catalog {
         t["catalog"] = c.clone();
@@ -262,23 +336,48 @@ struct TokenQuery {
     allow_expired: Option<String>,
 }
 
-async fn token_issue(State(st): State<ApiState>, Query(q): Query<TokenQuery>, ApiJson(body): ApiJson<AuthBody>) -> Result<Response, Error> {
+async fn token_issue(
+    State(st): State<ApiState>,
+    Query(q): Query<TokenQuery>,
+    ApiJson(body): ApiJson<AuthBody>,
+) -> Result<Response, Error> {
     let req = parse_auth(body)?;
     let (token, v) = st.id.authenticate(req).await?;
-    let cat = if q.nocatalog.is_some() { None } else { Some(catalog_json(&*st.id.catalog().await?)) };
+    let cat = if q.nocatalog.is_some() {
+        None
+    } else {
+        Some(catalog_json(&*st.id.catalog().await?))
+    };
     let mut resp = (StatusCode::CREATED, Json(token_json(&v, cat.as_ref()))).into_response();
-    resp.headers_mut().insert(SUBJECT_TOKEN, HeaderValue::from_str(&token).map_err(Error::internal)?);
+    resp.headers_mut().insert(
+        SUBJECT_TOKEN,
+        HeaderValue::from_str(&token).map_err(Error::internal)?,
+    );
     Ok(resp)
 }
 
-async fn subject_validated(st: &ApiState, ctx: &Ctx, headers: &HeaderMap, rule: &str) -> Result<(String, Arc<Validated>), Error> {
+async fn subject_validated(
+    st: &ApiState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    rule: &str,
+) -> Result<(String, Arc<Validated>), Error> {
     let token = subject(headers)?.to_owned();
     let v = st.id.validate(&token).await?;
-    st.id.authorize(ctx, rule, json!({"target": {"token": {"user_id": v.user.id}}}))?;
+    st.id.authorize(
+        ctx,
+        rule,
+        json!({"target": {"token": {"user_id": v.user.id}}}),
+    )?;
     Ok((token, v))
 }
 
-async fn token_validate(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<Response, Error> {
+async fn token_validate(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
     let _ = q.allow_expired;
     let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
     // The document of a token only changes with the catalog: render it once per cached
@@ -294,7 +393,12 @@ async fn token_validate(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<To
         }
     } else {
         let cat = st.id.catalog().await?;
-        let cached = match &*v.rendered.with_catalog.read().expect("render cache poisoned") {
+        let cached = match &*v
+            .rendered
+            .with_catalog
+            .read()
+            .expect("render cache poisoned")
+        {
             Some((c, b)) if Arc::ptr_eq(c, &cat) => Some(b.clone()),
             _ => None,
         };
@@ -302,27 +406,50 @@ async fn token_validate(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<To
             Some(b) => b,
             None => {
                 let b = render(&token_json(&v, Some(&catalog_json(&cat))))?;
-                *v.rendered.with_catalog.write().expect("render cache poisoned") = Some((cat, b.clone()));
+                *v.rendered
+                    .with_catalog
+                    .write()
+                    .expect("render cache poisoned") = Some((cat, b.clone()));
                 b
             }
         }
     };
-    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-    resp.headers_mut().insert(SUBJECT_TOKEN, HeaderValue::from_str(&token).map_err(Error::internal)?);
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        SUBJECT_TOKEN,
+        HeaderValue::from_str(&token).map_err(Error::internal)?,
+    );
     Ok(resp)
 }
 
 /// A JSON document as a response body (what `Json` sends).
 fn render(doc: &Value) -> Result<Bytes, Error> {
-    serde_json::to_vec(doc).map(Bytes::from).map_err(Error::internal)
+    serde_json::to_vec(doc)
+        .map(Bytes::from)
+        .map_err(Error::internal)
 }
 
-async fn token_check(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) -> Result<StatusCode, Error> {
+async fn token_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<StatusCode, Error> {
     subject_validated(&st, &ctx, &headers, "identity:check_token").await?;
     Ok(StatusCode::OK)
 }
 
-async fn token_revoke(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) -> Result<StatusCode, Error> {
+async fn token_revoke(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<StatusCode, Error> {
     let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token").await?;
     st.id.revoke_token(&v).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -330,26 +457,47 @@ async fn token_revoke(State(st): State<ApiState>, ctx: Ctx, headers: HeaderMap) 
 
 async fn auth_catalog(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
     if ctx.project_id.is_none() && ctx.domain_id.is_none() && ctx.system_scope.is_none() {
-        return Err(Error::forbidden("The service catalog requires a scoped token."));
+        return Err(Error::forbidden(
+            "The service catalog requires a scoped token.",
+        ));
     }
     let cat = catalog_json(&*st.id.catalog().await?);
-    Ok(Json(json!({"catalog": cat, "links": {"self": st.link("auth/catalog"), "previous": null, "next": null}})))
+    Ok(Json(
+        json!({"catalog": cat, "links": {"self": st.link("auth/catalog"), "previous": null, "next": null}}),
+    ))
 }
 
 async fn auth_projects(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
     let projects = st.id.user_projects(&ctx.user_id).await?;
-    let items = projects.iter().filter(|p| p.enabled).map(|p| super::resources::project_json(&st, p)).collect();
+    let items = projects
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| super::resources::project_json(&st, p))
+        .collect();
     Ok(st.collection("projects", "auth/projects", items))
 }
 
 async fn auth_domains(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
     let domains = st.id.user_domains(&ctx.user_id).await?;
-    let items = domains.iter().filter(|d| d.enabled).map(|d| super::resources::domain_json(&st, d)).collect();
+    let items = domains
+        .iter()
+        .filter(|d| d.enabled)
+        .map(|d| super::resources::domain_json(&st, d))
+        .collect();
     Ok(st.collection("domains", "auth/domains", items))
 }
 
 async fn auth_system(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
-    let roles = st.id.effective_roles(&ctx.user_id, &crate::model::Target::System).await?;
-    let system: Vec<Value> = if roles.is_empty() { vec![] } else { vec![json!({"all": true})] };
-    Ok(Json(json!({"system": system, "links": {"self": st.link("auth/system"), "previous": null, "next": null}})))
+    let roles = st
+        .id
+        .effective_roles(&ctx.user_id, &crate::model::Target::System)
+        .await?;
+    let system: Vec<Value> = if roles.is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(Json(
+        json!({"system": system, "links": {"self": st.link("auth/system"), "previous": null, "next": null}}),
+    ))
 }

@@ -19,11 +19,24 @@ use crate::model::*;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v3/regions", get(region_list).post(region_create))
-        .route("/v3/regions/{id}", get(region_show).patch(region_update).delete(region_delete))
+        .route(
+            "/v3/regions/{id}",
+            get(region_show).patch(region_update).delete(region_delete),
+        )
         .route("/v3/services", get(service_list).post(service_create))
-        .route("/v3/services/{id}", get(service_show).patch(service_update).delete(service_delete))
+        .route(
+            "/v3/services/{id}",
+            get(service_show)
+                .patch(service_update)
+                .delete(service_delete),
+        )
         .route("/v3/endpoints", get(endpoint_list).post(endpoint_create))
-        .route("/v3/endpoints/{id}", get(endpoint_show).patch(endpoint_update).delete(endpoint_delete))
+        .route(
+            "/v3/endpoints/{id}",
+            get(endpoint_show)
+                .patch(endpoint_update)
+                .delete(endpoint_delete),
+        )
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -31,7 +44,10 @@ type Q = Query<HashMap<String, String>>;
 // ---- regions ----
 
 fn region_json(st: &ApiState, r: &Region) -> Value {
-    with_extra(json!({"id": r.id, "description": r.description, "parent_region_id": r.parent_region_id, "links": st.links("regions", &r.id)}), &r.extra)
+    with_extra(
+        json!({"id": r.id, "description": r.description, "parent_region_id": r.parent_region_id, "links": st.links("regions", &r.id)}),
+        &r.extra,
+    )
 }
 
 #[derive(Deserialize)]
@@ -47,7 +63,11 @@ struct RegionWire {
     extra: Map<String, Value>,
 }
 
-async fn region_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn region_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:list_regions", json!({}))?;
     let items = st
         .id
@@ -55,13 +75,20 @@ async fn region_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Resul
         .regions()
         .await?
         .iter()
-        .filter(|r| q.get("parent_region_id").is_none_or(|p| r.parent_region_id.as_ref() == Some(p)))
+        .filter(|r| {
+            q.get("parent_region_id")
+                .is_none_or(|p| r.parent_region_id.as_ref() == Some(p))
+        })
         .map(|r| region_json(&st, r))
         .collect();
     Ok(st.collection("regions", "regions", items))
 }
 
-async fn region_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<RegionBody>) -> Result<Response, Error> {
+async fn region_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<RegionBody>,
+) -> Result<Response, Error> {
     st.id.authorize(&ctx, "identity:create_region", json!({}))?;
     let w = b.region;
     let r = Region {
@@ -71,18 +98,41 @@ async fn region_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson
         extra: w.extra,
     };
     let r = st.id.create_region(r).await?;
-    Ok((StatusCode::CREATED, Json(json!({"region": region_json(&st, &r)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"region": region_json(&st, &r)})),
+    )
+        .into_response())
 }
 
-async fn region_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn region_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:get_region", json!({}))?;
-    let r = st.id.store.region(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
+    let r = st
+        .id
+        .store
+        .region(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
     Ok(Json(json!({"region": region_json(&st, &r)})))
 }
 
-async fn region_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<RegionBody>) -> Result<Json<Value>, Error> {
+async fn region_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RegionBody>,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:update_region", json!({}))?;
-    let mut r = st.id.store.region(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
+    let mut r = st
+        .id
+        .store
+        .region(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
     let w = b.region;
     if w.id.is_some_and(|x| x != id) {
         return Err(Error::bad_request("Cannot change the ID of a region."));
@@ -102,14 +152,40 @@ async fn region_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Stri
     Ok(Json(json!({"region": region_json(&st, &r)})))
 }
 
-async fn region_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn region_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     st.id.authorize(&ctx, "identity:delete_region", json!({}))?;
-    st.id.store.region(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
-    if st.id.store.regions().await?.iter().any(|r| r.parent_region_id.as_deref() == Some(id.as_str())) {
-        return Err(Error::forbidden(format!("Cannot delete region {id}: it has child regions.")));
+    st.id
+        .store
+        .region(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find region: {id}.")))?;
+    if st
+        .id
+        .store
+        .regions()
+        .await?
+        .iter()
+        .any(|r| r.parent_region_id.as_deref() == Some(id.as_str()))
+    {
+        return Err(Error::forbidden(format!(
+            "Cannot delete region {id}: it has child regions."
+        )));
     }
-    if st.id.store.endpoints().await?.iter().any(|e| e.region_id.as_deref() == Some(id.as_str())) {
-        return Err(Error::forbidden(format!("Cannot delete region {id}: endpoints are in it.")));
+    if st
+        .id
+        .store
+        .endpoints()
+        .await?
+        .iter()
+        .any(|e| e.region_id.as_deref() == Some(id.as_str()))
+    {
+        return Err(Error::forbidden(format!(
+            "Cannot delete region {id}: endpoints are in it."
+        )));
     }
     st.id.store.delete_region(&id).await?;
     st.id.invalidate();
@@ -140,7 +216,11 @@ struct ServiceWire {
     extra: Map<String, Value>,
 }
 
-async fn service_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn service_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:list_services", json!({}))?;
     let items = st
         .id
@@ -148,18 +228,27 @@ async fn service_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Resu
         .services()
         .await?
         .iter()
-        .filter(|s| q.get("type").is_none_or(|t| *t == s.kind) && q.get("name").is_none_or(|n| *n == s.name))
+        .filter(|s| {
+            q.get("type").is_none_or(|t| *t == s.kind) && q.get("name").is_none_or(|n| *n == s.name)
+        })
         .map(|s| service_json(&st, s))
         .collect();
     Ok(st.collection("services", "services", items))
 }
 
-async fn service_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<ServiceBody>) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_service", json!({}))?;
+async fn service_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<ServiceBody>,
+) -> Result<Response, Error> {
+    st.id
+        .authorize(&ctx, "identity:create_service", json!({}))?;
     let w = b.service;
     let s = Service {
         id: new_id(),
-        kind: w.kind.filter(|t| !t.is_empty()).ok_or_else(|| Error::bad_request("Invalid input for field 'type': a service needs a type."))?,
+        kind: w.kind.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'type': a service needs a type.")
+        })?,
         name: w.name.unwrap_or_default(),
         description: w.description.unwrap_or_default(),
         enabled: w.enabled.unwrap_or(true),
@@ -167,18 +256,42 @@ async fn service_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJso
     };
     st.id.store.put_service(&s, true).await?;
     st.id.invalidate();
-    Ok((StatusCode::CREATED, Json(json!({"service": service_json(&st, &s)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"service": service_json(&st, &s)})),
+    )
+        .into_response())
 }
 
-async fn service_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn service_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:get_service", json!({}))?;
-    let s = st.id.store.service(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
+    let s = st
+        .id
+        .store
+        .service(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
     Ok(Json(json!({"service": service_json(&st, &s)})))
 }
 
-async fn service_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<ServiceBody>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:update_service", json!({}))?;
-    let mut s = st.id.store.service(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
+async fn service_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ServiceBody>,
+) -> Result<Json<Value>, Error> {
+    st.id
+        .authorize(&ctx, "identity:update_service", json!({}))?;
+    let mut s = st
+        .id
+        .store
+        .service(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
     let w = b.service;
     if let Some(t) = w.kind {
         s.kind = t;
@@ -198,9 +311,18 @@ async fn service_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Str
     Ok(Json(json!({"service": service_json(&st, &s)})))
 }
 
-async fn service_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_service", json!({}))?;
-    st.id.store.service(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
+async fn service_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    st.id
+        .authorize(&ctx, "identity:delete_service", json!({}))?;
+    st.id
+        .store
+        .service(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
     st.id.store.delete_service(&id).await?;
     st.id.invalidate();
     Ok(StatusCode::NO_CONTENT)
@@ -234,8 +356,13 @@ struct EndpointWire {
     extra: Map<String, Value>,
 }
 
-async fn endpoint_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_endpoints", json!({}))?;
+async fn endpoint_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
+    st.id
+        .authorize(&ctx, "identity:list_endpoints", json!({}))?;
     let items = st
         .id
         .store
@@ -245,38 +372,74 @@ async fn endpoint_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Res
         .filter(|e| {
             q.get("service_id").is_none_or(|s| *s == e.service_id)
                 && q.get("interface").is_none_or(|i| *i == e.interface)
-                && q.get("region_id").is_none_or(|r| e.region_id.as_ref() == Some(r))
+                && q.get("region_id")
+                    .is_none_or(|r| e.region_id.as_ref() == Some(r))
         })
         .map(|e| endpoint_json(&st, e))
         .collect();
     Ok(st.collection("endpoints", "endpoints", items))
 }
 
-async fn endpoint_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<EndpointBody>) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_endpoint", json!({}))?;
+async fn endpoint_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<EndpointBody>,
+) -> Result<Response, Error> {
+    st.id
+        .authorize(&ctx, "identity:create_endpoint", json!({}))?;
     let w = b.endpoint;
     let e = Endpoint {
         id: new_id(),
-        service_id: w.service_id.ok_or_else(|| Error::bad_request("Invalid input for field 'service_id': required."))?,
-        interface: w.interface.ok_or_else(|| Error::bad_request("Invalid input for field 'interface': required."))?,
+        service_id: w
+            .service_id
+            .ok_or_else(|| Error::bad_request("Invalid input for field 'service_id': required."))?,
+        interface: w
+            .interface
+            .ok_or_else(|| Error::bad_request("Invalid input for field 'interface': required."))?,
         region_id: w.region_id.flatten().or(w.region.flatten()),
-        url: w.url.ok_or_else(|| Error::bad_request("Invalid input for field 'url': required."))?,
+        url: w
+            .url
+            .ok_or_else(|| Error::bad_request("Invalid input for field 'url': required."))?,
         enabled: w.enabled.unwrap_or(true),
         extra: w.extra,
     };
     let e = st.id.create_endpoint(e).await?;
-    Ok((StatusCode::CREATED, Json(json!({"endpoint": endpoint_json(&st, &e)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"endpoint": endpoint_json(&st, &e)})),
+    )
+        .into_response())
 }
 
-async fn endpoint_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn endpoint_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:get_endpoint", json!({}))?;
-    let e = st.id.store.endpoint(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
+    let e = st
+        .id
+        .store
+        .endpoint(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
     Ok(Json(json!({"endpoint": endpoint_json(&st, &e)})))
 }
 
-async fn endpoint_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<EndpointBody>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:update_endpoint", json!({}))?;
-    let mut e = st.id.store.endpoint(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
+async fn endpoint_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<EndpointBody>,
+) -> Result<Json<Value>, Error> {
+    st.id
+        .authorize(&ctx, "identity:update_endpoint", json!({}))?;
+    let mut e = st
+        .id
+        .store
+        .endpoint(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
     let w = b.endpoint;
     if let Some(s) = w.service_id {
         e.service_id = s;
@@ -298,9 +461,18 @@ async fn endpoint_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<St
     Ok(Json(json!({"endpoint": endpoint_json(&st, &e)})))
 }
 
-async fn endpoint_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_endpoint", json!({}))?;
-    st.id.store.endpoint(&id).await?.ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
+async fn endpoint_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    st.id
+        .authorize(&ctx, "identity:delete_endpoint", json!({}))?;
+    st.id
+        .store
+        .endpoint(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
     st.id.store.delete_endpoint(&id).await?;
     st.id.invalidate();
     Ok(StatusCode::NO_CONTENT)

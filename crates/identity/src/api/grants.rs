@@ -33,20 +33,36 @@ pub fn routes() -> Router<ApiState> {
     }
     for actor in ["users", "groups"] {
         r = r
-            .route(&format!("/v3/system/{actor}/{{a}}/roles"), get(system_grant_list))
+            .route(
+                &format!("/v3/system/{actor}/{{a}}/roles"),
+                get(system_grant_list),
+            )
             .route(
                 &format!("/v3/system/{actor}/{{a}}/roles/{{r}}"),
-                put(system_grant_create).head(system_grant_check).get(system_grant_check).delete(system_grant_revoke),
+                put(system_grant_create)
+                    .head(system_grant_check)
+                    .get(system_grant_check)
+                    .delete(system_grant_revoke),
             );
     }
     r.route("/v3/role_assignments", get(assignment_list))
 }
 
 /// The grant a URL names, with the policy target (domains of target and actor).
-async fn grant_from(st: &ApiState, uri: &axum::http::Uri, t: Option<String>, a: String, r: Option<String>) -> Result<(Assignment, Value), Error> {
+async fn grant_from(
+    st: &ApiState,
+    uri: &axum::http::Uri,
+    t: Option<String>,
+    a: String,
+    r: Option<String>,
+) -> Result<(Assignment, Value), Error> {
     let path = uri.path();
     let inherited = path.contains("/OS-INHERIT/");
-    let actor_type = if path.contains("/users/") { ActorType::User } else { ActorType::Group };
+    let actor_type = if path.contains("/users/") {
+        ActorType::User
+    } else {
+        ActorType::Group
+    };
     let target = match t {
         None => Target::System,
         Some(t) if path.contains("/projects/") => Target::Project(t),
@@ -61,41 +77,83 @@ async fn grant_from(st: &ApiState, uri: &axum::http::Uri, t: Option<String>, a: 
         ActorType::User => st.id.store.user(&a).await?.map(|u| u.domain_id),
         ActorType::Group => st.id.store.group(&a).await?.map(|g| g.domain_id),
     };
-    let a = Assignment { actor_type, actor_id: a, target, role_id: r.unwrap_or_default(), inherited };
-    Ok((a, json!({"target": {"target_domain_id": target_domain, "actor_domain_id": actor_domain}})))
+    let a = Assignment {
+        actor_type,
+        actor_id: a,
+        target,
+        role_id: r.unwrap_or_default(),
+        inherited,
+    };
+    Ok((
+        a,
+        json!({"target": {"target_domain_id": target_domain, "actor_domain_id": actor_domain}}),
+    ))
 }
 
-async fn grant_create(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, Error> {
+async fn grant_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((t, a, r)): Path<(String, String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:create_grant", target)?;
     st.id.create_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn grant_check(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, Error> {
+async fn grant_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((t, a, r)): Path<(String, String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:check_grant", target)?;
     st.id.check_grant_parts(&g).await?;
     if st.id.store.has_grant(&g).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::not_found(format!("Could not find role assignment with role: {}.", g.role_id)))
+        Err(Error::not_found(format!(
+            "Could not find role assignment with role: {}.",
+            g.role_id
+        )))
     }
 }
 
-async fn grant_revoke(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, Error> {
+async fn grant_revoke(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((t, a, r)): Path<(String, String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:revoke_grant", target)?;
     st.id.revoke_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_for(st: &ApiState, ctx: &Ctx, g: Assignment, target: Value) -> Result<Json<Value>, Error> {
+async fn list_for(
+    st: &ApiState,
+    ctx: &Ctx,
+    g: Assignment,
+    target: Value,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(ctx, "identity:list_grants", target)?;
-    st.id.check_grant_parts(&Assignment { role_id: String::new(), ..g.clone() }).await.or_else(|e| {
-        // The role part is empty on purpose: only the actor and target must exist.
-        if e.message.contains("Could not find role") { Ok(()) } else { Err(e) }
-    })?;
+    st.id
+        .check_grant_parts(&Assignment {
+            role_id: String::new(),
+            ..g.clone()
+        })
+        .await
+        .or_else(|e| {
+            // The role part is empty on purpose: only the actor and target must exist.
+            if e.message.contains("Could not find role") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
     let roles = st.id.store.roles().await?;
     let held: Vec<Value> = st
         .id
@@ -103,61 +161,108 @@ async fn list_for(st: &ApiState, ctx: &Ctx, g: Assignment, target: Value) -> Res
         .assignments()
         .await?
         .iter()
-        .filter(|x| x.actor_type == g.actor_type && x.actor_id == g.actor_id && x.target == g.target && x.inherited == g.inherited)
+        .filter(|x| {
+            x.actor_type == g.actor_type
+                && x.actor_id == g.actor_id
+                && x.target == g.target
+                && x.inherited == g.inherited
+        })
         .filter_map(|x| roles.iter().find(|r| r.id == x.role_id))
         .map(|r| role_json(st, r))
         .collect();
     Ok(st.collection("roles", "roles", held))
 }
 
-async fn grant_list(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((t, a)): Path<(String, String)>) -> Result<Json<Value>, Error> {
+async fn grant_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((t, a)): Path<(String, String)>,
+) -> Result<Json<Value>, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, None).await?;
     list_for(&st, &ctx, g, target).await
 }
 
-async fn system_grant_create(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn system_grant_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:create_grant", target)?;
     st.id.create_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn system_grant_check(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn system_grant_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:check_grant", target)?;
     if st.id.store.has_grant(&g).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::not_found(format!("Could not find role assignment with role: {}.", g.role_id)))
+        Err(Error::not_found(format!(
+            "Could not find role assignment with role: {}.",
+            g.role_id
+        )))
     }
 }
 
-async fn system_grant_revoke(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn system_grant_revoke(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
     st.id.authorize(&ctx, "identity:revoke_grant", target)?;
     st.id.revoke_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn system_grant_list(State(st): State<ApiState>, ctx: Ctx, uri: axum::http::Uri, Path(a): Path<String>) -> Result<Json<Value>, Error> {
+async fn system_grant_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    uri: axum::http::Uri,
+    Path(a): Path<String>,
+) -> Result<Json<Value>, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, None).await?;
     list_for(&st, &ctx, g, target).await
 }
 
 /// `GET /v3/role_assignments` with Keystone's filters, `effective` and `include_names`.
-async fn assignment_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, Error> {
+async fn assignment_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, Error> {
     let dom = if st.id.allowed(&ctx, "cloud_reader", json!({})) {
         None
     } else {
         let d = ctx.domain_id.clone();
-        st.id.authorize(&ctx, "identity:list_role_assignments", json!({"target": {"domain_id": d}}))?;
+        st.id.authorize(
+            &ctx,
+            "identity:list_role_assignments",
+            json!({"target": {"domain_id": d}}),
+        )?;
         d
     };
     let effective = flag(&q, "effective");
     let names = flag(&q, "include_names");
     let rows = st.id.role_assignments(effective).await?;
     let (users, groups, projects, domains, roles) = if names || dom.is_some() {
-        (st.id.store.users().await?, st.id.store.groups().await?, st.id.store.projects().await?, st.id.store.domains().await?, st.id.store.roles().await?)
+        (
+            st.id.store.users().await?,
+            st.id.store.groups().await?,
+            st.id.store.projects().await?,
+            st.id.store.domains().await?,
+            st.id.store.roles().await?,
+        )
     } else {
         (vec![], vec![], vec![], vec![], st.id.store.roles().await?)
     };
@@ -166,13 +271,13 @@ async fn assignment_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Query<H
         .iter()
         .filter(|(a, _)| {
             let actor_ok = match a.actor_type {
-                ActorType::User => q.get("group.id").is_none() && q.get("user.id").is_none_or(|u| *u == a.actor_id),
-                ActorType::Group => q.get("user.id").is_none() && q.get("group.id").is_none_or(|g| *g == a.actor_id),
+                ActorType::User => !q.contains_key("group.id") && q.get("user.id").is_none_or(|u| *u == a.actor_id),
+                ActorType::Group => !q.contains_key("user.id") && q.get("group.id").is_none_or(|g| *g == a.actor_id),
             };
             let scope_ok = match &a.target {
-                Target::Project(p) => q.get("scope.domain.id").is_none() && !q.contains_key("scope.system") && q.get("scope.project.id").is_none_or(|x| x == p),
-                Target::Domain(d) => q.get("scope.project.id").is_none() && !q.contains_key("scope.system") && q.get("scope.domain.id").is_none_or(|x| x == d),
-                Target::System => q.get("scope.project.id").is_none() && q.get("scope.domain.id").is_none(),
+                Target::Project(p) => !q.contains_key("scope.domain.id") && !q.contains_key("scope.system") && q.get("scope.project.id").is_none_or(|x| x == p),
+                Target::Domain(d) => !q.contains_key("scope.project.id") && !q.contains_key("scope.system") && q.get("scope.domain.id").is_none_or(|x| x == d),
+                Target::System => !q.contains_key("scope.project.id") && !q.contains_key("scope.domain.id"),
             };
             let role_ok = q.get("role.id").is_none_or(|r| *r == a.role_id);
             let inherit_ok = q.get("scope.OS-INHERIT:inherited_to").is_none_or(|_| a.inherited);

@@ -65,7 +65,10 @@ impl ApiState {
 /// token validation.
 pub fn router(id: Arc<Identity>, base: String) -> Router {
     let base: Arc<str> = base.trim_end_matches('/').into();
-    let st = ApiState { id: id.clone(), base: base.clone() };
+    let st = ApiState {
+        id: id.clone(),
+        base: base.clone(),
+    };
     let auth_state = AuthLayerState {
         validator: id.clone() as Arc<dyn TokenValidator>,
         identity_uri: format!("{base}/v3"),
@@ -87,7 +90,11 @@ pub fn router(id: Arc<Identity>, base: String) -> Router {
 }
 
 async fn versions(State(st): State<ApiState>) -> Response {
-    (StatusCode::MULTIPLE_CHOICES, Json(json!({"versions": {"values": [V3.document(&st.base)]}}))).into_response()
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        Json(json!({"versions": {"values": [V3.document(&st.base)]}})),
+    )
+        .into_response()
 }
 
 async fn version(State(st): State<ApiState>) -> Json<Value> {
@@ -108,16 +115,24 @@ fn with_extra(mut v: Value, extra: &Map<String, Value>) -> Value {
 fn flag(q: &std::collections::HashMap<String, String>, k: &str) -> bool {
     match q.get(k) {
         None => false,
-        Some(v) => !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "f" | "no" | "n" | "off"),
+        Some(v) => !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "0" | "false" | "f" | "no" | "n" | "off"
+        ),
     }
 }
 
 /// A query value that must be a boolean.
-fn bool_filter(q: &std::collections::HashMap<String, String>, k: &str) -> Result<Option<bool>, Error> {
+fn bool_filter(
+    q: &std::collections::HashMap<String, String>,
+    k: &str,
+) -> Result<Option<bool>, Error> {
     match q.get(k).map(|v| v.to_ascii_lowercase()) {
         None => Ok(None),
         Some(v) if ["1", "true", "t", "yes", "y", "on", ""].contains(&v.as_str()) => Ok(Some(true)),
         Some(v) if ["0", "false", "f", "no", "n", "off"].contains(&v.as_str()) => Ok(Some(false)),
-        Some(v) => Err(Error::bad_request(format!("Invalid value for filter '{k}': '{v}' is not a boolean."))),
+        Some(v) => Err(Error::bad_request(format!(
+            "Invalid value for filter '{k}': '{v}' is not a boolean."
+        ))),
     }
 }

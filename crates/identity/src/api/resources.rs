@@ -20,26 +20,71 @@ use crate::model::*;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v3/domains", get(domain_list).post(domain_create))
-        .route("/v3/domains/{id}", get(domain_show).patch(domain_update).delete(domain_delete))
+        .route(
+            "/v3/domains/{id}",
+            get(domain_show).patch(domain_update).delete(domain_delete),
+        )
         .route("/v3/projects", get(project_list).post(project_create))
-        .route("/v3/projects/{id}", get(project_show).patch(project_update).delete(project_delete))
-        .route("/v3/projects/{id}/tags", get(project_tags).put(project_tags_replace).delete(project_tags_clear))
-        .route("/v3/projects/{id}/tags/{tag}", get(project_tag_check).put(project_tag_add).delete(project_tag_delete))
+        .route(
+            "/v3/projects/{id}",
+            get(project_show)
+                .patch(project_update)
+                .delete(project_delete),
+        )
+        .route(
+            "/v3/projects/{id}/tags",
+            get(project_tags)
+                .put(project_tags_replace)
+                .delete(project_tags_clear),
+        )
+        .route(
+            "/v3/projects/{id}/tags/{tag}",
+            get(project_tag_check)
+                .put(project_tag_add)
+                .delete(project_tag_delete),
+        )
         .route("/v3/users", get(user_list).post(user_create))
-        .route("/v3/users/{id}", get(user_show).patch(user_update).delete(user_delete))
+        .route(
+            "/v3/users/{id}",
+            get(user_show).patch(user_update).delete(user_delete),
+        )
         .route("/v3/users/{id}/password", post(user_password))
         .route("/v3/users/{id}/groups", get(user_groups))
         .route("/v3/users/{id}/projects", get(user_projects))
-        .route("/v3/users/{id}/application_credentials", get(app_cred_list).post(app_cred_create))
-        .route("/v3/users/{id}/application_credentials/{ac}", get(app_cred_show).delete(app_cred_delete))
+        .route(
+            "/v3/users/{id}/application_credentials",
+            get(app_cred_list).post(app_cred_create),
+        )
+        .route(
+            "/v3/users/{id}/application_credentials/{ac}",
+            get(app_cred_show).delete(app_cred_delete),
+        )
         .route("/v3/groups", get(group_list).post(group_create))
-        .route("/v3/groups/{id}", get(group_show).patch(group_update).delete(group_delete))
+        .route(
+            "/v3/groups/{id}",
+            get(group_show).patch(group_update).delete(group_delete),
+        )
         .route("/v3/groups/{id}/users", get(group_users))
-        .route("/v3/groups/{id}/users/{user}", put(group_user_add).head(group_user_check).get(group_user_check).delete(group_user_remove))
+        .route(
+            "/v3/groups/{id}/users/{user}",
+            put(group_user_add)
+                .head(group_user_check)
+                .get(group_user_check)
+                .delete(group_user_remove),
+        )
         .route("/v3/roles", get(role_list).post(role_create))
-        .route("/v3/roles/{id}", get(role_show).patch(role_update).delete(role_delete))
+        .route(
+            "/v3/roles/{id}",
+            get(role_show).patch(role_update).delete(role_delete),
+        )
         .route("/v3/roles/{id}/implies", get(implied_list))
-        .route("/v3/roles/{id}/implies/{implied}", put(implied_create).get(implied_show).head(implied_check).delete(implied_delete))
+        .route(
+            "/v3/roles/{id}/implies/{implied}",
+            put(implied_create)
+                .get(implied_show)
+                .head(implied_check)
+                .delete(implied_delete),
+        )
         .route("/v3/role_inferences", get(role_inferences))
 }
 
@@ -68,13 +113,19 @@ fn name_ok(q: &HashMap<String, String>, name: &str) -> bool {
 
 /// For list calls: the domain the listing is limited to. Cloud readers see everything
 /// (or the domain they filter on); domain readers see only their own domain.
-fn list_domain(st: &ApiState, ctx: &Ctx, rule: &str, q: &HashMap<String, String>) -> Result<Option<String>, Error> {
+fn list_domain(
+    st: &ApiState,
+    ctx: &Ctx,
+    rule: &str,
+    q: &HashMap<String, String>,
+) -> Result<Option<String>, Error> {
     let requested = q.get("domain_id").cloned();
     if st.id.allowed(ctx, "cloud_reader", json!({})) {
         return Ok(requested);
     }
     let dom = requested.clone().or_else(|| ctx.domain_id.clone());
-    st.id.authorize(ctx, rule, json!({"target": {"domain_id": dom}}))?;
+    st.id
+        .authorize(ctx, rule, json!({"target": {"domain_id": dom}}))?;
     Ok(dom)
 }
 
@@ -103,7 +154,11 @@ struct DomainWire {
     extra: Map<String, Value>,
 }
 
-async fn domain_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn domain_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:list_domains", json!({}))?;
     let enabled = bool_filter(&q, "enabled")?;
     let items = st
@@ -118,28 +173,60 @@ async fn domain_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Resul
     Ok(st.collection("domains", "domains", items))
 }
 
-async fn domain_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<DomainBody>) -> Result<Response, Error> {
+async fn domain_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<DomainBody>,
+) -> Result<Response, Error> {
     st.id.authorize(&ctx, "identity:create_domain", json!({}))?;
     let w = b.domain;
     let d = Domain {
-        id: w.extra.get("explicit_domain_id").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(new_id),
-        name: w.name.ok_or_else(|| Error::bad_request("Invalid input for field 'name': a domain needs a name."))?,
+        id: w
+            .extra
+            .get("explicit_domain_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(new_id),
+        name: w.name.ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'name': a domain needs a name.")
+        })?,
         description: w.description.unwrap_or_default(),
         enabled: w.enabled.unwrap_or(true),
         extra: clean(w.extra),
     };
     let d = st.id.create_domain(d).await?;
-    Ok((StatusCode::CREATED, Json(json!({"domain": domain_json(&st, &d)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"domain": domain_json(&st, &d)})),
+    )
+        .into_response())
 }
 
-async fn domain_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_domain", json!({"target": {"domain": {"id": id}}}))?;
+async fn domain_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:get_domain",
+        json!({"target": {"domain": {"id": id}}}),
+    )?;
     let d = st.id.get_domain(&id).await?;
     Ok(Json(json!({"domain": domain_json(&st, &d)})))
 }
 
-async fn domain_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<DomainBody>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:update_domain", json!({"target": {"domain": {"id": id}}}))?;
+async fn domain_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<DomainBody>,
+) -> Result<Json<Value>, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:update_domain",
+        json!({"target": {"domain": {"id": id}}}),
+    )?;
     let mut d = st.id.get_domain(&id).await?;
     let w = b.domain;
     no_id(&w.extra)?;
@@ -157,8 +244,16 @@ async fn domain_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Stri
     Ok(Json(json!({"domain": domain_json(&st, &d)})))
 }
 
-async fn domain_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_domain", json!({"target": {"domain": {"id": id}}}))?;
+async fn domain_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:delete_domain",
+        json!({"target": {"domain": {"id": id}}}),
+    )?;
     st.id.delete_domain(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -194,14 +289,21 @@ struct ProjectWire {
 }
 
 fn tag_filter(q: &HashMap<String, String>, tags: &[String]) -> bool {
-    let list = |k: &str| q.get(k).map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>());
+    let list = |k: &str| {
+        q.get(k)
+            .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+    };
     list("tags").is_none_or(|w| w.iter().all(|t| tags.contains(t)))
         && list("tags-any").is_none_or(|w| w.iter().any(|t| tags.contains(t)))
         && list("not-tags").is_none_or(|w| !w.iter().all(|t| tags.contains(t)))
         && list("not-tags-any").is_none_or(|w| !w.iter().any(|t| tags.contains(t)))
 }
 
-async fn project_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn project_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     let dom = list_domain(&st, &ctx, "identity:list_projects", &q)?;
     let enabled = bool_filter(&q, "enabled")?;
     if bool_filter(&q, "is_domain")? == Some(true) {
@@ -217,7 +319,9 @@ async fn project_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Resu
             name_ok(&q, &p.name)
                 && dom.as_ref().is_none_or(|d| *d == p.domain_id)
                 && enabled.is_none_or(|e| e == p.enabled)
-                && q.get("parent_id").is_none_or(|x| Some(x) == p.parent_id.as_ref() || (p.parent_id.is_none() && *x == p.domain_id))
+                && q.get("parent_id").is_none_or(|x| {
+                    Some(x) == p.parent_id.as_ref() || (p.parent_id.is_none() && *x == p.domain_id)
+                })
                 && tag_filter(&q, &p.tags)
         })
         .map(|p| project_json(&st, p))
@@ -225,18 +329,30 @@ async fn project_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Resu
     Ok(st.collection("projects", "projects", items))
 }
 
-async fn project_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<ProjectBody>) -> Result<Response, Error> {
+async fn project_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<ProjectBody>,
+) -> Result<Response, Error> {
     let w = b.project;
     if w.is_domain == Some(true) {
-        return Err(Error::bad_request("Creating a domain through /v3/projects is not supported; use /v3/domains."));
+        return Err(Error::bad_request(
+            "Creating a domain through /v3/projects is not supported; use /v3/domains.",
+        ));
     }
     let mut domain_id = w.domain_id.clone().unwrap_or_default();
     if domain_id.is_empty() && w.parent_id.is_none() {
-        domain_id = ctx.domain_id.clone().or_else(|| ctx.project_domain_id.clone()).unwrap_or_else(|| "default".into());
+        domain_id = ctx
+            .domain_id
+            .clone()
+            .or_else(|| ctx.project_domain_id.clone())
+            .unwrap_or_else(|| "default".into());
     }
     let p = Project {
         id: new_id(),
-        name: w.name.ok_or_else(|| Error::bad_request("Invalid input for field 'name': a project needs a name."))?,
+        name: w.name.ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'name': a project needs a name.")
+        })?,
         domain_id,
         parent_id: w.parent_id,
         description: w.description.unwrap_or_default(),
@@ -247,15 +363,29 @@ async fn project_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJso
     // Resolve the domain from the parent before authorizing, so the rule sees it.
     let target_dom = if p.domain_id.is_empty() {
         match &p.parent_id {
-            Some(pid) => st.id.store.project(pid).await?.map(|x| x.domain_id).unwrap_or_else(|| pid.clone()),
+            Some(pid) => st
+                .id
+                .store
+                .project(pid)
+                .await?
+                .map(|x| x.domain_id)
+                .unwrap_or_else(|| pid.clone()),
             None => String::new(),
         }
     } else {
         p.domain_id.clone()
     };
-    st.id.authorize(&ctx, "identity:create_project", json!({"target": {"project": {"domain_id": target_dom}}}))?;
+    st.id.authorize(
+        &ctx,
+        "identity:create_project",
+        json!({"target": {"project": {"domain_id": target_dom}}}),
+    )?;
     let p = st.id.create_project(p).await?;
-    Ok((StatusCode::CREATED, Json(json!({"project": project_json(&st, &p)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"project": project_json(&st, &p)})),
+    )
+        .into_response())
 }
 
 async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<Project, Error> {
@@ -268,19 +398,31 @@ async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Resu
     p.ok_or_else(|| Error::not_found(format!("Could not find project: {id}.")))
 }
 
-async fn project_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn project_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     let p = visible_project(&st, &ctx, &id, "identity:get_project").await?;
     Ok(Json(json!({"project": project_json(&st, &p)})))
 }
 
-async fn project_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<ProjectBody>) -> Result<Json<Value>, Error> {
+async fn project_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ProjectBody>,
+) -> Result<Json<Value>, Error> {
     let mut p = visible_project(&st, &ctx, &id, "identity:update_project").await?;
     let w = b.project;
     no_id(&w.extra)?;
     if w.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
         return Err(Error::bad_request("Cannot change the domain of a project."));
     }
-    if w.parent_id.as_ref().is_some_and(|x| Some(x) != p.parent_id.as_ref() && *x != p.domain_id) {
+    if w.parent_id
+        .as_ref()
+        .is_some_and(|x| Some(x) != p.parent_id.as_ref() && *x != p.domain_id)
+    {
         return Err(Error::bad_request("Cannot change the parent of a project."));
     }
     if let Some(n) = w.name {
@@ -300,13 +442,21 @@ async fn project_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Str
     Ok(Json(json!({"project": project_json(&st, &p)})))
 }
 
-async fn project_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn project_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     visible_project(&st, &ctx, &id, "identity:delete_project").await?;
     st.id.delete_project(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn project_tags(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn project_tags(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     let p = visible_project(&st, &ctx, &id, "identity:list_project_tags").await?;
     Ok(Json(json!({"tags": p.tags})))
 }
@@ -316,30 +466,49 @@ struct TagsBody {
     tags: Vec<String>,
 }
 
-async fn project_tags_replace(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<TagsBody>) -> Result<Json<Value>, Error> {
+async fn project_tags_replace(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TagsBody>,
+) -> Result<Json<Value>, Error> {
     let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
     p.tags = b.tags;
     let p = st.id.update_project(p).await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 
-async fn project_tags_clear(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn project_tags_clear(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
     p.tags.clear();
     st.id.update_project(p).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn project_tag_check(State(st): State<ApiState>, ctx: Ctx, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn project_tag_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let p = visible_project(&st, &ctx, &id, "identity:list_project_tags").await?;
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::not_found(format!("Tag {tag} not found on project {id}.")))
+        Err(Error::not_found(format!(
+            "Tag {tag} not found on project {id}."
+        )))
     }
 }
 
-async fn project_tag_add(State(st): State<ApiState>, ctx: Ctx, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn project_tag_add(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
     if !p.tags.contains(&tag) {
         p.tags.push(tag);
@@ -348,12 +517,18 @@ async fn project_tag_add(State(st): State<ApiState>, ctx: Ctx, Path((id, tag)): 
     Ok(StatusCode::CREATED)
 }
 
-async fn project_tag_delete(State(st): State<ApiState>, ctx: Ctx, Path((id, tag)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn project_tag_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
     let before = p.tags.len();
     p.tags.retain(|t| *t != tag);
     if p.tags.len() == before {
-        return Err(Error::not_found(format!("Tag {tag} not found on project {id}.")));
+        return Err(Error::not_found(format!(
+            "Tag {tag} not found on project {id}."
+        )));
     }
     st.id.update_project(p).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -395,7 +570,11 @@ struct UserWire {
     extra: Map<String, Value>,
 }
 
-async fn user_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn user_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     let dom = list_domain(&st, &ctx, "identity:list_users", &q)?;
     let enabled = bool_filter(&q, "enabled")?;
     let items = st
@@ -404,26 +583,40 @@ async fn user_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<
         .users()
         .await?
         .iter()
-        .filter(|u| name_ok(&q, &u.name) && dom.as_ref().is_none_or(|d| *d == u.domain_id) && enabled.is_none_or(|e| e == u.enabled))
+        .filter(|u| {
+            name_ok(&q, &u.name)
+                && dom.as_ref().is_none_or(|d| *d == u.domain_id)
+                && enabled.is_none_or(|e| e == u.enabled)
+        })
         .map(|u| user_json(&st, u))
         .collect();
     Ok(st.collection("users", "users", items))
 }
 
-async fn user_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<UserBody>) -> Result<Response, Error> {
+async fn user_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<UserBody>,
+) -> Result<Response, Error> {
     let w = b.user;
     let domain_id = w
         .domain_id
         .or_else(|| ctx.domain_id.clone())
         .or_else(|| ctx.project_domain_id.clone())
         .unwrap_or_else(|| "default".into());
-    st.id.authorize(&ctx, "identity:create_user", json!({"target": {"user": {"domain_id": domain_id}}}))?;
+    st.id.authorize(
+        &ctx,
+        "identity:create_user",
+        json!({"target": {"user": {"domain_id": domain_id}}}),
+    )?;
     if let Some(Some(p)) = &w.default_project_id {
         st.id.get_project(p).await?;
     }
     let u = User {
         id: new_id(),
-        name: w.name.ok_or_else(|| Error::bad_request("Invalid input for field 'name': a user needs a name."))?,
+        name: w.name.ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'name': a user needs a name.")
+        })?,
         domain_id,
         enabled: w.enabled.unwrap_or(true),
         default_project_id: w.default_project_id.flatten(),
@@ -434,7 +627,11 @@ async fn user_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<U
         extra: clean(w.extra),
     };
     let u = st.id.create_user(u, w.password.flatten()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"user": user_json(&st, &u)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": user_json(&st, &u)})),
+    )
+        .into_response())
 }
 
 async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<User, Error> {
@@ -447,12 +644,21 @@ async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<
     u.ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
 }
 
-async fn user_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn user_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     let u = visible_user(&st, &ctx, &id, "identity:get_user").await?;
     Ok(Json(json!({"user": user_json(&st, &u)})))
 }
 
-async fn user_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<UserBody>) -> Result<Json<Value>, Error> {
+async fn user_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UserBody>,
+) -> Result<Json<Value>, Error> {
     let mut u = visible_user(&st, &ctx, &id, "identity:update_user").await?;
     let w = b.user;
     no_id(&w.extra)?;
@@ -482,7 +688,11 @@ async fn user_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String
     Ok(Json(json!({"user": user_json(&st, &u)})))
 }
 
-async fn user_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn user_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     visible_user(&st, &ctx, &id, "identity:delete_user").await?;
     st.id.delete_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -499,22 +709,55 @@ struct PasswordWire {
     password: String,
 }
 
-async fn user_password(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<PasswordBody>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:change_password", json!({"target": {"user": {"id": id}}}))?;
-    st.id.change_password(&id, b.user.original_password, b.user.password).await?;
+async fn user_password(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> Result<StatusCode, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:change_password",
+        json!({"target": {"user": {"id": id}}}),
+    )?;
+    st.id
+        .change_password(&id, b.user.original_password, b.user.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn user_groups(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn user_groups(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     visible_user(&st, &ctx, &id, "identity:list_groups_for_user").await?;
     let ids = st.id.store.user_groups(&id).await?;
-    let items = st.id.store.groups().await?.iter().filter(|g| ids.contains(&g.id)).map(|g| group_json(&st, g)).collect();
+    let items = st
+        .id
+        .store
+        .groups()
+        .await?
+        .iter()
+        .filter(|g| ids.contains(&g.id))
+        .map(|g| group_json(&st, g))
+        .collect();
     Ok(st.collection("groups", &format!("users/{id}/groups"), items))
 }
 
-async fn user_projects(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn user_projects(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     visible_user(&st, &ctx, &id, "identity:list_user_projects").await?;
-    let items = st.id.user_projects(&id).await?.iter().map(|p| project_json(&st, p)).collect();
+    let items = st
+        .id
+        .user_projects(&id)
+        .await?
+        .iter()
+        .map(|p| project_json(&st, p))
+        .collect();
     Ok(st.collection("projects", &format!("users/{id}/projects"), items))
 }
 
@@ -551,36 +794,88 @@ struct RoleRefWire {
     name: Option<String>,
 }
 
-async fn app_cred_list(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, Query(q): Q) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_application_credentials", json!({"target": {"user": {"id": id}}}))?;
+async fn app_cred_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:list_application_credentials",
+        json!({"target": {"user": {"id": id}}}),
+    )?;
     let roles = st.id.store.roles().await?;
-    let items = st.id.store.app_creds(&id).await?.iter().filter(|a| name_ok(&q, &a.name)).map(|a| app_cred_json(&st, a, &roles)).collect();
-    Ok(st.collection("application_credentials", &format!("users/{id}/application_credentials"), items))
+    let items = st
+        .id
+        .store
+        .app_creds(&id)
+        .await?
+        .iter()
+        .filter(|a| name_ok(&q, &a.name))
+        .map(|a| app_cred_json(&st, a, &roles))
+        .collect();
+    Ok(st.collection(
+        "application_credentials",
+        &format!("users/{id}/application_credentials"),
+        items,
+    ))
 }
 
-async fn app_cred_create(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<AppCredBody>) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_application_credential", json!({"target": {"user": {"id": id}}}))?;
-    let project_id = ctx
-        .project_id
-        .clone()
-        .ok_or_else(|| Error::forbidden("Creating an application credential needs a project-scoped token."))?;
+async fn app_cred_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AppCredBody>,
+) -> Result<Response, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:create_application_credential",
+        json!({"target": {"user": {"id": id}}}),
+    )?;
+    let project_id = ctx.project_id.clone().ok_or_else(|| {
+        Error::forbidden("Creating an application credential needs a project-scoped token.")
+    })?;
     if ctx.application_credential_id.is_some() {
-        return Err(Error::forbidden("An application credential cannot create another one."));
+        return Err(Error::forbidden(
+            "An application credential cannot create another one.",
+        ));
     }
     let w = b.application_credential;
     if w.access_rules.as_ref().is_some_and(|r| !r.is_empty()) {
-        return Err(Error::bad_request("Access rules are not supported by this cloud."));
+        return Err(Error::bad_request(
+            "Access rules are not supported by this cloud.",
+        ));
     }
     if let Some(e) = &w.expires_at {
         chrono::DateTime::parse_from_rfc3339(e)
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(e, "%Y-%m-%dT%H:%M:%S%.f").map(|n| n.and_utc().fixed_offset()))
-            .map_err(|_| Error::bad_request(format!("Invalid input for field 'expires_at': '{e}' is not a timestamp.")))?;
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(e, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|n| n.and_utc().fixed_offset())
+            })
+            .map_err(|_| {
+                Error::bad_request(format!(
+                    "Invalid input for field 'expires_at': '{e}' is not a timestamp."
+                ))
+            })?;
     }
     let all_roles = st.id.store.roles().await?;
     let mut role_ids = Vec::new();
     for r in w.roles.unwrap_or_default() {
-        let found = all_roles.iter().find(|x| r.id.as_ref() == Some(&x.id) || r.name.as_ref().is_some_and(|n| n.eq_ignore_ascii_case(&x.name)));
-        role_ids.push(found.ok_or_else(|| Error::not_found("Could not find role in the application credential's roles."))?.id.clone());
+        let found = all_roles.iter().find(|x| {
+            r.id.as_ref() == Some(&x.id)
+                || r.name
+                    .as_ref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&x.name))
+        });
+        role_ids.push(
+            found
+                .ok_or_else(|| {
+                    Error::not_found("Could not find role in the application credential's roles.")
+                })?
+                .id
+                .clone(),
+        );
     }
     let ac = AppCred {
         id: new_id(),
@@ -596,19 +891,52 @@ async fn app_cred_create(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<St
     let (ac, secret) = st.id.create_app_cred(ac, w.secret, &ctx.role_ids).await?;
     let mut v = app_cred_json(&st, &ac, &all_roles);
     v["secret"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(json!({"application_credential": v}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"application_credential": v})),
+    )
+        .into_response())
 }
 
-async fn app_cred_show(State(st): State<ApiState>, ctx: Ctx, Path((id, ac)): Path<(String, String)>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_application_credential", json!({"target": {"user": {"id": id}}}))?;
-    let a = st.id.store.app_cred(&ac).await?.filter(|a| a.user_id == id).ok_or_else(|| Error::not_found(format!("Could not find application credential: {ac}.")))?;
+async fn app_cred_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, ac)): Path<(String, String)>,
+) -> Result<Json<Value>, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:get_application_credential",
+        json!({"target": {"user": {"id": id}}}),
+    )?;
+    let a = st
+        .id
+        .store
+        .app_cred(&ac)
+        .await?
+        .filter(|a| a.user_id == id)
+        .ok_or_else(|| Error::not_found(format!("Could not find application credential: {ac}.")))?;
     let roles = st.id.store.roles().await?;
-    Ok(Json(json!({"application_credential": app_cred_json(&st, &a, &roles)})))
+    Ok(Json(
+        json!({"application_credential": app_cred_json(&st, &a, &roles)}),
+    ))
 }
 
-async fn app_cred_delete(State(st): State<ApiState>, ctx: Ctx, Path((id, ac)): Path<(String, String)>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_application_credential", json!({"target": {"user": {"id": id}}}))?;
-    st.id.store.app_cred(&ac).await?.filter(|a| a.user_id == id).ok_or_else(|| Error::not_found(format!("Could not find application credential: {ac}.")))?;
+async fn app_cred_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, ac)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:delete_application_credential",
+        json!({"target": {"user": {"id": id}}}),
+    )?;
+    st.id
+        .store
+        .app_cred(&ac)
+        .await?
+        .filter(|a| a.user_id == id)
+        .ok_or_else(|| Error::not_found(format!("Could not find application credential: {ac}.")))?;
     st.id.delete_app_cred(&ac).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -635,7 +963,11 @@ struct GroupWire {
     extra: Map<String, Value>,
 }
 
-async fn group_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
+async fn group_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
     let dom = list_domain(&st, &ctx, "identity:list_groups", &q)?;
     let items = st
         .id
@@ -649,22 +981,46 @@ async fn group_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result
     Ok(st.collection("groups", "groups", items))
 }
 
-async fn group_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<GroupBody>) -> Result<Response, Error> {
+async fn group_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<GroupBody>,
+) -> Result<Response, Error> {
     let w = b.group;
-    let domain_id = w.domain_id.or_else(|| ctx.domain_id.clone()).or_else(|| ctx.project_domain_id.clone()).unwrap_or_else(|| "default".into());
-    st.id.authorize(&ctx, "identity:create_group", json!({"target": {"group": {"domain_id": domain_id}}}))?;
+    let domain_id = w
+        .domain_id
+        .or_else(|| ctx.domain_id.clone())
+        .or_else(|| ctx.project_domain_id.clone())
+        .unwrap_or_else(|| "default".into());
+    st.id.authorize(
+        &ctx,
+        "identity:create_group",
+        json!({"target": {"group": {"domain_id": domain_id}}}),
+    )?;
     let g = Group {
         id: new_id(),
-        name: w.name.ok_or_else(|| Error::bad_request("Invalid input for field 'name': a group needs a name."))?,
+        name: w.name.ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'name': a group needs a name.")
+        })?,
         domain_id,
         description: w.description.unwrap_or_default(),
         extra: clean(w.extra),
     };
     let g = st.id.create_group(g).await?;
-    Ok((StatusCode::CREATED, Json(json!({"group": group_json(&st, &g)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"group": group_json(&st, &g)})),
+    )
+        .into_response())
 }
 
-async fn visible_group(st: &ApiState, ctx: &Ctx, id: &str, rule: &str, user: Option<&User>) -> Result<Group, Error> {
+async fn visible_group(
+    st: &ApiState,
+    ctx: &Ctx,
+    id: &str,
+    rule: &str,
+    user: Option<&User>,
+) -> Result<Group, Error> {
     let g = st.id.store.group(id).await?;
     let mut target = match &g {
         Some(g) => json!({"target": {"group": {"id": g.id, "domain_id": g.domain_id}}}),
@@ -677,12 +1033,21 @@ async fn visible_group(st: &ApiState, ctx: &Ctx, id: &str, rule: &str, user: Opt
     g.ok_or_else(|| Error::not_found(format!("Could not find group: {id}.")))
 }
 
-async fn group_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn group_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     let g = visible_group(&st, &ctx, &id, "identity:get_group", None).await?;
     Ok(Json(json!({"group": group_json(&st, &g)})))
 }
 
-async fn group_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<GroupBody>) -> Result<Json<Value>, Error> {
+async fn group_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<GroupBody>,
+) -> Result<Json<Value>, Error> {
     let mut g = visible_group(&st, &ctx, &id, "identity:update_group", None).await?;
     let w = b.group;
     no_id(&w.extra)?;
@@ -697,37 +1062,67 @@ async fn group_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Strin
     Ok(Json(json!({"group": group_json(&st, &g)})))
 }
 
-async fn group_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn group_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     visible_group(&st, &ctx, &id, "identity:delete_group", None).await?;
     st.id.delete_group(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn group_users(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+async fn group_users(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
     visible_group(&st, &ctx, &id, "identity:list_users_in_group", None).await?;
     let ids = st.id.store.group_members(&id).await?;
-    let items = st.id.store.users().await?.iter().filter(|u| ids.contains(&u.id)).map(|u| user_json(&st, u)).collect();
+    let items = st
+        .id
+        .store
+        .users()
+        .await?
+        .iter()
+        .filter(|u| ids.contains(&u.id))
+        .map(|u| user_json(&st, u))
+        .collect();
     Ok(st.collection("users", &format!("groups/{id}/users"), items))
 }
 
-async fn group_user_add(State(st): State<ApiState>, ctx: Ctx, Path((id, user)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn group_user_add(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, user)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let u = st.id.get_user(&user).await?;
     visible_group(&st, &ctx, &id, "identity:add_user_to_group", Some(&u)).await?;
     st.id.add_user_to_group(&id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn group_user_check(State(st): State<ApiState>, ctx: Ctx, Path((id, user)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn group_user_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, user)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     visible_group(&st, &ctx, &id, "identity:check_user_in_group", None).await?;
     st.id.get_user(&user).await?;
     if st.id.store.group_members(&id).await?.contains(&user) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::not_found(format!("User {user} is not a member of group {id}.")))
+        Err(Error::not_found(format!(
+            "User {user} is not a member of group {id}."
+        )))
     }
 }
 
-async fn group_user_remove(State(st): State<ApiState>, ctx: Ctx, Path((id, user)): Path<(String, String)>) -> Result<StatusCode, Error> {
+async fn group_user_remove(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((id, user)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
     let u = st.id.get_user(&user).await?;
     visible_group(&st, &ctx, &id, "identity:remove_user_from_group", Some(&u)).await?;
     st.id.remove_user_from_group(&id, &user).await?;
@@ -756,9 +1151,20 @@ struct RoleWire {
     extra: Map<String, Value>,
 }
 
-async fn role_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Json<Value>, Error> {
-    let dom = q.get("domain_id").cloned().or_else(|| ctx.domain_id.clone());
-    st.id.authorize(&ctx, "identity:list_roles", json!({"target": {"domain_id": dom}}))?;
+async fn role_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Query(q): Q,
+) -> Result<Json<Value>, Error> {
+    let dom = q
+        .get("domain_id")
+        .cloned()
+        .or_else(|| ctx.domain_id.clone());
+    st.id.authorize(
+        &ctx,
+        "identity:list_roles",
+        json!({"target": {"domain_id": dom}}),
+    )?;
     let want_dom = q.get("domain_id");
     let items = st
         .id
@@ -772,27 +1178,50 @@ async fn role_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<
     Ok(st.collection("roles", "roles", items))
 }
 
-async fn role_create(State(st): State<ApiState>, ctx: Ctx, ApiJson(b): ApiJson<RoleBody>) -> Result<Response, Error> {
+async fn role_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<RoleBody>,
+) -> Result<Response, Error> {
     st.id.authorize(&ctx, "identity:create_role", json!({}))?;
     let w = b.role;
     let r = Role {
         id: new_id(),
-        name: w.name.ok_or_else(|| Error::bad_request("Invalid input for field 'name': a role needs a name."))?,
+        name: w.name.ok_or_else(|| {
+            Error::bad_request("Invalid input for field 'name': a role needs a name.")
+        })?,
         domain_id: w.domain_id,
         description: w.description.unwrap_or_default(),
         extra: clean(w.extra),
     };
     let r = st.id.create_role(r).await?;
-    Ok((StatusCode::CREATED, Json(json!({"role": role_json(&st, &r)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"role": role_json(&st, &r)})),
+    )
+        .into_response())
 }
 
-async fn role_show(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_role", json!({"target": {"domain_id": ctx.domain_id}}))?;
+async fn role_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    st.id.authorize(
+        &ctx,
+        "identity:get_role",
+        json!({"target": {"domain_id": ctx.domain_id}}),
+    )?;
     let r = st.id.get_role(&id).await?;
     Ok(Json(json!({"role": role_json(&st, &r)})))
 }
 
-async fn role_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>, ApiJson(b): ApiJson<RoleBody>) -> Result<Json<Value>, Error> {
+async fn role_update(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<RoleBody>,
+) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:update_role", json!({}))?;
     let mut r = st.id.get_role(&id).await?;
     let w = b.role;
@@ -808,7 +1237,11 @@ async fn role_update(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String
     Ok(Json(json!({"role": role_json(&st, &r)})))
 }
 
-async fn role_delete(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn role_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     st.id.authorize(&ctx, "identity:delete_role", json!({}))?;
     st.id.delete_role(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -818,8 +1251,13 @@ fn role_ref(st: &ApiState, r: &Role) -> Value {
     json!({"id": r.id, "name": r.name, "links": st.links("roles", &r.id)})
 }
 
-async fn implied_list(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_implied_roles", json!({}))?;
+async fn implied_list(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    st.id
+        .authorize(&ctx, "identity:list_implied_roles", json!({}))?;
     let prior = st.id.get_role(&id).await?;
     let roles = st.id.store.roles().await?;
     let implies: Vec<Value> = st
@@ -832,11 +1270,18 @@ async fn implied_list(State(st): State<ApiState>, ctx: Ctx, Path(id): Path<Strin
         .filter_map(|(_, i)| roles.iter().find(|r| r.id == *i))
         .map(|r| role_ref(&st, r))
         .collect();
-    Ok(Json(json!({"role_inference": {"prior_role": role_ref(&st, &prior), "implies": implies}, "links": {"self": st.link(&format!("roles/{id}/implies"))}})))
+    Ok(Json(
+        json!({"role_inference": {"prior_role": role_ref(&st, &prior), "implies": implies}, "links": {"self": st.link(&format!("roles/{id}/implies"))}}),
+    ))
 }
 
-async fn implied_create(State(st): State<ApiState>, ctx: Ctx, Path((prior, implied)): Path<(String, String)>) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_implied_role", json!({}))?;
+async fn implied_create(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    st.id
+        .authorize(&ctx, "identity:create_implied_role", json!({}))?;
     let (p, i) = st.id.create_implied_role(&prior, &implied).await?;
     Ok((StatusCode::CREATED, Json(json!({"role_inference": {"prior_role": role_ref(&st, &p), "implies": role_ref(&st, &i)}}))).into_response())
 }
@@ -844,43 +1289,80 @@ async fn implied_create(State(st): State<ApiState>, ctx: Ctx, Path((prior, impli
 async fn find_implied(st: &ApiState, prior: &str, implied: &str) -> Result<(Role, Role), Error> {
     let p = st.id.get_role(prior).await?;
     let i = st.id.get_role(implied).await?;
-    if !st.id.store.implied_roles().await?.iter().any(|(a, b)| a == prior && b == implied) {
-        return Err(Error::not_found(format!("Could not find implied role: {prior} implies {implied}.")));
+    if !st
+        .id
+        .store
+        .implied_roles()
+        .await?
+        .iter()
+        .any(|(a, b)| a == prior && b == implied)
+    {
+        return Err(Error::not_found(format!(
+            "Could not find implied role: {prior} implies {implied}."
+        )));
     }
     Ok((p, i))
 }
 
-async fn implied_show(State(st): State<ApiState>, ctx: Ctx, Path((prior, implied)): Path<(String, String)>) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_implied_role", json!({}))?;
+async fn implied_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<Json<Value>, Error> {
+    st.id
+        .authorize(&ctx, "identity:get_implied_role", json!({}))?;
     let (p, i) = find_implied(&st, &prior, &implied).await?;
-    Ok(Json(json!({"role_inference": {"prior_role": role_ref(&st, &p), "implies": role_ref(&st, &i)}})))
+    Ok(Json(
+        json!({"role_inference": {"prior_role": role_ref(&st, &p), "implies": role_ref(&st, &i)}}),
+    ))
 }
 
-async fn implied_check(State(st): State<ApiState>, ctx: Ctx, Path((prior, implied)): Path<(String, String)>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:get_implied_role", json!({}))?;
+async fn implied_check(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    st.id
+        .authorize(&ctx, "identity:get_implied_role", json!({}))?;
     find_implied(&st, &prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn implied_delete(State(st): State<ApiState>, ctx: Ctx, Path((prior, implied)): Path<(String, String)>) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_implied_role", json!({}))?;
+async fn implied_delete(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path((prior, implied)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    st.id
+        .authorize(&ctx, "identity:delete_implied_role", json!({}))?;
     st.id.delete_implied_role(&prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn role_inferences(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_role_inference_rules", json!({}))?;
+    st.id
+        .authorize(&ctx, "identity:list_role_inference_rules", json!({}))?;
     let roles = st.id.store.roles().await?;
     let rules = st.id.store.implied_roles().await?;
     let mut by_prior: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for (p, i) in &rules {
         if let Some(r) = roles.iter().find(|r| r.id == *i) {
-            by_prior.entry(p.clone()).or_default().push(role_ref(&st, r));
+            by_prior
+                .entry(p.clone())
+                .or_default()
+                .push(role_ref(&st, r));
         }
     }
     let items: Vec<Value> = by_prior
         .into_iter()
-        .filter_map(|(p, implies)| roles.iter().find(|r| r.id == p).map(|r| json!({"prior_role": role_ref(&st, r), "implies": implies})))
+        .filter_map(|(p, implies)| {
+            roles
+                .iter()
+                .find(|r| r.id == p)
+                .map(|r| json!({"prior_role": role_ref(&st, r), "implies": implies}))
+        })
         .collect();
-    Ok(Json(json!({"role_inferences": items, "links": {"self": st.link("role_inferences")}})))
+    Ok(Json(
+        json!({"role_inferences": items, "links": {"self": st.link("role_inferences")}}),
+    ))
 }

@@ -18,11 +18,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{
-    keys::KeyRing,
-    model::*,
-    store::Store,
-};
+use crate::{keys::KeyRing, model::*, store::Store};
 
 /// The `[identity]` section of the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +92,9 @@ impl Clone for Rendered {
 /// One catalog entry: a service and its enabled endpoints.
 pub type Catalog = Vec<(Service, Vec<Endpoint>)>;
 
+/// A validation remembered: the generation it was made in, when, and the result.
+type CachedValidation = (u64, Instant, Arc<Validated>);
+
 /// The identity service.
 pub struct Identity {
     pub store: Store,
@@ -104,13 +103,18 @@ pub struct Identity {
     pub policy: policy::Policy,
     /// Bumped on every identity write; cached validations from older generations are stale.
     generation: AtomicU64,
-    validations: RwLock<HashMap<String, (u64, Instant, Arc<Validated>)>>,
+    validations: RwLock<HashMap<String, CachedValidation>>,
     catalog: RwLock<Option<(u64, Arc<Catalog>)>>,
     revocations: RwLock<(Instant, Arc<Vec<Revocation>>)>,
 }
 
 impl Identity {
-    pub async fn new(store: Store, cfg: Config, keys: KeyRing, policy: policy::Policy) -> Result<Arc<Identity>> {
+    pub async fn new(
+        store: Store,
+        cfg: Config,
+        keys: KeyRing,
+        policy: policy::Policy,
+    ) -> Result<Arc<Identity>> {
         let id = Arc::new(Identity {
             store,
             cfg,
@@ -162,7 +166,9 @@ impl Identity {
         if self.policy.enforce(rule, &target, &creds) {
             Ok(())
         } else {
-            Err(Error::forbidden(format!("You are not authorized to perform the requested action: {rule}.")))
+            Err(Error::forbidden(format!(
+                "You are not authorized to perform the requested action: {rule}."
+            )))
         }
     }
 
@@ -173,7 +179,8 @@ impl Identity {
 
     fn is_admin_project(&self, ctx: &AuthContext) -> bool {
         ctx.project_name.as_deref() == Some(self.cfg.admin_project_name.as_str())
-            && ctx.project_domain_name.as_deref() == Some(self.cfg.admin_project_domain_name.as_str())
+            && ctx.project_domain_name.as_deref()
+                == Some(self.cfg.admin_project_domain_name.as_str())
     }
 
     /// The catalog (cached per generation).
@@ -192,7 +199,11 @@ impl Identity {
             .into_iter()
             .filter(|s| s.enabled)
             .map(|s| {
-                let eps = endpoints.iter().filter(|e| e.enabled && e.service_id == s.id).cloned().collect();
+                let eps = endpoints
+                    .iter()
+                    .filter(|e| e.enabled && e.service_id == s.id)
+                    .cloned()
+                    .collect();
                 (s, eps)
             })
             .collect();
@@ -214,7 +225,8 @@ impl Identity {
     }
 
     pub async fn reload_revocations(&self) -> Result<Arc<Vec<Revocation>>> {
-        let horizon = chrono::Utc::now().timestamp_micros() - (self.cfg.token_expiration as i64 + 60) * 1_000_000;
+        let horizon = chrono::Utc::now().timestamp_micros()
+            - (self.cfg.token_expiration as i64 + 60) * 1_000_000;
         let events = Arc::new(self.store.revocations(horizon).await?);
         *self.revocations.write().expect("revocations poisoned") = (Instant::now(), events.clone());
         Ok(events)
@@ -237,7 +249,9 @@ impl Identity {
             Target::Project(pid) => {
                 // One read of the project gives both its parent chain and its domain.
                 let project = self.store.project(pid).await?;
-                let chain = self.ancestors_from(project.as_ref().and_then(|p| p.parent_id.clone())).await?;
+                let chain = self
+                    .ancestors_from(project.as_ref().and_then(|p| p.parent_id.clone()))
+                    .await?;
                 (chain, project.map(|p| p.domain_id))
             }
             _ => (Vec::new(), None),
@@ -246,7 +260,9 @@ impl Identity {
             let hit = match (&a.target, scope) {
                 (t, s) if t == s => !a.inherited,
                 (Target::Project(p), Target::Project(_)) => a.inherited && inherit_from.contains(p),
-                (Target::Domain(d), Target::Project(_)) => a.inherited && domain.as_deref() == Some(d.as_str()),
+                (Target::Domain(d), Target::Project(_)) => {
+                    a.inherited && domain.as_deref() == Some(d.as_str())
+                }
                 _ => false,
             };
             if hit {
@@ -275,14 +291,26 @@ impl Identity {
                 }
             }
         }
-        let mut roles: Vec<Role> = self.store.roles().await?.into_iter().filter(|r| all.contains(&r.id)).collect();
+        let mut roles: Vec<Role> = self
+            .store
+            .roles()
+            .await?
+            .into_iter()
+            .filter(|r| all.contains(&r.id))
+            .collect();
         roles.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(roles)
     }
 
     /// The ids of the parents of a project, nearest first.
     pub async fn project_ancestors(&self, project_id: &str) -> Result<Vec<String>> {
-        self.ancestors_from(self.store.project(project_id).await?.and_then(|p| p.parent_id)).await
+        self.ancestors_from(
+            self.store
+                .project(project_id)
+                .await?
+                .and_then(|p| p.parent_id),
+        )
+        .await
     }
 
     /// `parent` and the parents above it, nearest first.
@@ -304,7 +332,10 @@ impl Identity {
     /// Every role assignment; with `effective`, group grants are expanded to their members,
     /// inherited grants to the projects below them, and implied roles are added, as
     /// Keystone's `?effective` does. Each row carries the group it came through.
-    pub async fn role_assignments(&self, effective: bool) -> Result<Vec<(Assignment, Option<String>)>> {
+    pub async fn role_assignments(
+        &self,
+        effective: bool,
+    ) -> Result<Vec<(Assignment, Option<String>)>> {
         let all = self.store.assignments().await?;
         if !effective {
             return Ok(all.into_iter().map(|a| (a, None)).collect());
@@ -323,15 +354,28 @@ impl Identity {
                 ActorType::User => vec![(a.actor_id.clone(), None)],
                 ActorType::Group => {
                     if !members.contains_key(&a.actor_id) {
-                        members.insert(a.actor_id.clone(), self.store.group_members(&a.actor_id).await?);
+                        members.insert(
+                            a.actor_id.clone(),
+                            self.store.group_members(&a.actor_id).await?,
+                        );
                     }
-                    members[&a.actor_id].iter().map(|u| (u.clone(), Some(a.actor_id.clone()))).collect()
+                    members[&a.actor_id]
+                        .iter()
+                        .map(|u| (u.clone(), Some(a.actor_id.clone())))
+                        .collect()
                 }
             };
             let targets: Vec<Target> = if a.inherited {
                 match &a.target {
-                    Target::Domain(d) => projects.iter().filter(|p| p.domain_id == *d).map(|p| Target::Project(p.id.clone())).collect(),
-                    Target::Project(root) => descendants(&projects, root).into_iter().map(Target::Project).collect(),
+                    Target::Domain(d) => projects
+                        .iter()
+                        .filter(|p| p.domain_id == *d)
+                        .map(|p| Target::Project(p.id.clone()))
+                        .collect(),
+                    Target::Project(root) => descendants(&projects, root)
+                        .into_iter()
+                        .map(Target::Project)
+                        .collect(),
                     Target::System => vec![],
                 }
             } else {
@@ -351,7 +395,13 @@ impl Identity {
                 for t in &targets {
                     for r in &role_ids {
                         push(
-                            Assignment { actor_type: ActorType::User, actor_id: user.clone(), target: t.clone(), role_id: r.clone(), inherited: false },
+                            Assignment {
+                                actor_type: ActorType::User,
+                                actor_id: user.clone(),
+                                target: t.clone(),
+                                role_id: r.clone(),
+                                inherited: false,
+                            },
                             via.clone(),
                         );
                     }
@@ -375,13 +425,25 @@ impl Identity {
     /// The projects on which a user holds a role.
     pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
         let t = self.user_targets(user_id).await?;
-        Ok(self.store.projects().await?.into_iter().filter(|p| t.contains(&("project".into(), p.id.clone()))).collect())
+        Ok(self
+            .store
+            .projects()
+            .await?
+            .into_iter()
+            .filter(|p| t.contains(&("project".into(), p.id.clone())))
+            .collect())
     }
 
     /// The domains on which a user holds a role.
     pub async fn user_domains(&self, user_id: &str) -> Result<Vec<Domain>> {
         let t = self.user_targets(user_id).await?;
-        Ok(self.store.domains().await?.into_iter().filter(|d| t.contains(&("domain".into(), d.id.clone()))).collect())
+        Ok(self
+            .store
+            .domains()
+            .await?
+            .into_iter()
+            .filter(|d| t.contains(&("domain".into(), d.id.clone())))
+            .collect())
     }
 }
 
@@ -390,7 +452,10 @@ fn descendants(projects: &[Project], root: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut frontier = vec![root.to_owned()];
     while let Some(cur) = frontier.pop() {
-        for p in projects.iter().filter(|p| p.parent_id.as_deref() == Some(cur.as_str())) {
+        for p in projects
+            .iter()
+            .filter(|p| p.parent_id.as_deref() == Some(cur.as_str()))
+        {
             if !out.contains(&p.id) {
                 out.push(p.id.clone());
                 frontier.push(p.id.clone());

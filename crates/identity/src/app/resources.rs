@@ -10,10 +10,14 @@ use crate::{model::*, password};
 
 fn nonempty(what: &str, v: &str) -> Result<()> {
     if v.trim().is_empty() {
-        return Err(Error::bad_request(format!("Invalid input for field '{what}': it must not be empty.")));
+        return Err(Error::bad_request(format!(
+            "Invalid input for field '{what}': it must not be empty."
+        )));
     }
     if v.len() > 255 {
-        return Err(Error::bad_request(format!("Invalid input for field '{what}': longer than 255 characters.")));
+        return Err(Error::bad_request(format!(
+            "Invalid input for field '{what}': longer than 255 characters."
+        )));
     }
     Ok(())
 }
@@ -23,14 +27,19 @@ fn not_found(kind: &str, id: &str) -> Error {
 }
 
 fn conflict(kind: &str, name: &str) -> Error {
-    Error::conflict(format!("Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}."))
+    Error::conflict(format!(
+        "Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}."
+    ))
 }
 
 impl Identity {
     // ---- domains ----
 
     pub async fn get_domain(&self, id: &str) -> Result<Domain> {
-        self.store.domain(id).await?.ok_or_else(|| not_found("domain", id))
+        self.store
+            .domain(id)
+            .await?
+            .ok_or_else(|| not_found("domain", id))
     }
 
     pub async fn create_domain(&self, d: Domain) -> Result<Domain> {
@@ -45,7 +54,12 @@ impl Identity {
 
     pub async fn update_domain(&self, d: Domain) -> Result<Domain> {
         nonempty("name", &d.name)?;
-        if self.store.domain_by_name(&d.name).await?.is_some_and(|o| o.id != d.id) {
+        if self
+            .store
+            .domain_by_name(&d.name)
+            .await?
+            .is_some_and(|o| o.id != d.id)
+        {
             return Err(conflict("domain", &d.name));
         }
         self.store.put_domain(&d, false).await?;
@@ -56,7 +70,9 @@ impl Identity {
     pub async fn delete_domain(&self, id: &str) -> Result<()> {
         let d = self.get_domain(id).await?;
         if d.enabled {
-            return Err(Error::forbidden("Cannot delete a domain that is enabled, please disable it first."));
+            return Err(Error::forbidden(
+                "Cannot delete a domain that is enabled, please disable it first.",
+            ));
         }
         self.store.delete_domain(id).await?;
         self.invalidate();
@@ -66,7 +82,10 @@ impl Identity {
     // ---- projects ----
 
     pub async fn get_project(&self, id: &str) -> Result<Project> {
-        self.store.project(id).await?.ok_or_else(|| not_found("project", id))
+        self.store
+            .project(id)
+            .await?
+            .ok_or_else(|| not_found("project", id))
     }
 
     pub async fn create_project(&self, mut p: Project) -> Result<Project> {
@@ -79,18 +98,29 @@ impl Identity {
                     p.domain_id = d.id;
                 }
             } else {
-                let pp = self.store.project(&parent).await?.ok_or_else(|| not_found("project", &parent))?;
+                let pp = self
+                    .store
+                    .project(&parent)
+                    .await?
+                    .ok_or_else(|| not_found("project", &parent))?;
                 if p.domain_id.is_empty() {
                     p.domain_id = pp.domain_id.clone();
                 } else if p.domain_id != pp.domain_id {
-                    return Err(Error::bad_request("Cannot create a project in a domain other than its parent's."));
+                    return Err(Error::bad_request(
+                        "Cannot create a project in a domain other than its parent's.",
+                    ));
                 }
             }
         }
         if self.store.domain(&p.domain_id).await?.is_none() {
             return Err(not_found("domain", &p.domain_id));
         }
-        if self.store.project_by_name(&p.domain_id, &p.name).await?.is_some() {
+        if self
+            .store
+            .project_by_name(&p.domain_id, &p.name)
+            .await?
+            .is_some()
+        {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
@@ -101,7 +131,12 @@ impl Identity {
 
     pub async fn update_project(&self, p: Project) -> Result<Project> {
         nonempty("name", &p.name)?;
-        if self.store.project_by_name(&p.domain_id, &p.name).await?.is_some_and(|o| o.id != p.id) {
+        if self
+            .store
+            .project_by_name(&p.domain_id, &p.name)
+            .await?
+            .is_some_and(|o| o.id != p.id)
+        {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
@@ -113,7 +148,9 @@ impl Identity {
     pub async fn delete_project(&self, id: &str) -> Result<()> {
         self.get_project(id).await?;
         if !self.store.project_children(id).await?.is_empty() {
-            return Err(Error::forbidden(format!("Cannot delete project {id}: it has child projects.")));
+            return Err(Error::forbidden(format!(
+                "Cannot delete project {id}: it has child projects."
+            )));
         }
         self.store.delete_project(id).await?;
         self.invalidate();
@@ -123,7 +160,10 @@ impl Identity {
     // ---- users ----
 
     pub async fn get_user(&self, id: &str) -> Result<User> {
-        self.store.user(id).await?.ok_or_else(|| not_found("user", id))
+        self.store
+            .user(id)
+            .await?
+            .ok_or_else(|| not_found("user", id))
     }
 
     /// Create a user; `password` is hashed here.
@@ -132,7 +172,12 @@ impl Identity {
         if self.store.domain(&u.domain_id).await?.is_none() {
             return Err(not_found("domain", &u.domain_id));
         }
-        if self.store.user_by_name(&u.domain_id, &u.name).await?.is_some() {
+        if self
+            .store
+            .user_by_name(&u.domain_id, &u.name)
+            .await?
+            .is_some()
+        {
             return Err(conflict("user", &u.name));
         }
         if let Some(pw) = password {
@@ -148,7 +193,12 @@ impl Identity {
     pub async fn update_user(&self, mut u: User, password: Option<String>) -> Result<User> {
         nonempty("name", &u.name)?;
         let old = self.get_user(&u.id).await?;
-        if self.store.user_by_name(&u.domain_id, &u.name).await?.is_some_and(|o| o.id != u.id) {
+        if self
+            .store
+            .user_by_name(&u.domain_id, &u.name)
+            .await?
+            .is_some_and(|o| o.id != u.id)
+        {
             return Err(conflict("user", &u.name));
         }
         let changed_pw = password.is_some();
@@ -164,7 +214,12 @@ impl Identity {
     }
 
     /// A user changes their own password, proving the old one.
-    pub async fn change_password(&self, user_id: &str, original: String, new: String) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        original: String,
+        new: String,
+    ) -> Result<()> {
         let u = self.get_user(user_id).await?;
         let ok = match u.password_hash.clone() {
             Some(h) => password::verify(original, h).await,
@@ -188,7 +243,10 @@ impl Identity {
     // ---- groups ----
 
     pub async fn get_group(&self, id: &str) -> Result<Group> {
-        self.store.group(id).await?.ok_or_else(|| not_found("group", id))
+        self.store
+            .group(id)
+            .await?
+            .ok_or_else(|| not_found("group", id))
     }
 
     pub async fn create_group(&self, g: Group) -> Result<Group> {
@@ -196,7 +254,13 @@ impl Identity {
         if self.store.domain(&g.domain_id).await?.is_none() {
             return Err(not_found("domain", &g.domain_id));
         }
-        if self.store.groups().await?.iter().any(|o| o.domain_id == g.domain_id && o.name == g.name) {
+        if self
+            .store
+            .groups()
+            .await?
+            .iter()
+            .any(|o| o.domain_id == g.domain_id && o.name == g.name)
+        {
             return Err(conflict("group", &g.name));
         }
         self.store.put_group(&g, true).await?;
@@ -205,7 +269,13 @@ impl Identity {
 
     pub async fn update_group(&self, g: Group) -> Result<Group> {
         nonempty("name", &g.name)?;
-        if self.store.groups().await?.iter().any(|o| o.domain_id == g.domain_id && o.name == g.name && o.id != g.id) {
+        if self
+            .store
+            .groups()
+            .await?
+            .iter()
+            .any(|o| o.domain_id == g.domain_id && o.name == g.name && o.id != g.id)
+        {
             return Err(conflict("group", &g.name));
         }
         self.store.put_group(&g, false).await?;
@@ -232,7 +302,9 @@ impl Identity {
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
         if !self.store.remove_member(group_id, user_id).await? {
-            return Err(Error::not_found(format!("User {user_id} is not a member of group {group_id}.")));
+            return Err(Error::not_found(format!(
+                "User {user_id} is not a member of group {group_id}."
+            )));
         }
         self.invalidate();
         Ok(())
@@ -241,12 +313,21 @@ impl Identity {
     // ---- roles ----
 
     pub async fn get_role(&self, id: &str) -> Result<Role> {
-        self.store.role(id).await?.ok_or_else(|| not_found("role", id))
+        self.store
+            .role(id)
+            .await?
+            .ok_or_else(|| not_found("role", id))
     }
 
     pub async fn create_role(&self, r: Role) -> Result<Role> {
         nonempty("name", &r.name)?;
-        if self.store.roles().await?.iter().any(|o| o.domain_id == r.domain_id && o.name.eq_ignore_ascii_case(&r.name)) {
+        if self
+            .store
+            .roles()
+            .await?
+            .iter()
+            .any(|o| o.domain_id == r.domain_id && o.name.eq_ignore_ascii_case(&r.name))
+        {
             return Err(conflict("role", &r.name));
         }
         if let Some(d) = &r.domain_id {
@@ -259,7 +340,9 @@ impl Identity {
 
     pub async fn update_role(&self, r: Role) -> Result<Role> {
         nonempty("name", &r.name)?;
-        if self.store.roles().await?.iter().any(|o| o.domain_id == r.domain_id && o.name.eq_ignore_ascii_case(&r.name) && o.id != r.id) {
+        if self.store.roles().await?.iter().any(|o| {
+            o.domain_id == r.domain_id && o.name.eq_ignore_ascii_case(&r.name) && o.id != r.id
+        }) {
             return Err(conflict("role", &r.name));
         }
         self.store.put_role(&r, false).await?;
@@ -283,7 +366,9 @@ impl Identity {
         // Refuse cycles: `implied` must not already (transitively) imply `prior`.
         let reach = self.expand_roles(BTreeSet::from([i.id.clone()])).await?;
         if reach.iter().any(|r| r.id == p.id) {
-            return Err(Error::forbidden(format!("Role {prior} implying {implied} would create a cycle.")));
+            return Err(Error::forbidden(format!(
+                "Role {prior} implying {implied} would create a cycle."
+            )));
         }
         self.store.put_implied_role(prior, implied).await?;
         self.invalidate();
@@ -292,7 +377,9 @@ impl Identity {
 
     pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> Result<()> {
         if !self.store.delete_implied_role(prior, implied).await? {
-            return Err(Error::not_found(format!("Could not find implied role: {prior} implies {implied}.")));
+            return Err(Error::not_found(format!(
+                "Could not find implied role: {prior} implies {implied}."
+            )));
         }
         self.invalidate();
         Ok(())
@@ -325,7 +412,10 @@ impl Identity {
     pub async fn revoke_grant(&self, a: Assignment) -> Result<()> {
         self.check_grant_parts(&a).await?;
         if !self.store.revoke_grant(&a).await? {
-            return Err(Error::not_found(format!("Could not find role assignment with role: {}.", a.role_id)));
+            return Err(Error::not_found(format!(
+                "Could not find role assignment with role: {}.",
+                a.role_id
+            )));
         }
         self.invalidate();
         Ok(())
@@ -338,7 +428,10 @@ impl Identity {
             return Err(Error::conflict(format!("Duplicate ID, {}.", r.id)));
         }
         if let Some(p) = &r.parent_region_id {
-            self.store.region(p).await?.ok_or_else(|| not_found("region", p))?;
+            self.store
+                .region(p)
+                .await?
+                .ok_or_else(|| not_found("region", p))?;
         }
         self.store.put_region(&r, true).await?;
         self.invalidate();
@@ -347,9 +440,15 @@ impl Identity {
 
     pub async fn create_endpoint(&self, e: Endpoint) -> Result<Endpoint> {
         check_endpoint(&e)?;
-        self.store.service(&e.service_id).await?.ok_or_else(|| not_found("service", &e.service_id))?;
+        self.store
+            .service(&e.service_id)
+            .await?
+            .ok_or_else(|| not_found("service", &e.service_id))?;
         if let Some(r) = &e.region_id {
-            self.store.region(r).await?.ok_or_else(|| not_found("region", r))?;
+            self.store
+                .region(r)
+                .await?
+                .ok_or_else(|| not_found("region", r))?;
         }
         self.store.put_endpoint(&e, true).await?;
         self.invalidate();
@@ -366,15 +465,31 @@ impl Identity {
     // ---- application credentials ----
 
     /// Create an application credential; returns it and its secret (shown only once).
-    pub async fn create_app_cred(&self, mut a: AppCred, secret: Option<String>, caller_role_ids: &[String]) -> Result<(AppCred, String)> {
+    pub async fn create_app_cred(
+        &self,
+        mut a: AppCred,
+        secret: Option<String>,
+        caller_role_ids: &[String],
+    ) -> Result<(AppCred, String)> {
         nonempty("name", &a.name)?;
-        if self.store.app_creds(&a.user_id).await?.iter().any(|o| o.name == a.name) {
-            return Err(Error::conflict(format!("Duplicate application credential name {}.", a.name)));
+        if self
+            .store
+            .app_creds(&a.user_id)
+            .await?
+            .iter()
+            .any(|o| o.name == a.name)
+        {
+            return Err(Error::conflict(format!(
+                "Duplicate application credential name {}.",
+                a.name
+            )));
         }
         if a.role_ids.is_empty() {
             a.role_ids = caller_role_ids.to_vec();
         } else if let Some(r) = a.role_ids.iter().find(|r| !caller_role_ids.contains(r)) {
-            return Err(Error::forbidden(format!("You cannot delegate role {r}: you do not hold it on the project.")));
+            return Err(Error::forbidden(format!(
+                "You cannot delegate role {r}: you do not hold it on the project."
+            )));
         }
         let secret = secret.unwrap_or_else(random_secret);
         a.secret_hash = password::hash(secret.clone()).await?;
@@ -402,7 +517,9 @@ fn check_tags(tags: &[String]) -> Result<()> {
     }
     for t in tags {
         if t.is_empty() || t.len() > 255 || t.contains(',') || t.contains('/') {
-            return Err(Error::bad_request(format!("Invalid tag {t:?}: tags are 1-255 characters without ',' or '/'.")));
+            return Err(Error::bad_request(format!(
+                "Invalid tag {t:?}: tags are 1-255 characters without ',' or '/'."
+            )));
         }
     }
     Ok(())
@@ -410,7 +527,10 @@ fn check_tags(tags: &[String]) -> Result<()> {
 
 fn check_endpoint(e: &Endpoint) -> Result<()> {
     if !["public", "internal", "admin"].contains(&e.interface.as_str()) {
-        return Err(Error::bad_request(format!("Invalid input for field 'interface': '{}' is not one of public, internal, admin.", e.interface)));
+        return Err(Error::bad_request(format!(
+            "Invalid input for field 'interface': '{}' is not one of public, internal, admin.",
+            e.interface
+        )));
     }
     nonempty("url", &e.url)
 }

@@ -47,9 +47,19 @@ pub enum ScopeRequest {
 /// One way of proving who the caller is.
 #[derive(Debug, Clone)]
 pub enum Proof {
-    Password { user: UserRef, password: String },
-    Token { id: String },
-    ApplicationCredential { id: Option<String>, name: Option<String>, user: Option<UserRef>, secret: String },
+    Password {
+        user: UserRef,
+        password: String,
+    },
+    Token {
+        id: String,
+    },
+    ApplicationCredential {
+        id: Option<String>,
+        name: Option<String>,
+        user: Option<UserRef>,
+        secret: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +108,11 @@ impl Identity {
     /// An enabled user in an enabled domain, or 401.
     async fn active_user(&self, user: Option<User>) -> Result<(User, Domain)> {
         let user = user.ok_or_else(denied)?;
-        let dom = self.store.domain(&user.domain_id).await?.ok_or_else(denied)?;
+        let dom = self
+            .store
+            .domain(&user.domain_id)
+            .await?
+            .ok_or_else(denied)?;
         if !user.enabled || !dom.enabled {
             return Err(denied());
         }
@@ -108,7 +122,9 @@ impl Identity {
     /// Issue a token. Returns the token and its validated content.
     pub async fn authenticate(&self, req: AuthRequest) -> Result<(String, Arc<Validated>)> {
         if req.methods.is_empty() || req.proofs.is_empty() {
-            return Err(Error::bad_request("Expecting to find identity methods in auth."));
+            return Err(Error::bad_request(
+                "Expecting to find identity methods in auth.",
+            ));
         }
         let mut user_id: Option<String> = None;
         let mut expires_at = now_micros() + (self.cfg.token_expiration as i64) * 1_000_000;
@@ -125,7 +141,9 @@ impl Identity {
                     }
                     if let Some(exp) = &user.password_expires_at {
                         if chrono::DateTime::parse_from_rfc3339(exp).is_ok_and(|e| e < Utc::now()) {
-                            return Err(Error::unauthenticated("The password is expired and needs to be changed."));
+                            return Err(Error::unauthenticated(
+                                "The password is expired and needs to be changed.",
+                            ));
                         }
                     }
                     user.id
@@ -133,18 +151,29 @@ impl Identity {
                 Proof::Token { id } => {
                     let v = self.validate(id).await?;
                     if v.payload.app_cred_id.is_some() {
-                        return Err(Error::forbidden("A token created with an application credential cannot be rescoped."));
+                        return Err(Error::forbidden(
+                            "A token created with an application credential cannot be rescoped.",
+                        ));
                     }
                     expires_at = v.payload.expires_at;
                     audit_ids = vec![new_audit_id(), v.payload.audit_chain_id().to_owned()];
                     v.user.id.clone()
                 }
-                Proof::ApplicationCredential { id, name, user, secret } => {
+                Proof::ApplicationCredential {
+                    id,
+                    name,
+                    user,
+                    secret,
+                } => {
                     let ac = match (id, name, user) {
                         (Some(id), _, _) => self.store.app_cred(id).await?,
                         (None, Some(name), Some(user)) => {
                             let u = self.resolve_user(user).await?.ok_or_else(denied)?;
-                            self.store.app_creds(&u.id).await?.into_iter().find(|a| &a.name == name)
+                            self.store
+                                .app_creds(&u.id)
+                                .await?
+                                .into_iter()
+                                .find(|a| &a.name == name)
                         }
                         _ => {
                             return Err(Error::bad_request(
@@ -161,7 +190,8 @@ impl Identity {
                             return Err(denied());
                         }
                     }
-                    self.active_user(self.store.user(&ac.user_id).await?).await?;
+                    self.active_user(self.store.user(&ac.user_id).await?)
+                        .await?;
                     match &scope {
                         ScopeRequest::Default => {}
                         ScopeRequest::Project(ProjectRef::Id(p)) if *p == ac.project_id => {}
@@ -178,7 +208,9 @@ impl Identity {
                 }
             };
             if user_id.as_ref().is_some_and(|u| *u != uid) {
-                return Err(Error::unauthenticated("The methods identify different users."));
+                return Err(Error::unauthenticated(
+                    "The methods identify different users.",
+                ));
             }
             user_id = Some(uid);
         }
@@ -195,7 +227,12 @@ impl Identity {
             ScopeRequest::Default => {
                 let user = self.store.user(&user_id).await?.ok_or_else(denied)?;
                 match user.default_project_id {
-                    Some(p) if !self.effective_roles(&user_id, &Target::Project(p.clone())).await?.is_empty() => {
+                    Some(p)
+                        if !self
+                            .effective_roles(&user_id, &Target::Project(p.clone()))
+                            .await?
+                            .is_empty() =>
+                    {
                         Scope::Project(p)
                     }
                     _ => Scope::Unscoped,
@@ -211,7 +248,9 @@ impl Identity {
             audit_ids,
             app_cred_id: app_cred.map(|a| a.id),
         };
-        let token = self.keys.encrypt(&serde_json::to_vec(&payload).map_err(Error::internal)?);
+        let token = self
+            .keys
+            .encrypt(&serde_json::to_vec(&payload).map_err(Error::internal)?);
         let v = self.check_payload(&token, payload).await?;
         Ok((token, v))
     }
@@ -222,7 +261,13 @@ impl Identity {
         if let Some(v) = self.cached_validation(token) {
             // revocations made on other nodes apply to cached tokens too (the event list
             // is itself refreshed every few seconds)
-            if v.payload.expires_at > now_micros() && !self.revocations().await?.iter().any(|e| revoked(e, &v.payload)) {
+            if v.payload.expires_at > now_micros()
+                && !self
+                    .revocations()
+                    .await?
+                    .iter()
+                    .any(|e| revoked(e, &v.payload))
+            {
                 return Ok(v);
             }
         }
@@ -233,19 +278,29 @@ impl Identity {
         if payload.expires_at <= now_micros() {
             return Err(not_found());
         }
-        if self.revocations().await?.iter().any(|e| revoked(e, &payload)) {
+        if self
+            .revocations()
+            .await?
+            .iter()
+            .any(|e| revoked(e, &payload))
+        {
             return Err(not_found());
         }
-        let v = self.check_payload(token, payload).await.map_err(|e| match e.kind {
-            api_common::ErrorKind::Unauthenticated => not_found(),
-            _ => e,
-        })?;
+        let v = self
+            .check_payload(token, payload)
+            .await
+            .map_err(|e| match e.kind {
+                api_common::ErrorKind::Unauthenticated => not_found(),
+                _ => e,
+            })?;
         self.cache_validation(token, gen, v.clone());
         Ok(v)
     }
 
     async fn check_payload(&self, token: &str, payload: Payload) -> Result<Arc<Validated>> {
-        let (user, user_domain) = self.active_user(self.store.user(&payload.user_id).await?).await?;
+        let (user, user_domain) = self
+            .active_user(self.store.user(&payload.user_id).await?)
+            .await?;
         let app_cred = match &payload.app_cred_id {
             Some(id) => Some(self.store.app_cred(id).await?.ok_or_else(denied)?),
             None => None,
@@ -256,19 +311,36 @@ impl Identity {
             Scope::Unscoped => None,
             Scope::System => Some(Target::System),
             Scope::Domain(id) => {
-                let d = self.store.domain(id).await?.filter(|d| d.enabled).ok_or_else(|| {
-                    Error::unauthenticated("The domain is disabled or does not exist.")
-                })?;
+                let d = self
+                    .store
+                    .domain(id)
+                    .await?
+                    .filter(|d| d.enabled)
+                    .ok_or_else(|| {
+                        Error::unauthenticated("The domain is disabled or does not exist.")
+                    })?;
                 domain = Some(d);
                 Some(Target::Domain(id.clone()))
             }
             Scope::Project(id) => {
-                let p = self.store.project(id).await?.filter(|p| p.enabled).ok_or_else(|| {
-                    Error::unauthenticated("The project is disabled or does not exist.")
-                })?;
-                let d = self.store.domain(&p.domain_id).await?.filter(|d| d.enabled).ok_or_else(|| {
-                    Error::unauthenticated("The project's domain is disabled or does not exist.")
-                })?;
+                let p = self
+                    .store
+                    .project(id)
+                    .await?
+                    .filter(|p| p.enabled)
+                    .ok_or_else(|| {
+                        Error::unauthenticated("The project is disabled or does not exist.")
+                    })?;
+                let d = self
+                    .store
+                    .domain(&p.domain_id)
+                    .await?
+                    .filter(|d| d.enabled)
+                    .ok_or_else(|| {
+                        Error::unauthenticated(
+                            "The project's domain is disabled or does not exist.",
+                        )
+                    })?;
                 project = Some((p, d));
                 Some(Target::Project(id.clone()))
             }
@@ -363,9 +435,15 @@ fn revoked(e: &Revocation, p: &Payload) -> bool {
     p.issued_at <= e.issued_before
         && e.user_id.as_deref().is_none_or(|u| u == p.user_id)
         && e.project_id.as_deref().is_none_or(|x| Some(x) == project)
-        && e.audit_id.as_deref().is_none_or(|a| p.audit_ids.first().map(String::as_str) == Some(a))
-        && e.audit_chain_id.as_deref().is_none_or(|a| a == p.audit_chain_id())
-        && e.app_cred_id.as_deref().is_none_or(|a| p.app_cred_id.as_deref() == Some(a))
+        && e.audit_id
+            .as_deref()
+            .is_none_or(|a| p.audit_ids.first().map(String::as_str) == Some(a))
+        && e.audit_chain_id
+            .as_deref()
+            .is_none_or(|a| a == p.audit_chain_id())
+        && e.app_cred_id
+            .as_deref()
+            .is_none_or(|a| p.app_cred_id.as_deref() == Some(a))
 }
 
 #[cfg(test)]
@@ -385,20 +463,76 @@ mod tests {
     }
 
     fn event() -> Revocation {
-        Revocation { user_id: None, project_id: None, audit_id: None, audit_chain_id: None, app_cred_id: None, issued_before: 100 }
+        Revocation {
+            user_id: None,
+            project_id: None,
+            audit_id: None,
+            audit_chain_id: None,
+            app_cred_id: None,
+            issued_before: 100,
+        }
     }
 
     #[test]
     fn revocation_matching() {
         let p = payload();
         let check = |e: Revocation, want: bool| assert_eq!(revoked(&e, &p), want, "{e:?}");
-        check(Revocation { user_id: Some("u".into()), ..event() }, true);
-        check(Revocation { user_id: Some("x".into()), ..event() }, false);
-        check(Revocation { user_id: Some("u".into()), issued_before: 99, ..event() }, false);
-        check(Revocation { audit_id: Some("a1".into()), ..event() }, true);
-        check(Revocation { audit_id: Some("a0".into()), ..event() }, false);
-        check(Revocation { audit_chain_id: Some("a0".into()), ..event() }, true);
-        check(Revocation { project_id: Some("p".into()), ..event() }, true);
-        check(Revocation { app_cred_id: Some("c".into()), ..event() }, false);
+        check(
+            Revocation {
+                user_id: Some("u".into()),
+                ..event()
+            },
+            true,
+        );
+        check(
+            Revocation {
+                user_id: Some("x".into()),
+                ..event()
+            },
+            false,
+        );
+        check(
+            Revocation {
+                user_id: Some("u".into()),
+                issued_before: 99,
+                ..event()
+            },
+            false,
+        );
+        check(
+            Revocation {
+                audit_id: Some("a1".into()),
+                ..event()
+            },
+            true,
+        );
+        check(
+            Revocation {
+                audit_id: Some("a0".into()),
+                ..event()
+            },
+            false,
+        );
+        check(
+            Revocation {
+                audit_chain_id: Some("a0".into()),
+                ..event()
+            },
+            true,
+        );
+        check(
+            Revocation {
+                project_id: Some("p".into()),
+                ..event()
+            },
+            true,
+        );
+        check(
+            Revocation {
+                app_cred_id: Some("c".into()),
+                ..event()
+            },
+            false,
+        );
     }
 }

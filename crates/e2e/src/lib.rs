@@ -1,0 +1,1025 @@
+//! Harness for oxistack's end-to-end tests: the real `oxistack` binary, started with
+//! its own data directory, free port and database, driven by the unmodified OpenStack
+//! clients (python-openstackclient and openstacksdk) from the venv that `scripts/test`
+//! creates at `<workspace>/.venv`.
+//!
+//! - [`Cloud::start`] spawns `oxistack up` and waits until `GET /v3` answers; dropping
+//!   the [`Cloud`] stops it (SIGTERM, then SIGKILL) and removes what the test made.
+//! - [`Cloud::os`], [`Cloud::os_json`], [`Cloud::os_err`] run `openstack --os-cloud ...`
+//!   against it with `OS_CLIENT_CONFIG_FILE=<data dir>/clouds.yaml`.
+//! - [`Cloud::http`] is a tiny raw HTTP/1.1 client for what the CLI does not show.
+//! - [`on_every_engine!`] runs a flow once on SQLite and once on PostgreSQL (when
+//!   `OXISTACK_TEST_PG_URL` names a server; `scripts/test` starts one).
+//!
+//! The tests expect the binary next to the test executable (`target/<profile>/oxistack`,
+//! built by `cargo build -p oxistack`) unless `OXISTACK_BIN` names one.
+
+use std::{
+    fmt,
+    fs::{self, File},
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::atomic::{AtomicU64, Ordering},
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::Value;
+
+/// The admin cloud of the generated `clouds.yaml`.
+pub const ADMIN: &str = "oxistack-admin";
+/// The demo (member) cloud of the generated `clouds.yaml`.
+pub const DEMO: &str = "oxistack-demo";
+/// Environment variable naming a PostgreSQL server for the tests:
+/// `postgres://user:password@host:port/db`. Each test creates its own database there.
+pub const PG_URL_ENV: &str = "OXISTACK_TEST_PG_URL";
+
+/// How long one client command may take before the test fails.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long the server may take to answer `GET /v3` after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the server may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The database engine a flow runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Run flows (functions `fn(Engine)`) as tests on every engine: `sqlite::<flow>` and
+/// `postgres::<flow>`.
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($flow:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $flow() { super::$flow($crate::Engine::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $flow() { super::$flow($crate::Engine::Postgres) } )*
+        }
+    };
+}
+
+// ------------------------------------------------------------------ locations
+
+/// The root of the oxistack workspace.
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
+}
+
+/// The `oxistack` binary under test: `$OXISTACK_BIN`, else the one cargo built next
+/// to this test executable.
+pub fn oxistack_bin() -> PathBuf {
+    if let Some(b) = std::env::var_os("OXISTACK_BIN").filter(|b| !b.is_empty()) {
+        return PathBuf::from(b);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/oxistack
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("oxistack"))
+        .expect("the test executable lives in target/<profile>/deps");
+    assert!(
+        bin.is_file(),
+        "{} does not exist: build it first with `cargo build -p oxistack` (scripts/test does), \
+         or name a binary in OXISTACK_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A program of the test venv (`.venv/bin/<name>`, or `$OXISTACK_E2E_VENV/bin/<name>`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("OXISTACK_E2E_VENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
+    let p = venv.join("bin").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/test (it creates {} with python-openstackclient and \
+         openstacksdk from scripts/requirements-e2e.txt)",
+        p.display(),
+        venv.display()
+    );
+    p
+}
+
+/// Where the test guest image is built: `$OXISTACK_TEST_IMAGE_DIR`, else
+/// `<workspace>/images/out` (as images/build-test-image.sh and scripts/test use).
+pub fn test_image_dir() -> PathBuf {
+    std::env::var_os("OXISTACK_TEST_IMAGE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("images/out"))
+}
+
+/// A name no other test of any process uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{}_{}_{t}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+// ------------------------------------------------------------------ temp dirs
+
+/// A directory removed when dropped, unless the test is failing (then it is kept and
+/// its path printed, with the server logs in it).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(prefix));
+        fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("e2e: kept {} for inspection", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ commands
+
+/// What a finished command did.
+pub struct CmdOutput {
+    pub cmdline: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The output as JSON (panics with the whole output when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("output is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl fmt::Display for CmdOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "$ {}\n[{}]\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmdline,
+            self.status,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
+        )
+    }
+}
+
+/// Run a command to its end with a deadline; its output is collected.
+pub fn run(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    let cmdline = cmdline(cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = match wait_timeout(&mut child, timeout) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let so = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+            let se = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+            panic!("timed out after {timeout:?}: {cmdline}\n--- stdout\n{so}\n--- stderr\n{se}");
+        }
+    };
+    CmdOutput {
+        cmdline,
+        status,
+        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+    }
+}
+
+fn cmdline(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        if a.is_empty() || a.contains([' ', '"', '\'', '$', '\n']) {
+            s.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+        } else {
+            s.push(' ');
+            s.push_str(&a);
+        }
+    }
+    s
+}
+
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() >= deadline => return None,
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait: {e}"),
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+// ------------------------------------------------------------------ raw HTTP
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {self}"))
+    }
+}
+
+impl fmt::Display for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        for (k, v) in &self.headers {
+            write!(f, "\n{k}: {v}")?;
+        }
+        write!(f, "\n\n{}", self.body)
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`) to `127.0.0.1:port`.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> std::io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw, method == "HEAD").ok_or_else(|| {
+        std::io::Error::other(format!(
+            "bad HTTP response: {}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })
+}
+
+fn parse_response(raw: &[u8], head: bool) -> Option<HttpResponse> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head_text = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head_text.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked && !head {
+        body = dechunk(&body)?;
+    }
+    Some(HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+// ------------------------------------------------------------------ PostgreSQL
+
+/// The PostgreSQL server of `OXISTACK_TEST_PG_URL`, or why there is none. When the
+/// variable is unset the PostgreSQL variants of the flows are skipped, except under CI
+/// (`CI` set), where a missing server is a failure.
+fn pg_admin_url() -> Option<String> {
+    match std::env::var(PG_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(u) => Some(u),
+        None if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
+            panic!("{PG_URL_ENV} is not set under CI: run the tests with scripts/test, which starts PostgreSQL")
+        }
+        None => {
+            eprintln!("e2e: SKIPPED on PostgreSQL: {PG_URL_ENV} is not set (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the test PostgreSQL server, dropped when this is dropped.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    /// The URL of the new database.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// `None` when no server is configured (see [`PG_URL_ENV`]).
+    pub fn create() -> Option<PgDatabase> {
+        let admin_url = pg_admin_url()?;
+        let name = unique("e2e_");
+        let out = psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        assert!(
+            out.success(),
+            "cannot create a test database on {PG_URL_ENV}:\n{out}"
+        );
+        let url = with_database(&admin_url, &name);
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            let _ = psql(
+                &self.admin_url,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            );
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) -> CmdOutput {
+    run(
+        Command::new("psql").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]),
+        Duration::from_secs(60),
+    )
+}
+
+/// The same server URL naming another database: `postgres://u:p@h:5432/x?q` -> `.../name?q`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
+}
+
+/// Start `oxistack -c <config> <args>` with its output in `log`, and wait until it
+/// answers `GET /v3` on `port`. `Err` holds what went wrong and the server's output.
+fn launch(
+    config: &Path,
+    args: &[std::ffi::OsString],
+    log: &Path,
+    port: u16,
+) -> Result<Child, String> {
+    let out = File::create(log).expect("server log");
+    let err = out.try_clone().expect("server log");
+    let mut child = Command::new(oxistack_bin())
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("OXISTACK_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", oxistack_bin().display()));
+    let deadline = Instant::now() + START_TIMEOUT;
+    let text = || fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "oxistack exited with {status} before answering GET /v3:\n{}",
+                text()
+            ));
+        }
+        // Ready once it says it has bound its ports (so the answer is not from some other
+        // process on the same port) and answers.
+        let said_ready = || {
+            let t = text();
+            t.contains("oxistack is up") || t.contains("serving")
+        };
+        if said_ready() && http(port, "GET", "/v3", &[], None).is_ok_and(|r| r.status == 200) {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "oxistack did not answer GET /v3 within {START_TIMEOUT:?}:\n{}",
+                text()
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM a server and wait; `Err` unless it exits 0 within 30 s.
+fn terminate(mut child: Child) -> Result<(), String> {
+    signal(child.id(), "TERM");
+    match wait_timeout(&mut child, STOP_TIMEOUT) {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => Err(format!(
+            "oxistack exited with {s} after SIGTERM (expected 0)"
+        )),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!(
+                "oxistack did not exit within {STOP_TIMEOUT:?} of SIGTERM"
+            ))
+        }
+    }
+}
+
+/// One more process of a cloud ([`Cloud::add_node`]): `oxistack serve` on the same
+/// data directory (keys) and database, on its own port. Stopped when dropped.
+pub struct Node {
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Node {
+    /// A raw request to this node.
+    #[track_caller]
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> HttpResponse {
+        http(self.port, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// SIGTERM the node; panics unless it exits 0.
+    pub fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            if let Err(e) = terminate(child) {
+                panic!(
+                    "{e}:\n{}",
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = terminate(child);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the cloud
+
+/// A running `oxistack up` with its own data directory, port and database.
+pub struct Cloud {
+    pub engine: Engine,
+    /// The data directory (`clouds.yaml`, `openrc`, passwords, keys, SQLite file).
+    pub data_dir: PathBuf,
+    /// The configuration file the server and `oxistack manage` read.
+    pub config: PathBuf,
+    /// The identity port.
+    pub port: u16,
+    /// The image port.
+    pub image_port: u16,
+    /// Whether `up` registers the test image as `cirros` (off unless
+    /// [`Cloud::with_test_image`]: building it costs time every test would pay).
+    test_image: bool,
+    server: Option<Child>,
+    /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
+    serve_role: Option<String>,
+    identity_options: Vec<String>,
+    starts: u32,
+    log: PathBuf,
+    pg: Option<PgDatabase>,
+    dir: TempDir,
+}
+
+impl Cloud {
+    /// Create a data directory and database and start the cloud on them. `None` when
+    /// the engine is PostgreSQL and no server is configured (the test is skipped).
+    pub fn start(engine: Engine) -> Option<Cloud> {
+        let mut c = Cloud::new(engine)?;
+        c.up();
+        Some(c)
+    }
+
+    /// Like [`Cloud::start`] without starting the server (for `oxistack manage` first).
+    pub fn new(engine: Engine) -> Option<Cloud> {
+        let pg = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(PgDatabase::create()?),
+        };
+        let dir = TempDir::new("oxistack-e2e-");
+        let data_dir = dir.path().join("data");
+        let c = Cloud {
+            engine,
+            config: dir.path().join("oxistack.toml"),
+            data_dir,
+            port: 0,
+            image_port: 0,
+            test_image: false,
+            server: None,
+            serve_role: None,
+            identity_options: Vec::new(),
+            starts: 0,
+            log: PathBuf::new(),
+            pg,
+            dir,
+        };
+        Some(c)
+    }
+
+    /// The temporary directory holding everything of this test.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database URL given to the server, if not the default SQLite file.
+    pub fn database_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// `http://127.0.0.1:<port>/v3`.
+    pub fn auth_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v3", self.port)
+    }
+
+    /// Write the configuration file for `port`.
+    fn write_config(&mut self, port: u16) {
+        self.port = port;
+        self.image_port = free_port();
+        fs::write(&self.config, self.config_text(port, self.image_port))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
+    }
+
+    /// The configuration file of a process of this cloud listening on `port`.
+    fn config_text(&self, port: u16, image_port: u16) -> String {
+        let s = |p: &Path| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
+        let mut text = format!(
+            "# written by the e2e tests\ndata_dir = {}\nbind_host = \"127.0.0.1\"\npublic_host = \"127.0.0.1\"\nlog = \"info\"\n",
+            s(&self.data_dir)
+        );
+        if self.test_image {
+            text.push_str(&format!(
+                "test_image = true\ntest_image_dir = {}\n",
+                s(&test_image_dir())
+            ));
+        } else {
+            text.push_str("test_image = false\n");
+        }
+        text.push_str(&format!("\n[image]\nport = {image_port}\n"));
+        if let Some(url) = self.database_url() {
+            text.push_str(&format!(
+                "\n[database]\nurl = {}\n",
+                serde_json::to_string(url).unwrap_or_default()
+            ));
+        }
+        text.push_str(&format!("\n[identity]\nport = {port}\n"));
+        for o in &self.identity_options {
+            text.push_str(o);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Have `up` register the test image as `cirros`, built (or found current) in the
+    /// workspace's `images/out` (or `$OXISTACK_TEST_IMAGE_DIR`), which scripts/test
+    /// builds first. Before the first start.
+    pub fn with_test_image(&mut self) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.test_image = true;
+    }
+
+    /// Add a line to the `[identity]` section of the configuration (before the first
+    /// start), e.g. `validation_cache_seconds = 2`.
+    pub fn identity_option(&mut self, line: &str) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.identity_options.push(line.to_owned());
+    }
+
+    /// Start the server. The first time, pick a free port unless configured already,
+    /// and another one if some other process took it meanwhile; later (after
+    /// [`Cloud::stop`]) on the same port, data directory and database.
+    pub fn up(&mut self) {
+        assert!(self.server.is_none(), "the server is already running");
+        if self.starts > 0 {
+            return self.spawn_and_wait(true);
+        }
+        if !self.config.is_file() {
+            self.write_config(free_port());
+        }
+        for attempt in 1..=5 {
+            self.spawn_and_wait(attempt == 5);
+            if self.server.is_some() {
+                return;
+            }
+            self.write_config(free_port());
+        }
+    }
+
+    /// Start the server and wait for `GET /v3`. On a port clash with `last == false`,
+    /// return with no server so the caller may try another port.
+    fn spawn_and_wait(&mut self, last: bool) {
+        self.starts += 1;
+        self.log = self.dir.path().join(format!("server-{}.log", self.starts));
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        match &self.serve_role {
+            None => args.extend([
+                "up".into(),
+                "--data-dir".into(),
+                self.data_dir.clone().into_os_string(),
+            ]),
+            Some(role) => args.extend(["serve".into(), "--role".into(), role.into()]),
+        }
+        match launch(&self.config, &args, &self.log, self.port) {
+            Ok(child) => self.server = Some(child),
+            Err(log) if !last && log.to_ascii_lowercase().contains("in use") => {
+                eprintln!("e2e: port {} was taken, trying another", self.port);
+            }
+            Err(log) => panic!("{log}"),
+        }
+    }
+
+    /// Like [`Cloud::up`] with `oxistack serve --role <role>` (no bootstrap: run
+    /// `oxistack manage bootstrap` first).
+    pub fn serve(&mut self, role: &str) {
+        self.serve_role = Some(role.to_owned());
+        self.up();
+    }
+
+    /// Whether the server process runs.
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// SIGTERM the server and wait for it; panics unless it exits 0 within 30 s.
+    pub fn stop(&mut self) {
+        if let Some(child) = self.server.take() {
+            if let Err(e) = terminate(child) {
+                panic!("{e}:\n{}", self.server_log());
+            }
+        }
+    }
+
+    /// Start another process of this cloud: `oxistack serve --role <role>` with the
+    /// same configuration (data directory, database) on another port.
+    pub fn add_node(&self, role: &str) -> Node {
+        let port = free_port();
+        let name = unique("node-");
+        let config = self.dir.path().join(format!("{name}.toml"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        fs::write(&config, self.config_text(port, free_port())).expect("node config");
+        let args = ["serve".into(), "--role".into(), role.into()];
+        let child = launch(&config, &args, &log, port).unwrap_or_else(|e| panic!("{e}"));
+        Node {
+            port,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// What the server printed in its latest run.
+    pub fn server_log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A file of the data directory, as text.
+    pub fn read_data_file(&self, name: &str) -> String {
+        let p = self.data_dir.join(name);
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+    }
+
+    /// The password of `admin` or `demo`, as `oxistack up` generated it.
+    pub fn password(&self, user: &str) -> String {
+        self.read_data_file(&format!("{user}-password"))
+            .trim()
+            .to_owned()
+    }
+
+    // -------------------------------------------------------------- clients
+
+    /// The environment of the clients: only this cloud's `clouds.yaml`, a private
+    /// HOME, no `OS_*` variables or proxies from the caller.
+    fn client_env(&self, cmd: &mut Command) {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let home = self.dir.path().join("home");
+        let _ = fs::create_dir_all(&home);
+        cmd.env("OS_CLIENT_CONFIG_FILE", self.data_dir.join("clouds.yaml"))
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env("PYTHONWARNINGS", "ignore")
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTPS_PROXY");
+    }
+
+    /// `openstack <args>` with nothing added.
+    pub fn openstack(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(venv_bin("openstack"));
+        cmd.args(args);
+        self.client_env(&mut cmd);
+        run(&mut cmd, CLIENT_TIMEOUT)
+    }
+
+    /// `openstack --os-cloud <cloud> <args>`.
+    pub fn os_cmd(&self, cloud: &str, args: &[&str]) -> CmdOutput {
+        let mut a = vec!["--os-cloud", cloud];
+        a.extend_from_slice(args);
+        self.openstack(&a)
+    }
+
+    /// `openstack --os-cloud <cloud> <args>`, which must succeed; its stdout.
+    #[track_caller]
+    pub fn os(&self, cloud: &str, args: &[&str]) -> String {
+        let out = self.os_cmd(cloud, args);
+        assert!(out.success(), "openstack failed:\n{out}");
+        out.stdout
+    }
+
+    /// `openstack --os-cloud <cloud> <args> -f json`, which must succeed; its output.
+    #[track_caller]
+    pub fn os_json(&self, cloud: &str, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["-f", "json"]);
+        let out = self.os_cmd(cloud, &a);
+        assert!(out.success(), "openstack failed:\n{out}");
+        out.json()
+    }
+
+    /// `openstack --os-cloud <cloud> <args>`, which must fail; what it printed.
+    #[track_caller]
+    pub fn os_err(&self, cloud: &str, args: &[&str]) -> CmdOutput {
+        let out = self.os_cmd(cloud, args);
+        assert!(!out.success(), "openstack should have failed:\n{out}");
+        out
+    }
+
+    /// `.venv/bin/python -c <script>` in the clients' environment.
+    pub fn python(&self, script: &str) -> CmdOutput {
+        let mut cmd = Command::new(venv_bin("python"));
+        cmd.arg("-c").arg(script);
+        self.client_env(&mut cmd);
+        run(&mut cmd, CLIENT_TIMEOUT)
+    }
+
+    /// `bash -c <script>` in the clients' environment, the venv first on `PATH`.
+    pub fn bash(&self, script: &str) -> CmdOutput {
+        let bin = venv_bin("openstack")
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(script);
+        self.client_env(&mut cmd);
+        cmd.env("PATH", path)
+            .env_remove("OS_CLIENT_CONFIG_FILE")
+            .current_dir(&self.data_dir);
+        run(&mut cmd, CLIENT_TIMEOUT)
+    }
+
+    /// `oxistack -c <config> manage <args>`.
+    pub fn manage(&self, args: &[&str]) -> CmdOutput {
+        if !self.config.is_file() {
+            panic!("no configuration written yet");
+        }
+        let mut cmd = Command::new(oxistack_bin());
+        cmd.arg("-c")
+            .arg(&self.config)
+            .arg("manage")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
+        run(&mut cmd, Duration::from_secs(120))
+    }
+
+    /// Write the configuration (with a free port) without starting the server.
+    pub fn configure(&mut self) {
+        if !self.config.is_file() {
+            self.write_config(free_port());
+        }
+    }
+
+    // -------------------------------------------------------------- raw HTTP
+
+    /// A raw request to the identity port.
+    #[track_caller]
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> HttpResponse {
+        http(self.port, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n{}", self.server_log()))
+    }
+
+    /// A project-scoped token by password (`POST /v3/auth/tokens`), in domain Default.
+    #[track_caller]
+    pub fn issue_token(&self, user: &str, password: &str, project: &str) -> String {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+        }});
+        let r = self.http("POST", "/v3/auth/tokens", &[], Some(&body));
+        assert_eq!(r.status, 201, "token issue for {user} failed: {r}");
+        r.header("x-subject-token")
+            .expect("X-Subject-Token")
+            .to_owned()
+    }
+
+    /// `GET /v3/auth/tokens` of `subject`, authenticated by `auth`.
+    #[track_caller]
+    pub fn validate(&self, auth: &str, subject: &str) -> HttpResponse {
+        self.http(
+            "GET",
+            "/v3/auth/tokens",
+            &[("X-Auth-Token", auth), ("X-Subject-Token", subject)],
+            None,
+        )
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            signal(child.id(), "TERM");
+            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if thread::panicking() {
+            let log = self.server_log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "e2e: last lines of the server log {}:\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5/db", "x"),
+            "postgres://u:p@h:5/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h:5/db?sslmode=disable", "x"),
+            "postgres://u:p@h:5/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+
+    #[test]
+    fn http_responses() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n{}", false).unwrap();
+        assert_eq!(
+            (r.status, r.header("a"), r.body.as_str()),
+            (200, Some("b"), "{}")
+        );
+        let r = parse_response(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n1\r\n \r\n0\r\n\r\n", false)
+            .unwrap();
+        assert_eq!(r.body, "{} ");
+    }
+}

@@ -128,6 +128,13 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
     let cloud = cloud::build(&cfg, db, &[Role::Api]).await?;
     let id = cloud.identity.clone().context("identity is not running")?;
     bootstrap(&cfg, &id).await?;
+    if let Some(img) = &cloud.image {
+        // This process is the only one of the cloud: uploads a crash cut short go back
+        // to `queued`, as if they had failed.
+        for id in img.requeue_interrupted().await? {
+            tracing::warn!(image = %id, "an interrupted upload was reset to queued");
+        }
+    }
     if let (true, Some(img)) = (cfg.test_image, cloud.image.clone()) {
         // In the background: the cloud answers at once, the image follows.
         let cfg = cfg.clone();

@@ -36,6 +36,27 @@ pub struct Store {
     pub db: Db,
 }
 
+impl Store {
+    /// The row of `sql` (with one `$1` parameter), mapped.
+    async fn one<T>(&self, sql: &str, id: &str, map: fn(&AnyRow) -> T) -> Result<Option<T>> {
+        Ok(sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .map(|r| map(&r)))
+    }
+
+    /// Every row of `sql`, mapped.
+    async fn all<T>(&self, sql: &str, map: fn(&AnyRow) -> T) -> Result<Vec<T>> {
+        Ok(sqlx::query(sql)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(map)
+            .collect())
+    }
+}
+
 // ---- domains ----
 
 fn domain(r: &AnyRow) -> Domain {
@@ -50,26 +71,15 @@ fn domain(r: &AnyRow) -> Domain {
 
 impl Store {
     pub async fn domain(&self, id: &str) -> Result<Option<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| domain(&r)))
+        self.one("SELECT * FROM domain WHERE id = $1", id, domain)
+            .await
     }
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| domain(&r)))
+        self.one("SELECT * FROM domain WHERE name = $1", name, domain)
+            .await
     }
     pub async fn domains(&self) -> Result<Vec<Domain>> {
-        Ok(sqlx::query("SELECT * FROM domain ORDER BY name")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(domain)
-            .collect())
+        self.all("SELECT * FROM domain ORDER BY name", domain).await
     }
     pub async fn put_domain(&self, d: &Domain, create: bool) -> Result<()> {
         let sql = if create {
@@ -256,11 +266,8 @@ fn user(r: &AnyRow) -> User {
 
 impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
-        Ok(sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| user(&r)))
+        self.one("SELECT * FROM users WHERE id = $1", id, user)
+            .await
     }
     pub async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
         Ok(
@@ -273,12 +280,7 @@ impl Store {
         )
     }
     pub async fn users(&self) -> Result<Vec<User>> {
-        Ok(sqlx::query("SELECT * FROM users ORDER BY name")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(user)
-            .collect())
+        self.all("SELECT * FROM users ORDER BY name", user).await
     }
     pub async fn put_user(&self, u: &User, create: bool) -> Result<()> {
         let sql = if create {
@@ -332,19 +334,11 @@ fn group(r: &AnyRow) -> Group {
 
 impl Store {
     pub async fn group(&self, id: &str) -> Result<Option<Group>> {
-        Ok(sqlx::query("SELECT * FROM groups WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| group(&r)))
+        self.one("SELECT * FROM groups WHERE id = $1", id, group)
+            .await
     }
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        Ok(sqlx::query("SELECT * FROM groups ORDER BY name")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(group)
-            .collect())
+        self.all("SELECT * FROM groups ORDER BY name", group).await
     }
     pub async fn put_group(&self, g: &Group, create: bool) -> Result<()> {
         let sql = if create {
@@ -432,19 +426,10 @@ fn role(r: &AnyRow) -> Role {
 
 impl Store {
     pub async fn role(&self, id: &str) -> Result<Option<Role>> {
-        Ok(sqlx::query("SELECT * FROM role WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| role(&r)))
+        self.one("SELECT * FROM role WHERE id = $1", id, role).await
     }
     pub async fn roles(&self) -> Result<Vec<Role>> {
-        Ok(sqlx::query("SELECT * FROM role ORDER BY name")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(role)
-            .collect())
+        self.all("SELECT * FROM role ORDER BY name", role).await
     }
     pub async fn put_role(&self, r: &Role, create: bool) -> Result<()> {
         let sql = if create {
@@ -526,12 +511,7 @@ fn assignment(r: &AnyRow) -> Assignment {
 
 impl Store {
     pub async fn assignments(&self) -> Result<Vec<Assignment>> {
-        Ok(sqlx::query("SELECT * FROM assignment")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(assignment)
-            .collect())
+        self.all("SELECT * FROM assignment", assignment).await
     }
     /// The assignments held by any of `actors` (type, id).
     pub async fn assignments_of(
@@ -636,19 +616,11 @@ fn endpoint(r: &AnyRow) -> Endpoint {
 
 impl Store {
     pub async fn region(&self, id: &str) -> Result<Option<Region>> {
-        Ok(sqlx::query("SELECT * FROM region WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| region(&r)))
+        self.one("SELECT * FROM region WHERE id = $1", id, region)
+            .await
     }
     pub async fn regions(&self) -> Result<Vec<Region>> {
-        Ok(sqlx::query("SELECT * FROM region ORDER BY id")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(region)
-            .collect())
+        self.all("SELECT * FROM region ORDER BY id", region).await
     }
     pub async fn put_region(&self, r: &Region, create: bool) -> Result<()> {
         let sql = if create {
@@ -673,19 +645,12 @@ impl Store {
         Ok(())
     }
     pub async fn service(&self, id: &str) -> Result<Option<Service>> {
-        Ok(sqlx::query("SELECT * FROM service WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| service(&r)))
+        self.one("SELECT * FROM service WHERE id = $1", id, service)
+            .await
     }
     pub async fn services(&self) -> Result<Vec<Service>> {
-        Ok(sqlx::query("SELECT * FROM service ORDER BY type, name")
-            .fetch_all(&self.db.pool)
-            .await?
-            .iter()
-            .map(service)
-            .collect())
+        self.all("SELECT * FROM service ORDER BY type, name", service)
+            .await
     }
     pub async fn put_service(&self, v: &Service, create: bool) -> Result<()> {
         let sql = if create {
@@ -718,11 +683,8 @@ impl Store {
         Ok(())
     }
     pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
-        Ok(sqlx::query("SELECT * FROM endpoint WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| endpoint(&r)))
+        self.one("SELECT * FROM endpoint WHERE id = $1", id, endpoint)
+            .await
     }
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>> {
         Ok(

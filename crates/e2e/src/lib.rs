@@ -797,6 +797,30 @@ impl Cloud {
         }
     }
 
+    /// Start an image-only process of this cloud (`oxistack serve --role image`) on its
+    /// own port. It has no identity in-process: it validates tokens by asking this
+    /// cloud's identity service as the admin user (`[service_auth]`).
+    pub fn add_image_node(&self) -> Node {
+        let image_port = free_port();
+        let name = unique("image-node-");
+        let config = self.dir.path().join(format!("{name}.toml"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut text = self.config_text(self.port, image_port);
+        text.push_str(&format!(
+            "\n[service_auth]\npassword = {}\n",
+            serde_json::to_string(&self.password("admin")).unwrap_or_default()
+        ));
+        fs::write(&config, text).expect("node config");
+        let args = ["serve".into(), "--role".into(), "image".into()];
+        // Ready once it logs "serving" (the identity it leans on already answers).
+        let child = launch(&config, &args, &log, self.port).unwrap_or_else(|e| panic!("{e}"));
+        Node {
+            port: image_port,
+            child: Some(child),
+            log,
+        }
+    }
+
     /// What the server printed in its latest run.
     pub fn server_log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

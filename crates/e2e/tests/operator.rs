@@ -9,6 +9,7 @@ on_every_engine!(
     manage_db_status_and_key_rotation,
     serve_after_manage_bootstrap,
     openstacksdk_works,
+    image_node_validates_tokens_remotely,
 );
 
 /// `GET <path>` as `token`, which must answer 200; the body.
@@ -337,4 +338,53 @@ fn postgres_two_nodes_share_one_database() {
     assert_eq!(r.status, 401, "{r}");
     drop(node);
     c.stop();
+}
+
+/// `serve --role image` without identity in its process validates user tokens by asking
+/// the identity service as the `[service_auth]` user: a valid token is served, a bad or
+/// revoked one is refused.
+fn image_node_validates_tokens_remotely(engine: Engine) {
+    let Some(c) = Cloud::start(engine) else {
+        return;
+    };
+    let node = c.add_image_node();
+    let demo = c.issue_token("demo", &c.password("demo"), "demo");
+    let r = node.http("GET", "/v2/images", &[("X-Auth-Token", &demo)], None);
+    assert_eq!(r.status, 200, "{r}");
+    assert!(r.json()["images"].is_array(), "{r}");
+    let r = node.http(
+        "GET",
+        "/v2/images",
+        &[("X-Auth-Token", "not-a-token")],
+        None,
+    );
+    assert_eq!(r.status, 401, "{r}");
+    // A token revoked at identity is refused once the node's short cache (10 s) lapses.
+    let admin = c.issue_token("admin", &c.password("admin"), "admin");
+    let victim = c.issue_token("demo", &c.password("demo"), "demo");
+    assert_eq!(
+        node.http("GET", "/v2/images", &[("X-Auth-Token", &victim)], None)
+            .status,
+        200
+    );
+    let r = c.http(
+        "DELETE",
+        "/v3/auth/tokens",
+        &[("X-Auth-Token", &admin), ("X-Subject-Token", &victim)],
+        None,
+    );
+    assert_eq!(r.status, 204, "{r}");
+    let started = std::time::Instant::now();
+    while node
+        .http("GET", "/v2/images", &[("X-Auth-Token", &victim)], None)
+        .status
+        != 401
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "revoked token still accepted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    drop(node);
 }

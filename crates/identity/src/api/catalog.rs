@@ -98,11 +98,7 @@ async fn region_create(
         extra: w.extra,
     };
     let r = st.id.create_region(r).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"region": region_json(&st, &r)})),
-    )
-        .into_response())
+    Ok(super::created("region", region_json(&st, &r)))
 }
 
 async fn region_show(
@@ -256,11 +252,7 @@ async fn service_create(
     };
     st.id.store.put_service(&s, true).await?;
     st.id.invalidate();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"service": service_json(&st, &s)})),
-    )
-        .into_response())
+    Ok(super::created("service", service_json(&st, &s)))
 }
 
 async fn service_show(
@@ -404,11 +396,7 @@ async fn endpoint_create(
         extra: w.extra,
     };
     let e = st.id.create_endpoint(e).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"endpoint": endpoint_json(&st, &e)})),
-    )
-        .into_response())
+    Ok(super::created("endpoint", endpoint_json(&st, &e)))
 }
 
 async fn endpoint_show(

@@ -101,6 +101,11 @@ async fn version(State(st): State<ApiState>) -> Json<Value> {
     Json(json!({ "version": V3.document(&st.base) }))
 }
 
+/// `201 Created` with `{"<key>": resource}`.
+fn created(key: &str, resource: Value) -> Response {
+    (StatusCode::CREATED, Json(json!({ key: resource }))).into_response()
+}
+
 /// Merge extra attributes into a rendered resource.
 fn with_extra(mut v: Value, extra: &Map<String, Value>) -> Value {
     if let Value::Object(m) = &mut v {

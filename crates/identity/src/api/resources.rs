@@ -195,11 +195,7 @@ async fn domain_create(
         extra: clean(w.extra),
     };
     let d = st.id.create_domain(d).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"domain": domain_json(&st, &d)})),
-    )
-        .into_response())
+    Ok(super::created("domain", domain_json(&st, &d)))
 }
 
 async fn domain_show(
@@ -381,11 +377,7 @@ async fn project_create(
         json!({"target": {"project": {"domain_id": target_dom}}}),
     )?;
     let p = st.id.create_project(p).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"project": project_json(&st, &p)})),
-    )
-        .into_response())
+    Ok(super::created("project", project_json(&st, &p)))
 }
 
 async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<Project, Error> {
@@ -627,11 +619,7 @@ async fn user_create(
         extra: clean(w.extra),
     };
     let u = st.id.create_user(u, w.password.flatten()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": user_json(&st, &u)})),
-    )
-        .into_response())
+    Ok(super::created("user", user_json(&st, &u)))
 }
 
 async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<User, Error> {
@@ -1007,11 +995,7 @@ async fn group_create(
         extra: clean(w.extra),
     };
     let g = st.id.create_group(g).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"group": group_json(&st, &g)})),
-    )
-        .into_response())
+    Ok(super::created("group", group_json(&st, &g)))
 }
 
 async fn visible_group(
@@ -1195,11 +1179,7 @@ async fn role_create(
         extra: clean(w.extra),
     };
     let r = st.id.create_role(r).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"role": role_json(&st, &r)})),
-    )
-        .into_response())
+    Ok(super::created("role", role_json(&st, &r)))
 }
 
 async fn role_show(

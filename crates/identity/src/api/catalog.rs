@@ -6,7 +6,7 @@ use api_common::{ApiJson, Ctx, Error};
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::get,
     Json, Router,
 };

@@ -24,24 +24,27 @@ struct Resp {
     body: Value,
 }
 
+/// What the tests bootstrap: admin and demo with these passwords, identity in the catalog.
+fn spec(admin: &str, demo: &str) -> Spec {
+    Spec {
+        region: "RegionOne".into(),
+        admin_password: admin.into(),
+        demo_password: Some(demo.into()),
+        catalog: vec![CatalogEntry {
+            kind: "identity".into(),
+            name: "keystone".into(),
+            url: "http://localhost:5000/v3".into(),
+        }],
+    }
+}
+
 async fn cloud(db: db::Db) -> Cloud {
     db.migrate("identity", identity::MIGRATIONS).await.unwrap();
     let dir = std::env::temp_dir().join(format!("oxi-id-test-{}", uuid::Uuid::new_v4().simple()));
     let id = identity::start(db, identity::Config::default(), &dir, None)
         .await
         .unwrap();
-    id.bootstrap(&Spec {
-        region: "RegionOne".into(),
-        admin_password: "adminpw".into(),
-        demo_password: Some("demopw".into()),
-        catalog: vec![CatalogEntry {
-            kind: "identity".into(),
-            name: "keystone".into(),
-            url: "http://localhost:5000/v3".into(),
-        }],
-    })
-    .await
-    .unwrap();
+    id.bootstrap(&spec("adminpw", "demopw")).await.unwrap();
     Cloud {
         router: identity::api::router(id.clone(), "http://localhost:5000".into()),
         id,
@@ -636,18 +639,9 @@ async fn bootstrap_is_idempotent() {
             c.id.store.endpoints().await.unwrap().len(),
             c.id.store.assignments().await.unwrap().len(),
         );
-        c.id.bootstrap(&Spec {
-            region: "RegionOne".into(),
-            admin_password: "ignored-on-second-run".into(),
-            demo_password: Some("x".into()),
-            catalog: vec![CatalogEntry {
-                kind: "identity".into(),
-                name: "keystone".into(),
-                url: "http://localhost:5000/v3".into(),
-            }],
-        })
-        .await
-        .unwrap();
+        c.id.bootstrap(&spec("ignored-on-second-run", "x"))
+            .await
+            .unwrap();
         let after = (
             c.id.store.users().await.unwrap().len(),
             c.id.store.endpoints().await.unwrap().len(),

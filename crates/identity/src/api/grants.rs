@@ -140,20 +140,7 @@ async fn list_for(
     target: Value,
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(ctx, "identity:list_grants", target)?;
-    st.id
-        .check_grant_parts(&Assignment {
-            role_id: String::new(),
-            ..g.clone()
-        })
-        .await
-        .or_else(|e| {
-            // The role part is empty on purpose: only the actor and target must exist.
-            if e.message.contains("Could not find role") {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
+    st.id.check_actor_and_target(&g).await?;
     let roles = st.id.store.roles().await?;
     let held: Vec<Value> = st
         .id

@@ -389,6 +389,13 @@ impl Identity {
 
     /// Check that the actor, the target and the role of a grant exist.
     pub async fn check_grant_parts(&self, a: &Assignment) -> Result<()> {
+        self.check_actor_and_target(a).await?;
+        self.get_role(&a.role_id).await?;
+        Ok(())
+    }
+
+    /// Check that the actor and the target of a grant exist (its role may be unset).
+    pub async fn check_actor_and_target(&self, a: &Assignment) -> Result<()> {
         match a.actor_type {
             ActorType::User => drop(self.get_user(&a.actor_id).await?),
             ActorType::Group => drop(self.get_group(&a.actor_id).await?),
@@ -398,7 +405,6 @@ impl Identity {
             Target::Domain(d) => drop(self.get_domain(d).await?),
             Target::System => {}
         }
-        self.get_role(&a.role_id).await?;
         Ok(())
     }
 

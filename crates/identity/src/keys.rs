@@ -106,6 +106,11 @@ impl KeyRing {
     }
 }
 
+/// How many keys the repository in `dir` holds (it must exist).
+pub fn count(dir: &Path) -> Result<usize, KeyError> {
+    key_numbers(dir).map(|n| n.len())
+}
+
 /// Rotate the repository in `dir` (used by `oxistack manage fernet rotate` too).
 pub fn rotate_dir(dir: &Path, max_active: usize) -> Result<(), KeyError> {
     let nums = key_numbers(dir)?;

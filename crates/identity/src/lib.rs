@@ -13,6 +13,7 @@ pub mod keys;
 pub mod model;
 mod password;
 pub mod policies;
+mod service;
 pub mod store;
 pub mod token;
 
@@ -22,6 +23,7 @@ use api_common::{AuthContext, Error, TokenValidator};
 use async_trait::async_trait;
 
 pub use app::{Config, Identity};
+pub use service::IdentityService;
 
 /// The schema of the identity tables.
 pub const MIGRATIONS: &[db::Migration] = &[db::Migration {

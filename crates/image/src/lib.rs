@@ -18,12 +18,14 @@ pub mod patch;
 pub mod policies;
 pub mod query;
 pub mod schemas;
+mod service;
 pub mod store;
 
 use std::{path::Path, sync::Arc};
 
 pub use app::Image;
 pub use config::{Config, HashAlgo, Quotas};
+pub use service::ImageService;
 
 /// The schema of the image tables.
 pub const MIGRATIONS: &[db::Migration] = &[db::Migration {

@@ -1,33 +1,39 @@
 //! Wiring: open the database, start the chosen services, serve them. `up` and `serve`
-//! go through the same code.
+//! go through the same code, over the registered services of [`crate::services`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{any::Any, future::Future, net::SocketAddr, sync::Arc};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use api_common::{auth::AuthLayerState, TokenValidator};
 use axum::Router;
-use identity::Identity;
+use service::{AnyService, Context, Mode, Tasks};
 
-use crate::config::Config;
+use crate::{config::Config, services::SERVICES};
 
-/// A service the process can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    /// Every API service below.
-    Api,
-    Identity,
-    Image,
-}
-
-impl Role {
-    fn runs_identity(roles: &[Role]) -> bool {
-        roles
+/// The services that `serve --role` names: `api` (or `all`) is every registered service.
+pub fn select(roles: &[String]) -> anyhow::Result<Vec<&'static dyn AnyService>> {
+    if roles.iter().any(|r| r == "api" || r == "all") {
+        return Ok(SERVICES.to_vec());
+    }
+    let mut chosen = Vec::new();
+    for r in roles {
+        let Some(svc) = crate::services::by_name(r) else {
+            let names: Vec<&str> = SERVICES.iter().map(|s| s.name()).collect();
+            anyhow::bail!(
+                "unknown role {r:?}: the roles are api (every service), {}",
+                names.join(", ")
+            );
+        };
+        if !chosen
             .iter()
-            .any(|r| matches!(r, Role::Api | Role::Identity))
+            .any(|c: &&dyn AnyService| c.name() == svc.name())
+        {
+            chosen.push(svc);
+        }
     }
-    fn runs_image(roles: &[Role]) -> bool {
-        roles.iter().any(|r| matches!(r, Role::Api | Role::Image))
-    }
+    // start in registration order, whatever the order of the flags
+    chosen.sort_by_key(|c| SERVICES.iter().position(|s| s.name() == c.name()));
+    Ok(chosen)
 }
 
 /// Open the database and bring every service's schema up to date.
@@ -35,13 +41,15 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
     if cfg.database.url.is_none() {
         // the default SQLite file lives in the data directory, which `manage db sync`
         // may be the first to use
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+        crate::files::private_dir(&cfg.data_dir)?;
     }
-    let url = cfg.database_url();
-    let db = db::Db::connect(&url, cfg.database.max_connections).await?;
-    db.migrate("identity", identity::MIGRATIONS).await?;
-    db.migrate("image", image::MIGRATIONS).await?;
+    let db = db::Db::connect(&cfg.database_url(), cfg.database.max_connections).await?;
+    for svc in SERVICES {
+        db.migrate(svc.name(), svc.migrations()).await?;
+    }
+    if cfg.database.url.is_none() {
+        crate::files::make_private(&cfg.sqlite_path())?;
+    }
     Ok(db)
 }
 
@@ -51,104 +59,116 @@ fn listen_addr(cfg: &Config, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("bad bind_host {}", cfg.bind_host))
 }
 
-/// How the other services of this process validate tokens: with the identity service
-/// in-process when it runs here, else by asking it over HTTP as the service user.
-fn auth_layer(cfg: &Config, identity: Option<&Arc<Identity>>) -> AuthLayerState {
+/// A service of this process, started.
+pub struct Running {
+    pub service: &'static dyn AnyService,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its public endpoint, as in the catalog.
+    pub endpoint: String,
+    router: Router,
+    handle: Arc<dyn Any + Send + Sync>,
+}
+
+/// The running services of this process and its background work.
+pub struct Cloud {
+    pub services: Vec<Running>,
+    pub tasks: Tasks,
+}
+
+/// Start `services` over `db`, in order. Each service after one that validates tokens
+/// (identity) validates with it; without one in the process, services ask identity over
+/// HTTP as the `[service_auth]` user.
+pub async fn build(
+    cfg: &Config,
+    db: db::Db,
+    services: &[&'static dyn AnyService],
+    mode: Mode,
+    tasks: Tasks,
+) -> anyhow::Result<Cloud> {
+    crate::files::private_dir(&cfg.data_dir)?;
+    let bus: Arc<dyn bus::Bus> = Arc::new(bus::InProcessBus::default());
     let identity_uri = cfg
         .service_auth
         .auth_url
         .clone()
-        .unwrap_or_else(|| format!("{}/v3", cfg.url(cfg.identity.port)));
-    let validator: Arc<dyn TokenValidator> = match identity {
-        Some(id) => id.clone(),
-        None => Arc::new(crate::service_auth::remote_validator(
-            &cfg.service_auth,
-            identity_uri.clone(),
-        )),
-    };
-    AuthLayerState {
-        validator,
-        identity_uri,
-    }
-}
-
-/// The running services of this process.
-pub struct Cloud {
-    pub identity: Option<Arc<Identity>>,
-    pub image: Option<Arc<image::Image>>,
-    routers: Vec<(&'static str, SocketAddr, Router)>,
-}
-
-/// Start the services of `roles` over `db`.
-pub async fn build(cfg: &Config, db: db::Db, roles: &[Role]) -> anyhow::Result<Cloud> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
-    let policy = cfg.policy_path();
-    let mut routers = Vec::new();
-    let mut ident = None;
-    if Role::runs_identity(roles) {
-        let id = identity::start(
-            db.clone(),
-            cfg.identity.clone(),
-            &cfg.data_dir,
-            policy.as_deref(),
-        )
-        .await?;
-        routers.push((
-            "identity",
-            listen_addr(cfg, cfg.identity.port)?,
-            identity::api::router(id.clone(), cfg.url(cfg.identity.port)),
-        ));
-        ident = Some(id);
-    }
-    let auth = auth_layer(cfg, ident.as_ref());
-    let mut img = None;
-    if Role::runs_image(roles) {
-        let svc = image::start(
-            db.clone(),
-            cfg.image.clone(),
-            &cfg.data_dir,
-            policy.as_deref(),
-        )
-        .await?;
-        routers.push((
-            "image",
-            listen_addr(cfg, cfg.image.port)?,
-            image::api::router(svc.clone(), cfg.url(cfg.image.port), auth.clone()),
-        ));
-        img = Some(svc);
+        .unwrap_or_else(|| cfg.identity_url());
+    let mut validator: Option<Arc<dyn TokenValidator>> = None;
+    let mut running = Vec::new();
+    for &svc in services {
+        let auth = AuthLayerState {
+            validator: match &validator {
+                Some(v) => v.clone(),
+                None => Arc::new(crate::service_auth::remote_validator(
+                    &cfg.service_auth,
+                    identity_uri.clone(),
+                )),
+            },
+            identity_uri: identity_uri.clone(),
+        };
+        let ctx = Context {
+            db: db.clone(),
+            bus: bus.clone(),
+            data_dir: cfg.data_dir.clone(),
+            policy_file: cfg.policy_path(),
+            base_url: cfg.service_url(svc),
+            endpoints: cfg.endpoints(),
+            auth,
+            tasks: tasks.clone(),
+            mode,
+        };
+        let started = svc
+            .start(cfg.section(svc.name()), ctx)
+            .await
+            .with_context(|| format!("cannot start the {} service", svc.name()))?;
+        if validator.is_none() {
+            validator = started.validator;
+        }
+        running.push(Running {
+            service: svc,
+            addr: listen_addr(cfg, cfg.port(svc))?,
+            endpoint: format!("{}{}", cfg.service_url(svc), svc.catalog().path),
+            router: started.router,
+            handle: started.handle,
+        });
     }
     Ok(Cloud {
-        identity: ident,
-        image: img,
-        routers,
+        services: running,
+        tasks,
     })
 }
 
 impl Cloud {
+    /// The handle of the running service `name`, as its own type.
+    pub fn handle<T: Any + Send + Sync>(&self, name: &str) -> Option<Arc<T>> {
+        self.services
+            .iter()
+            .find(|r| r.service.name() == name)
+            .and_then(|r| r.handle.clone().downcast::<T>().ok())
+    }
+
     /// Bind every listener first (so a busy port fails fast), then serve all until
-    /// `shutdown` resolves. `ready` runs once every listener is bound.
+    /// `shutdown` resolves; then stop the background tasks and wait for them. `ready`
+    /// runs once every listener is bound, with the services and their bound addresses.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-        ready: impl FnOnce(&[(&'static str, SocketAddr)]),
+        ready: impl FnOnce(&[(&Running, SocketAddr)]),
     ) -> anyhow::Result<()> {
         let mut bound = Vec::new();
-        for (name, addr, router) in self.routers {
-            let l = api_common::server::bind(addr).await?;
-            bound.push((name, l.local_addr()?, l, router));
+        for r in &self.services {
+            let l = api_common::server::bind(r.addr).await?;
+            let addr = l.local_addr()?;
+            bound.push((r, addr, l));
         }
-        ready(
-            &bound
-                .iter()
-                .map(|(n, a, _, _)| (*n, *a))
-                .collect::<Vec<_>>(),
-        );
+        ready(&bound.iter().map(|(r, a, _)| (*r, *a)).collect::<Vec<_>>());
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-        let mut tasks = tokio::task::JoinSet::new();
-        for (name, _, listener, router) in bound {
+        let mut servers = tokio::task::JoinSet::new();
+        for (r, _, listener) in bound {
             let mut rx = tx.subscribe();
-            tasks.spawn(async move {
+            let name = r.service.name();
+            let router = r.router.clone();
+            servers.spawn(async move {
                 api_common::server::serve(listener, router, async move {
                     let _ = rx.recv().await;
                 })
@@ -156,15 +176,19 @@ impl Cloud {
                 .with_context(|| format!("{name} server failed"))
             });
         }
+        let mut result = Ok(());
         tokio::select! {
             _ = shutdown => {}
-            Some(r) = tasks.join_next() => { r??; }
+            Some(r) = servers.join_next() => { result = r.map_err(anyhow::Error::from).and_then(|r| r); }
         }
         let _ = tx.send(());
-        while let Some(r) = tasks.join_next().await {
-            r??;
+        while let Some(r) = servers.join_next().await {
+            if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+                result = result.and(Err(e));
+            }
         }
-        Ok(())
+        self.tasks.join().await;
+        result
     }
 }
 

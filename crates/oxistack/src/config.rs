@@ -1,12 +1,20 @@
 //! The configuration file (TOML). Every option has a default, so `oxistack up` needs no
-//! file at all. `oxistack config` prints the effective configuration, documented.
+//! file at all. The top level and `[database]`, `[service_auth]` belong to the binary;
+//! every other section belongs to the registered service of that name, which parses it.
+//! `oxistack config` prints the whole documented configuration.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
 use serde::{Deserialize, Serialize};
+use service::{AnyService, Service};
+
+use crate::services::{self, SERVICES};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the database, keys, images and generated client files live.
@@ -21,15 +29,17 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     /// Log filter, in `RUST_LOG` syntax (`info`, `warn,oxistack::request=info`, ...).
     pub log: String,
-    pub database: DatabaseConfig,
-    pub identity: identity::Config,
-    pub image: image::Config,
     /// Build the test image and register it as the public image `cirros` at `up`.
     pub test_image: bool,
     /// Where the test image is built (default: `<data_dir>/test-image`).
     pub test_image_dir: Option<PathBuf>,
+    pub database: DatabaseConfig,
     /// How services authenticate to identity when it runs in another process.
     pub service_auth: crate::service_auth::ServiceAuthConfig,
+    /// The sections of the services, by service name, as written (each service parses
+    /// its own; [`Config::load`] checks them all).
+    #[serde(skip)]
+    pub services: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -71,12 +81,11 @@ impl Default for Config {
             region: "RegionOne".into(),
             policy_file: None,
             log: "info".into(),
-            database: DatabaseConfig::default(),
-            identity: identity::Config::default(),
-            image: image::Config::default(),
             test_image: true,
             test_image_dir: None,
+            database: DatabaseConfig::default(),
             service_auth: Default::default(),
+            services: BTreeMap::new(),
         }
     }
 }
@@ -89,15 +98,77 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        Config::parse(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e:#}", path.display()))
+    }
+
+    /// Parse a configuration: the binary's own keys, then each service's section, which
+    /// that service checks. An unknown key or section is an error.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        let mut sections = BTreeMap::new();
+        for svc in SERVICES {
+            if let Some(v) = table.remove(svc.name()) {
+                svc.check_config(Some(&v))?;
+                sections.insert(svc.name().to_owned(), v);
+            }
+        }
+        let mut cfg: Config = toml::Value::Table(table).try_into()?;
+        cfg.services = sections;
+        Ok(cfg)
+    }
+
+    /// The section of a service (`None`: not written, so its defaults).
+    pub fn section(&self, name: &str) -> Option<&toml::Value> {
+        self.services.get(name)
+    }
+
+    /// The parsed section of service `S`.
+    pub fn service<S: Service>(&self) -> S::Config {
+        service::parse_section::<S>(self.section(S::NAME))
+            .expect("sections are checked when the configuration is loaded")
+    }
+
+    /// The port of a registered service.
+    pub fn port(&self, svc: &dyn AnyService) -> u16 {
+        svc.port(self.section(svc.name()))
+            .expect("sections are checked when the configuration is loaded")
+    }
+
+    /// The public root URL of a registered service (without its catalog path).
+    pub fn service_url(&self, svc: &dyn AnyService) -> String {
+        self.url(self.port(svc))
+    }
+
+    /// The public endpoint of every registered service, by catalog type.
+    pub fn endpoints(&self) -> BTreeMap<&'static str, String> {
+        SERVICES
+            .iter()
+            .map(|s| {
+                (
+                    s.catalog().kind,
+                    format!("{}{}", self.service_url(*s), s.catalog().path),
+                )
+            })
+            .collect()
+    }
+
+    /// The identity endpoint (`.../v3`), where clients and services authenticate.
+    pub fn identity_url(&self) -> String {
+        let id = services::by_name("identity").expect("identity is registered");
+        format!("{}{}", self.service_url(id), id.catalog().path)
     }
 
     pub fn database_url(&self) -> String {
         self.database
             .url
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("oxistack.db").display()))
+            .unwrap_or_else(|| format!("sqlite://{}", self.sqlite_path().display()))
+    }
+
+    /// The default SQLite file (used when no database URL is configured).
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("oxistack.db")
     }
 
     pub fn policy_path(&self) -> Option<PathBuf> {
@@ -111,8 +182,8 @@ impl Config {
     }
 }
 
-/// The documented default configuration, printed by `oxistack config`.
-pub const EXAMPLE: &str = r#"# oxistack configuration. Every key is optional; these are the defaults.
+/// The binary's own part of the documented configuration.
+const CORE_EXAMPLE: &str = r#"# oxistack configuration. Every key is optional; these are the defaults.
 
 # Where the database, keys, images and generated client files live.
 # data_dir = "~/.local/share/oxistack"
@@ -133,26 +204,12 @@ test_image = true
 # url = "postgres://oxistack:secret@db.example/oxistack"
 max_connections = 8
 
-[identity]
-port = 5000
-# Token lifetime in seconds.
-token_expiration = 3600
-# Fernet key repository (default <data_dir>/fernet-keys); keys kept across rotations.
-# key_repository = "/etc/oxistack/fernet-keys"
-max_active_keys = 3
-# Admins of this project are cloud admins (Keystone's admin project).
-admin_project_name = "admin"
-admin_project_domain_name = "Default"
-# Seconds a validated token is remembered (writes on this node clear it at once).
-validation_cache_seconds = 30
-max_request_body_size = 114688
-
 [service_auth]
 # Used by services running without identity in the same process (`serve --role image`):
 # they validate user tokens by asking identity, as this user.
 # auth_url = "http://identity.example:5000/v3"
 username = "admin"
-# password = "..."
+password = ""
 project_name = "admin"
 user_domain_name = "Default"
 project_domain_name = "Default"
@@ -160,23 +217,74 @@ project_domain_name = "Default"
 cache_seconds = 10
 "#;
 
+/// The documented default configuration, printed by `oxistack config`: the binary's
+/// part, then every service's section.
+pub fn example() -> String {
+    let mut out = CORE_EXAMPLE.to_owned();
+    for svc in SERVICES {
+        out.push('\n');
+        out.push_str(svc.config_example());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every key of `want` is in `got` with the same value, and nothing else is.
+    fn same(path: &str, got: &toml::Value, want: &toml::Value) {
+        match (got, want) {
+            (toml::Value::Table(g), toml::Value::Table(w)) => {
+                for k in w.keys() {
+                    assert!(
+                        g.contains_key(k),
+                        "`oxistack config` does not show {path}{k}"
+                    );
+                }
+                for (k, v) in g {
+                    let w = w
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{path}{k} is printed but is no option"));
+                    same(&format!("{path}{k}."), v, w);
+                }
+            }
+            _ => assert_eq!(got, want, "{path} printed differs from its default"),
+        }
+    }
+
+    /// The printed configuration parses back to the defaults, field for field, for the
+    /// binary and for every registered service.
     #[test]
-    fn example_parses_and_matches_defaults() {
-        let c: Config = toml::from_str(EXAMPLE).unwrap();
-        let d = Config::default();
-        assert_eq!(c.identity.port, d.identity.port);
-        assert_eq!(c.identity.token_expiration, d.identity.token_expiration);
-        assert_eq!(c.bind_host, d.bind_host);
-        assert_eq!(c.database.max_connections, d.database.max_connections);
+    fn example_is_every_default() {
+        let text = example();
+        let cfg = Config::parse(&text).expect("the example parses");
+        let mut printed: toml::Table = toml::from_str(&text).unwrap();
+        let mut want = toml::Value::try_from(Config::default()).unwrap();
+        // depends on the machine ($HOME), so the example shows it as a comment
+        want.as_table_mut().unwrap().remove("data_dir");
+        for svc in SERVICES {
+            let section = printed
+                .remove(svc.name())
+                .unwrap_or_else(|| panic!("`oxistack config` has no [{}]", svc.name()));
+            same(&format!("{}.", svc.name()), &section, &svc.default_config());
+            assert!(cfg.section(svc.name()).is_some());
+        }
+        same("", &toml::Value::Table(printed), &want);
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        assert!(toml::from_str::<Config>("colour = 1").is_err());
-        assert!(toml::from_str::<Config>("[identity]\nport = \"x\"").is_err());
+        for bad in [
+            "colour = 1",
+            "[identity]\nport = \"x\"",
+            "[identity]\nprot = 5000",
+            "[nova]\nport = 1",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
+        let c = Config::parse("[image]\nport = 9999").unwrap();
+        assert_eq!(c.service::<image::ImageService>().port, 9999);
+        assert_eq!(c.service::<identity::IdentityService>().port, 5000);
     }
 }

@@ -2,8 +2,11 @@
 
 mod cloud;
 mod config;
+mod files;
 mod manage;
 mod service_auth;
+mod services;
+mod status;
 mod test_image;
 mod up;
 
@@ -39,9 +42,17 @@ enum Command {
     },
     /// Run chosen services against the shared database named in the config.
     Serve {
-        /// Services to run in this process.
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "api")]
-        role: Vec<cloud::Role>,
+        /// Services to run in this process: `api` (every service) or service names
+        /// (`identity`, `image`, ...).
+        #[arg(long, value_delimiter = ',', default_value = "api")]
+        role: Vec<String>,
+    },
+    /// Show the services of the cloud running on the data directory, their health and
+    /// their background work.
+    Status {
+        /// Data directory (default: the configured one, else ~/.local/share/oxistack).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Operator tasks.
     Manage {
@@ -62,33 +73,71 @@ fn init_logs(filter: &str) {
         .init();
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // the whole chain, on one line, without a backtrace: it is for a person
+            eprintln!("oxistack: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Config = cli.command {
-        print!("{}", config::EXAMPLE);
+        print!("{}", config::example());
         return Ok(());
     }
     let cfg = Config::load(cli.config.as_deref())?;
     init_logs(&cfg.log);
+    files::private_umask();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Up { data_dir } => up::run(cfg, data_dir).await,
-            Command::Serve { role } => {
-                let db = cloud::open_db(&cfg).await?;
-                let cloud = cloud::build(&cfg, db, &role).await?;
-                cloud
-                    .serve(cloud::shutdown_signal(), |bound| {
-                        for (name, addr) in bound {
-                            tracing::info!(service = name, %addr, "serving");
-                        }
-                    })
-                    .await
+            Command::Serve { role } => serve(cfg, &role).await,
+            Command::Status { data_dir } => {
+                let dir = data_dir.unwrap_or(cfg.data_dir);
+                if !status::show(&dir).await? {
+                    std::process::exit(1);
+                }
+                Ok(())
             }
             Command::Manage { task } => manage::run(cfg, task).await,
             Command::Config => Ok(()),
         }
     })
+}
+
+/// `serve --role ...`: chosen services against the configured (shared) database.
+async fn serve(cfg: Config, roles: &[String]) -> anyhow::Result<()> {
+    let services = cloud::select(roles)?;
+    let status = status::StatusFile::new(&cfg.data_dir, "serve");
+    let report = status.clone();
+    let tasks = service::Tasks::new(Some(std::sync::Arc::new(
+        move |t: &service::TaskSnapshot| {
+            tracing::info!(task = %t.name, state = ?t.state, "{}", t.message);
+            report.task(t);
+        },
+    )));
+    let db = cloud::open_db(&cfg).await?;
+    let cloud = cloud::build(&cfg, db, &services, service::Mode::Serve, tasks).await?;
+    cloud
+        .serve(cloud::shutdown_signal(), |bound| {
+            let mut list = Vec::new();
+            for (r, addr) in bound {
+                tracing::info!(service = r.service.name(), %addr, "serving");
+                list.push(status::ServiceStatus {
+                    name: r.service.name().into(),
+                    kind: r.service.catalog().kind.into(),
+                    endpoint: r.endpoint.clone(),
+                    listen: addr.to_string(),
+                });
+            }
+            status.set_services(list);
+        })
+        .await
 }

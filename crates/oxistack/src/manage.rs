@@ -3,7 +3,11 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::{cloud, config::Config, up};
+use std::cmp::Ordering;
+
+use service::{Check, CheckContext, Mode, Report, Tasks};
+
+use crate::{cloud, config::Config, services::SERVICES, up};
 
 #[derive(Subcommand)]
 pub enum Task {
@@ -65,8 +69,11 @@ pub async fn run(cfg: Config, task: Task) -> anyhow::Result<()> {
         }
         Task::Bootstrap => {
             let db = cloud::open_db(&cfg).await?;
-            let c = cloud::build(&cfg, db, &[cloud::Role::Identity]).await?;
-            let id = c.identity.context("identity is not running")?;
+            let identity = crate::services::by_name("identity").context("no identity")?;
+            let c = cloud::build(&cfg, db, &[identity], Mode::Serve, Tasks::default()).await?;
+            let id = c
+                .handle::<identity::Identity>("identity")
+                .context("identity is not running")?;
             up::bootstrap(&cfg, &id).await?;
             println!(
                 "bootstrapped; client files are in {}",
@@ -76,64 +83,109 @@ pub async fn run(cfg: Config, task: Task) -> anyhow::Result<()> {
         Task::Fernet {
             what: FernetTask::Rotate,
         } => {
-            let dir = cfg
-                .identity
+            let icfg = cfg.service::<identity::IdentityService>();
+            let dir = icfg
                 .key_repository
                 .clone()
                 .unwrap_or_else(|| cfg.data_dir.join("fernet-keys"));
-            identity::keys::KeyRing::open(&dir, cfg.identity.max_active_keys)?;
-            identity::keys::rotate_dir(&dir, cfg.identity.max_active_keys)?;
+            identity::keys::KeyRing::open(&dir, icfg.max_active_keys)?;
+            identity::keys::rotate_dir(&dir, icfg.max_active_keys)?;
             println!("rotated keys in {}", dir.display());
         }
         Task::Status {
             what: StatusTask::UpgradeCheck,
         } => {
-            let mut failed = false;
-            let db = db::Db::connect(&cfg.database_url(), 1).await?;
-            let versions = db.versions().await.unwrap_or_default();
-            let want = [(
-                "identity",
-                identity::MIGRATIONS
-                    .iter()
-                    .map(|m| m.version)
-                    .max()
-                    .unwrap_or(0),
-            )];
-            for (svc, latest) in want {
-                let have = versions
-                    .iter()
-                    .find(|(s, _)| s == svc)
-                    .map(|(_, v)| *v)
-                    .unwrap_or(0);
-                let ok = have == latest;
-                failed |= !ok;
-                println!(
-                    "{:<8} database schema of {svc}: {have} (expected {latest}){}",
-                    if ok { "Success" } else { "Failure" },
-                    if ok {
-                        ""
-                    } else {
-                        " - run `oxistack manage db sync`"
-                    }
-                );
-            }
-            let dir = cfg
-                .identity
-                .key_repository
-                .clone()
-                .unwrap_or_else(|| cfg.data_dir.join("fernet-keys"));
-            let keys = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-            let ok = keys >= 2;
-            failed |= !ok;
-            println!(
-                "{:<8} fernet key repository {}: {keys} keys",
-                if ok { "Success" } else { "Failure" },
-                dir.display()
-            );
-            if failed {
-                anyhow::bail!("upgrade check failed");
-            }
+            let report = upgrade_check(&cfg).await;
+            print!("{report}");
+            std::process::exit(i32::from(report.exit_code()));
         }
     }
     Ok(())
+}
+
+/// `manage status upgrade-check`: the database and each service's schema, then every
+/// service's own checks.
+async fn upgrade_check(cfg: &Config) -> Report {
+    let mut report = Report::default();
+    let Some(db) = database_check(cfg, &mut report).await else {
+        return report;
+    };
+    let versions = db.versions().await.unwrap_or_default();
+    for svc in SERVICES {
+        let want = svc
+            .migrations()
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let have = versions
+            .iter()
+            .find(|(s, _)| s == svc.name())
+            .map_or(0, |(_, v)| *v);
+        let name = format!("Database schema of {}", svc.name());
+        report.checks.push(match have.cmp(&want) {
+            Ordering::Equal => Check::success(name, Some(format!("version {have}."))),
+            Ordering::Less => Check::failure(
+                name,
+                format!("at version {have}, this oxistack needs {want}: run `oxistack manage db sync`."),
+            ),
+            Ordering::Greater => Check::failure(
+                name,
+                format!("at version {have}, newer than the {want} this oxistack knows: run the newer oxistack that migrated it."),
+            ),
+        });
+    }
+    let ctx = CheckContext {
+        db,
+        data_dir: cfg.data_dir.clone(),
+    };
+    for svc in SERVICES {
+        report
+            .checks
+            .extend(svc.upgrade_checks(cfg.section(svc.name()), &ctx).await);
+    }
+    report
+}
+
+/// Is there a database, with a cloud in it? The database opened, or `None` after a
+/// failure saying what to do.
+async fn database_check(cfg: &Config, report: &mut Report) -> Option<db::Db> {
+    const NAME: &str = "Database";
+    if cfg.database.url.is_none() && !cfg.sqlite_path().exists() {
+        report.checks.push(Check::failure(
+            NAME,
+            format!(
+                "there is no cloud in {}: it has no database ({}). Run `oxistack up` to make an all-in-one cloud there, or `oxistack manage db sync` and `oxistack manage bootstrap` before `oxistack serve`, or set [database] url in the configuration.",
+                cfg.data_dir.display(),
+                cfg.sqlite_path().display()
+            ),
+        ));
+        return None;
+    }
+    let db = match db::Db::connect(&cfg.database_url(), 1).await {
+        Ok(db) => db,
+        Err(e) => {
+            report.checks.push(Check::failure(
+                NAME,
+                format!("{e}. Check [database] url and that the database server runs and accepts this user."),
+            ));
+            return None;
+        }
+    };
+    match db.versions().await {
+        Ok(v) if !v.is_empty() => {
+            report.checks.push(Check::success(
+                NAME,
+                Some(format!("{:?} database reachable.", db.engine)),
+            ));
+            Some(db)
+        }
+        _ => {
+            report.checks.push(Check::failure(
+                NAME,
+                "the database holds no oxistack schema: run `oxistack manage db sync` (and `oxistack manage bootstrap`), or `oxistack up`.",
+            ));
+            None
+        }
+    }
 }

@@ -5,12 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use api_common::{auth::RemoteValidator, Error};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Mutex;
 
 /// The `[service_auth]` section: how a service authenticates to identity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceAuthConfig {
     /// Keystone's URL, ending in `/v3` (default: this host's identity port).

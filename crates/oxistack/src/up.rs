@@ -6,12 +6,18 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use identity::bootstrap::{CatalogEntry, Spec};
+use service::{Mode, Progress, TaskSnapshot, TaskState, Tasks};
 
 use crate::{
-    cloud::{self, Role},
+    cloud,
     config::Config,
+    files::DataDirLock,
+    services::SERVICES,
+    status::{ServiceStatus, StatusFile},
 };
 
 /// Read a secret kept in the data directory, or make and keep a new one.
@@ -37,20 +43,16 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The catalog of the services this process runs.
+/// The catalog: every registered service, at its public endpoint.
 pub fn catalog(cfg: &Config) -> Vec<CatalogEntry> {
-    vec![
-        CatalogEntry {
-            kind: "identity".into(),
-            name: "keystone".into(),
-            url: format!("{}/v3", cfg.url(cfg.identity.port)),
-        },
-        CatalogEntry {
-            kind: "image".into(),
-            name: "glance".into(),
-            url: cfg.url(cfg.image.port),
-        },
-    ]
+    SERVICES
+        .iter()
+        .map(|s| CatalogEntry {
+            kind: s.catalog().kind.into(),
+            name: s.catalog().name.into(),
+            url: format!("{}{}", cfg.service_url(*s), s.catalog().path),
+        })
+        .collect()
 }
 
 pub struct Passwords {
@@ -77,16 +79,16 @@ pub async fn bootstrap(cfg: &Config, id: &identity::Identity) -> anyhow::Result<
 
 fn cloud_entry(cfg: &Config, name: &str, user: &str, password: &str, project: &str) -> String {
     format!(
-        "  {name}:\n    auth:\n      auth_url: {url}/v3\n      username: {user}\n      password: \"{password}\"\n      project_name: {project}\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {region}\n    interface: public\n    identity_api_version: 3\n",
-        url = cfg.url(cfg.identity.port),
+        "  {name}:\n    auth:\n      auth_url: {url}\n      username: {user}\n      password: \"{password}\"\n      project_name: {project}\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {region}\n    interface: public\n    identity_api_version: 3\n",
+        url = cfg.identity_url(),
         region = cfg.region,
     )
 }
 
 fn openrc(cfg: &Config, user: &str, password: &str, project: &str) -> String {
     format!(
-        "# Source this file to use the `openstack` client as {user}.\nexport OS_AUTH_URL={url}/v3\nexport OS_USERNAME={user}\nexport OS_PASSWORD='{password}'\nexport OS_PROJECT_NAME={project}\nexport OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\nexport OS_REGION_NAME={region}\nexport OS_IDENTITY_API_VERSION=3\nexport OS_INTERFACE=public\n",
-        url = cfg.url(cfg.identity.port),
+        "# Source this file to use the `openstack` client as {user}.\nexport OS_AUTH_URL={url}\nexport OS_USERNAME={user}\nexport OS_PASSWORD='{password}'\nexport OS_PROJECT_NAME={project}\nexport OS_USER_DOMAIN_NAME=Default\nexport OS_PROJECT_DOMAIN_NAME=Default\nexport OS_REGION_NAME={region}\nexport OS_IDENTITY_API_VERSION=3\nexport OS_INTERFACE=public\n",
+        url = cfg.identity_url(),
         region = cfg.region,
     )
 }
@@ -94,6 +96,7 @@ fn openrc(cfg: &Config, user: &str, password: &str, project: &str) -> String {
 /// `clouds.yaml` (clouds `oxistack-admin` and `oxistack-demo`), `openrc` (admin) and
 /// `openrc-demo` in the data directory.
 pub fn write_client_files(cfg: &Config, pw: &Passwords) -> anyhow::Result<()> {
+    let identity_cfg = cfg.service::<identity::IdentityService>();
     let clouds = format!(
         "clouds:\n{}{}",
         cloud_entry(
@@ -101,14 +104,14 @@ pub fn write_client_files(cfg: &Config, pw: &Passwords) -> anyhow::Result<()> {
             "oxistack-admin",
             "admin",
             &pw.admin,
-            &cfg.identity.admin_project_name
+            &identity_cfg.admin_project_name
         ),
         cloud_entry(cfg, "oxistack-demo", "demo", &pw.demo, "demo"),
     );
     write_private(&cfg.data_dir.join("clouds.yaml"), &clouds)?;
     write_private(
         &cfg.data_dir.join("openrc"),
-        &openrc(cfg, "admin", &pw.admin, &cfg.identity.admin_project_name),
+        &openrc(cfg, "admin", &pw.admin, &identity_cfg.admin_project_name),
     )?;
     write_private(
         &cfg.data_dir.join("openrc-demo"),
@@ -121,50 +124,69 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
     if let Some(d) = data_dir {
         cfg.data_dir = d;
     }
-    fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    // First of all: a data directory another `up` uses is left untouched.
+    let _lock = DataDirLock::acquire(&cfg.data_dir)?;
     let started = std::time::Instant::now();
+    let status = StatusFile::new(&cfg.data_dir, "up");
+    let report = status.clone();
+    let tasks = Tasks::new(Some(Arc::new(move |t: &TaskSnapshot| {
+        let state = match t.state {
+            TaskState::Running => String::new(),
+            TaskState::Done => format!(" (done in {}s)", t.seconds),
+            TaskState::Failed => format!(" (FAILED after {}s)", t.seconds),
+        };
+        println!("  [{}] {}{state}", t.name, t.message);
+        report.task(t);
+    })));
     let db = cloud::open_db(&cfg).await?;
-    let cloud = cloud::build(&cfg, db, &[Role::Api]).await?;
-    let id = cloud.identity.clone().context("identity is not running")?;
+    let cloud = cloud::build(&cfg, db, SERVICES, Mode::AllInOne, tasks.clone()).await?;
+    let id = cloud
+        .handle::<identity::Identity>("identity")
+        .context("identity is not running")?;
     bootstrap(&cfg, &id).await?;
-    if let Some(img) = &cloud.image {
-        // This process is the only one of the cloud: uploads a crash cut short go back
-        // to `queued`, as if they had failed.
-        for id in img.requeue_interrupted().await? {
-            tracing::warn!(image = %id, "an interrupted upload was reset to queued");
-        }
-    }
-    if let (true, Some(img)) = (cfg.test_image, cloud.image.clone()) {
-        // In the background: the cloud answers at once, the image follows.
-        let cfg = cfg.clone();
-        let owner = id
-            .store
-            .project_by_name(
-                identity::bootstrap::DEFAULT_DOMAIN,
-                &cfg.identity.admin_project_name,
-            )
-            .await?
-            .map(|p| p.id);
-        tokio::spawn(async move {
-            match register_test_image(&cfg, &img, owner.as_deref()).await {
-                Ok(id) => tracing::info!(image = %id, "test image cirros is registered"),
-                Err(e) => tracing::error!("the test image could not be made: {e:#}"),
-            }
-        });
-    }
+    let image = cloud
+        .handle::<image::Image>("image")
+        .filter(|_| cfg.test_image);
+    let owner = id
+        .store
+        .project_by_name(
+            identity::bootstrap::DEFAULT_DOMAIN,
+            &cfg.service::<identity::IdentityService>()
+                .admin_project_name,
+        )
+        .await?
+        .map(|p| p.id);
     let dir = cfg.data_dir.clone();
+    let image_cfg = cfg.clone();
     cloud
         .serve(cloud::shutdown_signal(), move |bound| {
             let mut out = String::new();
-            for (name, addr) in bound {
-                out.push_str(&format!("  {name:<10} http://{addr}\n"));
+            for (r, addr) in bound {
+                out.push_str(&format!("  {:<10} http://{addr}\n", r.service.name()));
             }
+            status.set_services(
+                bound
+                    .iter()
+                    .map(|(r, addr)| ServiceStatus {
+                        name: r.service.name().into(),
+                        kind: r.service.catalog().kind.into(),
+                        endpoint: r.endpoint.clone(),
+                        listen: addr.to_string(),
+                    })
+                    .collect(),
+            );
             println!(
-                "oxistack is up in {:.0?}.\n{out}\nUse it with:\n  export OS_CLIENT_CONFIG_FILE={dir}/clouds.yaml\n  openstack --os-cloud oxistack-admin token issue\nor: source {dir}/openrc\nThe admin and demo passwords are in {dir}/admin-password and {dir}/demo-password.\nStop with Ctrl-C.",
+                "oxistack is up in {:.0?}.\n{out}\nUse it with:\n  export OS_CLIENT_CONFIG_FILE={dir}/clouds.yaml\n  openstack --os-cloud oxistack-admin token issue\nor: source {dir}/openrc\nThe admin and demo passwords are in {dir}/admin-password and {dir}/demo-password.\n`oxistack status` shows what the cloud is doing. Stop with Ctrl-C.",
                 started.elapsed(),
                 dir = dir.display(),
             );
+            if let Some(img) = image {
+                // In the background: the cloud answers at once, the image follows.
+                tasks.spawn("test-image", move |progress| async move {
+                    let id = register_test_image(&image_cfg, &img, owner.as_deref(), &progress).await?;
+                    Ok(format!("the test image is registered as cirros ({id})"))
+                });
+            }
         })
         .await
 }
@@ -174,12 +196,20 @@ async fn register_test_image(
     cfg: &Config,
     img: &image::Image,
     owner: Option<&str>,
+    progress: &Progress,
 ) -> anyhow::Result<String> {
     let out = cfg
         .test_image_dir
         .clone()
         .unwrap_or_else(|| cfg.data_dir.join("test-image"));
-    let qcow2 = crate::test_image::build(&cfg.data_dir.join("test-image-src"), &out).await?;
+    let src = cfg.data_dir.join("test-image-src");
+    let build = crate::test_image::build(&src, &out, progress);
+    let shutdown = progress.shutdown();
+    let qcow2 = tokio::select! {
+        r = build => r?,
+        _ = shutdown.cancelled() => anyhow::bail!("stopped: the cloud is shutting down"),
+    };
+    progress.set("registering the image");
     let props = [
         ("hw_disk_bus", "virtio"),
         ("hw_vif_model", "virtio"),

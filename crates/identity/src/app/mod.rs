@@ -15,13 +15,13 @@ use std::{
 
 use api_common::{AuthContext, Error, Result};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{keys::KeyRing, model::*, store::Store};
 
 /// The `[identity]` section of the configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Port of the Keystone API.

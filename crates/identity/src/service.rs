@@ -1,0 +1,80 @@
+//! Identity as a service of the kit: what the binary needs to run it.
+
+use std::sync::Arc;
+
+use api_common::{FaultStyle, TokenValidator};
+use service::{CatalogInfo, Check, CheckContext, Context, Service, Started};
+
+use crate::Config;
+
+/// The Identity service (Keystone v3).
+pub struct IdentityService;
+
+impl Service for IdentityService {
+    type Config = Config;
+    const NAME: &'static str = "identity";
+    const CATALOG: CatalogInfo = CatalogInfo {
+        kind: "identity",
+        name: "keystone",
+        path: "/v3",
+    };
+    const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
+    const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
+    const FAULT_STYLE: FaultStyle = FaultStyle::Keystone;
+    const CONFIG_EXAMPLE: &'static str = r#"[identity]
+port = 5000
+# Token lifetime in seconds.
+token_expiration = 3600
+# Fernet key repository (default <data_dir>/fernet-keys); keys kept across rotations.
+# key_repository = "/etc/oxistack/fernet-keys"
+max_active_keys = 3
+# Admins of this project are cloud admins (Keystone's admin project).
+admin_project_name = "admin"
+admin_project_domain_name = "Default"
+# Seconds a validated token is remembered (writes on this node clear it at once).
+validation_cache_seconds = 30
+# Largest accepted request body, in bytes.
+max_request_body_size = 114688
+"#;
+
+    fn port(cfg: &Config) -> u16 {
+        cfg.port
+    }
+
+    async fn start(cfg: Config, ctx: Context) -> anyhow::Result<Started> {
+        let id = crate::start(ctx.db, cfg, &ctx.data_dir, ctx.policy_file.as_deref()).await?;
+        Ok(Started {
+            router: crate::api::router(id.clone(), ctx.base_url),
+            validator: Some(id.clone() as Arc<dyn TokenValidator>),
+            handle: id,
+        })
+    }
+
+    async fn upgrade_checks(cfg: &Config, ctx: &CheckContext) -> Vec<Check> {
+        let dir = cfg
+            .key_repository
+            .clone()
+            .unwrap_or_else(|| ctx.data_dir.join("fernet-keys"));
+        let name = "Fernet keys";
+        match crate::keys::count(&dir) {
+            Ok(n) if n >= 2 => vec![Check::success(
+                name,
+                Some(format!("{n} keys in {}.", dir.display())),
+            )],
+            Ok(n) => vec![Check::failure(
+                name,
+                format!(
+                    "{} holds {n} key(s); tokens need a primary and a staged key. Run `oxistack up` or `oxistack manage bootstrap` to create them.",
+                    dir.display()
+                ),
+            )],
+            Err(e) => vec![Check::failure(
+                name,
+                format!(
+                    "cannot read the key repository {}: {e}. Check its path and permissions (it should belong to the user running oxistack, mode 0700).",
+                    dir.display()
+                ),
+            )],
+        }
+    }
+}

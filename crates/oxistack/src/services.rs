@@ -1,0 +1,14 @@
+//! The services of the cloud, in start order. Adding a service is adding its crate and
+//! one line here: `up`, `serve --role`, `manage db sync`, the catalog, `manage status
+//! upgrade-check` and `oxistack config` all go through this list.
+
+use service::AnyService;
+
+/// Identity comes first: the services after it validate tokens with it when they run in
+/// the same process.
+pub const SERVICES: &[&dyn AnyService] = &[&identity::IdentityService, &image::ImageService];
+
+/// The registered service called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {
+    SERVICES.iter().copied().find(|s| s.name() == name)
+}

@@ -1,21 +1,15 @@
 //! `oxistack`: one binary for the whole cloud.
 
-mod cloud;
-mod config;
-mod files;
-mod manage;
-mod service_auth;
-mod services;
-mod status;
-mod test_image;
-mod up;
-
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use oxistack::{
+    cloud,
+    config::{self, Config},
+    files, manage, status, up,
+};
 
 #[derive(Parser)]
 #[command(

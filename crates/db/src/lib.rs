@@ -178,11 +178,37 @@ pub mod testing {
             .expect("sqlite")
     }
 
-    /// A new, empty database on the PostgreSQL server of `OXISTACK_TEST_PG_URL`, if set.
+    /// Whether a test must have every engine, broker and tool it uses (under
+    /// `scripts/test`, which sets `OXISTACK_TEST_REQUIRE`, and under CI): then a missing
+    /// one fails the test. In a bare `cargo test` the part needing it is skipped, saying so.
+    pub fn required() -> bool {
+        ["CI", "OXISTACK_TEST_REQUIRE"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+    }
+
+    /// Fail (when [`required`]) or say by name that this test skips what needs `what`.
+    pub fn missing(what: &str) {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("this test")
+            .to_owned();
+        if required() {
+            panic!("{test}: {what} (scripts/test provides it)");
+        }
+        eprintln!("SKIPPED in {test}: {what} (scripts/test provides it)");
+    }
+
+    /// A new, empty database on the PostgreSQL server of `OXISTACK_TEST_PG_URL`. When it
+    /// is not set: a failure under `scripts/test` and CI, else `None` and a skip notice.
     pub async fn postgres() -> Option<Db> {
-        let url = std::env::var("OXISTACK_TEST_PG_URL")
+        let Some(url) = std::env::var("OXISTACK_TEST_PG_URL")
             .ok()
-            .filter(|u| !u.is_empty())?;
+            .filter(|u| !u.is_empty())
+        else {
+            missing("no PostgreSQL: OXISTACK_TEST_PG_URL is not set");
+            return None;
+        };
         let admin = Db::connect(&url, 1)
             .await
             .expect("cannot reach OXISTACK_TEST_PG_URL");

@@ -9,7 +9,7 @@ use std::{error::Error as StdError, fmt, sync::Arc};
 
 use crate::{id::Id, kind::Kind, ParseIdError};
 
-mod sql;
+pub mod sql;
 
 #[cfg(feature = "axum")]
 mod axum;
@@ -160,17 +160,23 @@ impl Error {
 }
 
 /// [`Error::report`]: the error and every cause, separated by `: `.
+///
+/// A cause whose text already ends the previous one is left out: some errors (sqlx's
+/// among them) paste their source into their own message and return it as `source()`
+/// too.
 pub struct Report<'a>(&'a Error);
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
+        let mut previous: Option<String> = None;
         for e in self.0.chain() {
-            if !first {
-                f.write_str(": ")?;
+            let text = e.to_string();
+            match &previous {
+                Some(p) if p.ends_with(&text) => continue,
+                Some(_) => write!(f, ": {text}")?,
+                None => f.write_str(&text)?,
             }
-            first = false;
-            write!(f, "{e}")?;
+            previous = Some(text);
         }
         Ok(())
     }

@@ -116,6 +116,14 @@ fn source_chain_is_kept_apart_from_the_message() {
         &format!("NotFound: Image {U} could not be found."),
         1,
     );
+    // A cause that repeats the end of its parent's text is printed once.
+    check(
+        Error::internal_from(Io("reading x: EIO", Some(Box::new(Io("EIO", None))))),
+        INTERNAL_MESSAGE,
+        &format!("Internal: {INTERNAL_MESSAGE}"),
+        &format!("Internal: {INTERNAL_MESSAGE}: reading x: EIO"),
+        3,
+    );
     // Clones share the cause.
     let e = Error::internal_from(disk());
     assert_eq!(e.clone().report().to_string(), e.report().to_string());

@@ -299,7 +299,8 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let check = |kind: ErrorKind, code: u16| assert_eq!(status(kind).as_u16(), code, "{kind:?}");
+        let check =
+            |kind: ErrorKind, code: u16| assert_eq!(status(kind).as_u16(), code, "{kind:?}");
         check(ErrorKind::BadRequest, 400);
         check(ErrorKind::Unauthenticated, 401);
         check(ErrorKind::Forbidden, 403);
@@ -386,10 +387,22 @@ mod tests {
                 assert!(!text.contains("secret"), "{style:?} {path}: {text}");
             }
         };
-        check(FaultStyle::Keystone, "/internal", 500, "An unexpected error").await;
+        check(
+            FaultStyle::Keystone,
+            "/internal",
+            500,
+            "An unexpected error",
+        )
+        .await;
         check(FaultStyle::Nova, "/internal", 500, "computeFault").await;
         check(FaultStyle::Neutron, "/image", 404, "HTTPNotFound").await;
-        check(FaultStyle::Glance, "/image", 404, "No image found with ID 6f1e2b9c-3a4d").await;
+        check(
+            FaultStyle::Glance,
+            "/image",
+            404,
+            "No image found with ID 6f1e2b9c-3a4d",
+        )
+        .await;
         check(FaultStyle::Nova, "/image", 404, "itemNotFound").await;
         let logged = log.text();
         assert!(
@@ -398,4 +411,3 @@ mod tests {
         );
     }
 }
-

@@ -45,18 +45,23 @@ async fn ids_round_trip_normalized() {
     each_engine(async |db| {
         let id: ImageId = U.to_uppercase().parse().unwrap();
         let owner: ProjectId = "default".parse().unwrap();
-        sqlx::query("INSERT INTO t (id, owner, flag, size, status) VALUES ($1, $2, 1, 0, 'active')")
-            .bind(&id)
-            .bind(Some(&owner))
-            .execute(&db.pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO t (id, owner, flag, size, status) VALUES ($1, $2, 1, 0, 'active')",
+        )
+        .bind(&id)
+        .bind(Some(&owner))
+        .execute(&db.pool)
+        .await
+        .unwrap();
         // Stored in the normalized form: the lower-case text finds it.
         let r = row(&db, U).await;
         let c = Columns::new("t", &r);
         assert_eq!(c.get::<ImageId>("id").unwrap(), id);
         assert_eq!(c.get::<Option<ProjectId>>("owner").unwrap(), Some(owner));
-        assert_eq!(db::get::<Id<kind::Image>>(&r, "t", "id").unwrap().as_str(), U);
+        assert_eq!(
+            db::get::<Id<kind::Image>>(&r, "t", "id").unwrap().as_str(),
+            U
+        );
         // A second spelling of the same UUID is the same key.
         let again: ImageId = U.parse().unwrap();
         let err: Error = sqlx::query("INSERT INTO t (id) VALUES ($1)")
@@ -86,13 +91,34 @@ async fn drifted_rows_fail_loudly() {
                 assert!(log.contains(w), "{log:?} lacks {w:?}");
             }
         };
-        check(c.get::<ImageId>("id").map(drop), &["reading t.id", "invalid image id \"not-a-uuid\""]);
-        check(c.get::<String>("owner").map(drop), &["reading t.owner", "Null"]);
-        check(c.get::<String>("missing").map(drop), &["reading t.missing", "missing"]);
-        check(c.flag("flag").map(drop), &["reading t.flag: stored value 2: not a 0/1 flag"]);
-        check(c.int::<u64>("size").map(drop), &["reading t.size: stored value -1: out of range for u64"]);
-        check(c.parse::<Status>("status").map(drop), &["reading t.status: stored value \"actve\": unknown status"]);
-        check(c.parse_opt::<Status>("status").map(drop), &["reading t.status"]);
+        check(
+            c.get::<ImageId>("id").map(drop),
+            &["reading t.id", "invalid image id \"not-a-uuid\""],
+        );
+        check(
+            c.get::<String>("owner").map(drop),
+            &["reading t.owner", "Null"],
+        );
+        check(
+            c.get::<String>("missing").map(drop),
+            &["reading t.missing", "missing"],
+        );
+        check(
+            c.flag("flag").map(drop),
+            &["reading t.flag: stored value 2: not a 0/1 flag"],
+        );
+        check(
+            c.int::<u64>("size").map(drop),
+            &["reading t.size: stored value -1: out of range for u64"],
+        );
+        check(
+            c.parse::<Status>("status").map(drop),
+            &["reading t.status: stored value \"actve\": unknown status"],
+        );
+        check(
+            c.parse_opt::<Status>("status").map(drop),
+            &["reading t.status"],
+        );
     })
     .await;
 }
@@ -106,7 +132,10 @@ async fn well_formed_rows_decode() {
         assert!(c.flag("flag").unwrap());
         assert_eq!(c.int::<u64>("size").unwrap(), 5);
         assert_eq!(c.parse::<Status>("status").unwrap(), Status::Active);
-        assert_eq!(c.parse_opt::<Status>("status").unwrap(), Some(Status::Active));
+        assert_eq!(
+            c.parse_opt::<Status>("status").unwrap(),
+            Some(Status::Active)
+        );
         assert_eq!(c.parse_opt::<Status>("owner").unwrap(), None);
         assert_eq!(c.get::<Option<String>>("owner").unwrap(), None);
     })
@@ -120,7 +149,11 @@ async fn sqlx_errors_keep_their_cause() {
             let e = Error::from(e);
             assert_eq!(e.kind, kind, "{}", e.report());
             assert!(e.report().to_string().contains(cause), "{}", e.report());
-            assert!(cause.is_empty() || !e.message.contains(cause), "{}", e.message);
+            assert!(
+                cause.is_empty() || !e.message.contains(cause),
+                "{}",
+                e.message
+            );
         };
         let none = sqlx::query("SELECT id FROM t WHERE id = 'x'")
             .fetch_one(&db.pool)
@@ -128,12 +161,19 @@ async fn sqlx_errors_keep_their_cause() {
             .map(drop);
         check(none.unwrap_err(), ErrorKind::NotFound, "no rows");
         insert(&db, "dup", None, 0, 0, "active").await;
-        let dup = sqlx::query("INSERT INTO t (id) VALUES ('dup')").execute(&db.pool).await;
+        let dup = sqlx::query("INSERT INTO t (id) VALUES ('dup')")
+            .execute(&db.pool)
+            .await;
         check(dup.unwrap_err(), ErrorKind::Conflict, "");
         // The engines word a unique violation differently; the cause is still there.
-        let dup = sqlx::query("INSERT INTO t (id) VALUES ('dup')").execute(&db.pool).await;
+        let dup = sqlx::query("INSERT INTO t (id) VALUES ('dup')")
+            .execute(&db.pool)
+            .await;
         assert!(Error::from(dup.unwrap_err()).chain().count() >= 2);
-        let bad = sqlx::query("SELECT nope FROM t").fetch_all(&db.pool).await.map(drop);
+        let bad = sqlx::query("SELECT nope FROM t")
+            .fetch_all(&db.pool)
+            .await
+            .map(drop);
         check(bad.unwrap_err(), ErrorKind::Internal, "nope");
         db.pool.close().await;
         let closed = sqlx::query("SELECT 1").execute(&db.pool).await;

@@ -196,7 +196,9 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -204,7 +206,10 @@ impl StdError for Error {
 /// resource" (a path parameter), the service answers [`Error::not_found`] itself.
 impl From<ParseIdError> for Error {
     fn from(e: ParseIdError) -> Self {
-        Error::bad_request(format!("Invalid {} id {:?}: {}.", e.kind, e.input, e.reason))
+        Error::bad_request(format!(
+            "Invalid {} id {:?}: {}.",
+            e.kind, e.input, e.reason
+        ))
     }
 }
 

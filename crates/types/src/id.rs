@@ -55,7 +55,11 @@ pub enum Invalid {
 
 impl fmt::Display for ParseIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {} id {:?}: {}", self.kind, self.input, self.reason)
+        write!(
+            f,
+            "invalid {} id {:?}: {}",
+            self.kind, self.input, self.reason
+        )
     }
 }
 
@@ -341,7 +345,10 @@ mod tests {
         check::<Image>(U, Ok(U));
         check::<Image>(&U.to_uppercase(), Ok(U));
         check::<Image>("6F1E2B9C-3a4d-4E5F-8a7b-0C1D2E3F4A5B", Ok(U));
-        check::<Image>("00000000-0000-0000-0000-000000000000", Ok("00000000-0000-0000-0000-000000000000"));
+        check::<Image>(
+            "00000000-0000-0000-0000-000000000000",
+            Ok("00000000-0000-0000-0000-000000000000"),
+        );
         check::<Image>("", bad);
         check::<Image>("6f1e2b9c3a4d4e5f8a7b0c1d2e3f4a5b", bad);
         check::<Image>(&format!("{{{U}}}"), bad);
@@ -446,7 +453,10 @@ mod tests {
 
     #[test]
     fn order_is_the_text_order() {
-        let mut ids: Vec<Id<Project>> = ["b", "a", "B", "aa"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut ids: Vec<Id<Project>> = ["b", "a", "B", "aa"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         ids.sort();
         let texts: Vec<&str> = ids.iter().map(Id::as_str).collect();
         assert_eq!(texts, ["B", "a", "aa", "b"]);

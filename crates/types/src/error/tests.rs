@@ -11,14 +11,20 @@ fn typed_not_found_and_conflict() {
     fn check<K: Kind>(id: &str, not_found: &str, conflict: &str) {
         let id: Id<K> = id.parse().unwrap();
         let e = Error::not_found_id(&id);
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotFound, not_found));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::NotFound, not_found)
+        );
         let resource = Resource {
             kind: K::NAME,
             id: id.to_string(),
         };
         assert_eq!(e.resource.as_ref(), Some(&resource));
         let e = Error::conflict_id(&id);
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Conflict, conflict));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Conflict, conflict)
+        );
         assert_eq!(e.resource, Some(resource));
     }
     check::<kind::Image>(

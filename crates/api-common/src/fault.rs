@@ -1,6 +1,8 @@
 //! Each OpenStack service has its own fault body. Handlers return [`Error`]; its
-//! `IntoResponse` leaves the error in the response extensions and [`fault_layer`] renders
-//! it in the style of the service that owns the router. Errors are logged here, once.
+//! `IntoResponse` (in the types crate, for the orphan rule) leaves the error in the
+//! response extensions and [`fault_layer`] renders it, with the [`status`] of its kind, in
+//! the style of the service that owns the router. Errors are logged here, once, with
+//! their whole source chain.
 
 use std::sync::Arc;
 
@@ -31,11 +33,26 @@ pub enum FaultStyle {
     Glance,
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let mut resp = self.status().into_response();
-        resp.extensions_mut().insert(Arc::new(self));
-        resp
+/// The HTTP status of each kind of error: the one place that maps the app layers'
+/// transport-independent errors to HTTP. (`Error`'s `IntoResponse` only leaves the error
+/// in the response; [`fault_layer`] sets this status and the body.)
+pub fn status(kind: ErrorKind) -> StatusCode {
+    use StatusCode as S;
+    match kind {
+        ErrorKind::BadRequest => S::BAD_REQUEST,
+        ErrorKind::Unauthenticated => S::UNAUTHORIZED,
+        ErrorKind::Forbidden => S::FORBIDDEN,
+        ErrorKind::NotFound => S::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
+        ErrorKind::Conflict => S::CONFLICT,
+        ErrorKind::Gone => S::GONE,
+        ErrorKind::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::RangeNotSatisfiable => S::RANGE_NOT_SATISFIABLE,
+        ErrorKind::OverLimit => S::PAYLOAD_TOO_LARGE,
+        ErrorKind::Internal => S::INTERNAL_SERVER_ERROR,
+        ErrorKind::NotImplemented => S::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => S::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -138,7 +155,7 @@ pub fn webob_offer(accept: Option<&str>) -> Option<&'static str> {
 }
 
 fn render_glance(err: &Error, accept: Option<&str>) -> Response {
-    let status = err.status();
+    let status = status(err.kind);
     let code = status.as_u16();
     let t = title(status);
     if err.kind == ErrorKind::Unauthenticated {
@@ -170,7 +187,7 @@ fn render_glance(err: &Error, accept: Option<&str>) -> Response {
 
 /// Render an error in a service's fault style.
 pub fn render(style: FaultStyle, err: &Error) -> Response {
-    let status = err.status();
+    let status = status(err.kind);
     let code = status.as_u16();
     match style {
         FaultStyle::Keystone => (
@@ -226,10 +243,11 @@ pub async fn fault_layer(
     let Some(err) = resp.extensions().get::<Arc<Error>>().cloned() else {
         return resp;
     };
-    if err.status().is_server_error() {
-        tracing::error!(kind = ?err.kind, message = %err.message, detail = ?err.detail, "request failed");
+    // The whole chain goes to the log (the user got only the message).
+    if status(err.kind).is_server_error() {
+        tracing::error!(kind = ?err.kind, error = %err.report(), "request failed");
     } else {
-        tracing::debug!(kind = ?err.kind, message = %err.message, detail = ?err.detail, "request refused");
+        tracing::debug!(kind = ?err.kind, error = %err.report(), "request refused");
     }
     let mut out = render_negotiated(style, &err, accept.as_ref().and_then(|a| a.to_str().ok()));
     // Keep headers a handler set on purpose (e.g. WWW-Authenticate, Allow).
@@ -277,5 +295,119 @@ mod tests {
         );
         check(Some("application/octet-stream"), None);
         check(Some("text/plain"), None);
+    }
+
+    #[test]
+    fn statuses() {
+        let check =
+            |kind: ErrorKind, code: u16| assert_eq!(status(kind).as_u16(), code, "{kind:?}");
+        check(ErrorKind::BadRequest, 400);
+        check(ErrorKind::Unauthenticated, 401);
+        check(ErrorKind::Forbidden, 403);
+        check(ErrorKind::NotFound, 404);
+        check(ErrorKind::MethodNotAllowed, 405);
+        check(ErrorKind::Conflict, 409);
+        check(ErrorKind::Gone, 410);
+        check(ErrorKind::PayloadTooLarge, 413);
+        check(ErrorKind::OverLimit, 413);
+        check(ErrorKind::UnsupportedMediaType, 415);
+        check(ErrorKind::RangeNotSatisfiable, 416);
+        check(ErrorKind::Internal, 500);
+        check(ErrorKind::NotImplemented, 501);
+        check(ErrorKind::Unavailable, 503);
+    }
+
+    /// A log sink for one test (the subscriber is the test thread's own).
+    #[derive(Clone, Default)]
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()
+        }
+    }
+
+    /// Through the layers every service has: the status of the kind, the body of the
+    /// style, and the cause in the log only.
+    #[tokio::test]
+    async fn fault_layer_renders_and_logs_the_chain() {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        use types::{kind, Id};
+
+        const IMAGE: &str = "6f1e2b9c-3a4d-4e5f-8a7b-0c1d2e3f4a5b";
+        let log = Log::default();
+        let sink = log.clone();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || sink.clone())
+                .finish(),
+        );
+        let secret = || std::io::Error::other("open /srv/secret/key: permission denied");
+        let router = || {
+            axum::Router::new()
+                .route(
+                    "/internal",
+                    axum::routing::get(move || async move {
+                        Err::<(), _>(Error::internal_from(secret()))
+                    }),
+                )
+                .route(
+                    "/image",
+                    axum::routing::get(|| async {
+                        let id: Id<kind::Image> = IMAGE.to_uppercase().parse()?;
+                        Err::<(), _>(Error::not_found_id(&id))
+                    }),
+                )
+        };
+        let check = |style: FaultStyle, path: &'static str, code: u16, body: &'static str| {
+            let app = crate::server::service_layers(router(), style, 1024);
+            async move {
+                let req = Request::get(path)
+                    .header(header::ACCEPT, "application/json")
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                let resp = app.oneshot(req).await.expect("infallible");
+                assert_eq!(resp.status().as_u16(), code, "{style:?} {path}");
+                let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                assert!(text.contains(body), "{style:?} {path}: {text}");
+                assert!(!text.contains("secret"), "{style:?} {path}: {text}");
+            }
+        };
+        check(
+            FaultStyle::Keystone,
+            "/internal",
+            500,
+            "An unexpected error",
+        )
+        .await;
+        check(FaultStyle::Nova, "/internal", 500, "computeFault").await;
+        check(FaultStyle::Neutron, "/image", 404, "HTTPNotFound").await;
+        check(
+            FaultStyle::Glance,
+            "/image",
+            404,
+            "No image found with ID 6f1e2b9c-3a4d",
+        )
+        .await;
+        check(FaultStyle::Nova, "/image", 404, "itemNotFound").await;
+        let logged = log.text();
+        assert!(
+            logged.contains("An unexpected error prevented the server from fulfilling your request.: open /srv/secret/key: permission denied"),
+            "{logged}"
+        );
     }
 }

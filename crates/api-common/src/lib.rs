@@ -15,5 +15,6 @@ pub mod version;
 
 pub use auth::{AuthContext, Ctx, TokenValidator};
 pub use error::{Error, ErrorKind, Result};
+pub use fault::status;
 pub use fault::FaultStyle;
 pub use json::ApiJson;

@@ -5,6 +5,18 @@
 //! them the same way), `BIGINT` for integers and booleans (0/1), `TEXT` for strings and
 //! timestamps (RFC 3339, UTC, so they sort as text). No engine-specific SQL outside this
 //! crate.
+//!
+//! Reading rows: [`Columns`] and [`get`] decode columns and fail loudly (naming
+//! `table.column`) on a missing column, an unexpected NULL or a value that does not parse;
+//! typed ids ([`types::Id`]) decode from `TEXT` columns and are checked as they are read.
+//!
+//! Errors: `?` on a query turns a `sqlx::Error` into the services' [`types::Error`]. That
+//! conversion, and the classification it makes (no row -> NotFound, unique violation ->
+//! Conflict, pool timed out or closed -> Unavailable, anything else -> Internal, the sqlx
+//! error kept as the cause for the log), is [`types::error::sql`]: the orphan rule lets it
+//! live only beside `Error` (or in sqlx), not here. [`DbError`] converts the same way.
+
+mod row;
 
 use std::{str::FromStr, time::Duration};
 
@@ -13,6 +25,7 @@ use sqlx::{
     AnyPool, Executor,
 };
 
+pub use row::{get, Columns};
 pub use sqlx::{any::AnyRow, AnyPool as Pool, Row};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +41,20 @@ pub enum DbError {
     },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+}
+
+/// Opening or migrating the database fails the start of a service; a query error inside
+/// a request is classified as any sqlx error is ([`types::error::sql`]).
+impl From<DbError> for types::Error {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sql(e) => e.into(),
+            DbError::Open { .. } => {
+                types::Error::unavailable("The database is not available.").with_source(e)
+            }
+            DbError::Migration { .. } => types::Error::internal_from(e),
+        }
+    }
 }
 
 /// Which engine a URL names.

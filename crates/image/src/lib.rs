@@ -17,6 +17,7 @@ pub mod model;
 pub mod patch;
 pub mod policies;
 pub mod query;
+pub mod sagas;
 pub mod schemas;
 pub mod store;
 
@@ -26,11 +27,18 @@ pub use app::Image;
 pub use config::{Config, HashAlgo, Quotas};
 
 /// The schema of the image tables.
-pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[db::Migration] = &[
+    db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    db::Migration {
+        version: 2,
+        name: "stage_complete",
+        sql: include_str!("../migrations/0002_stage_complete.sql"),
+    },
+];
 
 /// The identifier of the local filesystem store (`/v2/info/stores`).
 pub const STORE_ID: &str = "file";
@@ -48,13 +56,19 @@ pub enum StartError {
     },
 }
 
-/// Open the image service over a migrated database: its stores (under
-/// `<data_dir>/images` unless configured) and its policy.
+/// The service name the image sagas are logged under.
+pub const SAGA_SERVICE: &str = "image";
+
+/// Open the image service over a database with the image and saga migrations
+/// applied: its stores (under `<data_dir>/images` unless configured), its policy and
+/// its saga executor, whose claims are held as `saga_owner` (see
+/// [`saga::ExecutorConfig::owner`]). Its background work is [`Image::background`].
 pub async fn start(
     db: db::Db,
     cfg: Config,
     data_dir: &Path,
     policy_file: Option<&Path>,
+    saga_owner: &str,
 ) -> Result<Arc<Image>, StartError> {
     let store_dir = cfg
         .store_dir
@@ -83,6 +97,6 @@ pub async fn start(
         policy,
         store,
         staging,
-        staging_dir,
+        saga::ExecutorConfig::new(SAGA_SERVICE, saga_owner),
     )))
 }

@@ -5,6 +5,20 @@
 //! - [`store::Tables`] holds every SQL statement; [`backend::Store`] is where image
 //!   data lives ([`backend::FileStore`] on local disk).
 //! - [`format`] recognises disk image formats and refuses unsafe ones, as Glance does.
+//! - [`sagas`] holds the multi-step work that must survive a crash: interoperable
+//!   import (`glance-direct`, `web-download`) is a saga run by the service's
+//!   [`saga::Executor`]; [`Image::background`] runs the executor, which resumes the
+//!   imports a previous process left unfinished.
+//!
+//! Data is written before it is recorded. An upload (`PUT /file`) streams to a
+//! temporary file, hashed and inspected on the way, then is renamed into place and the
+//! image marked active; a stage (`PUT /stage`) does the same into the staging store and
+//! records `stage_complete`. After a crash, [`Image::requeue_interrupted`] resets only
+//! what the crash cut short (an upload in `saving`, a stage not complete); a completed
+//! stage stays `uploading`, ready for `glance-direct`.
+//!
+//! Image ids are UUIDs and compare case-insensitively: every id that comes in (path,
+//! body, `marker`, `id` filter) is lower-cased ([`model::normalize_id`]).
 
 #![recursion_limit = "256"]
 

@@ -17,7 +17,13 @@ on_every_engine!(kill_during_import_then_restart);
 /// Big enough that copying it into the store (hashed on the way) takes a while.
 const SIZE_MIB: u64 = 512;
 
-fn image_call(c: &Cloud, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+fn image_call(
+    c: &Cloud,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let r = http(c.image_port, method, path, &[("X-Auth-Token", token)], body)
         .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", c.server_log()));
     let v = serde_json::from_str(&r.body).unwrap_or(Value::Null);
@@ -75,7 +81,10 @@ fn kill_during_import_then_restart(engine: Engine) {
         port = c.image_port
     ));
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(out.success() && lines.len() == 2 && lines[1] == "204", "{out}");
+    assert!(
+        out.success() && lines.len() == 2 && lines[1] == "204",
+        "{out}"
+    );
     let md5 = lines[0].to_owned();
     assert_eq!(status(&c, &token, &id), "uploading");
 
@@ -91,7 +100,9 @@ fn kill_during_import_then_restart(engine: Engine) {
     );
     assert_eq!(code, 202, "{v}");
     wait_until("the copy into the store", Duration::from_secs(30), || {
-        files(&store).iter().any(|f| f.starts_with(&format!(".tmp-{id}")))
+        files(&store)
+            .iter()
+            .any(|f| f.starts_with(&format!(".tmp-{id}")))
     });
     thread::sleep(Duration::from_millis(200));
     c.kill();
@@ -117,6 +128,10 @@ fn kill_during_import_then_restart(engine: Engine) {
         c.server_log().contains("saga done")
     });
     assert_eq!(files(&store), vec![id.clone()], "stray files in the store");
-    assert!(files(&staging).is_empty(), "stray staged files: {:?}", files(&staging));
+    assert!(
+        files(&staging).is_empty(),
+        "stray staged files: {:?}",
+        files(&staging)
+    );
     c.stop();
 }

@@ -40,7 +40,9 @@ async fn main() {
         web_download_allowed: vec!["127.0.0.1".into()],
         ..Default::default()
     };
-    let svc = image::start(db, cfg, &dir, None, "dev-server").await.unwrap();
+    let svc = image::start(db, cfg, &dir, None, "dev-server")
+        .await
+        .unwrap();
     svc.requeue_interrupted().await.unwrap();
     let ctx = |user: &str, project: &str, roles: &[&str]| {
         Arc::new(AuthContext {

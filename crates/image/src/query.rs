@@ -142,7 +142,10 @@ pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Error> {
             Some(n as usize)
         }
     };
-    let marker = take("marker").into_iter().next().map(|m| crate::model::normalize_id(&m));
+    let marker = take("marker")
+        .into_iter()
+        .next()
+        .map(|m| crate::model::normalize_id(&m));
     let member_status = match take("member_status")
         .first()
         .map(String::as_str)

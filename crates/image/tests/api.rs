@@ -1619,7 +1619,9 @@ async fn completed_stage_survives_restart() {
     let raw = json!({"disk_format": "raw", "container_format": "bare"});
     let staged = id_of(&e.create(MEMBER_A, raw.clone()).await);
     assert_eq!(
-        e.stage(&staged, MEMBER_A, b"staged data".to_vec()).await.status,
+        e.stage(&staged, MEMBER_A, b"staged data".to_vec())
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     // a stage a crash cut short: it began (queued -> uploading) and never finished
@@ -1628,7 +1630,12 @@ async fn completed_stage_survives_restart() {
         image::model::Status::Queued,
         image::model::Status::Uploading,
     );
-    assert!(e.svc.tables.set_status(&cut, queued, uploading).await.unwrap());
+    assert!(e
+        .svc
+        .tables
+        .set_status(&cut, queued, uploading)
+        .await
+        .unwrap());
     // the next process over the same database and data directory
     let next = image::start(
         e.svc.tables.db.clone(),
@@ -1660,7 +1667,9 @@ async fn completed_stage_survives_restart() {
     }
     assert_eq!(e.status_of(&staged).await, "active");
     assert_eq!(
-        e.get(&format!("/v2/images/{staged}/file"), MEMBER_A).await.body,
+        e.get(&format!("/v2/images/{staged}/file"), MEMBER_A)
+            .await
+            .body,
         "staged data"
     );
 }
@@ -1674,12 +1683,18 @@ async fn min_disk_and_min_ram_out_of_range_are_refused() {
     for field in ["min_disk", "min_ram"] {
         for v in &too_big {
             let r = e
-                .call("POST", "/v2/images", Some(MEMBER_A), Some(json!({field: v})))
+                .call(
+                    "POST",
+                    "/v2/images",
+                    Some(MEMBER_A),
+                    Some(json!({field: v})),
+                )
                 .await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}={v}");
             assert!(
-                r.text()
-                    .contains(&format!("'{field}' value out of range, must not exceed 2147483647")),
+                r.text().contains(&format!(
+                    "'{field}' value out of range, must not exceed 2147483647"
+                )),
                 "{}",
                 r.text()
             );
@@ -1701,7 +1716,10 @@ async fn min_disk_and_min_ram_out_of_range_are_refused() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{v}: {}", r.text());
     }
     let v = e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json();
-    assert_eq!((v["min_disk"].as_i64(), v["min_ram"].as_i64()), (Some(2147483647), Some(1)));
+    assert_eq!(
+        (v["min_disk"].as_i64(), v["min_ram"].as_i64()),
+        (Some(2147483647), Some(1))
+    );
 }
 
 /// Defect 7: image ids were case-sensitive, so the upper-case form of an existing id
@@ -1713,7 +1731,12 @@ async fn image_ids_are_case_insensitive() {
     let upper = id.to_uppercase();
     e.create(MEMBER_A, json!({"id": id, "name": "one"})).await;
     let r = e
-        .call("POST", "/v2/images", Some(MEMBER_A), Some(json!({"id": upper})))
+        .call(
+            "POST",
+            "/v2/images",
+            Some(MEMBER_A),
+            Some(json!({"id": upper})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     let v = e.get(&format!("/v2/images/{upper}"), MEMBER_A).await;
@@ -1725,9 +1748,14 @@ async fn image_ids_are_case_insensitive() {
     assert_eq!(v["id"], other.to_lowercase());
     // every route, filter and marker takes either form
     assert_eq!(
-        e.call("PUT", &format!("/v2/images/{upper}/tags/t1"), Some(MEMBER_A), None)
-            .await
-            .status,
+        e.call(
+            "PUT",
+            &format!("/v2/images/{upper}/tags/t1"),
+            Some(MEMBER_A),
+            None
+        )
+        .await
+        .status,
         StatusCode::NO_CONTENT
     );
     let r = e
@@ -1738,18 +1766,29 @@ async fn image_ids_are_case_insensitive() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let list = e.get(&format!("/v2/images?id={upper}"), MEMBER_A).await.json();
+    let list = e
+        .get(&format!("/v2/images?id={upper}"), MEMBER_A)
+        .await
+        .json();
     assert_eq!(list["images"].as_array().unwrap().len(), 1);
     assert_eq!(list["images"][0]["name"], "renamed");
     assert_eq!(list["images"][0]["tags"], json!(["t1"]));
     let page = e
-        .get(&format!("/v2/images?marker={upper}&sort_key=id&sort_dir=asc"), MEMBER_A)
+        .get(
+            &format!("/v2/images?marker={upper}&sort_key=id&sort_dir=asc"),
+            MEMBER_A,
+        )
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(
-        e.call("DELETE", &format!("/v2/images/{upper}"), Some(MEMBER_A), None)
-            .await
-            .status,
+        e.call(
+            "DELETE",
+            &format!("/v2/images/{upper}"),
+            Some(MEMBER_A),
+            None
+        )
+        .await
+        .status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -1768,7 +1807,12 @@ async fn import_authorizes_before_state_checks() {
     // A's private queued image: B may not see it (the state check would say 409)
     let private = id_of(&e.create(MEMBER_A, raw.clone()).await);
     let r = e
-        .call("POST", &format!("/v2/images/{private}/import"), Some(MEMBER_B), Some(direct.clone()))
+        .call(
+            "POST",
+            &format!("/v2/images/{private}/import"),
+            Some(MEMBER_B),
+            Some(direct.clone()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     // A's public active image: B sees it but may not modify it
@@ -1781,13 +1825,23 @@ async fn import_authorizes_before_state_checks() {
     );
     for who in [MEMBER_B, READER_A] {
         let r = e
-            .call("POST", &format!("/v2/images/{public}/import"), Some(who), Some(direct.clone()))
+            .call(
+                "POST",
+                &format!("/v2/images/{public}/import"),
+                Some(who),
+                Some(direct.clone()),
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.text());
     }
     // the owner gets the state check
     let r = e
-        .call("POST", &format!("/v2/images/{public}/import"), Some(MEMBER_A), Some(direct))
+        .call(
+            "POST",
+            &format!("/v2/images/{public}/import"),
+            Some(MEMBER_A),
+            Some(direct),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 }
@@ -1805,7 +1859,12 @@ async fn member_ids_are_limited_to_project_id_length() {
         (255, StatusCode::OK),
     ] {
         let r = e
-            .call("POST", &members, Some(MEMBER_A), Some(json!({"member": "m".repeat(len)})))
+            .call(
+                "POST",
+                &members,
+                Some(MEMBER_A),
+                Some(json!({"member": "m".repeat(len)})),
+            )
             .await;
         assert_eq!(r.status, want, "{len}: {}", r.text());
     }

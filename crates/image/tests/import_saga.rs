@@ -45,7 +45,10 @@ impl Import<'_> {
             .collect();
         assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
         let img = e.svc.tables.image(id).await.unwrap().unwrap();
-        assert!(!img.properties.contains_key(import::LOCK), "{id}: still locked");
+        assert!(
+            !img.properties.contains_key(import::LOCK),
+            "{id}: still locked"
+        );
         img
     }
 }

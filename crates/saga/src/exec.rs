@@ -395,7 +395,13 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
             .await
     }
 
-    fn cx(&self, ctx: &C, id: &str, params: &Arc<Value>, outputs: &HashMap<String, Value>) -> Cx<C> {
+    fn cx(
+        &self,
+        ctx: &C,
+        id: &str,
+        params: &Arc<Value>,
+        outputs: &HashMap<String, Value>,
+    ) -> Cx<C> {
         Cx {
             ctx: ctx.clone(),
             id: id.into(),
@@ -435,7 +441,12 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
             SagaState::Running => {}
             SagaState::Unwinding => {
                 let cause = Error::internal(row.error.clone().unwrap_or_default());
-                let progress = Progress { saga, params, states, outputs };
+                let progress = Progress {
+                    saga,
+                    params,
+                    states,
+                    outputs,
+                };
                 return self.unwind(ctx, id, &progress, cause).await;
             }
             SagaState::Done => return Ok(Ended::Done),
@@ -491,17 +502,18 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                         error: Some(&text),
                     };
                     if !self
-                        .write(
-                            id,
-                            Some(failed),
-                            Some((SagaState::Unwinding, Some(&text))),
-                        )
+                        .write(id, Some(failed), Some((SagaState::Unwinding, Some(&text))))
                         .await?
                     {
                         return Ok(lost());
                     }
                     states[i] = Some(StepState::Failed);
-                    let progress = Progress { saga, params, states, outputs };
+                    let progress = Progress {
+                        saga,
+                        params,
+                        states,
+                        outputs,
+                    };
                     return self.unwind(ctx, id, &progress, e).await;
                 }
             }

@@ -243,9 +243,7 @@ pub async fn check<S: Scenario>(db: &db::Db, scenario: &S) -> Report {
 
     for k in 0..n {
         let step = saga.steps[k].name;
-        let (params, o) = h
-            .run(Fault::CrashInUndo(k, Arc::new(Notify::new())))
-            .await;
+        let (params, o) = h.run(Fault::CrashInUndo(k, Arc::new(Notify::new()))).await;
         let what = format!("crashing in the undo of step {step}, then resuming");
         assert_unwound(name, &what, &o);
         scenario.check_undone(&params).await;

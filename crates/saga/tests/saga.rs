@@ -168,7 +168,10 @@ impl testing::Scenario for Toy {
     }
     async fn check_done(&self, p: &Value) {
         let id = p["id"].as_str().unwrap();
-        assert_eq!(self.0.row(&format!("{id}-a")).await.as_deref(), Some("active"));
+        assert_eq!(
+            self.0.row(&format!("{id}-a")).await.as_deref(),
+            Some("active")
+        );
         assert_eq!(
             self.0.row(&format!("{id}-a-b")).await.as_deref(),
             Some("attached")
@@ -296,7 +299,13 @@ async fn claims_are_compare_and_set() {
         let service = format!("svc-{}", uuid::Uuid::new_v4().simple());
         let hold = world.slow.acquire_many(1000).await.unwrap();
         let execs: Vec<_> = (0..6)
-            .map(|i| Executor::new(db.clone(), config(&service, &format!("p{i}"), 5000), vec![toy()]))
+            .map(|i| {
+                Executor::new(
+                    db.clone(),
+                    config(&service, &format!("p{i}"), 5000),
+                    vec![toy()],
+                )
+            })
             .collect();
         // recorded by a process that died at once, and released (as at shutdown)
         let id = execs[0].create("toy", &json!({"id": "y"})).await.unwrap();
@@ -337,13 +346,20 @@ async fn start_then_background_then_shutdown() {
     for db in db::testing::engines().await {
         let world = World::new(db.clone()).await;
         let service = format!("svc-{}", uuid::Uuid::new_v4().simple());
-        let exec = Executor::new(db.clone(), config(&service, "up", 5000), vec![toy(), gated()]);
+        let exec = Executor::new(
+            db.clone(),
+            config(&service, "up", 5000),
+            vec![toy(), gated()],
+        );
 
         let e = exec
             .start(&world, "gated", &json!({"id": "g"}))
             .await
             .unwrap_err();
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Conflict, "not now"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Conflict, "not now")
+        );
         assert_eq!(world.row("g-a").await, None);
 
         // left by a previous run of this process (same owner), mid-way
@@ -353,7 +369,9 @@ async fn start_then_background_then_shutdown() {
         let runner = tokio::spawn(exec.clone().run(world.clone(), async move {
             let _ = stopped.await;
         }));
-        exec.start(&world, "toy", &json!({"id": "new"})).await.unwrap();
+        exec.start(&world, "toy", &json!({"id": "new"}))
+            .await
+            .unwrap();
         assert_eq!(world.row("new-a").await.as_deref(), Some("reserved"));
         wait_for("the background task to finish both", || async {
             world.row("new-a").await.as_deref() == Some("active")
@@ -364,7 +382,10 @@ async fn start_then_background_then_shutdown() {
 
         // a saga in flight at shutdown stays unfinished, unclaimed
         let hold = world.slow.acquire_many(1000).await.unwrap();
-        let id = exec.start(&world, "toy", &json!({"id": "cut"})).await.unwrap();
+        let id = exec
+            .start(&world, "toy", &json!({"id": "cut"}))
+            .await
+            .unwrap();
         wait_for("the slow step", || async {
             world.row("cut-a-b").await.is_some()
         })

@@ -119,12 +119,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ImageId {
         parts: &mut http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(params) =
-            axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(
-                parts, state,
-            )
-            .await
-            .map_err(|e| Error::bad_request(e.body_text()))?;
+        let axum::extract::Path(params) = axum::extract::Path::<
+            std::collections::HashMap<String, String>,
+        >::from_request_parts(parts, state)
+        .await
+        .map_err(|e| Error::bad_request(e.body_text()))?;
         let id = params
             .get("id")
             .ok_or_else(|| Error::internal("an image route without {id}"))?;

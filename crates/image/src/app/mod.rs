@@ -9,9 +9,7 @@ use std::sync::Arc;
 use api_common::{AuthContext, Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
-pub use data::{
-    parse_range, uri_allowed, Digest, Download, ImportRequest, Upload, IMPORT_METHODS,
-};
+pub use data::{parse_range, uri_allowed, Digest, Download, ImportRequest, Upload, IMPORT_METHODS};
 
 /// The import methods `/v2/info/import` lists.
 pub fn data_import_methods() -> &'static [&'static str] {
@@ -276,7 +274,11 @@ impl Image {
     }
 
     /// How many more bytes the owner may store: the size cap and `image_size_total`.
-    pub(crate) async fn data_allowance(&self, owner: Option<&str>, delta: Option<u64>) -> Result<u64> {
+    pub(crate) async fn data_allowance(
+        &self,
+        owner: Option<&str>,
+        delta: Option<u64>,
+    ) -> Result<u64> {
         let mut allow = self.cfg.max_image_size;
         if let Some(d) = delta {
             if d > allow {

@@ -135,7 +135,9 @@ async fn unlock(cx: Ctx) -> Result<()> {
     };
     // First the data, then the record: a crash between leaves a locked image, and
     // this undo runs again.
-    svc.staging.delete(&svc.staged_location(&p.image_id)).await?;
+    svc.staging
+        .delete(&svc.staged_location(&p.image_id))
+        .await?;
     img.status = Status::Queued;
     img.size = None;
     img.virtual_size = None;
@@ -144,7 +146,9 @@ async fn unlock(cx: Ctx) -> Result<()> {
         .insert(FAILED.into(), Some(svc.store.id().into()));
     img.properties.remove(LOCK);
     img.updated_at = now();
-    svc.tables.update_image(&img, Some(Status::Importing)).await?;
+    svc.tables
+        .update_image(&img, Some(Status::Importing))
+        .await?;
     Ok(())
 }
 
@@ -202,15 +206,15 @@ async fn activate(cx: Ctx) -> Result<()> {
         .output("store")?
         .ok_or_else(|| Error::internal("the store step has no output"))?;
     let img = svc.tables.image(&p.image_id).await?.ok_or_else(gone)?;
-    if img.status == Status::Active && img.location.as_deref() == Some(stored.location.as_str())
-    {
+    if img.status == Status::Active && img.location.as_deref() == Some(stored.location.as_str()) {
         return Ok(());
     }
     if !held_by(&img, cx.saga_id()) {
         return Err(gone());
     }
     let mut done = img;
-    done.properties.insert(IMPORTING.into(), Some(String::new()));
+    done.properties
+        .insert(IMPORTING.into(), Some(String::new()));
     done.properties.remove(LOCK);
     if !svc
         .activate(done, Status::Importing, stored.location, stored.digest)
@@ -241,7 +245,8 @@ async fn deactivate(cx: Ctx) -> Result<()> {
     img.virtual_size = None;
     img.properties
         .insert(IMPORTING.into(), Some(svc.store.id().into()));
-    img.properties.insert(LOCK.into(), Some(cx.saga_id().into()));
+    img.properties
+        .insert(LOCK.into(), Some(cx.saga_id().into()));
     img.updated_at = now();
     svc.tables.update_image(&img, Some(Status::Active)).await?;
     Ok(())

@@ -1379,19 +1379,6 @@ async fn interoperable_import() {
         "file"
     );
 
-    let wait_active = |id: String| {
-        let e = &e;
-        async move {
-            for _ in 0..200 {
-                let s = e.status_of(&id).await;
-                if s != "importing" {
-                    return s;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            "timeout".into()
-        }
-    };
     // web-download
     let id = id_of(
         &e.create(
@@ -1421,7 +1408,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    assert_eq!(wait_active(id.clone()).await, "active");
+    assert_eq!(e.wait_import(&id).await, "active");
     let v = e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json();
     assert_eq!(v["size"], payload.len());
     assert_eq!(v["checksum"], hex::encode(Md5::digest(&payload)));
@@ -1445,7 +1432,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
-    assert_eq!(wait_active(id.clone()).await, "queued");
+    assert_eq!(e.wait_import(&id).await, "queued");
     assert_eq!(
         e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json()["os_glance_failed_import"],
         "file"
@@ -1488,7 +1475,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    assert_eq!(wait_active(id.clone()).await, "active");
+    assert_eq!(e.wait_import(&id).await, "active");
     assert_eq!(
         e.get(&format!("/v2/images/{id}/file"), MEMBER_A).await.body,
         "staged data"
@@ -1525,7 +1512,7 @@ async fn interoperable_import() {
             Some(json!({"method": {"name": "glance-direct"}})),
         )
         .await;
-        assert_eq!(wait_active(id.clone()).await, "queued");
+        assert_eq!(e.wait_import(&id).await, "queued");
     }
 }
 
@@ -1651,21 +1638,10 @@ async fn completed_stage_survives_restart() {
     assert_eq!(e.status_of(&staged).await, "uploading");
     assert!(e.staged_files().contains(&staged));
     let r = e
-        .call(
-            "POST",
-            &format!("/v2/images/{staged}/import"),
-            Some(MEMBER_A),
-            Some(json!({"method": {"name": "glance-direct"}})),
-        )
+        .import(&staged, MEMBER_A, json!({"name": "glance-direct"}))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    for _ in 0..200 {
-        if e.status_of(&staged).await == "active" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(e.status_of(&staged).await, "active");
+    assert_eq!(e.wait_import(&staged).await, "active");
     assert_eq!(
         e.get(&format!("/v2/images/{staged}/file"), MEMBER_A)
             .await
@@ -1802,18 +1778,11 @@ async fn image_ids_are_case_insensitive() {
 #[tokio::test]
 async fn import_authorizes_before_state_checks() {
     let e = env().await;
-    let direct = json!({"method": {"name": "glance-direct"}});
+    let direct = json!({"name": "glance-direct"});
     let raw = json!({"disk_format": "raw", "container_format": "bare"});
     // A's private queued image: B may not see it (the state check would say 409)
     let private = id_of(&e.create(MEMBER_A, raw.clone()).await);
-    let r = e
-        .call(
-            "POST",
-            &format!("/v2/images/{private}/import"),
-            Some(MEMBER_B),
-            Some(direct.clone()),
-        )
-        .await;
+    let r = e.import(&private, MEMBER_B, direct.clone()).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     // A's public active image: B sees it but may not modify it
     let mut public = raw;
@@ -1824,25 +1793,11 @@ async fn import_authorizes_before_state_checks() {
         StatusCode::NO_CONTENT
     );
     for who in [MEMBER_B, READER_A] {
-        let r = e
-            .call(
-                "POST",
-                &format!("/v2/images/{public}/import"),
-                Some(who),
-                Some(direct.clone()),
-            )
-            .await;
+        let r = e.import(&public, who, direct.clone()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.text());
     }
     // the owner gets the state check
-    let r = e
-        .call(
-            "POST",
-            &format!("/v2/images/{public}/import"),
-            Some(MEMBER_A),
-            Some(direct),
-        )
-        .await;
+    let r = e.import(&public, MEMBER_A, direct).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 }
 

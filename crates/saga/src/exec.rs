@@ -422,8 +422,12 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
             .sagas
             .get(row.name.as_str())
             .ok_or_else(|| Error::internal(format!("saga {id}: unknown saga {}", row.name)))?;
-        let mut states: Vec<Option<StepState>> = vec![None; saga.steps.len()];
-        let mut outputs = HashMap::new();
+        let mut p = Progress {
+            saga,
+            params: Arc::new(row.params.clone()),
+            states: vec![None; saga.steps.len()],
+            outputs: HashMap::new(),
+        };
         for s in &row.steps {
             if saga.steps.get(s.step).map(|d| d.name) != Some(s.name.as_str()) {
                 return Err(Error::internal(format!(
@@ -431,33 +435,27 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                     s.step, s.name, s.step, row.name
                 )));
             }
-            states[s.step] = Some(s.state);
+            p.states[s.step] = Some(s.state);
             if let Some(o) = &s.output {
-                outputs.insert(s.name.clone(), o.clone());
+                p.outputs.insert(s.name.clone(), o.clone());
             }
         }
-        let params = Arc::new(row.params.clone());
         match row.state {
             SagaState::Running => {}
             SagaState::Unwinding => {
-                let cause = Error::internal(row.error.clone().unwrap_or_default());
-                let progress = Progress {
-                    saga,
-                    params,
-                    states,
-                    outputs,
-                };
-                return self.unwind(ctx, id, &progress, cause).await;
+                let cause =
+                    Error::internal(row.error.clone().unwrap_or_else(|| "a step failed".into()));
+                return self.unwind(ctx, id, &p, cause).await;
             }
             SagaState::Done => return Ok(Ended::Done),
             SagaState::Unwound => {
                 return Ok(Ended::Unwound(Error::internal(
-                    row.error.clone().unwrap_or_default(),
+                    row.error.clone().unwrap_or_else(|| "a step failed".into()),
                 )))
             }
         }
         for (i, step) in saga.steps.iter().enumerate() {
-            if states[i] == Some(StepState::Done) {
+            if p.states[i] == Some(StepState::Done) {
                 continue;
             }
             if limit.is_some_and(|l| i >= l) {
@@ -473,8 +471,8 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
             if !self.write(id, Some(started), None).await? {
                 return Ok(lost());
             }
-            states[i] = Some(StepState::Started);
-            let cx = self.cx(ctx, id, &params, &outputs);
+            p.states[i] = Some(StepState::Started);
+            let cx = self.cx(ctx, id, &p.params, &p.outputs);
             match self.keep_lease(id, (step.action)(cx)).await {
                 None => return Ok(lost()),
                 Some(Ok(out)) => {
@@ -488,8 +486,8 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                     if !self.write(id, Some(done), None).await? {
                         return Ok(lost());
                     }
-                    states[i] = Some(StepState::Done);
-                    outputs.insert(step.name.to_owned(), out);
+                    p.states[i] = Some(StepState::Done);
+                    p.outputs.insert(step.name.to_owned(), out);
                 }
                 Some(Err(e)) => {
                     tracing::warn!(saga = %id, name = saga.name, step = step.name, error = %e, "saga step failed; unwinding");
@@ -507,14 +505,8 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                     {
                         return Ok(lost());
                     }
-                    states[i] = Some(StepState::Failed);
-                    let progress = Progress {
-                        saga,
-                        params,
-                        states,
-                        outputs,
-                    };
-                    return self.unwind(ctx, id, &progress, e).await;
+                    p.states[i] = Some(StepState::Failed);
+                    return self.unwind(ctx, id, &p, e).await;
                 }
             }
         }

@@ -246,6 +246,30 @@ impl Env {
         self.send(req).await
     }
 
+    /// `POST /v2/images/{id}/import` with this `method` document.
+    pub async fn import(&self, id: &str, token: &str, method: Value) -> Resp {
+        let body = serde_json::json!({ "method": method });
+        self.call(
+            "POST",
+            &format!("/v2/images/{id}/import"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Wait (up to 5 s) while the image is `importing`; its status then.
+    pub async fn wait_import(&self, id: &str) -> String {
+        for _ in 0..200 {
+            let s = self.status_of(id).await;
+            if s != "importing" {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        "timeout".into()
+    }
+
     /// Files in the staging directory.
     pub fn staged_files(&self) -> Vec<String> {
         files_in(&self.store_dir.join("staging"))

@@ -386,8 +386,14 @@ async fn start_then_background_then_shutdown() {
             .start(&world, "toy", &json!({"id": "cut"}))
             .await
             .unwrap();
+        let slow_started = Some(("slow".to_owned(), "started".to_owned()));
         wait_for("the slow step", || async {
-            world.row("cut-a-b").await.is_some()
+            exec.unfinished()
+                .await
+                .unwrap()
+                .first()
+                .map(|s| s.step.clone())
+                == Some(slow_started.clone())
         })
         .await;
         stop.send(()).unwrap();
@@ -396,10 +402,7 @@ async fn start_then_background_then_shutdown() {
         let open = exec.unfinished().await.unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].id, id);
-        assert_eq!(
-            open[0].step,
-            Some(("slow".to_owned(), "started".to_owned()))
-        );
+        assert_eq!(open[0].step, slow_started);
         let owner: Option<String> = sqlx::query_scalar("SELECT owner FROM sagas WHERE id = $1")
             .bind(&id)
             .fetch_one(&db.pool)
@@ -408,4 +411,55 @@ async fn start_then_background_then_shutdown() {
         assert_eq!(owner, None);
         let _ = left;
     }
+}
+
+/// An undo that fails leaves the saga unwinding; it is retried (here by the next
+/// recovery) until it succeeds, and the saga then ends unwound.
+#[tokio::test]
+async fn a_failed_undo_is_retried() {
+    static FAILURES_LEFT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+    async fn flaky_unreserve(cx: Cx<World>) -> Result<()> {
+        if FAILURES_LEFT
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        {
+            return Err(Error::unavailable("the world is down"));
+        }
+        unreserve(cx).await
+    }
+    async fn refuse(_: Cx<World>) -> Result<()> {
+        Err(Error::conflict("no"))
+    }
+    let flaky = || Saga {
+        name: "flaky",
+        steps: vec![
+            Step::new("reserve", reserve, flaky_unreserve),
+            Step::new("refuse", refuse, nothing),
+        ],
+    };
+    let db = db::testing::sqlite().await;
+    let world = World::new(db.clone()).await;
+    let exec = Executor::new(db.clone(), config("svc", "up", 5000), vec![flaky()]);
+    let id = exec.create("flaky", &json!({"id": "f"})).await.unwrap();
+    assert!(matches!(
+        exec.execute(&world, &id).await,
+        Outcome::Interrupted { .. }
+    ));
+    assert_eq!(world.row("f-a").await.as_deref(), Some("reserved"));
+    assert_eq!(exec.unfinished().await.unwrap()[0].state, "unwinding");
+    // the restarted process retries (the first retry fails again)
+    let again = Executor::new(db.clone(), config("svc", "up", 5000), vec![flaky()]);
+    let r = again.recover(&world).await.unwrap();
+    assert!(matches!(r[0].1, Outcome::Interrupted { .. }), "{r:?}");
+    let r = again.recover(&world).await.unwrap();
+    assert!(
+        matches!(&r[0].1, Outcome::Unwound { error } if error.contains("no")),
+        "{r:?}"
+    );
+    assert_eq!(world.row("f-a").await, None);
+    assert!(again.unfinished().await.unwrap().is_empty());
 }

@@ -786,6 +786,14 @@ impl Cloud {
         }
     }
 
+    /// SIGKILL the server (a crash: no shutdown code runs) and wait for it to die.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Start another process of this cloud: `oxistack serve --role <role>` with the
     /// same configuration (data directory, database) on another port.
     pub fn add_node(&self, role: &str) -> Node {

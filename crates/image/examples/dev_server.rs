@@ -35,11 +35,14 @@ async fn main() {
         .await
         .unwrap();
     db.migrate("image", image::MIGRATIONS).await.unwrap();
+    db.migrate(saga::SERVICE, saga::MIGRATIONS).await.unwrap();
     let cfg = image::Config {
         web_download_allowed: vec!["127.0.0.1".into()],
         ..Default::default()
     };
-    let svc = image::start(db, cfg, &dir, None).await.unwrap();
+    let svc = image::start(db, cfg, &dir, None, "dev-server")
+        .await
+        .unwrap();
     svc.requeue_interrupted().await.unwrap();
     let ctx = |user: &str, project: &str, roles: &[&str]| {
         Arc::new(AuthContext {
@@ -68,7 +71,10 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     println!("image API on {base}, data in {}", dir.display());
-    axum::serve(listener, image::api::router(svc, base, auth))
-        .await
-        .unwrap();
+    let background = svc.background(std::future::pending());
+    let serve = axum::serve(listener, image::api::router(svc, base, auth));
+    tokio::select! {
+        r = serve => r.unwrap(),
+        () = background => {}
+    }
 }

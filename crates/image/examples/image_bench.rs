@@ -186,7 +186,8 @@ async fn main() {
         .await
         .unwrap();
     db.migrate("image", image::MIGRATIONS).await.unwrap();
-    let svc = image::start(db, image::Config::default(), &dir, None)
+    db.migrate(saga::SERVICE, saga::MIGRATIONS).await.unwrap();
+    let svc = image::start(db, image::Config::default(), &dir, None, "bench")
         .await
         .unwrap();
     let ctx = Arc::new(AuthContext {
@@ -304,7 +305,8 @@ async fn main() {
             .await
             .unwrap();
         db.migrate("image", image::MIGRATIONS).await.unwrap();
-        let svc2 = image::start(db, cfg, &d2, None).await.unwrap();
+        db.migrate(saga::SERVICE, saga::MIGRATIONS).await.unwrap();
+        let svc2 = image::start(db, cfg, &d2, None, "bench").await.unwrap();
         let caller_ctx = ctx.clone();
         let caller = svc2.caller(&caller_ctx);
         let n = image::app::NewImage {

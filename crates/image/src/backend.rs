@@ -26,6 +26,10 @@ pub trait Store: Send + Sync + 'static {
     /// yields an error, or a call that is dropped half-way, leaves nothing behind.
     async fn put(&self, image_id: &str, data: ByteStream) -> Result<String>;
 
+    /// Where `put` puts the data of `image_id`. Fixed by the id, so an undo can find
+    /// what an interrupted `put` may have left, without its result.
+    fn location(&self, image_id: &str) -> String;
+
     /// Read data back: all of it, or the bytes `[start, end)`.
     async fn get(&self, location: &str, range: Option<(u64, u64)>) -> Result<ByteStream>;
 
@@ -147,7 +151,11 @@ impl Store for FileStore {
             .await
             .map_err(|e| io_err("rename", e))?;
         guard.0 = None;
-        Ok(format!("file://{}", dest.display()))
+        Ok(self.location(image_id))
+    }
+
+    fn location(&self, image_id: &str) -> String {
+        format!("file://{}", self.dir.join(image_id).display())
     }
 
     async fn get(&self, location: &str, range: Option<(u64, u64)>) -> Result<ByteStream> {

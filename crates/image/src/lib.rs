@@ -5,6 +5,20 @@
 //! - [`store::Tables`] holds every SQL statement; [`backend::Store`] is where image
 //!   data lives ([`backend::FileStore`] on local disk).
 //! - [`format`] recognises disk image formats and refuses unsafe ones, as Glance does.
+//! - [`sagas`] holds the multi-step work that must survive a crash: interoperable
+//!   import (`glance-direct`, `web-download`) is a saga run by the service's
+//!   [`saga::Executor`]; [`Image::background`] runs the executor, which resumes the
+//!   imports a previous process left unfinished.
+//!
+//! Data is written before it is recorded. An upload (`PUT /file`) streams to a
+//! temporary file, hashed and inspected on the way, then is renamed into place and the
+//! image marked active; a stage (`PUT /stage`) does the same into the staging store and
+//! records `stage_complete`. After a crash, [`Image::requeue_interrupted`] resets only
+//! what the crash cut short (an upload in `saving`, a stage not complete); a completed
+//! stage stays `uploading`, ready for `glance-direct`.
+//!
+//! Image ids are UUIDs and compare case-insensitively: every id that comes in (path,
+//! body, `marker`, `id` filter) is lower-cased ([`model::normalize_id`]).
 
 #![recursion_limit = "256"]
 
@@ -17,6 +31,7 @@ pub mod model;
 pub mod patch;
 pub mod policies;
 pub mod query;
+pub mod sagas;
 pub mod schemas;
 mod service;
 pub mod store;
@@ -28,11 +43,18 @@ pub use config::{Config, HashAlgo, Quotas};
 pub use service::ImageService;
 
 /// The schema of the image tables.
-pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[db::Migration] = &[
+    db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    db::Migration {
+        version: 2,
+        name: "stage_complete",
+        sql: include_str!("../migrations/0002_stage_complete.sql"),
+    },
+];
 
 /// The identifier of the local filesystem store (`/v2/info/stores`).
 pub const STORE_ID: &str = "file";
@@ -50,13 +72,19 @@ pub enum StartError {
     },
 }
 
-/// Open the image service over a migrated database: its stores (under
-/// `<data_dir>/images` unless configured) and its policy.
+/// The service name the image sagas are logged under.
+pub const SAGA_SERVICE: &str = "image";
+
+/// Open the image service over a database with the image and saga migrations
+/// applied: its stores (under `<data_dir>/images` unless configured), its policy and
+/// its saga executor, whose claims are held as `saga_owner` (see
+/// [`saga::ExecutorConfig::owner`]). Its background work is [`Image::background`].
 pub async fn start(
     db: db::Db,
     cfg: Config,
     data_dir: &Path,
     policy_file: Option<&Path>,
+    saga_owner: &str,
 ) -> Result<Arc<Image>, StartError> {
     let store_dir = cfg
         .store_dir
@@ -85,6 +113,6 @@ pub async fn start(
         policy,
         store,
         staging,
-        staging_dir,
+        saga::ExecutorConfig::new(SAGA_SERVICE, saga_owner),
     )))
 }

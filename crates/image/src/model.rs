@@ -176,6 +176,17 @@ pub fn isotime(stored: &str) -> String {
     }
 }
 
+/// An image id as stored: image ids are UUIDs, which compare case-insensitively, so
+/// every id that comes in (path, body, query) is lower-cased before use. (Ids that are
+/// not UUIDs match nothing anyway.)
+pub fn normalize_id(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// The largest `min_disk` / `min_ram` (Glance's database holds them as 32-bit
+/// integers and refuses more).
+pub const MAX_DB_INT: i64 = (1 << 31) - 1;
+
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

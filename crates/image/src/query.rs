@@ -142,7 +142,10 @@ pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Error> {
             Some(n as usize)
         }
     };
-    let marker = take("marker").into_iter().next();
+    let marker = take("marker")
+        .into_iter()
+        .next()
+        .map(|m| crate::model::normalize_id(&m));
     let member_status = match take("member_status")
         .first()
         .map(String::as_str)
@@ -240,7 +243,10 @@ pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Error> {
                 | Column::ContainerFormat
                 | Column::DiskFormat),
             ) => {
-                let (op, value) = split_op(&v);
+                let (op, mut value) = split_op(&v);
+                if col == Column::Id {
+                    value = crate::model::normalize_id(&value);
+                }
                 match op.as_str() {
                     "in" => conds.push(Cond::In(col, split_values(&value)?)),
                     "eq" => conds.push(Cond::Cmp(col, Op::Eq, Value::Text(value))),

@@ -66,14 +66,38 @@ image_count_uploading = -1
     }
 
     async fn start(cfg: Config, ctx: Context) -> anyhow::Result<Started> {
-        let svc = crate::start(ctx.db, cfg, &ctx.data_dir, ctx.policy_file.as_deref()).await?;
+        // `up` is the only process on its data directory (it holds the lock): a stable
+        // saga owner lets a restarted `up` resume its imports at once. Of many `serve`
+        // processes, each is its own owner; another takes a dead one's sagas over when
+        // their lease runs out.
+        let owner = match ctx.mode {
+            Mode::AllInOne => format!("up:{}", ctx.data_dir.display()),
+            Mode::Serve => saga::ExecutorConfig::unique_owner(),
+        };
+        let svc = crate::start(
+            ctx.db,
+            cfg,
+            &ctx.data_dir,
+            ctx.policy_file.as_deref(),
+            &owner,
+        )
+        .await?;
         if ctx.mode == Mode::AllInOne {
-            // This process is the only one of the cloud: uploads a crash cut short go
-            // back to `queued`, as if they had failed.
+            // This process is the only one of the cloud: transfers a crash cut short go
+            // back to `queued`, as if they had failed (completed stages stay).
             for id in svc.requeue_interrupted().await? {
                 tracing::warn!(image = %id, "an interrupted upload was reset to queued");
             }
         }
+        let sagas = svc.clone();
+        ctx.tasks.spawn("image-sagas", move |progress| async move {
+            let shutdown = progress.shutdown();
+            progress.set("running image imports (resuming those a restart interrupted)");
+            sagas
+                .background(async move { shutdown.cancelled().await })
+                .await;
+            Ok("stopped".into())
+        });
         Ok(Started {
             router: crate::api::router(svc.clone(), ctx.base_url, ctx.auth),
             validator: None,

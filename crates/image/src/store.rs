@@ -300,11 +300,13 @@ impl Tables {
     }
 
     /// Move a live image from one status to another; false if it was not in `from`.
+    /// Back to `queued` drops the size; into `uploading` starts a stage that is not
+    /// complete until [`Tables::record_stage`].
     pub async fn set_status(&self, id: &str, from: Status, to: Status) -> Result<bool> {
-        let clear = if to == Status::Queued {
-            ", size = NULL, virtual_size = NULL"
-        } else {
-            ""
+        let clear = match to {
+            Status::Queued => ", size = NULL, virtual_size = NULL",
+            Status::Uploading => ", stage_complete = 0",
+            _ => "",
         };
         let n = sqlx::query(&format!(
             "UPDATE images SET status = $1, updated_at = $2{clear} WHERE id = $3 AND status = $4 AND deleted = 0"
@@ -313,6 +315,21 @@ impl Tables {
         .bind(now())
         .bind(id)
         .bind(from.as_str())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Record a finished stage (`glance-direct` data in the staging store) of `size`
+    /// bytes; false if the image is no longer `uploading`.
+    pub async fn record_stage(&self, id: &str, size: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE images SET size = $1, stage_complete = 1, updated_at = $2 WHERE id = $3 AND status = 'uploading' AND deleted = 0",
+        )
+        .bind(size)
+        .bind(now())
+        .bind(id)
         .execute(&self.db.pool)
         .await?
         .rows_affected();
@@ -465,22 +482,28 @@ impl Tables {
             .await
     }
 
-    /// Put every image caught mid-upload or mid-import back to `queued`; returns their
-    /// ids.
-    pub async fn requeue_interrupted(&self) -> Result<Vec<String>> {
-        let ids: Vec<String> = sqlx::query(
-            "SELECT id FROM images WHERE deleted = 0 AND status IN ('saving', 'uploading', 'importing')",
-        )
-        .fetch_all(&self.db.pool)
-        .await?
-        .iter()
-        .map(|r| s(r, "id"))
-        .collect();
+    /// Put every image whose data transfer a crash cut short back to `queued`; returns
+    /// their ids. That is an upload (`saving`), a stage not complete (`uploading`
+    /// without `stage_complete`), and an import that no saga holds (`importing`
+    /// without the import lock property, left by a version before sagas). Completed
+    /// stages stay; imports held by a saga are the saga executor's to finish.
+    pub async fn requeue_interrupted(&self, lock_property: &str) -> Result<Vec<String>> {
+        const CUT_SHORT: &str = "deleted = 0 AND (status = 'saving' \
+             OR (status = 'uploading' AND stage_complete = 0) \
+             OR (status = 'importing' AND NOT EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id AND p.name = $1)))";
+        let ids: Vec<String> = sqlx::query(&format!("SELECT id FROM images WHERE {CUT_SHORT}"))
+            .bind(lock_property)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|r| s(r, "id"))
+            .collect();
         for id in &ids {
-            sqlx::query(
-                "UPDATE images SET status = 'queued', size = NULL, virtual_size = NULL, updated_at = $1 \
-                 WHERE id = $2 AND status IN ('saving', 'uploading', 'importing')",
-            )
+            sqlx::query(&format!(
+                "UPDATE images SET status = 'queued', size = NULL, virtual_size = NULL, updated_at = $2 \
+                 WHERE id = $3 AND {CUT_SHORT}"
+            ))
+            .bind(lock_property)
             .bind(now())
             .bind(id)
             .execute(&self.db.pool)

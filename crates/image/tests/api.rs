@@ -1379,19 +1379,6 @@ async fn interoperable_import() {
         "file"
     );
 
-    let wait_active = |id: String| {
-        let e = &e;
-        async move {
-            for _ in 0..200 {
-                let s = e.status_of(&id).await;
-                if s != "importing" {
-                    return s;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            "timeout".into()
-        }
-    };
     // web-download
     let id = id_of(
         &e.create(
@@ -1421,7 +1408,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    assert_eq!(wait_active(id.clone()).await, "active");
+    assert_eq!(e.wait_import(&id).await, "active");
     let v = e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json();
     assert_eq!(v["size"], payload.len());
     assert_eq!(v["checksum"], hex::encode(Md5::digest(&payload)));
@@ -1445,7 +1432,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
-    assert_eq!(wait_active(id.clone()).await, "queued");
+    assert_eq!(e.wait_import(&id).await, "queued");
     assert_eq!(
         e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json()["os_glance_failed_import"],
         "file"
@@ -1488,7 +1475,7 @@ async fn interoperable_import() {
         )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    assert_eq!(wait_active(id.clone()).await, "active");
+    assert_eq!(e.wait_import(&id).await, "active");
     assert_eq!(
         e.get(&format!("/v2/images/{id}/file"), MEMBER_A).await.body,
         "staged data"
@@ -1525,7 +1512,7 @@ async fn interoperable_import() {
             Some(json!({"method": {"name": "glance-direct"}})),
         )
         .await;
-        assert_eq!(wait_active(id.clone()).await, "queued");
+        assert_eq!(e.wait_import(&id).await, "queued");
     }
 }
 
@@ -1608,4 +1595,239 @@ async fn policy_file_overrides_defaults() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(e.get("/v2/images", ADMIN_A).await.status, StatusCode::OK);
+}
+
+/// Defect 1: a clean restart kept only the uploads that were complete; a finished
+/// glance-direct stage (204, `uploading`) was reset to `queued` and its data deleted.
+/// Now only a stage a crash cut short is reset.
+#[tokio::test]
+async fn completed_stage_survives_restart() {
+    let e = env().await;
+    let raw = json!({"disk_format": "raw", "container_format": "bare"});
+    let staged = id_of(&e.create(MEMBER_A, raw.clone()).await);
+    assert_eq!(
+        e.stage(&staged, MEMBER_A, b"staged data".to_vec())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    // a stage a crash cut short: it began (queued -> uploading) and never finished
+    let cut = id_of(&e.create(MEMBER_A, raw).await);
+    let (queued, uploading) = (
+        image::model::Status::Queued,
+        image::model::Status::Uploading,
+    );
+    assert!(e
+        .svc
+        .tables
+        .set_status(&cut, queued, uploading)
+        .await
+        .unwrap());
+    // the next process over the same database and data directory
+    let next = image::start(
+        e.svc.tables.db.clone(),
+        image::Config::default(),
+        &e.dir,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.requeue_interrupted().await.unwrap(), vec![cut.clone()]);
+    assert_eq!(e.status_of(&cut).await, "queued");
+    assert_eq!(e.status_of(&staged).await, "uploading");
+    assert!(e.staged_files().contains(&staged));
+    let r = e
+        .import(&staged, MEMBER_A, json!({"name": "glance-direct"}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(e.wait_import(&staged).await, "active");
+    assert_eq!(
+        e.get(&format!("/v2/images/{staged}/file"), MEMBER_A)
+            .await
+            .body,
+        "staged data"
+    );
+}
+
+/// Defect 6: `min_disk` / `min_ram` of 2^63 or more were stored as 0. Glance keeps
+/// them in 32-bit columns and refuses more than 2^31 - 1 with a 400.
+#[tokio::test]
+async fn min_disk_and_min_ram_out_of_range_are_refused() {
+    let e = env().await;
+    let too_big = [json!(1u64 << 63), json!(u64::MAX), json!(1i64 << 31)];
+    for field in ["min_disk", "min_ram"] {
+        for v in &too_big {
+            let r = e
+                .call(
+                    "POST",
+                    "/v2/images",
+                    Some(MEMBER_A),
+                    Some(json!({field: v})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}={v}");
+            assert!(
+                r.text().contains(&format!(
+                    "'{field}' value out of range, must not exceed 2147483647"
+                )),
+                "{}",
+                r.text()
+            );
+        }
+    }
+    let img = e
+        .create(MEMBER_A, json!({"min_disk": 2147483647, "min_ram": 1}))
+        .await;
+    assert_eq!(img["min_disk"], 2147483647);
+    let id = id_of(&img);
+    for v in &too_big {
+        let r = e
+            .patch(
+                &id,
+                MEMBER_A,
+                json!([{"op": "replace", "path": "/min_ram", "value": v}]),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{v}: {}", r.text());
+    }
+    let v = e.get(&format!("/v2/images/{id}"), MEMBER_A).await.json();
+    assert_eq!(
+        (v["min_disk"].as_i64(), v["min_ram"].as_i64()),
+        (Some(2147483647), Some(1))
+    );
+}
+
+/// Defect 7: image ids were case-sensitive, so the upper-case form of an existing id
+/// made a second image. Ids are UUIDs and are normalized wherever they come in.
+#[tokio::test]
+async fn image_ids_are_case_insensitive() {
+    let e = env().await;
+    let id = "6f6b0a4e-aaaa-4c2a-9b5e-00000000abcd";
+    let upper = id.to_uppercase();
+    e.create(MEMBER_A, json!({"id": id, "name": "one"})).await;
+    let r = e
+        .call(
+            "POST",
+            "/v2/images",
+            Some(MEMBER_A),
+            Some(json!({"id": upper})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let v = e.get(&format!("/v2/images/{upper}"), MEMBER_A).await;
+    assert_eq!(v.status, StatusCode::OK);
+    assert_eq!(v.json()["id"], id);
+    // an id created in upper case is stored (and shown) in lower case
+    let other = "6F6B0A4E-BBBB-4C2A-9B5E-00000000ABCD";
+    let v = e.create(MEMBER_A, json!({"id": other})).await;
+    assert_eq!(v["id"], other.to_lowercase());
+    // every route, filter and marker takes either form
+    assert_eq!(
+        e.call(
+            "PUT",
+            &format!("/v2/images/{upper}/tags/t1"),
+            Some(MEMBER_A),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let r = e
+        .patch(
+            &upper,
+            MEMBER_A,
+            json!([{"op": "replace", "path": "/name", "value": "renamed"}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let list = e
+        .get(&format!("/v2/images?id={upper}"), MEMBER_A)
+        .await
+        .json();
+    assert_eq!(list["images"].as_array().unwrap().len(), 1);
+    assert_eq!(list["images"][0]["name"], "renamed");
+    assert_eq!(list["images"][0]["tags"], json!(["t1"]));
+    let page = e
+        .get(
+            &format!("/v2/images?marker={upper}&sort_key=id&sort_dir=asc"),
+            MEMBER_A,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(
+        e.call(
+            "DELETE",
+            &format!("/v2/images/{upper}"),
+            Some(MEMBER_A),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        e.get(&format!("/v2/images/{id}"), MEMBER_A).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Defect 10: an import by a caller who does not own the image answered 409 (a state
+/// check) before the 403/404 it should get.
+#[tokio::test]
+async fn import_authorizes_before_state_checks() {
+    let e = env().await;
+    let direct = json!({"name": "glance-direct"});
+    let raw = json!({"disk_format": "raw", "container_format": "bare"});
+    // A's private queued image: B may not see it (the state check would say 409)
+    let private = id_of(&e.create(MEMBER_A, raw.clone()).await);
+    let r = e.import(&private, MEMBER_B, direct.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    // A's public active image: B sees it but may not modify it
+    let mut public = raw;
+    public["visibility"] = json!("public");
+    let public = id_of(&e.create(ADMIN_A, public).await);
+    assert_eq!(
+        e.upload(&public, ADMIN_A, b"data".to_vec()).await.status,
+        StatusCode::NO_CONTENT
+    );
+    for who in [MEMBER_B, READER_A] {
+        let r = e.import(&public, who, direct.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.text());
+    }
+    // the owner gets the state check
+    let r = e.import(&public, MEMBER_A, direct).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+}
+
+/// Defect 9 (image part): a member id of 10,000 characters was accepted. A member is a
+/// project id: at most 255 characters.
+#[tokio::test]
+async fn member_ids_are_limited_to_project_id_length() {
+    let e = env().await;
+    let id = id_of(&e.create(MEMBER_A, json!({"visibility": "shared"})).await);
+    let members = format!("/v2/images/{id}/members");
+    for (len, want) in [
+        (10_000, StatusCode::BAD_REQUEST),
+        (256, StatusCode::BAD_REQUEST),
+        (255, StatusCode::OK),
+    ] {
+        let r = e
+            .call(
+                "POST",
+                &members,
+                Some(MEMBER_A),
+                Some(json!({"member": "m".repeat(len)})),
+            )
+            .await;
+        assert_eq!(r.status, want, "{len}: {}", r.text());
+    }
+    assert_eq!(
+        e.get(&members, MEMBER_A).await.json()["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -44,6 +44,9 @@ pub async fn open_db(cfg: &Config) -> anyhow::Result<db::Db> {
         crate::files::private_dir(&cfg.data_dir)?;
     }
     let db = db::Db::connect(&cfg.database_url(), cfg.database.max_connections).await?;
+    for (name, migrations) in crate::services::COMPONENTS {
+        db.migrate(name, migrations).await?;
+    }
     for svc in SERVICES {
         db.migrate(svc.name(), svc.migrations()).await?;
     }

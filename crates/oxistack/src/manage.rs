@@ -7,7 +7,12 @@ use std::cmp::Ordering;
 
 use service::{Check, CheckContext, Mode, Report, Tasks};
 
-use crate::{cloud, config::Config, services::SERVICES, up};
+use crate::{
+    cloud,
+    config::Config,
+    services::{COMPONENTS, SERVICES},
+    up,
+};
 
 #[derive(Subcommand)]
 pub enum Task {
@@ -111,18 +116,17 @@ async fn upgrade_check(cfg: &Config) -> Report {
         return report;
     };
     let versions = db.versions().await.unwrap_or_default();
-    for svc in SERVICES {
-        let want = svc
-            .migrations()
-            .iter()
-            .map(|m| m.version)
-            .max()
-            .unwrap_or(0);
+    let schemas = COMPONENTS
+        .iter()
+        .copied()
+        .chain(SERVICES.iter().map(|s| (s.name(), s.migrations())));
+    for (schema, migrations) in schemas {
+        let want = migrations.iter().map(|m| m.version).max().unwrap_or(0);
         let have = versions
             .iter()
-            .find(|(s, _)| s == svc.name())
+            .find(|(s, _)| s == schema)
             .map_or(0, |(_, v)| *v);
-        let name = format!("Database schema of {}", svc.name());
+        let name = format!("Database schema of {schema}");
         report.checks.push(match have.cmp(&want) {
             Ordering::Equal => Check::success(name, Some(format!("version {have}."))),
             Ordering::Less => Check::failure(

@@ -12,3 +12,6 @@ pub const SERVICES: &[&dyn AnyService] = &[&identity::IdentityService, &image::I
 pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {
     SERVICES.iter().copied().find(|s| s.name() == name)
 }
+
+/// The schemas of the shared components services are built on, migrated with theirs.
+pub const COMPONENTS: &[(&str, &[db::Migration])] = &[(saga::SERVICE, saga::MIGRATIONS)];

@@ -3,13 +3,13 @@
 use api_common::{Ctx, Error, ErrorKind};
 use axum::{
     body::{Body, Bytes},
-    extract::{Path, State},
+    extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
 
-use super::{header, json_body, ApiState};
+use super::{header, json_body, ApiState, ImageId};
 use crate::{
     app::{ImportRequest, Upload},
     backend::ByteStream,
@@ -59,7 +59,7 @@ fn upload(headers: &HeaderMap, body: Body) -> Result<Upload, Error> {
 pub async fn image_upload(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, Error> {
@@ -71,7 +71,7 @@ pub async fn image_upload(
 pub async fn image_stage(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, Error> {
@@ -83,7 +83,7 @@ pub async fn image_stage(
 pub async fn image_download(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let d = st
@@ -121,7 +121,7 @@ pub async fn image_download(
 pub async fn image_import(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, Error> {

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{json_body, ApiState};
+use super::{json_body, ApiState, ImageId};
 use crate::{app::NewImage, model::*, patch, query};
 
 /// Custom properties Glance never shows.
@@ -127,7 +127,7 @@ pub async fn image_create(
 pub async fn image_show(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
 ) -> Result<Json<Value>, Error> {
     let img = st.svc.show_image(&st.svc.caller(&ctx), &id).await?;
     Ok(Json(image_json(&st, &img)))
@@ -136,7 +136,7 @@ pub async fn image_show(
 pub async fn image_update(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
@@ -169,7 +169,7 @@ pub async fn image_update(
 pub async fn image_delete(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
 ) -> Result<StatusCode, Error> {
     st.svc.delete_image(&st.svc.caller(&ctx), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -178,7 +178,7 @@ pub async fn image_delete(
 pub async fn image_deactivate(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
 ) -> Result<StatusCode, Error> {
     st.svc.deactivate(&st.svc.caller(&ctx), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -187,7 +187,7 @@ pub async fn image_deactivate(
 pub async fn image_reactivate(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
 ) -> Result<StatusCode, Error> {
     st.svc.reactivate(&st.svc.caller(&ctx), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -196,7 +196,8 @@ pub async fn image_reactivate(
 pub async fn tag_add(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path((id, tag)): Path<(String, String)>,
+    ImageId(id): ImageId,
+    Path((_, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     st.svc.add_tag(&st.svc.caller(&ctx), &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,7 +206,8 @@ pub async fn tag_add(
 pub async fn tag_delete(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path((id, tag)): Path<(String, String)>,
+    ImageId(id): ImageId,
+    Path((_, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     st.svc.delete_tag(&st.svc.caller(&ctx), &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT)

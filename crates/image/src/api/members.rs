@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{json_body, ApiState};
+use super::{json_body, ApiState, ImageId};
 use crate::model::{isotime, Member};
 
 fn member_json(m: &Member) -> Value {
@@ -26,7 +26,7 @@ fn member_json(m: &Member) -> Value {
 pub async fn member_list(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
 ) -> Result<Json<Value>, Error> {
     let members = st.svc.list_members(&st.svc.caller(&ctx), &id).await?;
     Ok(Json(
@@ -37,7 +37,7 @@ pub async fn member_list(
 pub async fn member_create(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    ImageId(id): ImageId,
     body: Bytes,
 ) -> Result<Json<Value>, Error> {
     let doc = json_body(&body)?;
@@ -64,7 +64,8 @@ pub async fn member_create(
 pub async fn member_show(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path((id, member)): Path<(String, String)>,
+    ImageId(id): ImageId,
+    Path((_, member)): Path<(String, String)>,
 ) -> Result<Json<Value>, Error> {
     let m = st
         .svc
@@ -76,7 +77,8 @@ pub async fn member_show(
 pub async fn member_update(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path((id, member)): Path<(String, String)>,
+    ImageId(id): ImageId,
+    Path((_, member)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, Error> {
     let doc = json_body(&body)?;
@@ -99,7 +101,8 @@ pub async fn member_update(
 pub async fn member_delete(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Path((id, member)): Path<(String, String)>,
+    ImageId(id): ImageId,
+    Path((_, member)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     st.svc
         .remove_member(&st.svc.caller(&ctx), &id, &member)

@@ -109,6 +109,28 @@ fn json_body(bytes: &[u8]) -> Result<Value, Error> {
     Ok(v)
 }
 
+/// The image id of a route's `{id}`, normalized ([`crate::model::normalize_id`]).
+pub struct ImageId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ImageId {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(params) = axum::extract::Path::<
+            std::collections::HashMap<String, String>,
+        >::from_request_parts(parts, state)
+        .await
+        .map_err(|e| Error::bad_request(e.body_text()))?;
+        let id = params
+            .get("id")
+            .ok_or_else(|| Error::internal("an image route without {id}"))?;
+        Ok(ImageId(crate::model::normalize_id(id)))
+    }
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }

@@ -21,11 +21,8 @@ use crate::{
     config::HashAlgo,
     format::{self, Inspector},
     model::*,
+    sagas::import,
 };
-
-/// Properties Glance uses to show import progress.
-const IMPORTING: &str = "os_glance_importing_to_stores";
-const FAILED: &str = "os_glance_failed_import";
 
 /// The import methods this site offers.
 pub const IMPORT_METHODS: &[&str] = &["glance-direct", "web-download"];
@@ -140,13 +137,13 @@ pub fn uri_allowed(allowed: &[String], uri: &str) -> bool {
 }
 
 /// What the data turned out to be.
-#[derive(Debug, Clone, Default)]
-struct Digest {
-    size: u64,
-    md5: String,
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Digest {
+    pub size: u64,
+    pub md5: String,
     /// The `os_hash_value`.
-    sha512: String,
-    virtual_size: Option<u64>,
+    pub sha512: String,
+    pub virtual_size: Option<u64>,
 }
 
 /// How a data stream is checked on its way to a store.
@@ -392,7 +389,7 @@ impl Image {
     }
 
     /// Stream `data` into the store, checked: the location and digest, or why not.
-    async fn ingest(
+    pub(crate) async fn ingest(
         &self,
         img: &ImageRecord,
         data: ByteStream,
@@ -425,7 +422,7 @@ impl Image {
 
     /// Record data as the image's, making it active; false if the image changed status
     /// (deleted meanwhile) since `from`.
-    async fn activate(
+    pub(crate) async fn activate(
         &self,
         mut img: ImageRecord,
         from: Status,
@@ -602,18 +599,8 @@ impl Image {
             .expect("digest poisoned")
             .take()
             .map_or(0, |d| d.size);
-        let mut img = self
-            .tables
-            .image(id)
-            .await?
-            .ok_or_else(|| super::not_found(id))?;
-        img.size = Some(size as i64);
-        img.updated_at = now();
-        if !self
-            .tables
-            .update_image(&img, Some(Status::Uploading))
-            .await?
-        {
+        let size = i64::try_from(size).map_err(Error::internal)?;
+        if !self.tables.record_stage(id, size).await? {
             let _ = self.staging.delete(&loc).await;
             return Err(Error::new(
                 ErrorKind::Gone,
@@ -624,8 +611,10 @@ impl Image {
         Ok(())
     }
 
-    /// `POST /v2/images/{id}/import`: checks now, the import runs in the background
-    /// (importing -> active, or back to queued with `os_glance_failed_import` set).
+    /// `POST /v2/images/{id}/import`: checks now (authorization first, then the
+    /// image's state), then the import saga: its first step (the lock: -> importing)
+    /// before this returns, the rest in the background (-> active, or back to queued
+    /// with `os_glance_failed_import` set). See [`crate::sagas::import`].
     pub async fn import(
         self: &Arc<Self>,
         caller: &Caller<'_>,
@@ -633,6 +622,7 @@ impl Image {
         req: ImportRequest,
     ) -> Result<()> {
         let img = self.get(caller, id).await?;
+        self.enforce(caller, "modify_image", &img)?;
         let m = req.method.as_str();
         if img.status == Status::Active {
             return Err(Error::conflict(
@@ -659,7 +649,6 @@ impl Image {
                 "'disk_format' needs to be set before import",
             ));
         }
-        self.enforce(caller, "modify_image", &img)?;
         if let Some(o) = img.owner.as_deref() {
             self.data_allowance(Some(o), None).await?;
         }
@@ -668,104 +657,33 @@ impl Image {
                 "Unknown scheme '{s}' found in URI"
             )));
         }
-        let uri = req.uri.clone().unwrap_or_default();
-        if m == "web-download" && !uri_allowed(&self.cfg.web_download_allowed, &uri) {
-            return Err(Error::bad_request(format!(
-                "URI for web-download does not pass filtering: {uri}"
-            )));
-        }
-        let from = img.status;
-        let mut importing = img.clone();
-        importing.status = Status::Importing;
-        importing
-            .properties
-            .insert(IMPORTING.into(), Some(self.store.id().into()));
-        importing
-            .properties
-            .insert(FAILED.into(), Some(String::new()));
-        importing.updated_at = now();
-        if !self.tables.update_image(&importing, Some(from)).await? {
-            return Err(Error::conflict(format!(
-                "New operation on image '{id}' is not permitted as prior operation is still in progress"
-            )));
-        }
-        let svc = self.clone();
-        let method = req.method.clone();
-        tokio::spawn(async move {
-            let result = svc.run_import(&importing, &method, &uri).await;
-            if let Err(e) = result {
-                tracing::warn!(image = %importing.id, method, error = %e, detail = ?e.detail, "image import failed");
-                svc.import_failed(&importing.id).await;
-            }
-        });
-        Ok(())
-    }
-
-    async fn run_import(&self, img: &ImageRecord, method: &str, uri: &str) -> Result<()> {
-        let allowance = self.data_allowance(img.owner.as_deref(), None).await?;
-        let staged = self.staged_location(&img.id);
-        let data: ByteStream = if method == "glance-direct" {
-            self.staging.get(&staged, None).await?
-        } else {
-            let resp = self.http.get(uri).send().await.map_err(|e| {
-                Error::bad_request("The image could not be downloaded.").with_detail(e)
-            })?;
-            if !resp.status().is_success() {
+        let (saga, uri) = if m == "web-download" {
+            let uri = req.uri.clone().unwrap_or_default();
+            if !uri_allowed(&self.cfg.web_download_allowed, &uri) {
                 return Err(Error::bad_request(format!(
-                    "The image could not be downloaded: HTTP {}",
-                    resp.status()
+                    "URI for web-download does not pass filtering: {uri}"
                 )));
             }
-            resp.bytes_stream()
-                .map(|r| {
-                    r.map_err(|e| Error::bad_request("The image download failed.").with_detail(e))
-                })
-                .boxed()
+            (import::WEB_DOWNLOAD, Some(uri))
+        } else {
+            (import::GLANCE_DIRECT, None)
         };
-        let (loc, digest) = self.ingest(img, data, allowance).await?;
-        let mut done = img.clone();
-        done.properties
-            .insert(IMPORTING.into(), Some(String::new()));
-        if !self.activate(done, Status::Importing, loc, digest).await? {
-            return Err(Error::new(
-                ErrorKind::Gone,
-                "The image was deleted during its import.",
-            ));
-        }
-        let _ = self.staging.delete(&staged).await;
+        let params = import::Params {
+            image_id: img.id.clone(),
+            from: img.status.as_str().into(),
+            uri,
+        };
+        self.sagas.start(self, saga, &params).await?;
         Ok(())
     }
 
-    async fn import_failed(&self, id: &str) {
-        let _ = self.staging.delete(&self.staged_location(id)).await;
-        let Ok(Some(mut img)) = self.tables.image(id).await else {
-            return;
-        };
-        if img.status != Status::Importing {
-            return;
-        }
-        img.status = Status::Queued;
-        img.size = None;
-        img.virtual_size = None;
-        img.properties.insert(IMPORTING.into(), Some(String::new()));
-        img.properties
-            .insert(FAILED.into(), Some(self.store.id().into()));
-        img.updated_at = now();
-        if let Err(e) = self
-            .tables
-            .update_image(&img, Some(Status::Importing))
-            .await
-        {
-            tracing::error!(image = id, error = %e, "could not record the failed import");
-        }
-    }
-
-    /// After a restart of the only image API process (all-in-one): images left
-    /// `saving`, `uploading` or `importing` by the previous process go back to `queued`
-    /// and their staged data is removed. Not for deployments where other API processes
-    /// may be serving uploads at the same time.
+    /// After a restart of the only image API process (all-in-one): transfers a crash
+    /// cut short (an upload in `saving`, a stage not complete) go back to `queued` and
+    /// their staged data is removed. Completed stages stay `uploading`, ready for
+    /// `glance-direct`; imports are sagas, which the executor resumes. Not for
+    /// deployments where other API processes may be serving uploads at the same time.
     pub async fn requeue_interrupted(&self) -> Result<Vec<String>> {
-        let ids = self.tables.requeue_interrupted().await?;
+        let ids = self.tables.requeue_interrupted(import::LOCK).await?;
         for id in &ids {
             let _ = self.staging.delete(&self.staged_location(id)).await;
             tracing::warn!(image = %id, "image left mid-upload by a previous process is queued again");

@@ -95,7 +95,7 @@ impl NewImage {
             }
             let text = |v: &Value| v.as_str().map(str::to_owned);
             match k.as_str() {
-                "id" => n.id = text(&v),
+                "id" => n.id = text(&v).map(|id| normalize_id(&id)),
                 "name" => n.name = text(&v),
                 "visibility" => n.visibility = v.as_str().and_then(Visibility::parse),
                 "protected" => n.protected = v.as_bool().unwrap_or(false),
@@ -103,8 +103,8 @@ impl NewImage {
                 "owner" => n.owner = text(&v),
                 "disk_format" => n.disk_format = text(&v),
                 "container_format" => n.container_format = text(&v),
-                "min_disk" => n.min_disk = v.as_i64().unwrap_or(0),
-                "min_ram" => n.min_ram = v.as_i64().unwrap_or(0),
+                "min_disk" => n.min_disk = db_int("min_disk", &v)?,
+                "min_ram" => n.min_ram = db_int("min_ram", &v)?,
                 "tags" => {
                     n.tags = v
                         .as_array()
@@ -131,6 +131,18 @@ impl NewImage {
         }
         n.properties = props;
         Ok(n)
+    }
+}
+
+/// A (schema-validated) integer Glance stores in a 32-bit column: more is a 400, as
+/// Glance's `_validate_db_int` answers, never a silent 0. Negative values are left to
+/// [`check_min`], which names them.
+fn db_int(name: &str, v: &Value) -> Result<i64> {
+    match v.as_i64() {
+        Some(n) if n <= MAX_DB_INT => Ok(n),
+        _ => Err(Error::bad_request(format!(
+            "'{name}' value out of range, must not exceed {MAX_DB_INT}"
+        ))),
     }
 }
 
@@ -470,8 +482,8 @@ fn set_base(img: &mut ImageRecord, name: &str, v: &Value) -> Result<()> {
         "protected" => img.protected = v.as_bool().unwrap_or(false),
         "os_hidden" => img.os_hidden = v.as_bool().unwrap_or(false),
         "owner" => img.owner = text(),
-        "min_disk" => img.min_disk = v.as_i64().unwrap_or(0),
-        "min_ram" => img.min_ram = v.as_i64().unwrap_or(0),
+        "min_disk" => img.min_disk = db_int("min_disk", v)?,
+        "min_ram" => img.min_ram = db_int("min_ram", v)?,
         "tags" => img.tags = v.as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
         "disk_format" | "container_format" => {
             if !matches!(img.status, Status::Queued | Status::Importing) {

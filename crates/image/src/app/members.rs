@@ -6,6 +6,9 @@ use api_common::{Error, ErrorKind, Result};
 use super::{Caller, Image};
 use crate::model::*;
 
+/// The longest member (project) id.
+const MAX_MEMBER_ID: usize = 255;
+
 impl Image {
     /// The image, if the caller may see it, for member calls (Glance's message differs).
     async fn member_image(&self, caller: &Caller<'_>, id: &str) -> Result<ImageRecord> {
@@ -44,6 +47,12 @@ impl Image {
     }
 
     pub async fn add_member(&self, caller: &Caller<'_>, id: &str, member: &str) -> Result<Member> {
+        // A member is a project id: no longer than Keystone's (and Glance's column).
+        if member.chars().count() > MAX_MEMBER_ID {
+            return Err(Error::bad_request(format!(
+                "Member id is too long: a project id has at most {MAX_MEMBER_ID} characters."
+            )));
+        }
         let img = self.member_image(caller, id).await?;
         if img.visibility != Visibility::Shared {
             return Err(Error::forbidden(format!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use api_common::{AuthContext, Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
-pub use data::{parse_range, uri_allowed, Download, ImportRequest, Upload, IMPORT_METHODS};
+pub use data::{parse_range, uri_allowed, Digest, Download, ImportRequest, Upload, IMPORT_METHODS};
 
 /// The import methods `/v2/info/import` lists.
 pub fn data_import_methods() -> &'static [&'static str] {
@@ -35,9 +35,9 @@ pub struct Image {
     pub staging: Arc<dyn Store>,
     /// The image schema (`/v2/schemas/image`), also used to validate writes.
     pub schema: Value,
-    /// The staging store's directory.
-    staging_dir: std::path::PathBuf,
-    http: reqwest::Client,
+    /// Runs the image sagas (import); see [`crate::sagas`].
+    pub sagas: saga::Executor<Arc<Image>>,
+    pub(crate) http: reqwest::Client,
 }
 
 /// The caller, with what policy checks need.
@@ -82,7 +82,7 @@ impl Image {
         policy: policy::Policy,
         store: Arc<dyn Store>,
         staging: Arc<dyn Store>,
-        staging_dir: std::path::PathBuf,
+        sagas: saga::ExecutorConfig,
     ) -> Image {
         let schema = crate::schemas::image(&cfg);
         let allowed = cfg.web_download_allowed.clone();
@@ -99,20 +99,30 @@ impl Image {
             .build()
             .unwrap_or_default();
         Image {
-            tables,
             cfg,
             policy,
             store,
             staging,
             schema,
-            staging_dir,
+            sagas: saga::Executor::new(tables.db.clone(), sagas, crate::sagas::all()),
+            tables,
             http,
         }
     }
 
     /// Where an image's staged data is, in the staging store.
-    fn staged_location(&self, id: &str) -> String {
-        format!("file://{}", self.staging_dir.join(id).display())
+    pub(crate) fn staged_location(&self, id: &str) -> String {
+        self.staging.location(id)
+    }
+
+    /// The service's background work, to run until `shutdown`: the saga executor,
+    /// which at once resumes the imports a previous process left unfinished. The caller
+    /// owns (and joins) the task it runs in.
+    pub fn background(
+        self: &Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.sagas.clone().run(self.clone(), shutdown)
     }
 
     /// The caller's policy view: credentials, and whether it is an admin
@@ -264,7 +274,11 @@ impl Image {
     }
 
     /// How many more bytes the owner may store: the size cap and `image_size_total`.
-    async fn data_allowance(&self, owner: Option<&str>, delta: Option<u64>) -> Result<u64> {
+    pub(crate) async fn data_allowance(
+        &self,
+        owner: Option<&str>,
+        delta: Option<u64>,
+    ) -> Result<u64> {
         let mut allow = self.cfg.max_image_size;
         if let Some(d) = delta {
             if d > allow {

@@ -69,6 +69,22 @@ pub struct Env {
     pub svc: Arc<Image>,
     pub dir: PathBuf,
     pub store_dir: PathBuf,
+    _background: Background,
+}
+
+/// The service's background task, stopped with the environment.
+struct Background(
+    Option<tokio::sync::oneshot::Sender<()>>,
+    tokio::task::JoinHandle<()>,
+);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+        self.1.abort();
+    }
 }
 
 impl Drop for Env {
@@ -112,14 +128,19 @@ pub async fn env_full(cfg: Config, policy: Option<&str>) -> Env {
     std::fs::create_dir_all(&dir).unwrap();
     let db = db::Db::connect(&test_db_url(&dir).await, 4).await.unwrap();
     db.migrate("image", image::MIGRATIONS).await.unwrap();
+    db.migrate(saga::SERVICE, saga::MIGRATIONS).await.unwrap();
     let policy_file = policy.map(|p| {
         let f = dir.join("policy.yaml");
         std::fs::write(&f, p).unwrap();
         f
     });
-    let svc = image::start(db, cfg, &dir, policy_file.as_deref())
+    let svc = image::start(db, cfg, &dir, policy_file.as_deref(), "test")
         .await
         .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let background = tokio::spawn(svc.background(async move {
+        let _ = stopped.await;
+    }));
     let auth = AuthLayerState {
         validator: Arc::new(FakeValidator::new()),
         identity_uri: "http://127.0.0.1:5000/v3".into(),
@@ -131,6 +152,7 @@ pub async fn env_full(cfg: Config, policy: Option<&str>) -> Env {
         svc,
         dir,
         store_dir,
+        _background: Background(Some(stop), background),
     }
 }
 
@@ -214,6 +236,45 @@ impl Env {
         self.send(req).await
     }
 
+    /// `PUT /v2/images/{id}/stage`.
+    pub async fn stage(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        let req = Request::put(format!("/v2/images/{id}/stage"))
+            .header("x-auth-token", token)
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(data))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// `POST /v2/images/{id}/import` with this `method` document.
+    pub async fn import(&self, id: &str, token: &str, method: Value) -> Resp {
+        let body = serde_json::json!({ "method": method });
+        self.call(
+            "POST",
+            &format!("/v2/images/{id}/import"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Wait (up to 5 s) while the image is `importing`; its status then.
+    pub async fn wait_import(&self, id: &str) -> String {
+        for _ in 0..200 {
+            let s = self.status_of(id).await;
+            if s != "importing" {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        "timeout".into()
+    }
+
+    /// Files in the staging directory.
+    pub fn staged_files(&self) -> Vec<String> {
+        files_in(&self.store_dir.join("staging"))
+    }
+
     /// Create an image and return its document.
     pub async fn create(&self, token: &str, body: Value) -> Value {
         let r = self
@@ -232,13 +293,18 @@ impl Env {
 
     /// Files in the store (not counting the staging directory).
     pub fn stored_files(&self) -> Vec<String> {
-        std::fs::read_dir(&self.store_dir)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        files_in(&self.store_dir)
     }
+}
+
+/// The names of the files (not directories) in `dir`.
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -654,3 +654,99 @@ async fn bootstrap_is_idempotent() {
         );
     }
 }
+
+/// Defect 4: duplicate or unknown methods are a 400 before any password is hashed.
+#[tokio::test]
+async fn auth_methods_each_once() {
+    each_engine(|c| async move {
+        let pw = json!({"user": {"name": "admin", "domain": {"id": "default"}, "password": "adminpw"}});
+        let methods = vec!["password"; 1000];
+        let t0 = std::time::Instant::now();
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": methods, "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], 400);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("more than once"), "{}", r.body);
+        // Far less than one Argon2 hash per method (each takes tens of ms).
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "{:?}", t0.elapsed());
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["password", "totp"], "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("totp"));
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["password"], "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    })
+    .await;
+}
+
+/// Defect 9: `"enabled": null` is a 400 (create and update); a huge `Content-Length` is a
+/// 413 before the body is read.
+#[tokio::test]
+async fn enabled_null_and_declared_length() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post(
+                "/v3/users",
+                &t,
+                json!({"user": {"name": "nul", "enabled": null}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("enabled"),
+            "{}",
+            r.body
+        );
+        assert!(c
+            .id
+            .store
+            .user_by_name("default", "nul")
+            .await
+            .unwrap()
+            .is_none());
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "nul"}}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .call(
+                Method::PATCH,
+                &format!("/v3/users/{uid}"),
+                Some(&t),
+                Some(json!({"user": {"enabled": null}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(c.id.store.user(&uid).await.unwrap().unwrap().enabled);
+        let r = c
+            .post(
+                "/v3/projects",
+                &t,
+                json!({"project": {"name": "nul", "enabled": null}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        // A declared length over the limit: refused without waiting for the body.
+        let r = c
+            .raw(
+                Method::POST,
+                "/v3/projects",
+                Some(&t),
+                Some("{}".into()),
+                &[("content-length", "1000000000000")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], 413);
+    })
+    .await;
+}

@@ -131,8 +131,28 @@ fn user_ref(u: &mut UserWire) -> Result<UserRef, Error> {
     }
 }
 
+/// Each method at most once, and only methods this cloud knows: a list of a thousand
+/// `password`s must not cost a thousand password hashes.
+fn check_methods(methods: &[String]) -> Result<(), Error> {
+    for (i, m) in methods.iter().enumerate() {
+        if !crate::token::METHODS.contains(&m.as_str()) {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'identity.methods': unsupported method '{m}' (supported: {}).",
+                crate::token::METHODS.join(", ")
+            )));
+        }
+        if methods[..i].contains(m) {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'identity.methods': '{m}' is given more than once."
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
     let AuthWire { identity, scope } = body.auth;
+    check_methods(&identity.methods)?;
     let mut proofs = Vec::new();
     for m in &identity.methods {
         match m.as_str() {

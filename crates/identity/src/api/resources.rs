@@ -149,6 +149,7 @@ struct DomainBody {
 struct DomainWire {
     name: Option<String>,
     description: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     #[serde(flatten)]
     extra: Map<String, Value>,
@@ -277,6 +278,7 @@ struct ProjectWire {
     domain_id: Option<String>,
     parent_id: Option<String>,
     description: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     tags: Option<Vec<String>>,
     is_domain: Option<bool>,
@@ -553,6 +555,7 @@ struct UserBody {
 struct UserWire {
     name: Option<String>,
     domain_id: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     default_project_id: Option<Option<String>>,
     description: Option<String>,

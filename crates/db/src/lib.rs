@@ -6,6 +6,8 @@
 //! timestamps (RFC 3339, UTC, so they sort as text). No engine-specific SQL outside this
 //! crate.
 
+pub mod list;
+
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
@@ -13,6 +15,7 @@ use sqlx::{
     AnyPool, Executor,
 };
 
+pub use list::{Cas, Page, Select, Update};
 pub use sqlx::{any::AnyRow, AnyPool as Pool, Row};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use identity::{
     bootstrap::{CatalogEntry, Spec},
+    model::User,
     Identity,
 };
 use serde_json::{json, Value};
@@ -39,11 +40,13 @@ fn spec(admin: &str, demo: &str) -> Spec {
 }
 
 async fn cloud(db: db::Db) -> Cloud {
+    cloud_with(db, identity::Config::default()).await
+}
+
+async fn cloud_with(db: db::Db, cfg: identity::Config) -> Cloud {
     db.migrate("identity", identity::MIGRATIONS).await.unwrap();
     let dir = std::env::temp_dir().join(format!("oxi-id-test-{}", uuid::Uuid::new_v4().simple()));
-    let id = identity::start(db, identity::Config::default(), &dir, None)
-        .await
-        .unwrap();
+    let id = identity::start(db, cfg, &dir, None).await.unwrap();
     id.bootstrap(&spec("adminpw", "demopw")).await.unwrap();
     Cloud {
         router: identity::api::router(id.clone(), "http://localhost:5000".into()),
@@ -159,10 +162,18 @@ where
     F: Fn(Cloud) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    each_engine_with(identity::Config::default, f).await
+}
+
+async fn each_engine_with<F, Fut>(cfg: fn() -> identity::Config, f: F)
+where
+    F: Fn(Cloud) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     for db in db::testing::engines().await {
         let engine = db.engine;
         eprintln!("engine: {engine:?}");
-        f(cloud(db).await).await;
+        f(cloud_with(db, cfg()).await).await;
     }
 }
 
@@ -635,7 +646,7 @@ async fn bootstrap_is_idempotent() {
     for db in db::testing::engines().await {
         let c = cloud(db).await;
         let before = (
-            c.id.store.users().await.unwrap().len(),
+            c.id.store.users(&Default::default()).await.unwrap().len(),
             c.id.store.endpoints().await.unwrap().len(),
             c.id.store.assignments().await.unwrap().len(),
         );
@@ -643,7 +654,7 @@ async fn bootstrap_is_idempotent() {
             .await
             .unwrap();
         let after = (
-            c.id.store.users().await.unwrap().len(),
+            c.id.store.users(&Default::default()).await.unwrap().len(),
             c.id.store.endpoints().await.unwrap().len(),
             c.id.store.assignments().await.unwrap().len(),
         );
@@ -747,6 +758,247 @@ async fn enabled_null_and_declared_length() {
             .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
         assert_eq!(r.body["error"]["code"], 413);
+    })
+    .await;
+}
+
+/// Lists are cut at `list_limit` and flagged `"truncated": true` as Keystone does; filters
+/// apply in SQL before the limit.
+#[tokio::test]
+async fn lists_honour_list_limit() {
+    let cfg = || identity::Config {
+        list_limit: Some(3),
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let t = c.admin().await;
+        for i in 0..4 {
+            let r = c
+                .post(
+                    "/v3/projects",
+                    &t,
+                    json!({"project": {"name": format!("p{i}"), "tags": [format!("t{}", i % 2)]}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let r = c
+                .post(
+                    "/v3/users",
+                    &t,
+                    json!({"user": {"name": format!("u{i}"), "enabled": i != 0}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        for path in ["/v3/projects", "/v3/users"] {
+            let r = c.get(path, &t).await;
+            let key = &path[4..];
+            assert_eq!(r.body[key].as_array().unwrap().len(), 3, "{}", r.body);
+            assert_eq!(r.body["truncated"], true, "{}", r.body);
+        }
+        // Filtered below the limit: whole, and not flagged.
+        let r = c.get("/v3/projects?tags=t1", &t).await;
+        let names: Vec<&str> = r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["p1", "p3"]);
+        assert!(r.body.get("truncated").is_none(), "{}", r.body);
+        let r = c.get("/v3/projects?not-tags-any=t0,t1", &t).await;
+        assert!(r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["name"].as_str().unwrap().starts_with('p')));
+        let r = c.get("/v3/users?enabled=false", &t).await;
+        assert_eq!(r.body["users"].as_array().unwrap().len(), 1);
+        assert_eq!(r.body["users"][0]["name"], "u0");
+        let r = c.get("/v3/users?name=u2", &t).await;
+        assert_eq!(r.body["users"].as_array().unwrap().len(), 1);
+    })
+    .await;
+}
+
+/// `GET /v3/users/{id}/projects` finds grants through groups and inheritance from the
+/// user's own assignments.
+#[tokio::test]
+async fn user_projects_through_groups_and_inheritance() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "top"}}))
+            .await;
+        let top = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post(
+                "/v3/projects",
+                &t,
+                json!({"project": {"name": "below", "parent_id": top}}),
+            )
+            .await;
+        let below = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "direct"}}))
+            .await;
+        let direct = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "bob"}}))
+            .await;
+        let bob = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/groups", &t, json!({"group": {"name": "g"}}))
+            .await;
+        let g = r.body["group"]["id"].as_str().unwrap().to_owned();
+        let member = c.role_id("member").await;
+        c.call(
+            Method::PUT,
+            &format!("/v3/groups/{g}/users/{bob}"),
+            Some(&t),
+            None,
+        )
+        .await;
+        c.call(
+            Method::PUT,
+            &format!(
+                "/v3/OS-INHERIT/projects/{top}/groups/{g}/roles/{member}/inherited_to_projects"
+            ),
+            Some(&t),
+            None,
+        )
+        .await;
+        c.call(
+            Method::PUT,
+            &format!("/v3/projects/{direct}/users/{bob}/roles/{member}"),
+            Some(&t),
+            None,
+        )
+        .await;
+        let r = c.get(&format!("/v3/users/{bob}/projects"), &t).await;
+        let mut ids: Vec<&str> = r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let mut want = vec![below.as_str(), direct.as_str()];
+        want.sort();
+        assert_eq!(ids, want, "{}", r.body);
+    })
+    .await;
+}
+
+/// A row that does not decode is an error (500), not a resource with empty fields.
+#[tokio::test]
+async fn bad_rows_fail_loudly() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "broken"}}))
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        sqlx::query("UPDATE users SET extra = 'not json' WHERE id = $1")
+            .bind(&uid)
+            .execute(&c.id.store.db.pool)
+            .await
+            .unwrap();
+        let r = c.get(&format!("/v3/users/{uid}"), &t).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+        assert_eq!(
+            c.get("/v3/users", &t).await.status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    })
+    .await;
+}
+
+/// Lost update: a writer holding a copy read before a password change cannot write it
+/// back (409); the new password stays.
+#[tokio::test]
+async fn user_update_is_compare_and_set() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post(
+                "/v3/users",
+                &t,
+                json!({"user": {"name": "carol", "password": "old"}}),
+            )
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        // Writer A reads the user...
+        let stale = c.id.store.user(&uid).await.unwrap().unwrap();
+        // ...writer B changes the password...
+        let r = c
+            .call(
+                Method::PATCH,
+                &format!("/v3/users/{uid}"),
+                Some(&t),
+                Some(json!({"user": {"password": "new"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // ...and A's write of its copy is refused instead of restoring the old hash.
+        let e =
+            c.id.update_user(
+                User {
+                    description: "from A".into(),
+                    ..stale
+                },
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, api_common::ErrorKind::Conflict, "{e}");
+        assert_eq!(
+            c.issue("carol", "new", Some(json!("unscoped")))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            c.issue("carol", "old", Some(json!("unscoped")))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.id.store.user(&uid).await.unwrap().unwrap().description,
+            ""
+        );
+        // Concurrent PATCHes over HTTP: each either applies or answers 409, never 500.
+        let path = format!("/v3/users/{uid}");
+        let (a, b) = tokio::join!(
+            c.call(
+                Method::PATCH,
+                &path,
+                Some(&t),
+                Some(json!({"user": {"description": "a"}}))
+            ),
+            c.call(
+                Method::PATCH,
+                &path,
+                Some(&t),
+                Some(json!({"user": {"email": "b@x"}}))
+            ),
+        );
+        for r in [&a, &b] {
+            assert!(
+                matches!(r.status, StatusCode::OK | StatusCode::CONFLICT),
+                "{} {}",
+                r.status,
+                r.body
+            );
+        }
+        let u = c.id.store.user(&uid).await.unwrap().unwrap();
+        if a.status == StatusCode::OK && b.status == StatusCode::OK {
+            assert_eq!(
+                (u.description.as_str(), u.email.as_deref()),
+                ("a", Some("b@x"))
+            );
+        }
     })
     .await;
 }

@@ -52,6 +52,15 @@ impl ApiState {
     fn links(&self, collection: &str, id: &str) -> Value {
         json!({ "self": self.link(&format!("{collection}/{id}")) })
     }
+    /// A collection document cut at the list limit: Keystone adds `"truncated": true`
+    /// when the limit cut it.
+    fn page(&self, key: &str, path: &str, page: db::Page<Value>) -> Json<Value> {
+        let mut doc = self.collection(key, path, page.items);
+        if page.truncated {
+            doc.0["truncated"] = Value::Bool(true);
+        }
+        doc
+    }
     /// A collection document: `{"<key>": [...], "links": {...}}`.
     fn collection(&self, key: &str, path: &str, items: Vec<Value>) -> Json<Value> {
         Json(json!({

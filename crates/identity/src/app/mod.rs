@@ -41,6 +41,15 @@ pub struct Config {
     pub validation_cache_seconds: u64,
     /// Largest accepted request body, in bytes.
     pub max_request_body_size: usize,
+    /// Longest list an API call returns (Keystone's `list_limit`); a longer one is cut
+    /// and flagged `"truncated": true`. Unset: no limit, as Keystone's default.
+    pub list_limit: Option<usize>,
+    /// How long after expiry a token still validates for callers that ask with
+    /// `allow_expired=true` and may (Keystone's `[token] allow_expired_window`), seconds.
+    pub allow_expired_window: u64,
+    /// Memory the token-validation cache may hold, in bytes (entries are evicted least
+    /// recently used first, and expire after `validation_cache_seconds`).
+    pub validation_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -54,6 +63,9 @@ impl Default for Config {
             admin_project_domain_name: "Default".into(),
             validation_cache_seconds: 30,
             max_request_body_size: 114_688,
+            list_limit: None,
+            allow_expired_window: 48 * 3600,
+            validation_cache_bytes: 16 << 20,
         }
     }
 }
@@ -242,8 +254,7 @@ impl Identity {
     /// The roles `user_id` holds on `scope`, directly, through groups, by inheritance
     /// (from the project's domain and parent projects), and by implication.
     pub async fn effective_roles(&self, user_id: &str, scope: &Target) -> Result<Vec<Role>> {
-        let groups = self.store.user_groups(user_id).await?;
-        let assignments = self.store.assignments_of(user_id, &groups).await?;
+        let assignments = self.store.assignments_of(user_id).await?;
         let mut direct: BTreeSet<String> = BTreeSet::new();
         let (inherit_from, domain): (Vec<String>, Option<String>) = match scope {
             Target::Project(pid) => {
@@ -340,7 +351,7 @@ impl Identity {
         if !effective {
             return Ok(all.into_iter().map(|a| (a, None)).collect());
         }
-        let projects = self.store.projects().await?;
+        let projects = self.store.projects(&ProjectFilter::default()).await?;
         let rules = self.store.implied_roles().await?;
         let mut out: Vec<(Assignment, Option<String>)> = Vec::new();
         let mut push = |a: Assignment, via: Option<String>| {
@@ -411,39 +422,69 @@ impl Identity {
         Ok(out)
     }
 
-    /// Where a user holds any role (directly, through a group, or by inheritance).
-    async fn user_targets(&self, user_id: &str) -> Result<BTreeSet<(String, String)>> {
-        Ok(self
-            .role_assignments(true)
-            .await?
-            .into_iter()
-            .filter(|(a, _)| a.actor_id == user_id)
-            .map(|(a, _)| (a.target.kind().to_owned(), a.target.id().to_owned()))
-            .collect())
-    }
-
-    /// The projects on which a user holds a role.
+    /// The projects on which a user holds a role (directly, through a group, or by
+    /// inheritance), from that user's assignments only.
     pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
-        let t = self.user_targets(user_id).await?;
-        Ok(self
-            .store
-            .projects()
-            .await?
-            .into_iter()
-            .filter(|p| t.contains(&("project".into(), p.id.clone())))
-            .collect())
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for a in self.store.assignments_of(user_id).await? {
+            match (a.target, a.inherited) {
+                (Target::Project(p), false) => {
+                    ids.insert(p);
+                }
+                (Target::Project(p), true) => ids.extend(self.project_descendants(&p).await?),
+                (Target::Domain(d), true) => {
+                    let f = ProjectFilter {
+                        domain_id: Some(d),
+                        ..Default::default()
+                    };
+                    ids.extend(self.store.projects(&f).await?.into_iter().map(|p| p.id));
+                }
+                _ => {}
+            }
+        }
+        self.store
+            .projects(&ProjectFilter {
+                ids: Some(ids.into_iter().collect()),
+                ..Default::default()
+            })
+            .await
     }
 
-    /// The domains on which a user holds a role.
+    /// The domains on which a user holds a role (directly or through a group).
     pub async fn user_domains(&self, user_id: &str) -> Result<Vec<Domain>> {
-        let t = self.user_targets(user_id).await?;
+        let ids: BTreeSet<String> = self
+            .store
+            .assignments_of(user_id)
+            .await?
+            .into_iter()
+            .filter(|a| !a.inherited)
+            .filter_map(|a| match a.target {
+                Target::Domain(d) => Some(d),
+                _ => None,
+            })
+            .collect();
         Ok(self
             .store
             .domains()
             .await?
             .into_iter()
-            .filter(|d| t.contains(&("domain".into(), d.id.clone())))
+            .filter(|d| ids.contains(&d.id))
             .collect())
+    }
+
+    /// The projects below `root` (not `root` itself), one query per level.
+    async fn project_descendants(&self, root: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut frontier = vec![root.to_owned()];
+        while let Some(cur) = frontier.pop() {
+            for c in self.store.project_children(&cur).await? {
+                if !out.contains(&c) && c != root {
+                    out.push(c.clone());
+                    frontier.push(c);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use api_common::{Error, Result};
+use db::Page;
 
 use super::Identity;
 use crate::{model::*, password};
@@ -33,6 +34,28 @@ fn conflict(kind: &str, name: &str) -> Error {
 }
 
 impl Identity {
+    // ---- lists (filtered in SQL, cut at the list limit) ----
+
+    pub async fn list_domains(&self, f: &DomainFilter) -> Result<Page<Domain>> {
+        self.store.list_domains(f).await
+    }
+
+    pub async fn list_projects(&self, f: &ProjectFilter) -> Result<Page<Project>> {
+        self.store.list_projects(f).await
+    }
+
+    pub async fn list_users(&self, f: &UserFilter) -> Result<Page<User>> {
+        self.store.list_users(f).await
+    }
+
+    pub async fn list_groups(&self, f: &GroupFilter) -> Result<Page<Group>> {
+        self.store.list_groups(f).await
+    }
+
+    pub async fn list_roles(&self, f: &RoleFilter) -> Result<Page<Role>> {
+        self.store.list_roles(f).await
+    }
+
     // ---- domains ----
 
     pub async fn get_domain(&self, id: &str) -> Result<Domain> {
@@ -47,7 +70,7 @@ impl Identity {
         if self.store.domain_by_name(&d.name).await?.is_some() {
             return Err(conflict("domain", &d.name));
         }
-        self.store.put_domain(&d, true).await?;
+        self.store.insert_domain(&d).await?;
         self.invalidate();
         Ok(d)
     }
@@ -62,9 +85,12 @@ impl Identity {
         {
             return Err(conflict("domain", &d.name));
         }
-        self.store.put_domain(&d, false).await?;
+        self.store.update_domain(&d).await?;
         self.invalidate();
-        Ok(d)
+        Ok(Domain {
+            revision: d.revision + 1,
+            ..d
+        })
     }
 
     pub async fn delete_domain(&self, id: &str) -> Result<()> {
@@ -124,7 +150,7 @@ impl Identity {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
-        self.store.put_project(&p, true).await?;
+        self.store.insert_project(&p).await?;
         self.invalidate();
         Ok(p)
     }
@@ -140,9 +166,12 @@ impl Identity {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
-        self.store.put_project(&p, false).await?;
+        self.store.update_project(&p).await?;
         self.invalidate();
-        Ok(p)
+        Ok(Project {
+            revision: p.revision + 1,
+            ..p
+        })
     }
 
     pub async fn delete_project(&self, id: &str) -> Result<()> {
@@ -183,7 +212,7 @@ impl Identity {
         if let Some(pw) = password {
             u.password_hash = Some(password::hash(pw).await?);
         }
-        self.store.put_user(&u, true).await?;
+        self.store.insert_user(&u).await?;
         self.invalidate();
         Ok(u)
     }
@@ -205,7 +234,8 @@ impl Identity {
         if let Some(pw) = password {
             u.password_hash = Some(password::hash(pw).await?);
         }
-        self.store.put_user(&u, false).await?;
+        self.store.update_user(&u).await?;
+        u.revision += 1;
         if changed_pw || (old.enabled && !u.enabled) {
             self.revoke_user_tokens(&u.id).await?;
         }
@@ -254,16 +284,19 @@ impl Identity {
         if self.store.domain(&g.domain_id).await?.is_none() {
             return Err(not_found("domain", &g.domain_id));
         }
-        if self
+        if !self
             .store
-            .groups()
+            .groups(&GroupFilter {
+                name: Some(g.name.clone()),
+                domain_id: Some(g.domain_id.clone()),
+                ..Default::default()
+            })
             .await?
-            .iter()
-            .any(|o| o.domain_id == g.domain_id && o.name == g.name)
+            .is_empty()
         {
             return Err(conflict("group", &g.name));
         }
-        self.store.put_group(&g, true).await?;
+        self.store.insert_group(&g).await?;
         Ok(g)
     }
 
@@ -271,14 +304,18 @@ impl Identity {
         nonempty("name", &g.name)?;
         if self
             .store
-            .groups()
+            .groups(&GroupFilter {
+                name: Some(g.name.clone()),
+                domain_id: Some(g.domain_id.clone()),
+                ..Default::default()
+            })
             .await?
             .iter()
-            .any(|o| o.domain_id == g.domain_id && o.name == g.name && o.id != g.id)
+            .any(|o| o.id != g.id)
         {
             return Err(conflict("group", &g.name));
         }
-        self.store.put_group(&g, false).await?;
+        self.store.update_group(&g).await?;
         self.invalidate();
         Ok(g)
     }
@@ -333,7 +370,7 @@ impl Identity {
         if let Some(d) = &r.domain_id {
             self.get_domain(d).await?;
         }
-        self.store.put_role(&r, true).await?;
+        self.store.insert_role(&r).await?;
         self.invalidate();
         Ok(r)
     }
@@ -345,7 +382,7 @@ impl Identity {
         }) {
             return Err(conflict("role", &r.name));
         }
-        self.store.put_role(&r, false).await?;
+        self.store.update_role(&r).await?;
         self.invalidate();
         Ok(r)
     }

@@ -1002,3 +1002,62 @@ async fn user_update_is_compare_and_set() {
     })
     .await;
 }
+
+/// Defect 5: the validation cache is bounded in bytes and entries expire; a write evicts
+/// only what it affects, and what it affects stops working at once.
+#[tokio::test]
+async fn validation_cache_bounded_and_precise() {
+    let cfg = || identity::Config {
+        validation_cache_bytes: 128 << 10,
+        validation_cache_seconds: 2,
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let admin = c.admin().await;
+        let unscoped = c.issue("admin", "adminpw", Some(json!("unscoped"))).await;
+        let ut = unscoped.headers["x-subject-token"].to_str().unwrap().to_owned();
+        let rescope = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ut}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+        let mut max_bytes = 0;
+        for _ in 0..300 {
+            let r = c.call(Method::POST, "/v3/auth/tokens?nocatalog", None, Some(rescope.clone())).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let t = r.headers["x-subject-token"].to_str().unwrap().to_owned();
+            let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&t), None, &[("x-subject-token", &t)]).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let (_, bytes) = c.id.validation_cache_usage();
+            max_bytes = max_bytes.max(bytes);
+        }
+        let (entries, bytes) = c.id.validation_cache_usage();
+        assert!(max_bytes <= 128 << 10, "{max_bytes}");
+        assert!(entries < 300, "{entries} entries: nothing was evicted");
+        assert!(bytes > 0);
+
+        // An unrelated write keeps the cached validation; a related one drops it.
+        let demo = c.demo().await;
+        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(c.id.validation_cached(&demo));
+        let r = c.post("/v3/users", &admin, json!({"user": {"name": "bystander"}})).await;
+        let other = r.body["user"]["id"].as_str().unwrap().to_owned();
+        c.call(Method::PATCH, &format!("/v3/users/{other}"), Some(&admin), Some(json!({"user": {"description": "x"}}))).await;
+        assert!(c.id.validation_cached(&demo), "a write to another user evicted demo's token");
+        // Removing demo's role on its project: the token fails at once.
+        let demo_id = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
+        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
+        let rows = c.get(&format!("/v3/role_assignments?user.id={demo_id}&scope.project.id={pid}"), &admin).await;
+        for a in rows.body["role_assignments"].as_array().unwrap() {
+            let rid = a["role"]["id"].as_str().unwrap();
+            let r = c.call(Method::DELETE, &format!("/v3/projects/{pid}/users/{demo_id}/roles/{rid}"), Some(&admin), None).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+        }
+        assert!(!c.id.validation_cached(&demo));
+        assert_eq!(c.get("/v3/auth/projects", &demo).await.status, StatusCode::UNAUTHORIZED);
+        // Entries expire with the cache's lifetime.
+        let t = c.admin().await;
+        c.raw(Method::GET, "/v3/auth/tokens", Some(&t), None, &[("x-subject-token", &t)]).await;
+        assert!(c.id.validation_cached(&t));
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(!c.id.validation_cached(&t));
+    })
+    .await;
+}

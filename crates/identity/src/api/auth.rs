@@ -278,7 +278,7 @@ fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
 
 // ---- token documents ----
 
-fn catalog_json(cat: &Catalog) -> Value {
+pub(super) fn catalog_json(cat: &Catalog) -> Value {
     Value::Array(
         cat.iter()
             .map(|(s, eps)| {
@@ -363,12 +363,19 @@ async fn token_issue(
 ) -> Result<Response, Error> {
     let req = parse_auth(body)?;
     let (token, v) = st.id.authenticate(req).await?;
-    let cat = if q.nocatalog.is_some() {
-        None
-    } else {
-        Some(catalog_json(&*st.id.catalog().await?))
-    };
-    let mut resp = (StatusCode::CREATED, Json(token_json(&v, cat.as_ref()))).into_response();
+    let mut body = render(&token_json(&v, None))?;
+    if q.nocatalog.is_none() {
+        body = with_catalog(&body, &st.catalog_json().await?);
+    }
+    let mut resp = (
+        StatusCode::CREATED,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     resp.headers_mut().insert(
         SUBJECT_TOKEN,
         HeaderValue::from_str(&token).map_err(Error::internal)?,
@@ -400,39 +407,20 @@ async fn token_validate(
 ) -> Result<Response, Error> {
     let _ = q.allow_expired;
     let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
-    // The document of a token only changes with the catalog: render it once per cached
-    // validation (and catalog) instead of on every request.
+    // The document of a token is rendered once per cached validation, the catalog once
+    // per catalog, instead of on every request.
+    let doc = match v.rendered.without_catalog.get() {
+        Some(b) => b.clone(),
+        None => {
+            let b = render(&token_json(&v, None))?;
+            let _ = v.rendered.without_catalog.set(b.clone());
+            b
+        }
+    };
     let body = if q.nocatalog.is_some() {
-        match v.rendered.without_catalog.get() {
-            Some(b) => b.clone(),
-            None => {
-                let b = render(&token_json(&v, None))?;
-                let _ = v.rendered.without_catalog.set(b.clone());
-                b
-            }
-        }
+        doc
     } else {
-        let cat = st.id.catalog().await?;
-        let cached = match &*v
-            .rendered
-            .with_catalog
-            .read()
-            .expect("render cache poisoned")
-        {
-            Some((c, b)) if Arc::ptr_eq(c, &cat) => Some(b.clone()),
-            _ => None,
-        };
-        match cached {
-            Some(b) => b,
-            None => {
-                let b = render(&token_json(&v, Some(&catalog_json(&cat))))?;
-                *v.rendered
-                    .with_catalog
-                    .write()
-                    .expect("render cache poisoned") = Some((cat, b.clone()));
-                b
-            }
-        }
+        with_catalog(&doc, &st.catalog_json().await?)
     };
     let mut resp = (
         [(
@@ -447,6 +435,18 @@ async fn token_validate(
         HeaderValue::from_str(&token).map_err(Error::internal)?,
     );
     Ok(resp)
+}
+
+/// `{"token":{...}}` with `"catalog": <catalog>` added as the token's last member:
+/// the token document and the catalog are each rendered once, not once per request.
+fn with_catalog(doc: &Bytes, catalog: &Bytes) -> Bytes {
+    let head = doc.strip_suffix(b"}}").unwrap_or(doc);
+    let mut out = Vec::with_capacity(doc.len() + catalog.len() + 16);
+    out.extend_from_slice(head);
+    out.extend_from_slice(b",\"catalog\":");
+    out.extend_from_slice(catalog);
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
 }
 
 /// A JSON document as a response body (what `Json` sends).

@@ -6,7 +6,9 @@ mod catalog;
 mod grants;
 mod resources;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
 
 use api_common::{
     auth::{require_token, AuthLayerState},
@@ -24,7 +26,7 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::app::Identity;
+use crate::app::{Catalog, Identity};
 
 pub const V3: ApiVersion = ApiVersion {
     id: "v3.14",
@@ -42,9 +44,25 @@ pub struct ApiState {
     pub id: Arc<Identity>,
     /// The public root URL of this service, e.g. `http://127.0.0.1:5000`.
     pub base: Arc<str>,
+    /// The catalog rendered as JSON, with the catalog it renders.
+    catalog_doc: Arc<RwLock<Option<(Arc<Catalog>, Bytes)>>>,
 }
 
 impl ApiState {
+    /// The catalog's JSON (the `catalog` of token documents), rendered once per catalog.
+    async fn catalog_json(&self) -> Result<Bytes, Error> {
+        let cat = self.id.catalog().await?;
+        if let Some((c, b)) = &*self.catalog_doc.read().expect("catalog doc poisoned") {
+            if Arc::ptr_eq(c, &cat) {
+                return Ok(b.clone());
+            }
+        }
+        let b =
+            Bytes::from(serde_json::to_vec(&auth::catalog_json(&cat)).map_err(Error::internal)?);
+        *self.catalog_doc.write().expect("catalog doc poisoned") = Some((cat, b.clone()));
+        Ok(b)
+    }
+
     fn link(&self, path: &str) -> String {
         format!("{}/v3/{}", self.base, path)
     }
@@ -77,6 +95,7 @@ pub fn router(id: Arc<Identity>, base: String) -> Router {
     let st = ApiState {
         id: id.clone(),
         base: base.clone(),
+        catalog_doc: Default::default(),
     };
     let auth_state = AuthLayerState {
         validator: id.clone() as Arc<dyn TokenValidator>,

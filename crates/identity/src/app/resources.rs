@@ -1,12 +1,14 @@
 //! Creating, changing and deleting identity resources, with Keystone's rules. Every write
-//! clears the validation cache so tokens are re-checked against the new state.
+//! names what it changed (`Identity::changed`), so the cached validations of tokens that
+//! depend on it are re-checked against the new state on their next use, and only those.
+//! Creating something new changes no existing token.
 
 use std::collections::BTreeSet;
 
 use api_common::{Error, Result};
 use db::Page;
 
-use super::Identity;
+use super::{Dep, Identity};
 use crate::{model::*, password};
 
 fn nonempty(what: &str, v: &str) -> Result<()> {
@@ -71,7 +73,6 @@ impl Identity {
             return Err(conflict("domain", &d.name));
         }
         self.store.insert_domain(&d).await?;
-        self.invalidate();
         Ok(d)
     }
 
@@ -86,7 +87,7 @@ impl Identity {
             return Err(conflict("domain", &d.name));
         }
         self.store.update_domain(&d).await?;
-        self.invalidate();
+        self.changed(&[Dep::Domain(d.id.clone())]);
         Ok(Domain {
             revision: d.revision + 1,
             ..d
@@ -101,7 +102,7 @@ impl Identity {
             ));
         }
         self.store.delete_domain(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Domain(id.to_owned())]);
         Ok(())
     }
 
@@ -151,7 +152,6 @@ impl Identity {
         }
         check_tags(&p.tags)?;
         self.store.insert_project(&p).await?;
-        self.invalidate();
         Ok(p)
     }
 
@@ -167,7 +167,7 @@ impl Identity {
         }
         check_tags(&p.tags)?;
         self.store.update_project(&p).await?;
-        self.invalidate();
+        self.changed(&[Dep::Project(p.id.clone())]);
         Ok(Project {
             revision: p.revision + 1,
             ..p
@@ -182,7 +182,7 @@ impl Identity {
             )));
         }
         self.store.delete_project(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Project(id.to_owned())]);
         Ok(())
     }
 
@@ -213,7 +213,6 @@ impl Identity {
             u.password_hash = Some(password::hash(pw).await?);
         }
         self.store.insert_user(&u).await?;
-        self.invalidate();
         Ok(u)
     }
 
@@ -239,7 +238,7 @@ impl Identity {
         if changed_pw || (old.enabled && !u.enabled) {
             self.revoke_user_tokens(&u.id).await?;
         }
-        self.invalidate();
+        self.changed(&[Dep::User(u.id.clone())]);
         Ok(u)
     }
 
@@ -267,6 +266,7 @@ impl Identity {
         self.get_user(id).await?;
         self.store.delete_user(id).await?;
         self.revoke_user_tokens(id).await?;
+        self.changed(&[Dep::User(id.to_owned())]);
         Ok(())
     }
 
@@ -316,14 +316,13 @@ impl Identity {
             return Err(conflict("group", &g.name));
         }
         self.store.update_group(&g).await?;
-        self.invalidate();
         Ok(g)
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<()> {
         self.get_group(id).await?;
         self.store.delete_group(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -331,7 +330,7 @@ impl Identity {
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
         self.store.add_member(group_id, user_id).await?;
-        self.invalidate();
+        self.changed(&[Dep::User(user_id.to_owned())]);
         Ok(())
     }
 
@@ -343,7 +342,7 @@ impl Identity {
                 "User {user_id} is not a member of group {group_id}."
             )));
         }
-        self.invalidate();
+        self.changed(&[Dep::User(user_id.to_owned())]);
         Ok(())
     }
 
@@ -371,7 +370,6 @@ impl Identity {
             self.get_domain(d).await?;
         }
         self.store.insert_role(&r).await?;
-        self.invalidate();
         Ok(r)
     }
 
@@ -383,14 +381,14 @@ impl Identity {
             return Err(conflict("role", &r.name));
         }
         self.store.update_role(&r).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(r)
     }
 
     pub async fn delete_role(&self, id: &str) -> Result<()> {
         self.get_role(id).await?;
         self.store.delete_role(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -408,7 +406,7 @@ impl Identity {
             )));
         }
         self.store.put_implied_role(prior, implied).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok((p, i))
     }
 
@@ -418,7 +416,7 @@ impl Identity {
                 "Could not find implied role: {prior} implies {implied}."
             )));
         }
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -448,7 +446,7 @@ impl Identity {
     pub async fn create_grant(&self, a: Assignment) -> Result<()> {
         self.check_grant_parts(&a).await?;
         self.store.grant(&a).await?;
-        self.invalidate();
+        self.changed(&[grant_dep(&a)]);
         Ok(())
     }
 
@@ -460,7 +458,7 @@ impl Identity {
                 a.role_id
             )));
         }
-        self.invalidate();
+        self.changed(&[grant_dep(&a)]);
         Ok(())
     }
 
@@ -477,7 +475,7 @@ impl Identity {
                 .ok_or_else(|| not_found("region", p))?;
         }
         self.store.put_region(&r, true).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(r)
     }
 
@@ -494,14 +492,14 @@ impl Identity {
                 .ok_or_else(|| not_found("region", r))?;
         }
         self.store.put_endpoint(&e, true).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(e)
     }
 
     pub async fn update_endpoint(&self, e: Endpoint) -> Result<Endpoint> {
         check_endpoint(&e)?;
         self.store.put_endpoint(&e, false).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(e)
     }
 
@@ -551,6 +549,15 @@ impl Identity {
             issued_before: chrono::Utc::now().timestamp_micros(),
         })
         .await
+    }
+}
+
+/// What a grant changes: its user's tokens, or (for a group, whose members are not
+/// tracked per token) every token.
+fn grant_dep(a: &Assignment) -> Dep {
+    match a.actor_type {
+        ActorType::User => Dep::User(a.actor_id.clone()),
+        ActorType::Group => Dep::Everything,
     }
 }
 

@@ -271,7 +271,7 @@ impl Identity {
                 return Ok(v);
             }
         }
-        let gen = self.generation();
+        let epoch = self.epoch();
         let not_found = || Error::not_found("Failed to validate token");
         let bytes = self.keys.decrypt(token).ok_or_else(not_found)?;
         let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| not_found())?;
@@ -293,7 +293,7 @@ impl Identity {
                 api_common::ErrorKind::Unauthenticated => not_found(),
                 _ => e,
             })?;
-        self.cache_validation(token, gen, v.clone());
+        self.cache_validation(token, epoch, v.clone());
         Ok(v)
     }
 

@@ -305,9 +305,9 @@ async fn tokens_scopes_and_documents() {
         let admin = c.admin().await;
         let r = c.raw(Method::HEAD, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
         assert_eq!(r.status, StatusCode::OK);
-        // demo may not validate admin's token.
+        // demo may not validate admin's token: the same 404 as for an invalid token.
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &admin)]).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
         // Garbage token: 404 on validation, 401 when used.
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", "garbage")]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -1058,6 +1058,92 @@ async fn validation_cache_bounded_and_precise() {
         assert!(c.id.validation_cached(&t));
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         assert!(!c.id.validation_cached(&t));
+    })
+    .await;
+}
+
+/// Defect 11: `allow_expired` returns a token expired within the window; a caller who may
+/// not validate a token cannot tell a valid foreign token from an invalid one.
+#[tokio::test]
+async fn allow_expired_and_no_token_probing() {
+    let cfg = || identity::Config {
+        token_expiration: 3,
+        allow_expired_window: 4,
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let demo = c.demo().await;
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        let admin = c.admin().await;
+        let get = |q: &'static str, auth: String, subject: String| {
+            let c = &c;
+            async move {
+                c.raw(
+                    Method::GET,
+                    &format!("/v3/auth/tokens{q}"),
+                    Some(&auth),
+                    None,
+                    &[("x-subject-token", &subject)],
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            get("", admin.clone(), demo.clone()).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let r = get("?allow_expired=true", admin.clone(), demo.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["token"]["user"]["name"], "demo");
+        let r = c
+            .raw(
+                Method::HEAD,
+                "/v3/auth/tokens?allow_expired=1",
+                Some(&admin),
+                None,
+                &[("x-subject-token", &demo)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        // An expired token never authenticates a request, allow_expired or not.
+        assert_eq!(
+            c.get("/v3/auth/projects?allow_expired=true", &demo)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        // Probing: a valid foreign token and garbage answer alike to a non-admin.
+        let demo2 = c.demo().await;
+        let foreign = get("", demo2.clone(), admin.clone()).await;
+        let garbage = get("", demo2.clone(), "garbage".into()).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            (foreign.status, &foreign.body),
+            (garbage.status, &garbage.body)
+        );
+        let r = c
+            .raw(
+                Method::DELETE,
+                "/v3/auth/tokens",
+                Some(&demo2),
+                None,
+                &[("x-subject-token", &admin)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("", admin.clone(), admin.clone()).await.status,
+            StatusCode::OK
+        );
+        // Past the window: gone.
+        tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
+        let admin = c.admin().await;
+        assert_eq!(
+            get("?allow_expired=true", admin.clone(), demo.clone())
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
     })
     .await;
 }

@@ -383,20 +383,39 @@ async fn token_issue(
     Ok(resp)
 }
 
+/// The subject token, validated, if the caller may act on it. A caller who may not gets
+/// the same 404 as for an invalid token, so that nobody can probe which foreign tokens
+/// are valid. `allow_expired` accepts a token expired within `[identity]
+/// allow_expired_window` (for callers the rule lets act on it, as Keystone does).
 async fn subject_validated(
     st: &ApiState,
     ctx: &Ctx,
     headers: &HeaderMap,
     rule: &str,
+    allow_expired: bool,
 ) -> Result<(String, Arc<Validated>), Error> {
     let token = subject(headers)?.to_owned();
-    let v = st.id.validate(&token).await?;
-    st.id.authorize(
-        ctx,
-        rule,
-        json!({"target": {"token": {"user_id": v.user.id}}}),
-    )?;
+    let window = if allow_expired {
+        st.id.cfg.allow_expired_window
+    } else {
+        0
+    };
+    let v = st.id.validate_within(&token, window).await?;
+    let target = json!({"target": {"token": {"user_id": v.user.id}}});
+    if !st.id.allowed(ctx, rule, target) {
+        return Err(Error::not_found("Failed to validate token"));
+    }
     Ok((token, v))
+}
+
+/// oslo's `bool_from_string`: what a query flag's value means.
+fn truthy(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        )
+    })
 }
 
 async fn token_validate(
@@ -405,8 +424,15 @@ async fn token_validate(
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let _ = q.allow_expired;
-    let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
+    let allow_expired = truthy(q.allow_expired.as_deref());
+    let (token, v) = subject_validated(
+        &st,
+        &ctx,
+        &headers,
+        "identity:validate_token",
+        allow_expired,
+    )
+    .await?;
     // The document of a token is rendered once per cached validation, the catalog once
     // per catalog, instead of on every request.
     let doc = match v.rendered.without_catalog.get() {
@@ -459,9 +485,11 @@ fn render(doc: &Value) -> Result<Bytes, Error> {
 async fn token_check(
     State(st): State<ApiState>,
     ctx: Ctx,
+    Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    subject_validated(&st, &ctx, &headers, "identity:check_token").await?;
+    let allow_expired = truthy(q.allow_expired.as_deref());
+    subject_validated(&st, &ctx, &headers, "identity:check_token", allow_expired).await?;
     Ok(StatusCode::OK)
 }
 
@@ -470,7 +498,7 @@ async fn token_revoke(
     ctx: Ctx,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token").await?;
+    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token", false).await?;
     st.id.revoke_token(&v).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1147,3 +1147,71 @@ async fn allow_expired_and_no_token_probing() {
     })
     .await;
 }
+
+/// Lists may be served from a cache: every write shows in the next list.
+#[tokio::test]
+async fn lists_follow_writes() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let names = |r: &Resp, key: &str| -> Vec<String> {
+            r.body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let before = names(&c.get("/v3/users", &t).await, "users");
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "zed"}}))
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        assert!(names(&c.get("/v3/users", &t).await, "users").contains(&"zed".to_owned()));
+        c.call(
+            Method::PATCH,
+            &format!("/v3/users/{uid}"),
+            Some(&t),
+            Some(json!({"user": {"name": "zoe"}})),
+        )
+        .await;
+        let now = names(&c.get("/v3/users", &t).await, "users");
+        assert!(
+            now.contains(&"zoe".to_owned()) && !now.contains(&"zed".to_owned()),
+            "{now:?}"
+        );
+        c.call(Method::DELETE, &format!("/v3/users/{uid}"), Some(&t), None)
+            .await;
+        assert_eq!(names(&c.get("/v3/users", &t).await, "users"), before);
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "pz"}}))
+            .await;
+        let pid = r.body["project"]["id"].as_str().unwrap().to_owned();
+        c.call(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/tags/hot"),
+            Some(&t),
+            None,
+        )
+        .await;
+        let r = c.get("/v3/projects?tags=hot", &t).await;
+        assert_eq!(names(&r, "projects"), vec!["pz"]);
+        c.call(
+            Method::DELETE,
+            &format!("/v3/projects/{pid}/tags/hot"),
+            Some(&t),
+            None,
+        )
+        .await;
+        assert!(names(&c.get("/v3/projects?tags=hot", &t).await, "projects").is_empty());
+        c.call(
+            Method::PATCH,
+            &format!("/v3/projects/{pid}"),
+            Some(&t),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await;
+        let r = c.get("/v3/projects?enabled=false", &t).await;
+        assert_eq!(names(&r, "projects"), vec!["pz"]);
+    })
+    .await;
+}

@@ -6,12 +6,15 @@ mod catalog;
 mod grants;
 mod resources;
 
-use std::sync::{Arc, RwLock};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 
 use api_common::{
-    auth::{require_token, AuthLayerState},
+    auth::{require_token, AuthLayerState, TokenCache, Weight},
     server::service_layers,
     version::ApiVersion,
     Error, FaultStyle, TokenValidator,
@@ -46,9 +49,70 @@ pub struct ApiState {
     pub base: Arc<str>,
     /// The catalog rendered as JSON, with the catalog it renders.
     catalog_doc: Arc<RwLock<Option<(Arc<Catalog>, Bytes)>>>,
+    /// Rendered list documents by filter, when this process is the only writer (SQLite).
+    lists: Option<Arc<TokenCache<ListDoc>>>,
+}
+
+/// A rendered list, with the identity change epoch read before its database read: any
+/// identity write since makes it stale.
+struct ListDoc {
+    epoch: u64,
+    body: Bytes,
+}
+
+impl Weight for ListDoc {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<ListDoc>() + self.body.len()
+    }
+}
+
+/// Memory the list cache may hold.
+const LIST_CACHE_BYTES: usize = 4 << 20;
+/// Longest a rendered list is kept (it is dropped at once by any identity write).
+const LIST_CACHE_TTL: Duration = Duration::from_secs(600);
+
+fn json_body(body: Bytes) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 impl ApiState {
+    /// A list document: from the cache when no identity write happened since it was
+    /// rendered, else made by `make` (and cached). The cache is used only on SQLite, where
+    /// this process is the only writer and so sees every write; with PostgreSQL other
+    /// nodes write too, and every list is read from the database.
+    async fn cached_list<F, Fut>(&self, key: String, make: F) -> Result<Response, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Json<Value>, Error>>,
+    {
+        let Some(cache) = &self.lists else {
+            return Ok(make().await?.into_response());
+        };
+        let epoch = self.id.epoch();
+        if let Some(doc) = cache.get(&key) {
+            if doc.epoch == epoch {
+                return Ok(json_body(doc.body.clone()));
+            }
+        }
+        let body = Bytes::from(serde_json::to_vec(&make().await?.0).map_err(Error::internal)?);
+        cache.put(
+            &key,
+            Arc::new(ListDoc {
+                epoch,
+                body: body.clone(),
+            }),
+            LIST_CACHE_TTL,
+        );
+        Ok(json_body(body))
+    }
+
     /// The catalog's JSON (the `catalog` of token documents), rendered once per catalog.
     async fn catalog_json(&self) -> Result<Bytes, Error> {
         let cat = self.id.catalog().await?;
@@ -96,6 +160,8 @@ pub fn router(id: Arc<Identity>, base: String) -> Router {
         id: id.clone(),
         base: base.clone(),
         catalog_doc: Default::default(),
+        lists: (id.store.db.engine == db::Engine::Sqlite)
+            .then(|| Arc::new(TokenCache::new(LIST_CACHE_TTL, LIST_CACHE_BYTES))),
     };
     let auth_state = AuthLayerState {
         validator: id.clone() as Arc<dyn TokenValidator>,

@@ -286,10 +286,12 @@ async fn project_list(
     State(st): State<ApiState>,
     ctx: Ctx,
     Query(q): Q,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     let dom = list_domain(&st, &ctx, "identity:list_projects", &q)?;
     if bool_filter(&q, "is_domain")? == Some(true) {
-        return Ok(st.collection("projects", "projects", vec![]));
+        return Ok(st
+            .collection("projects", "projects", vec![])
+            .into_response());
     }
     let tags = |k: &str| -> Vec<String> {
         q.get(k)
@@ -307,8 +309,11 @@ async fn project_list(
         not_tags_any: tags("not-tags-any"),
         ids: None,
     };
-    let page = st.id.list_projects(&f).await?;
-    Ok(st.page("projects", "projects", page.map(|p| project_json(&st, &p))))
+    st.cached_list(format!("projects {f:?}"), || async {
+        let page = st.id.list_projects(&f).await?;
+        Ok(st.page("projects", "projects", page.map(|p| project_json(&st, &p))))
+    })
+    .await
 }
 
 async fn project_create(
@@ -550,19 +555,18 @@ struct UserWire {
     extra: Map<String, Value>,
 }
 
-async fn user_list(
-    State(st): State<ApiState>,
-    ctx: Ctx,
-    Query(q): Q,
-) -> Result<Json<Value>, Error> {
+async fn user_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
     let f = UserFilter {
         name: q.get("name").cloned(),
         domain_id: list_domain(&st, &ctx, "identity:list_users", &q)?,
         enabled: bool_filter(&q, "enabled")?,
         ids: None,
     };
-    let page = st.id.list_users(&f).await?;
-    Ok(st.page("users", "users", page.map(|u| user_json(&st, &u))))
+    st.cached_list(format!("users {f:?}"), || async {
+        let page = st.id.list_users(&f).await?;
+        Ok(st.page("users", "users", page.map(|u| user_json(&st, &u))))
+    })
+    .await
 }
 
 async fn user_create(
@@ -934,18 +938,17 @@ struct GroupWire {
     extra: Map<String, Value>,
 }
 
-async fn group_list(
-    State(st): State<ApiState>,
-    ctx: Ctx,
-    Query(q): Q,
-) -> Result<Json<Value>, Error> {
+async fn group_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
     let f = GroupFilter {
         name: q.get("name").cloned(),
         domain_id: list_domain(&st, &ctx, "identity:list_groups", &q)?,
         ids: None,
     };
-    let page = st.id.list_groups(&f).await?;
-    Ok(st.page("groups", "groups", page.map(|g| group_json(&st, &g))))
+    st.cached_list(format!("groups {f:?}"), || async {
+        let page = st.id.list_groups(&f).await?;
+        Ok(st.page("groups", "groups", page.map(|g| group_json(&st, &g))))
+    })
+    .await
 }
 
 async fn group_create(

@@ -73,6 +73,8 @@ impl Identity {
             return Err(conflict("domain", &d.name));
         }
         self.store.insert_domain(&d).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(d)
     }
 
@@ -152,6 +154,8 @@ impl Identity {
         }
         check_tags(&p.tags)?;
         self.store.insert_project(&p).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(p)
     }
 
@@ -213,6 +217,8 @@ impl Identity {
             u.password_hash = Some(password::hash(pw).await?);
         }
         self.store.insert_user(&u).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(u)
     }
 
@@ -297,6 +303,8 @@ impl Identity {
             return Err(conflict("group", &g.name));
         }
         self.store.insert_group(&g).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(g)
     }
 
@@ -316,6 +324,8 @@ impl Identity {
             return Err(conflict("group", &g.name));
         }
         self.store.update_group(&g).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(g)
     }
 
@@ -370,6 +380,8 @@ impl Identity {
             self.get_domain(d).await?;
         }
         self.store.insert_role(&r).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(r)
     }
 

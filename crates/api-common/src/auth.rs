@@ -364,7 +364,7 @@ impl<V: Weight> TokenCache<V> {
         let mut lru = self.lock();
         lru.remove(token);
         lru.puts += 1;
-        if lru.puts % SWEEP_EVERY == 0 {
+        if lru.puts.is_multiple_of(SWEEP_EVERY) {
             lru.sweep(now);
         }
         while lru.bytes + weight > self.max_bytes {

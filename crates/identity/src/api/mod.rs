@@ -48,10 +48,13 @@ pub struct ApiState {
     /// The public root URL of this service, e.g. `http://127.0.0.1:5000`.
     pub base: Arc<str>,
     /// The catalog rendered as JSON, with the catalog it renders.
-    catalog_doc: Arc<RwLock<Option<(Arc<Catalog>, Bytes)>>>,
+    catalog_doc: Arc<RwLock<Option<CatalogDoc>>>,
     /// Rendered list documents by filter, when this process is the only writer (SQLite).
     lists: Option<Arc<TokenCache<ListDoc>>>,
 }
+
+/// A catalog and its JSON.
+type CatalogDoc = (Arc<Catalog>, Bytes);
 
 /// A rendered list, with the identity change epoch read before its database read: any
 /// identity write since makes it stale.

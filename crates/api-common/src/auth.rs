@@ -7,7 +7,6 @@
 //! answer briefly.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -222,44 +221,198 @@ pub async fn require_token(
     next.run(req).await
 }
 
-/// A short-lived cache of validated tokens, shared by validators.
-pub struct TokenCache {
-    ttl: Duration,
-    max: usize,
-    entries: Mutex<HashMap<String, (Instant, Arc<AuthContext>)>>,
+/// What a cached value costs in memory, approximately: its own size plus what it owns on
+/// the heap. [`TokenCache`] is bounded by the sum of these.
+pub trait Weight {
+    fn weight(&self) -> usize;
 }
 
-impl TokenCache {
-    pub fn new(ttl: Duration, max: usize) -> Self {
+/// Heap bytes of a list of strings.
+pub fn strings_weight<'a>(v: impl IntoIterator<Item = &'a String>) -> usize {
+    v.into_iter()
+        .map(|s| s.capacity() + std::mem::size_of::<String>())
+        .sum()
+}
+
+fn opt_weight(v: &Option<String>) -> usize {
+    v.as_ref().map_or(0, String::capacity)
+}
+
+impl Weight for AuthContext {
+    fn weight(&self) -> usize {
+        std::mem::size_of::<AuthContext>()
+            + strings_weight([
+                &self.token,
+                &self.user_id,
+                &self.user_name,
+                &self.user_domain_id,
+                &self.user_domain_name,
+            ])
+            + [
+                &self.project_id,
+                &self.project_name,
+                &self.project_domain_id,
+                &self.project_domain_name,
+                &self.domain_id,
+                &self.domain_name,
+                &self.system_scope,
+                &self.application_credential_id,
+            ]
+            .into_iter()
+            .map(opt_weight)
+            .sum::<usize>()
+            + strings_weight(&self.roles)
+            + strings_weight(&self.role_ids)
+            + strings_weight(&self.methods)
+            + strings_weight(&self.audit_ids)
+            + strings_weight(&self.service_roles)
+    }
+}
+
+/// Bookkeeping of one entry (the map's node, the key, the slot).
+const ENTRY_OVERHEAD: usize = 96;
+
+/// How many insertions between sweeps of expired entries.
+const SWEEP_EVERY: u64 = 256;
+
+struct Slot<V> {
+    until: Instant,
+    weight: usize,
+    value: Arc<V>,
+}
+
+struct Lru<V> {
+    /// Least recently used first.
+    map: hashlink::LinkedHashMap<String, Slot<V>>,
+    bytes: usize,
+    puts: u64,
+}
+
+impl<V> Lru<V> {
+    fn remove(&mut self, token: &str) {
+        if let Some(s) = self.map.remove(token) {
+            self.bytes -= s.weight;
+        }
+    }
+    fn sweep(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.map.retain(|_, s| {
+            let keep = s.until > now;
+            if !keep {
+                freed += s.weight;
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+}
+
+/// A cache of validated tokens, shared by validators: each entry lives until its own
+/// deadline (the cache's time-to-live, or the token's expiry when sooner), and the whole
+/// cache holds at most `max_bytes` (as [`Weight`] counts them), evicting the least
+/// recently used entries first. Expired entries are dropped when met and swept every few
+/// hundred insertions, so memory follows the live tokens, not the tokens ever seen.
+pub struct TokenCache<V> {
+    ttl: Duration,
+    max_bytes: usize,
+    inner: Mutex<Lru<V>>,
+}
+
+impl<V: Weight> TokenCache<V> {
+    pub fn new(ttl: Duration, max_bytes: usize) -> Self {
         TokenCache {
             ttl,
-            max,
-            entries: Mutex::new(HashMap::new()),
+            max_bytes,
+            inner: Mutex::new(Lru {
+                map: hashlink::LinkedHashMap::new(),
+                bytes: 0,
+                puts: 0,
+            }),
         }
     }
 
-    pub fn get(&self, token: &str) -> Option<Arc<AuthContext>> {
-        let entries = self.entries.lock().expect("token cache poisoned");
-        let (at, ctx) = entries.get(token)?;
-        (at.elapsed() < self.ttl && ctx.expires_at > Utc::now()).then(|| ctx.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru<V>> {
+        self.inner.lock().expect("token cache poisoned")
     }
 
-    pub fn put(&self, token: &str, ctx: Arc<AuthContext>) {
-        let mut entries = self.entries.lock().expect("token cache poisoned");
-        if entries.len() >= self.max {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= self.max {
-                entries.clear();
+    pub fn get(&self, token: &str) -> Option<Arc<V>> {
+        let mut lru = self.lock();
+        let now = Instant::now();
+        match lru.map.get(token) {
+            Some(s) if s.until > now => {
+                let v = s.value.clone();
+                lru.map.to_back(token);
+                Some(v)
+            }
+            Some(_) => {
+                lru.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remember `value` for `token` for the cache's time-to-live, or less when `valid_for`
+    /// (e.g. the token's remaining lifetime) is shorter.
+    pub fn put(&self, token: &str, value: Arc<V>, valid_for: Duration) {
+        let life = self.ttl.min(valid_for);
+        let weight = ENTRY_OVERHEAD + token.len() + value.weight();
+        if life.is_zero() || weight > self.max_bytes {
+            return;
+        }
+        let now = Instant::now();
+        let mut lru = self.lock();
+        lru.remove(token);
+        lru.puts += 1;
+        if lru.puts.is_multiple_of(SWEEP_EVERY) {
+            lru.sweep(now);
+        }
+        while lru.bytes + weight > self.max_bytes {
+            match lru.map.pop_front() {
+                Some((_, s)) => lru.bytes -= s.weight,
+                None => break,
             }
         }
-        entries.insert(token.to_owned(), (Instant::now(), ctx));
+        lru.bytes += weight;
+        lru.map.insert(
+            token.to_owned(),
+            Slot {
+                until: now + life,
+                weight,
+                value,
+            },
+        );
+    }
+
+    pub fn remove(&self, token: &str) {
+        self.lock().remove(token);
+    }
+
+    /// Drop every entry whose deadline passed.
+    pub fn sweep(&self) {
+        self.lock().sweep(Instant::now());
+    }
+
+    /// (entries, bytes) held now.
+    pub fn usage(&self) -> (usize, usize) {
+        let lru = self.lock();
+        (lru.map.len(), lru.bytes)
     }
 
     pub fn clear(&self) {
-        self.entries.lock().expect("token cache poisoned").clear();
+        let mut lru = self.lock();
+        lru.map.clear();
+        lru.bytes = 0;
     }
 }
+
+/// The time left before `expires_at` (zero when past).
+pub fn remaining(expires_at: DateTime<Utc>) -> Duration {
+    (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Memory the remote validator's cache may hold.
+pub const REMOTE_CACHE_BYTES: usize = 8 << 20;
 
 /// Validates tokens by asking Keystone (`GET /v3/auth/tokens`) with the service's own
 /// token, caching each answer for a short time. Used when services run on other machines
@@ -269,7 +422,7 @@ pub struct RemoteValidator {
     identity_url: String,
     service_token:
         Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>,
-    cache: TokenCache,
+    cache: TokenCache<AuthContext>,
 }
 
 impl RemoteValidator {
@@ -287,7 +440,7 @@ impl RemoteValidator {
             http: reqwest::Client::new(),
             identity_url,
             service_token,
-            cache: TokenCache::new(cache_ttl, 10_000),
+            cache: TokenCache::new(cache_ttl, REMOTE_CACHE_BYTES),
         }
     }
 }
@@ -322,7 +475,54 @@ impl TokenValidator for RemoteValidator {
             AuthContext::from_token_body(token, &body)
                 .ok_or_else(|| Error::unauthenticated("The token is not valid."))?,
         );
-        self.cache.put(token, ctx.clone());
+        self.cache
+            .put(token, ctx.clone(), remaining(ctx.expires_at));
         Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(i: usize) -> Arc<AuthContext> {
+        Arc::new(AuthContext {
+            token: format!("token-{i}"),
+            user_id: "u".repeat(32),
+            roles: vec!["member".into(), "reader".into()],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn bounded_in_bytes_lru_first() {
+        let one = ENTRY_OVERHEAD + 8 + ctx(0).weight();
+        let cache = TokenCache::new(Duration::from_secs(60), one * 10);
+        for i in 0..10_000 {
+            cache.put(&format!("t{i:07}"), ctx(i), Duration::from_secs(60));
+            // touching t0000000 keeps it: the least recently used go first
+            assert!(cache.get("t0000000").is_some());
+            let (n, bytes) = cache.usage();
+            assert!(bytes <= one * 10 + 64, "{bytes}");
+            assert!(n <= 11, "{n}");
+        }
+        assert!(cache.get("t0000001").is_none());
+        assert!(cache.get("t0009999").is_some());
+    }
+
+    #[test]
+    fn entries_expire_with_their_own_deadline() {
+        let cache = TokenCache::new(Duration::from_millis(200), 1 << 20);
+        cache.put("short", ctx(1), Duration::from_millis(20));
+        cache.put("long", ctx(2), Duration::from_secs(3600));
+        cache.put("dead", ctx(3), Duration::ZERO);
+        assert!(cache.get("dead").is_none());
+        assert!(cache.get("short").is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.get("short").is_none());
+        assert!(cache.get("long").is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        cache.sweep();
+        assert_eq!(cache.usage(), (0, 0));
     }
 }

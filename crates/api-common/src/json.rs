@@ -1,16 +1,19 @@
 //! JSON request bodies with errors a person can act on.
 
 use axum::{
+    body::HttpBody as _,
     extract::{FromRequest, Request},
     response::{IntoResponse, Response},
+    RequestExt as _,
 };
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 
 use crate::error::{Error, ErrorKind};
 
 /// A JSON body. Malformed JSON, a wrong type or a missing field is a 400 naming the field;
-/// a body over the configured limit is a 413.
+/// a body over the configured limit (`DefaultBodyLimit`) is a 413, refused before any of
+/// it is read when its `Content-Length` already says so.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -22,9 +25,22 @@ where
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        // The limited body's size hint is capped at the limit: a declared length above
+        // it is over the limit, and nothing needs to be read to know it.
+        let req = req.with_limited_body();
+        if let (Some(d), Some(cap)) = (declared, req.body().size_hint().upper()) {
+            if d > cap {
+                return Err(too_large());
+            }
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::new(ErrorKind::PayloadTooLarge, "Request is too large.")
+                too_large()
             } else {
                 Error::bad_request(format!(
                     "Could not read the request body: {}",
@@ -34,6 +50,21 @@ where
         })?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+fn too_large() -> Error {
+    Error::new(ErrorKind::PayloadTooLarge, "Request is too large.")
+}
+
+/// For `#[serde(default, deserialize_with = "api_common::json::non_null")]` on an
+/// `Option<T>` field: the field may be absent (`None`), but an explicit `null` is a 400
+/// naming the field, as OpenStack's schemas answer for e.g. `"enabled": null`.
+pub fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Parse a JSON document into `T`, naming the offending field on failure.

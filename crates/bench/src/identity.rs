@@ -29,6 +29,9 @@ pub struct Opts {
     /// Validation requests per variant (with and without the catalog).
     #[arg(long, default_value_t = 100_000)]
     pub requests: usize,
+    /// Requests per list phase at `--concurrency` (a quarter of it at concurrency 1).
+    #[arg(long, default_value_t = 40_000)]
+    pub list_requests: usize,
     /// Longest a validation variant may run, seconds.
     #[arg(long, default_value_t = 20.0)]
     pub max_secs: f64,
@@ -71,6 +74,14 @@ pub struct Report {
     pub hwm: u64,
     pub validate_nocat: Lat,
     pub validate_cat: Lat,
+    /// The bare axum "hello" route at the same concurrency, in the same run.
+    pub hello: Lat,
+    /// `GET /v3/projects` and `GET /v3/users` (`LIST_ITEMS` each) at `--concurrency`
+    /// and at concurrency 1.
+    pub projects: Lat,
+    pub projects_c1: Lat,
+    pub users: Lat,
+    pub users_c1: Lat,
     pub issue_nocat: Lat,
     pub issue_cat: Lat,
     pub password: Lat,
@@ -81,6 +92,8 @@ pub struct Report {
 }
 
 const TOKENS: &str = "/v3/auth/tokens";
+/// How many projects and users the list phases list.
+pub const LIST_ITEMS: usize = 50;
 const TOKENS_NOCAT: &str = "/v3/auth/tokens?nocatalog";
 
 fn scope() -> serde_json::Value {
@@ -149,6 +162,23 @@ async fn validate_load(
     concurrency: usize,
     max: Duration,
 ) -> anyhow::Result<Lat> {
+    let headers = vec![
+        ("x-auth-token", token.clone()),
+        ("x-subject-token", token.clone()),
+    ];
+    get_load(addr, path, headers, count, concurrency, max).await
+}
+
+/// `count` GETs of `path` with `headers` over `concurrency` keep-alive connections,
+/// stopping at `max`; a `200` is a success.
+pub async fn get_load(
+    addr: SocketAddr,
+    path: &'static str,
+    headers: Vec<(&'static str, HeaderValue)>,
+    count: usize,
+    concurrency: usize,
+    max: Duration,
+) -> anyhow::Result<Lat> {
     let mut conns = Vec::new();
     for _ in 0..concurrency {
         conns.push(Conn::connect(addr).await?);
@@ -159,18 +189,15 @@ async fn validate_load(
     let mut tasks = Vec::new();
     for mut conn in conns {
         let next = next.clone();
-        let token = token.clone();
+        let headers = headers.clone();
         let uri = Uri::from_static(path);
         tasks.push(tokio::spawn(async move {
+            let hs: Vec<(&'static str, &HeaderValue)> =
+                headers.iter().map(|(k, v)| (*k, v)).collect();
             let mut lat = Vec::with_capacity(count / concurrency + 1);
             let (mut errors, mut body) = (0, 0);
             while next.fetch_add(1, Ordering::Relaxed) < count {
-                let req = conn.request(
-                    Method::GET,
-                    &uri,
-                    &[("x-auth-token", &token), ("x-subject-token", &token)],
-                    Bytes::new(),
-                );
+                let req = conn.request(Method::GET, &uri, &hs, Bytes::new());
                 let s = Instant::now();
                 let r = conn.send_discard(req).await;
                 let e = Instant::now();
@@ -245,6 +272,45 @@ async fn sequential(
     Ok(Lat::from_samples(lat, errors, t0.elapsed(), body))
 }
 
+/// Make `path` (`/v3/projects` or `/v3/users`) list exactly `LIST_ITEMS` items by
+/// creating `bench-N` resources (without passwords: no hashing).
+async fn fill(conn: &mut Conn, token: &HeaderValue, path: &'static str) -> anyhow::Result<()> {
+    let key = path.trim_start_matches("/v3/");
+    let one = key.trim_end_matches('s');
+    let ct = json_ct();
+    let uri = Uri::from_static(path);
+    let r = conn
+        .send(conn.request(Method::GET, &uri, &[("x-auth-token", token)], Bytes::new()))
+        .await?;
+    let have = r.json()?[key].as_array().map(Vec::len).unwrap_or(0);
+    for i in have..LIST_ITEMS {
+        let body =
+            serde_json::json!({ one: {"name": format!("bench-{i}"), "domain_id": "default"} });
+        let req = conn.request(
+            Method::POST,
+            &uri,
+            &[("x-auth-token", token), ("content-type", &ct)],
+            Bytes::from(body.to_string()),
+        );
+        let r = conn.send(req).await?;
+        if r.status != StatusCode::CREATED {
+            bail!(
+                "POST {path} answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+    let r = conn
+        .send(conn.request(Method::GET, &uri, &[("x-auth-token", token)], Bytes::new()))
+        .await?;
+    let n = r.json()?[key].as_array().map(Vec::len).unwrap_or(0);
+    if n != LIST_ITEMS {
+        bail!("GET {path} lists {n} items, not {LIST_ITEMS}");
+    }
+    Ok(())
+}
+
 /// The server's RSS now, for the progress lines.
 fn rss(s: &Server) -> String {
     s.memory()
@@ -307,6 +373,29 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
     let token_hv = HeaderValue::from_str(&token)?;
 
     let max = Duration::from_secs_f64(o.max_secs);
+    let hello = {
+        let h = crate::hello::Hello::start().await?;
+        get_load(
+            h.addr,
+            crate::hello::PATH,
+            vec![],
+            o.warmup,
+            o.concurrency,
+            max,
+        )
+        .await?;
+        let l = get_load(
+            h.addr,
+            crate::hello::PATH,
+            vec![],
+            o.requests,
+            o.concurrency,
+            max,
+        )
+        .await?;
+        println!("  bare axum hello  c={}: {}", o.concurrency, l.line());
+        l
+    };
     let mut validate = Vec::new();
     for (label, path) in [("?nocatalog", TOKENS_NOCAT), ("with catalog", TOKENS)] {
         validate_load(server.addr, path, &token_hv, o.warmup, o.concurrency, max).await?;
@@ -322,6 +411,39 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
             rss(&server)
         );
         validate.push(l);
+    }
+
+    let mut lists = Vec::new();
+    for path in ["/v3/projects", "/v3/users"] {
+        fill(&mut conn, &token_hv, path).await?;
+        let headers = vec![("x-auth-token", token_hv.clone())];
+        get_load(
+            server.addr,
+            path,
+            headers.clone(),
+            o.warmup,
+            o.concurrency,
+            max,
+        )
+        .await?;
+        for c in [o.concurrency, 1] {
+            let n = if c == 1 {
+                o.list_requests / 4
+            } else {
+                o.list_requests
+            };
+            let l = metered(
+                &server,
+                get_load(server.addr, path, headers.clone(), n, c, max),
+            )
+            .await?;
+            println!(
+                "  list {path:<13} c={c}: {}  [RSS {}]",
+                l.line(),
+                rss(&server)
+            );
+            lists.push(l);
+        }
     }
 
     let imax = Duration::from_secs_f64(o.issue_max_secs);
@@ -398,6 +520,8 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
         .unwrap_or(0);
     let [validate_nocat, validate_cat]: [Lat; 2] = validate.try_into().expect("two variants");
     let [issue_nocat, issue_cat]: [Lat; 2] = issue.try_into().expect("two variants");
+    let [projects, projects_c1, users, users_c1]: [Lat; 4] =
+        lists.try_into().expect("four list phases");
     Ok(Report {
         mode,
         startup,
@@ -407,6 +531,11 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
         hwm,
         validate_nocat,
         validate_cat,
+        hello,
+        projects,
+        projects_c1,
+        users,
+        users_c1,
         issue_nocat,
         issue_cat,
         password: pw,

@@ -29,6 +29,7 @@
 //! by default (`--client-threads`).
 
 mod client;
+mod hello;
 mod identity;
 mod server;
 mod stats;
@@ -76,10 +77,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Logs::Both)]
         log: Logs,
     },
+    /// Serve the bare axum baseline route (started by `identity` itself).
+    #[command(hide = true)]
+    HelloServer {
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::HelloServer { port } = cli.command {
+        return hello::serve(port);
+    }
     let rt = if cli.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -92,6 +102,7 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match cli.command {
+            Command::HelloServer { .. } => Ok(()),
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 let modes: &[LogMode] = match log {
@@ -147,6 +158,10 @@ fn p50_p99(l: &stats::Lat) -> String {
         l.p50.as_secs_f64() * 1e3,
         l.p99.as_secs_f64() * 1e3
     )
+}
+
+fn ratio(a: &stats::Lat, b: &stats::Lat) -> String {
+    format!("{:.0}%", 100.0 * a.per_sec() / b.per_sec().max(1.0))
 }
 
 fn cpu(l: &stats::Lat) -> String {
@@ -206,6 +221,60 @@ fn summary(reports: &[Report], o: &identity::Opts) {
             "p50 < 1 ms",
             |r| pcts(&r.validate_cat),
             Some(|r| r.validate_cat.p50 < Duration::from_millis(1)),
+        ),
+        (
+            "bare axum hello throughput (baseline)",
+            "-",
+            |r| rate(&r.hello),
+            None,
+        ),
+        (
+            "validate ?nocatalog / hello",
+            ">= 75%",
+            |r| ratio(&r.validate_nocat, &r.hello),
+            Some(|r| r.validate_nocat.per_sec() >= 0.75 * r.hello.per_sec()),
+        ),
+        (
+            "validate +catalog / hello",
+            ">= 75%",
+            |r| ratio(&r.validate_cat, &r.hello),
+            Some(|r| r.validate_cat.per_sec() >= 0.75 * r.hello.per_sec()),
+        ),
+        (
+            "list projects (50) throughput",
+            "> 10000/s",
+            |r| rate(&r.projects),
+            Some(|r| r.projects.per_sec() > 10_000.0),
+        ),
+        (
+            "list projects (50) c=1 p50/p90/p99",
+            "p50 < 0.3ms",
+            |r| pcts(&r.projects_c1),
+            Some(|r| r.projects_c1.p50 < Duration::from_micros(300)),
+        ),
+        (
+            "list users (50) throughput",
+            "> 10000/s",
+            |r| rate(&r.users),
+            Some(|r| r.users.per_sec() > 10_000.0),
+        ),
+        (
+            "list users (50) c=1 p50/p90/p99",
+            "p50 < 0.3ms",
+            |r| pcts(&r.users_c1),
+            Some(|r| r.users_c1.p50 < Duration::from_micros(300)),
+        ),
+        (
+            "list projects / users CPU/req srv",
+            "-",
+            |r| {
+                format!(
+                    "{:.0} / {:.0} us",
+                    r.projects.cpu_per_req().0,
+                    r.users.cpu_per_req().0
+                )
+            },
+            None,
         ),
         (
             "validate ?nocatalog CPU/req srv+cli",

@@ -18,6 +18,8 @@
 
 mod row;
 
+pub mod list;
+
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
@@ -25,6 +27,7 @@ use sqlx::{
     AnyPool, Executor,
 };
 
+pub use list::{Cas, Page, Select, Update};
 pub use row::{get, Columns};
 pub use sqlx::{any::AnyRow, AnyPool as Pool, Row};
 

@@ -45,7 +45,7 @@ impl Identity {
             description: String::new(),
             extra: Extra::new(),
         };
-        self.store.put_role(&r, true).await?;
+        self.store.insert_role(&r).await?;
         Ok(r)
     }
 
@@ -62,8 +62,9 @@ impl Identity {
             enabled: true,
             tags: vec![],
             extra: Extra::new(),
+            revision: 1,
         };
-        self.store.put_project(&p, true).await?;
+        self.store.insert_project(&p).await?;
         Ok(p)
     }
 
@@ -83,6 +84,7 @@ impl Identity {
             password_hash: None,
             password_expires_at: None,
             extra: Extra::new(),
+            revision: 1,
         };
         self.create_user(u, Some(password.to_owned())).await
     }
@@ -108,8 +110,9 @@ impl Identity {
                 description: "The default domain".into(),
                 enabled: true,
                 extra: Extra::new(),
+                revision: 1,
             };
-            self.store.put_domain(&d, true).await?;
+            self.store.insert_domain(&d).await?;
         }
         let admin = self.ensure_role("admin").await?;
         let manager = self.ensure_role("manager").await?;

@@ -26,11 +26,18 @@ pub use app::{Config, Identity};
 pub use service::IdentityService;
 
 /// The schema of the identity tables.
-pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[db::Migration] = &[
+    db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    db::Migration {
+        version: 2,
+        name: "revisions",
+        sql: include_str!("../migrations/0002_revisions.sql"),
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,7 +68,7 @@ pub async fn start(
         builder = builder.file_if_exists(f)?;
     }
     let policy = builder.build()?;
-    Ok(Identity::new(store::Store { db }, cfg, keys, policy).await?)
+    Ok(Identity::new(store::Store::new(db, cfg.list_limit), cfg, keys, policy).await?)
 }
 
 #[async_trait]

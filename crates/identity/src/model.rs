@@ -13,6 +13,8 @@ pub struct Domain {
     pub description: String,
     pub enabled: bool,
     pub extra: Extra,
+    /// Bumped by every write; an update names the revision it read (compare-and-set).
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +28,8 @@ pub struct Project {
     pub enabled: bool,
     pub tags: Vec<String>,
     pub extra: Extra,
+    /// Bumped by every write; an update names the revision it read (compare-and-set).
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +44,8 @@ pub struct User {
     pub password_hash: Option<String>,
     pub password_expires_at: Option<String>,
     pub extra: Extra,
+    /// Bumped by every write; an update names the revision it read (compare-and-set).
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,4 +174,57 @@ pub struct Revocation {
 /// A fresh resource id, as Keystone makes them (uuid4 hex).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What a list of domains is narrowed to (Keystone's filters for `GET /v3/domains`).
+#[derive(Debug, Clone, Default)]
+pub struct DomainFilter {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// What a list of projects is narrowed to (Keystone's filters for `GET /v3/projects`).
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    /// A project id, or a domain id for the domain's top-level projects.
+    pub parent_id: Option<String>,
+    /// Projects with all of these tags.
+    pub tags: Vec<String>,
+    /// Projects with at least one of these tags.
+    pub tags_any: Vec<String>,
+    /// Projects without all of these tags together.
+    pub not_tags: Vec<String>,
+    /// Projects with none of these tags.
+    pub not_tags_any: Vec<String>,
+    /// Only these projects.
+    pub ids: Option<Vec<String>>,
+}
+
+/// What a list of users is narrowed to (Keystone's filters for `GET /v3/users`).
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    /// Only these users.
+    pub ids: Option<Vec<String>>,
+}
+
+/// What a list of groups is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    /// Only these groups.
+    pub ids: Option<Vec<String>>,
+}
+
+/// What a list of roles is narrowed to: `domain_id` `None` lists the global roles.
+#[derive(Debug, Clone, Default)]
+pub struct RoleFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
 }

@@ -31,10 +31,19 @@ max_active_keys = 3
 # Admins of this project are cloud admins (Keystone's admin project).
 admin_project_name = "admin"
 admin_project_domain_name = "Default"
-# Seconds a validated token is remembered (writes on this node clear it at once).
+# Seconds a validated token is remembered. A write on this node makes the cached
+# validations it affects stale at once; other nodes see it within this time.
 validation_cache_seconds = 30
+# Memory the validation cache may hold, in bytes (least recently used entries go first).
+validation_cache_bytes = 16777216
 # Largest accepted request body, in bytes.
 max_request_body_size = 114688
+# Longest list an API call returns (Keystone's list_limit); longer ones are cut and
+# flagged "truncated": true. Unset: no limit.
+# list_limit = 100
+# Seconds after expiry a token still validates for callers allowed to ask with
+# allow_expired=true (Keystone's [token] allow_expired_window).
+allow_expired_window = 172800
 "#;
 
     fn port(cfg: &Config) -> u16 {

@@ -8,6 +8,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use identity::{
     bootstrap::{CatalogEntry, Spec},
+    model::User,
     Identity,
 };
 use serde_json::{json, Value};
@@ -39,11 +40,13 @@ fn spec(admin: &str, demo: &str) -> Spec {
 }
 
 async fn cloud(db: db::Db) -> Cloud {
+    cloud_with(db, identity::Config::default()).await
+}
+
+async fn cloud_with(db: db::Db, cfg: identity::Config) -> Cloud {
     db.migrate("identity", identity::MIGRATIONS).await.unwrap();
     let dir = std::env::temp_dir().join(format!("oxi-id-test-{}", uuid::Uuid::new_v4().simple()));
-    let id = identity::start(db, identity::Config::default(), &dir, None)
-        .await
-        .unwrap();
+    let id = identity::start(db, cfg, &dir, None).await.unwrap();
     id.bootstrap(&spec("adminpw", "demopw")).await.unwrap();
     Cloud {
         router: identity::api::router(id.clone(), "http://localhost:5000".into()),
@@ -159,10 +162,18 @@ where
     F: Fn(Cloud) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    each_engine_with(identity::Config::default, f).await
+}
+
+async fn each_engine_with<F, Fut>(cfg: fn() -> identity::Config, f: F)
+where
+    F: Fn(Cloud) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     for db in db::testing::engines().await {
         let engine = db.engine;
         eprintln!("engine: {engine:?}");
-        f(cloud(db).await).await;
+        f(cloud_with(db, cfg()).await).await;
     }
 }
 
@@ -294,9 +305,9 @@ async fn tokens_scopes_and_documents() {
         let admin = c.admin().await;
         let r = c.raw(Method::HEAD, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
         assert_eq!(r.status, StatusCode::OK);
-        // demo may not validate admin's token.
+        // demo may not validate admin's token: the same 404 as for an invalid token.
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &admin)]).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
         // Garbage token: 404 on validation, 401 when used.
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", "garbage")]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -635,7 +646,7 @@ async fn bootstrap_is_idempotent() {
     for db in db::testing::engines().await {
         let c = cloud(db).await;
         let before = (
-            c.id.store.users().await.unwrap().len(),
+            c.id.store.users(&Default::default()).await.unwrap().len(),
             c.id.store.endpoints().await.unwrap().len(),
             c.id.store.assignments().await.unwrap().len(),
         );
@@ -643,7 +654,7 @@ async fn bootstrap_is_idempotent() {
             .await
             .unwrap();
         let after = (
-            c.id.store.users().await.unwrap().len(),
+            c.id.store.users(&Default::default()).await.unwrap().len(),
             c.id.store.endpoints().await.unwrap().len(),
             c.id.store.assignments().await.unwrap().len(),
         );
@@ -653,4 +664,554 @@ async fn bootstrap_is_idempotent() {
             StatusCode::CREATED
         );
     }
+}
+
+/// Defect 4: duplicate or unknown methods are a 400 before any password is hashed.
+#[tokio::test]
+async fn auth_methods_each_once() {
+    each_engine(|c| async move {
+        let pw = json!({"user": {"name": "admin", "domain": {"id": "default"}, "password": "adminpw"}});
+        let methods = vec!["password"; 1000];
+        let t0 = std::time::Instant::now();
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": methods, "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], 400);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("more than once"), "{}", r.body);
+        // Far less than one Argon2 hash per method (each takes tens of ms).
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "{:?}", t0.elapsed());
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["password", "totp"], "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("totp"));
+        let r = c
+            .call(Method::POST, "/v3/auth/tokens", None, Some(json!({"auth": {"identity": {"methods": ["password"], "password": pw}}})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    })
+    .await;
+}
+
+/// Defect 9: `"enabled": null` is a 400 (create and update); a huge `Content-Length` is a
+/// 413 before the body is read.
+#[tokio::test]
+async fn enabled_null_and_declared_length() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post(
+                "/v3/users",
+                &t,
+                json!({"user": {"name": "nul", "enabled": null}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("enabled"),
+            "{}",
+            r.body
+        );
+        assert!(c
+            .id
+            .store
+            .user_by_name("default", "nul")
+            .await
+            .unwrap()
+            .is_none());
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "nul"}}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .call(
+                Method::PATCH,
+                &format!("/v3/users/{uid}"),
+                Some(&t),
+                Some(json!({"user": {"enabled": null}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(c.id.store.user(&uid).await.unwrap().unwrap().enabled);
+        let r = c
+            .post(
+                "/v3/projects",
+                &t,
+                json!({"project": {"name": "nul", "enabled": null}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        // A declared length over the limit: refused without waiting for the body.
+        let r = c
+            .raw(
+                Method::POST,
+                "/v3/projects",
+                Some(&t),
+                Some("{}".into()),
+                &[("content-length", "1000000000000")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], 413);
+    })
+    .await;
+}
+
+/// Lists are cut at `list_limit` and flagged `"truncated": true` as Keystone does; filters
+/// apply in SQL before the limit.
+#[tokio::test]
+async fn lists_honour_list_limit() {
+    let cfg = || identity::Config {
+        list_limit: Some(3),
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let t = c.admin().await;
+        for i in 0..4 {
+            let r = c
+                .post(
+                    "/v3/projects",
+                    &t,
+                    json!({"project": {"name": format!("p{i}"), "tags": [format!("t{}", i % 2)]}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let r = c
+                .post(
+                    "/v3/users",
+                    &t,
+                    json!({"user": {"name": format!("u{i}"), "enabled": i != 0}}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        for path in ["/v3/projects", "/v3/users"] {
+            let r = c.get(path, &t).await;
+            let key = &path[4..];
+            assert_eq!(r.body[key].as_array().unwrap().len(), 3, "{}", r.body);
+            assert_eq!(r.body["truncated"], true, "{}", r.body);
+        }
+        // Filtered below the limit: whole, and not flagged.
+        let r = c.get("/v3/projects?tags=t1", &t).await;
+        let names: Vec<&str> = r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["p1", "p3"]);
+        assert!(r.body.get("truncated").is_none(), "{}", r.body);
+        let r = c.get("/v3/projects?not-tags-any=t0,t1", &t).await;
+        assert!(r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["name"].as_str().unwrap().starts_with('p')));
+        let r = c.get("/v3/users?enabled=false", &t).await;
+        assert_eq!(r.body["users"].as_array().unwrap().len(), 1);
+        assert_eq!(r.body["users"][0]["name"], "u0");
+        let r = c.get("/v3/users?name=u2", &t).await;
+        assert_eq!(r.body["users"].as_array().unwrap().len(), 1);
+    })
+    .await;
+}
+
+/// `GET /v3/users/{id}/projects` finds grants through groups and inheritance from the
+/// user's own assignments.
+#[tokio::test]
+async fn user_projects_through_groups_and_inheritance() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "top"}}))
+            .await;
+        let top = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post(
+                "/v3/projects",
+                &t,
+                json!({"project": {"name": "below", "parent_id": top}}),
+            )
+            .await;
+        let below = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "direct"}}))
+            .await;
+        let direct = r.body["project"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "bob"}}))
+            .await;
+        let bob = r.body["user"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post("/v3/groups", &t, json!({"group": {"name": "g"}}))
+            .await;
+        let g = r.body["group"]["id"].as_str().unwrap().to_owned();
+        let member = c.role_id("member").await;
+        c.call(
+            Method::PUT,
+            &format!("/v3/groups/{g}/users/{bob}"),
+            Some(&t),
+            None,
+        )
+        .await;
+        c.call(
+            Method::PUT,
+            &format!(
+                "/v3/OS-INHERIT/projects/{top}/groups/{g}/roles/{member}/inherited_to_projects"
+            ),
+            Some(&t),
+            None,
+        )
+        .await;
+        c.call(
+            Method::PUT,
+            &format!("/v3/projects/{direct}/users/{bob}/roles/{member}"),
+            Some(&t),
+            None,
+        )
+        .await;
+        let r = c.get(&format!("/v3/users/{bob}/projects"), &t).await;
+        let mut ids: Vec<&str> = r.body["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let mut want = vec![below.as_str(), direct.as_str()];
+        want.sort();
+        assert_eq!(ids, want, "{}", r.body);
+    })
+    .await;
+}
+
+/// A row that does not decode is an error (500), not a resource with empty fields.
+#[tokio::test]
+async fn bad_rows_fail_loudly() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "broken"}}))
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        sqlx::query("UPDATE users SET extra = 'not json' WHERE id = $1")
+            .bind(&uid)
+            .execute(&c.id.store.db.pool)
+            .await
+            .unwrap();
+        let r = c.get(&format!("/v3/users/{uid}"), &t).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+        assert_eq!(
+            c.get("/v3/users", &t).await.status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    })
+    .await;
+}
+
+/// Lost update: a writer holding a copy read before a password change cannot write it
+/// back (409); the new password stays.
+#[tokio::test]
+async fn user_update_is_compare_and_set() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let r = c
+            .post(
+                "/v3/users",
+                &t,
+                json!({"user": {"name": "carol", "password": "old"}}),
+            )
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        // Writer A reads the user...
+        let stale = c.id.store.user(&uid).await.unwrap().unwrap();
+        // ...writer B changes the password...
+        let r = c
+            .call(
+                Method::PATCH,
+                &format!("/v3/users/{uid}"),
+                Some(&t),
+                Some(json!({"user": {"password": "new"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // ...and A's write of its copy is refused instead of restoring the old hash.
+        let e =
+            c.id.update_user(
+                User {
+                    description: "from A".into(),
+                    ..stale
+                },
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, api_common::ErrorKind::Conflict, "{e}");
+        assert_eq!(
+            c.issue("carol", "new", Some(json!("unscoped")))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            c.issue("carol", "old", Some(json!("unscoped")))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            c.id.store.user(&uid).await.unwrap().unwrap().description,
+            ""
+        );
+        // Concurrent PATCHes over HTTP: each either applies or answers 409, never 500.
+        let path = format!("/v3/users/{uid}");
+        let (a, b) = tokio::join!(
+            c.call(
+                Method::PATCH,
+                &path,
+                Some(&t),
+                Some(json!({"user": {"description": "a"}}))
+            ),
+            c.call(
+                Method::PATCH,
+                &path,
+                Some(&t),
+                Some(json!({"user": {"email": "b@x"}}))
+            ),
+        );
+        for r in [&a, &b] {
+            assert!(
+                matches!(r.status, StatusCode::OK | StatusCode::CONFLICT),
+                "{} {}",
+                r.status,
+                r.body
+            );
+        }
+        let u = c.id.store.user(&uid).await.unwrap().unwrap();
+        if a.status == StatusCode::OK && b.status == StatusCode::OK {
+            assert_eq!(
+                (u.description.as_str(), u.email.as_deref()),
+                ("a", Some("b@x"))
+            );
+        }
+    })
+    .await;
+}
+
+/// Defect 5: the validation cache is bounded in bytes and entries expire; a write evicts
+/// only what it affects, and what it affects stops working at once.
+#[tokio::test]
+async fn validation_cache_bounded_and_precise() {
+    let cfg = || identity::Config {
+        validation_cache_bytes: 128 << 10,
+        validation_cache_seconds: 2,
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let admin = c.admin().await;
+        let unscoped = c.issue("admin", "adminpw", Some(json!("unscoped"))).await;
+        let ut = unscoped.headers["x-subject-token"].to_str().unwrap().to_owned();
+        let rescope = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ut}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+        let mut max_bytes = 0;
+        for _ in 0..300 {
+            let r = c.call(Method::POST, "/v3/auth/tokens?nocatalog", None, Some(rescope.clone())).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let t = r.headers["x-subject-token"].to_str().unwrap().to_owned();
+            let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&t), None, &[("x-subject-token", &t)]).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let (_, bytes) = c.id.validation_cache_usage();
+            max_bytes = max_bytes.max(bytes);
+        }
+        let (entries, bytes) = c.id.validation_cache_usage();
+        assert!(max_bytes <= 128 << 10, "{max_bytes}");
+        assert!(entries < 300, "{entries} entries: nothing was evicted");
+        assert!(bytes > 0);
+
+        // An unrelated write keeps the cached validation; a related one drops it.
+        let demo = c.demo().await;
+        let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &demo)]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(c.id.validation_cached(&demo));
+        let r = c.post("/v3/users", &admin, json!({"user": {"name": "bystander"}})).await;
+        let other = r.body["user"]["id"].as_str().unwrap().to_owned();
+        c.call(Method::PATCH, &format!("/v3/users/{other}"), Some(&admin), Some(json!({"user": {"description": "x"}}))).await;
+        assert!(c.id.validation_cached(&demo), "a write to another user evicted demo's token");
+        // Removing demo's role on its project: the token fails at once.
+        let demo_id = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
+        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
+        let rows = c.get(&format!("/v3/role_assignments?user.id={demo_id}&scope.project.id={pid}"), &admin).await;
+        for a in rows.body["role_assignments"].as_array().unwrap() {
+            let rid = a["role"]["id"].as_str().unwrap();
+            let r = c.call(Method::DELETE, &format!("/v3/projects/{pid}/users/{demo_id}/roles/{rid}"), Some(&admin), None).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+        }
+        assert!(!c.id.validation_cached(&demo));
+        assert_eq!(c.get("/v3/auth/projects", &demo).await.status, StatusCode::UNAUTHORIZED);
+        // Entries expire with the cache's lifetime.
+        let t = c.admin().await;
+        c.raw(Method::GET, "/v3/auth/tokens", Some(&t), None, &[("x-subject-token", &t)]).await;
+        assert!(c.id.validation_cached(&t));
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(!c.id.validation_cached(&t));
+    })
+    .await;
+}
+
+/// Defect 11: `allow_expired` returns a token expired within the window; a caller who may
+/// not validate a token cannot tell a valid foreign token from an invalid one.
+#[tokio::test]
+async fn allow_expired_and_no_token_probing() {
+    let cfg = || identity::Config {
+        token_expiration: 3,
+        allow_expired_window: 4,
+        ..Default::default()
+    };
+    each_engine_with(cfg, |c| async move {
+        let demo = c.demo().await;
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        let admin = c.admin().await;
+        let get = |q: &'static str, auth: String, subject: String| {
+            let c = &c;
+            async move {
+                c.raw(
+                    Method::GET,
+                    &format!("/v3/auth/tokens{q}"),
+                    Some(&auth),
+                    None,
+                    &[("x-subject-token", &subject)],
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            get("", admin.clone(), demo.clone()).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let r = get("?allow_expired=true", admin.clone(), demo.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["token"]["user"]["name"], "demo");
+        let r = c
+            .raw(
+                Method::HEAD,
+                "/v3/auth/tokens?allow_expired=1",
+                Some(&admin),
+                None,
+                &[("x-subject-token", &demo)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        // An expired token never authenticates a request, allow_expired or not.
+        assert_eq!(
+            c.get("/v3/auth/projects?allow_expired=true", &demo)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        // Probing: a valid foreign token and garbage answer alike to a non-admin.
+        let demo2 = c.demo().await;
+        let foreign = get("", demo2.clone(), admin.clone()).await;
+        let garbage = get("", demo2.clone(), "garbage".into()).await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            (foreign.status, &foreign.body),
+            (garbage.status, &garbage.body)
+        );
+        let r = c
+            .raw(
+                Method::DELETE,
+                "/v3/auth/tokens",
+                Some(&demo2),
+                None,
+                &[("x-subject-token", &admin)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("", admin.clone(), admin.clone()).await.status,
+            StatusCode::OK
+        );
+        // Past the window: gone.
+        tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
+        let admin = c.admin().await;
+        assert_eq!(
+            get("?allow_expired=true", admin.clone(), demo.clone())
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await;
+}
+
+/// Lists may be served from a cache: every write shows in the next list.
+#[tokio::test]
+async fn lists_follow_writes() {
+    each_engine(|c| async move {
+        let t = c.admin().await;
+        let names = |r: &Resp, key: &str| -> Vec<String> {
+            r.body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let before = names(&c.get("/v3/users", &t).await, "users");
+        let r = c
+            .post("/v3/users", &t, json!({"user": {"name": "zed"}}))
+            .await;
+        let uid = r.body["user"]["id"].as_str().unwrap().to_owned();
+        assert!(names(&c.get("/v3/users", &t).await, "users").contains(&"zed".to_owned()));
+        c.call(
+            Method::PATCH,
+            &format!("/v3/users/{uid}"),
+            Some(&t),
+            Some(json!({"user": {"name": "zoe"}})),
+        )
+        .await;
+        let now = names(&c.get("/v3/users", &t).await, "users");
+        assert!(
+            now.contains(&"zoe".to_owned()) && !now.contains(&"zed".to_owned()),
+            "{now:?}"
+        );
+        c.call(Method::DELETE, &format!("/v3/users/{uid}"), Some(&t), None)
+            .await;
+        assert_eq!(names(&c.get("/v3/users", &t).await, "users"), before);
+        let r = c
+            .post("/v3/projects", &t, json!({"project": {"name": "pz"}}))
+            .await;
+        let pid = r.body["project"]["id"].as_str().unwrap().to_owned();
+        c.call(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/tags/hot"),
+            Some(&t),
+            None,
+        )
+        .await;
+        let r = c.get("/v3/projects?tags=hot", &t).await;
+        assert_eq!(names(&r, "projects"), vec!["pz"]);
+        c.call(
+            Method::DELETE,
+            &format!("/v3/projects/{pid}/tags/hot"),
+            Some(&t),
+            None,
+        )
+        .await;
+        assert!(names(&c.get("/v3/projects?tags=hot", &t).await, "projects").is_empty());
+        c.call(
+            Method::PATCH,
+            &format!("/v3/projects/{pid}"),
+            Some(&t),
+            Some(json!({"project": {"enabled": false}})),
+        )
+        .await;
+        let r = c.get("/v3/projects?enabled=false", &t).await;
+        assert_eq!(names(&r, "projects"), vec!["pz"]);
+    })
+    .await;
 }

@@ -131,8 +131,28 @@ fn user_ref(u: &mut UserWire) -> Result<UserRef, Error> {
     }
 }
 
+/// Each method at most once, and only methods this cloud knows: a list of a thousand
+/// `password`s must not cost a thousand password hashes.
+fn check_methods(methods: &[String]) -> Result<(), Error> {
+    for (i, m) in methods.iter().enumerate() {
+        if !crate::token::METHODS.contains(&m.as_str()) {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'identity.methods': unsupported method '{m}' (supported: {}).",
+                crate::token::METHODS.join(", ")
+            )));
+        }
+        if methods[..i].contains(m) {
+            return Err(Error::bad_request(format!(
+                "Invalid input for field 'identity.methods': '{m}' is given more than once."
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
     let AuthWire { identity, scope } = body.auth;
+    check_methods(&identity.methods)?;
     let mut proofs = Vec::new();
     for m in &identity.methods {
         match m.as_str() {
@@ -258,7 +278,7 @@ fn parse_auth(body: AuthBody) -> Result<AuthRequest, Error> {
 
 // ---- token documents ----
 
-fn catalog_json(cat: &Catalog) -> Value {
+pub(super) fn catalog_json(cat: &Catalog) -> Value {
     Value::Array(
         cat.iter()
             .map(|(s, eps)| {
@@ -343,12 +363,19 @@ async fn token_issue(
 ) -> Result<Response, Error> {
     let req = parse_auth(body)?;
     let (token, v) = st.id.authenticate(req).await?;
-    let cat = if q.nocatalog.is_some() {
-        None
-    } else {
-        Some(catalog_json(&*st.id.catalog().await?))
-    };
-    let mut resp = (StatusCode::CREATED, Json(token_json(&v, cat.as_ref()))).into_response();
+    let mut body = render(&token_json(&v, None))?;
+    if q.nocatalog.is_none() {
+        body = with_catalog(&body, &st.catalog_json().await?);
+    }
+    let mut resp = (
+        StatusCode::CREATED,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     resp.headers_mut().insert(
         SUBJECT_TOKEN,
         HeaderValue::from_str(&token).map_err(Error::internal)?,
@@ -356,20 +383,39 @@ async fn token_issue(
     Ok(resp)
 }
 
+/// The subject token, validated, if the caller may act on it. A caller who may not gets
+/// the same 404 as for an invalid token, so that nobody can probe which foreign tokens
+/// are valid. `allow_expired` accepts a token expired within `[identity]
+/// allow_expired_window` (for callers the rule lets act on it, as Keystone does).
 async fn subject_validated(
     st: &ApiState,
     ctx: &Ctx,
     headers: &HeaderMap,
     rule: &str,
+    allow_expired: bool,
 ) -> Result<(String, Arc<Validated>), Error> {
     let token = subject(headers)?.to_owned();
-    let v = st.id.validate(&token).await?;
-    st.id.authorize(
-        ctx,
-        rule,
-        json!({"target": {"token": {"user_id": v.user.id}}}),
-    )?;
+    let window = if allow_expired {
+        st.id.cfg.allow_expired_window
+    } else {
+        0
+    };
+    let v = st.id.validate_within(&token, window).await?;
+    let target = json!({"target": {"token": {"user_id": v.user.id}}});
+    if !st.id.allowed(ctx, rule, target) {
+        return Err(Error::not_found("Failed to validate token"));
+    }
     Ok((token, v))
+}
+
+/// oslo's `bool_from_string`: what a query flag's value means.
+fn truthy(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        )
+    })
 }
 
 async fn token_validate(
@@ -378,41 +424,29 @@ async fn token_validate(
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let _ = q.allow_expired;
-    let (token, v) = subject_validated(&st, &ctx, &headers, "identity:validate_token").await?;
-    // The document of a token only changes with the catalog: render it once per cached
-    // validation (and catalog) instead of on every request.
+    let allow_expired = truthy(q.allow_expired.as_deref());
+    let (token, v) = subject_validated(
+        &st,
+        &ctx,
+        &headers,
+        "identity:validate_token",
+        allow_expired,
+    )
+    .await?;
+    // The document of a token is rendered once per cached validation, the catalog once
+    // per catalog, instead of on every request.
+    let doc = match v.rendered.without_catalog.get() {
+        Some(b) => b.clone(),
+        None => {
+            let b = render(&token_json(&v, None))?;
+            let _ = v.rendered.without_catalog.set(b.clone());
+            b
+        }
+    };
     let body = if q.nocatalog.is_some() {
-        match v.rendered.without_catalog.get() {
-            Some(b) => b.clone(),
-            None => {
-                let b = render(&token_json(&v, None))?;
-                let _ = v.rendered.without_catalog.set(b.clone());
-                b
-            }
-        }
+        doc
     } else {
-        let cat = st.id.catalog().await?;
-        let cached = match &*v
-            .rendered
-            .with_catalog
-            .read()
-            .expect("render cache poisoned")
-        {
-            Some((c, b)) if Arc::ptr_eq(c, &cat) => Some(b.clone()),
-            _ => None,
-        };
-        match cached {
-            Some(b) => b,
-            None => {
-                let b = render(&token_json(&v, Some(&catalog_json(&cat))))?;
-                *v.rendered
-                    .with_catalog
-                    .write()
-                    .expect("render cache poisoned") = Some((cat, b.clone()));
-                b
-            }
-        }
+        with_catalog(&doc, &st.catalog_json().await?)
     };
     let mut resp = (
         [(
@@ -429,6 +463,18 @@ async fn token_validate(
     Ok(resp)
 }
 
+/// `{"token":{...}}` with `"catalog": <catalog>` added as the token's last member:
+/// the token document and the catalog are each rendered once, not once per request.
+fn with_catalog(doc: &Bytes, catalog: &Bytes) -> Bytes {
+    let head = doc.strip_suffix(b"}}").unwrap_or(doc);
+    let mut out = Vec::with_capacity(doc.len() + catalog.len() + 16);
+    out.extend_from_slice(head);
+    out.extend_from_slice(b",\"catalog\":");
+    out.extend_from_slice(catalog);
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
 /// A JSON document as a response body (what `Json` sends).
 fn render(doc: &Value) -> Result<Bytes, Error> {
     serde_json::to_vec(doc)
@@ -439,9 +485,11 @@ fn render(doc: &Value) -> Result<Bytes, Error> {
 async fn token_check(
     State(st): State<ApiState>,
     ctx: Ctx,
+    Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    subject_validated(&st, &ctx, &headers, "identity:check_token").await?;
+    let allow_expired = truthy(q.allow_expired.as_deref());
+    subject_validated(&st, &ctx, &headers, "identity:check_token", allow_expired).await?;
     Ok(StatusCode::OK)
 }
 
@@ -450,7 +498,7 @@ async fn token_revoke(
     ctx: Ctx,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token").await?;
+    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token", false).await?;
     st.id.revoke_token(&v).await?;
     Ok(StatusCode::NO_CONTENT)
 }

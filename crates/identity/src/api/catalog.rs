@@ -144,7 +144,7 @@ async fn region_update(
     }
     r.extra.extend(w.extra);
     st.id.store.put_region(&r, false).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(Json(json!({"region": region_json(&st, &r)})))
 }
 
@@ -184,7 +184,7 @@ async fn region_delete(
         )));
     }
     st.id.store.delete_region(&id).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -251,7 +251,7 @@ async fn service_create(
         extra: w.extra,
     };
     st.id.store.put_service(&s, true).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(super::created("service", service_json(&st, &s)))
 }
 
@@ -299,7 +299,7 @@ async fn service_update(
     }
     s.extra.extend(w.extra);
     st.id.store.put_service(&s, false).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(Json(json!({"service": service_json(&st, &s)})))
 }
 
@@ -316,7 +316,7 @@ async fn service_delete(
         .await?
         .ok_or_else(|| Error::not_found(format!("Could not find service: {id}.")))?;
     st.id.store.delete_service(&id).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,6 +462,6 @@ async fn endpoint_delete(
         .await?
         .ok_or_else(|| Error::not_found(format!("Could not find endpoint: {id}.")))?;
     st.id.store.delete_endpoint(&id).await?;
-    st.id.invalidate();
+    st.id.invalidate_catalog();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,15 +145,9 @@ async fn list_for(
     let held: Vec<Value> = st
         .id
         .store
-        .assignments()
+        .grants_of(&g)
         .await?
         .iter()
-        .filter(|x| {
-            x.actor_type == g.actor_type
-                && x.actor_id == g.actor_id
-                && x.target == g.target
-                && x.inherited == g.inherited
-        })
         .filter_map(|x| roles.iter().find(|r| r.id == x.role_id))
         .map(|r| role_json(st, r))
         .collect();
@@ -244,9 +238,9 @@ async fn assignment_list(
     let rows = st.id.role_assignments(effective).await?;
     let (users, groups, projects, domains, roles) = if names || dom.is_some() {
         (
-            st.id.store.users().await?,
-            st.id.store.groups().await?,
-            st.id.store.projects().await?,
+            st.id.store.users(&UserFilter::default()).await?,
+            st.id.store.groups(&GroupFilter::default()).await?,
+            st.id.store.projects(&ProjectFilter::default()).await?,
             st.id.store.domains().await?,
             st.id.store.roles().await?,
         )

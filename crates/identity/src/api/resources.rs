@@ -149,6 +149,7 @@ struct DomainBody {
 struct DomainWire {
     name: Option<String>,
     description: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     #[serde(flatten)]
     extra: Map<String, Value>,
@@ -160,17 +161,12 @@ async fn domain_list(
     Query(q): Q,
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(&ctx, "identity:list_domains", json!({}))?;
-    let enabled = bool_filter(&q, "enabled")?;
-    let items = st
-        .id
-        .store
-        .domains()
-        .await?
-        .iter()
-        .filter(|d| name_ok(&q, &d.name) && enabled.is_none_or(|e| e == d.enabled))
-        .map(|d| domain_json(&st, d))
-        .collect();
-    Ok(st.collection("domains", "domains", items))
+    let f = DomainFilter {
+        name: q.get("name").cloned(),
+        enabled: bool_filter(&q, "enabled")?,
+    };
+    let page = st.id.list_domains(&f).await?;
+    Ok(st.page("domains", "domains", page.map(|d| domain_json(&st, &d))))
 }
 
 async fn domain_create(
@@ -193,6 +189,7 @@ async fn domain_create(
         description: w.description.unwrap_or_default(),
         enabled: w.enabled.unwrap_or(true),
         extra: clean(w.extra),
+        revision: 1,
     };
     let d = st.id.create_domain(d).await?;
     Ok(super::created("domain", domain_json(&st, &d)))
@@ -277,6 +274,7 @@ struct ProjectWire {
     domain_id: Option<String>,
     parent_id: Option<String>,
     description: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     tags: Option<Vec<String>>,
     is_domain: Option<bool>,
@@ -284,45 +282,38 @@ struct ProjectWire {
     extra: Map<String, Value>,
 }
 
-fn tag_filter(q: &HashMap<String, String>, tags: &[String]) -> bool {
-    let list = |k: &str| {
-        q.get(k)
-            .map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-    };
-    list("tags").is_none_or(|w| w.iter().all(|t| tags.contains(t)))
-        && list("tags-any").is_none_or(|w| w.iter().any(|t| tags.contains(t)))
-        && list("not-tags").is_none_or(|w| !w.iter().all(|t| tags.contains(t)))
-        && list("not-tags-any").is_none_or(|w| !w.iter().any(|t| tags.contains(t)))
-}
-
 async fn project_list(
     State(st): State<ApiState>,
     ctx: Ctx,
     Query(q): Q,
-) -> Result<Json<Value>, Error> {
+) -> Result<Response, Error> {
     let dom = list_domain(&st, &ctx, "identity:list_projects", &q)?;
-    let enabled = bool_filter(&q, "enabled")?;
     if bool_filter(&q, "is_domain")? == Some(true) {
-        return Ok(st.collection("projects", "projects", vec![]));
+        return Ok(st
+            .collection("projects", "projects", vec![])
+            .into_response());
     }
-    let items = st
-        .id
-        .store
-        .projects()
-        .await?
-        .iter()
-        .filter(|p| {
-            name_ok(&q, &p.name)
-                && dom.as_ref().is_none_or(|d| *d == p.domain_id)
-                && enabled.is_none_or(|e| e == p.enabled)
-                && q.get("parent_id").is_none_or(|x| {
-                    Some(x) == p.parent_id.as_ref() || (p.parent_id.is_none() && *x == p.domain_id)
-                })
-                && tag_filter(&q, &p.tags)
-        })
-        .map(|p| project_json(&st, p))
-        .collect();
-    Ok(st.collection("projects", "projects", items))
+    let tags = |k: &str| -> Vec<String> {
+        q.get(k)
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let f = ProjectFilter {
+        name: q.get("name").cloned(),
+        domain_id: dom,
+        enabled: bool_filter(&q, "enabled")?,
+        parent_id: q.get("parent_id").cloned(),
+        tags: tags("tags"),
+        tags_any: tags("tags-any"),
+        not_tags: tags("not-tags"),
+        not_tags_any: tags("not-tags-any"),
+        ids: None,
+    };
+    st.cached_list(format!("projects {f:?}"), || async {
+        let page = st.id.list_projects(&f).await?;
+        Ok(st.page("projects", "projects", page.map(|p| project_json(&st, &p))))
+    })
+    .await
 }
 
 async fn project_create(
@@ -355,6 +346,7 @@ async fn project_create(
         enabled: w.enabled.unwrap_or(true),
         tags: w.tags.unwrap_or_default(),
         extra: clean(w.extra),
+        revision: 1,
     };
     // Resolve the domain from the parent before authorizing, so the rule sees it.
     let target_dom = if p.domain_id.is_empty() {
@@ -553,6 +545,7 @@ struct UserBody {
 struct UserWire {
     name: Option<String>,
     domain_id: Option<String>,
+    #[serde(default, deserialize_with = "api_common::json::non_null")]
     enabled: Option<bool>,
     default_project_id: Option<Option<String>>,
     description: Option<String>,
@@ -562,27 +555,18 @@ struct UserWire {
     extra: Map<String, Value>,
 }
 
-async fn user_list(
-    State(st): State<ApiState>,
-    ctx: Ctx,
-    Query(q): Q,
-) -> Result<Json<Value>, Error> {
-    let dom = list_domain(&st, &ctx, "identity:list_users", &q)?;
-    let enabled = bool_filter(&q, "enabled")?;
-    let items = st
-        .id
-        .store
-        .users()
-        .await?
-        .iter()
-        .filter(|u| {
-            name_ok(&q, &u.name)
-                && dom.as_ref().is_none_or(|d| *d == u.domain_id)
-                && enabled.is_none_or(|e| e == u.enabled)
-        })
-        .map(|u| user_json(&st, u))
-        .collect();
-    Ok(st.collection("users", "users", items))
+async fn user_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
+    let f = UserFilter {
+        name: q.get("name").cloned(),
+        domain_id: list_domain(&st, &ctx, "identity:list_users", &q)?,
+        enabled: bool_filter(&q, "enabled")?,
+        ids: None,
+    };
+    st.cached_list(format!("users {f:?}"), || async {
+        let page = st.id.list_users(&f).await?;
+        Ok(st.page("users", "users", page.map(|u| user_json(&st, &u))))
+    })
+    .await
 }
 
 async fn user_create(
@@ -617,6 +601,7 @@ async fn user_create(
         password_hash: None,
         password_expires_at: None,
         extra: clean(w.extra),
+        revision: 1,
     };
     let u = st.id.create_user(u, w.password.flatten()).await?;
     Ok(super::created("user", user_json(&st, &u)))
@@ -720,14 +705,16 @@ async fn user_groups(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     visible_user(&st, &ctx, &id, "identity:list_groups_for_user").await?;
-    let ids = st.id.store.user_groups(&id).await?;
+    let f = GroupFilter {
+        ids: Some(st.id.store.user_groups(&id).await?),
+        ..Default::default()
+    };
     let items = st
         .id
         .store
-        .groups()
+        .groups(&f)
         .await?
         .iter()
-        .filter(|g| ids.contains(&g.id))
         .map(|g| group_json(&st, g))
         .collect();
     Ok(st.collection("groups", &format!("users/{id}/groups"), items))
@@ -951,22 +938,17 @@ struct GroupWire {
     extra: Map<String, Value>,
 }
 
-async fn group_list(
-    State(st): State<ApiState>,
-    ctx: Ctx,
-    Query(q): Q,
-) -> Result<Json<Value>, Error> {
-    let dom = list_domain(&st, &ctx, "identity:list_groups", &q)?;
-    let items = st
-        .id
-        .store
-        .groups()
-        .await?
-        .iter()
-        .filter(|g| name_ok(&q, &g.name) && dom.as_ref().is_none_or(|d| *d == g.domain_id))
-        .map(|g| group_json(&st, g))
-        .collect();
-    Ok(st.collection("groups", "groups", items))
+async fn group_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
+    let f = GroupFilter {
+        name: q.get("name").cloned(),
+        domain_id: list_domain(&st, &ctx, "identity:list_groups", &q)?,
+        ids: None,
+    };
+    st.cached_list(format!("groups {f:?}"), || async {
+        let page = st.id.list_groups(&f).await?;
+        Ok(st.page("groups", "groups", page.map(|g| group_json(&st, &g))))
+    })
+    .await
 }
 
 async fn group_create(
@@ -1062,14 +1044,16 @@ async fn group_users(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
     visible_group(&st, &ctx, &id, "identity:list_users_in_group", None).await?;
-    let ids = st.id.store.group_members(&id).await?;
+    let f = UserFilter {
+        ids: Some(st.id.store.group_members(&id).await?),
+        ..Default::default()
+    };
     let items = st
         .id
         .store
-        .users()
+        .users(&f)
         .await?
         .iter()
-        .filter(|u| ids.contains(&u.id))
         .map(|u| user_json(&st, u))
         .collect();
     Ok(st.collection("users", &format!("groups/{id}/users"), items))
@@ -1093,7 +1077,7 @@ async fn group_user_check(
 ) -> Result<StatusCode, Error> {
     visible_group(&st, &ctx, &id, "identity:check_user_in_group", None).await?;
     st.id.get_user(&user).await?;
-    if st.id.store.group_members(&id).await?.contains(&user) {
+    if st.id.store.is_member(&id, &user).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::not_found(format!(
@@ -1149,17 +1133,12 @@ async fn role_list(
         "identity:list_roles",
         json!({"target": {"domain_id": dom}}),
     )?;
-    let want_dom = q.get("domain_id");
-    let items = st
-        .id
-        .store
-        .roles()
-        .await?
-        .iter()
-        .filter(|r| name_ok(&q, &r.name) && r.domain_id.as_ref() == want_dom)
-        .map(|r| role_json(&st, r))
-        .collect();
-    Ok(st.collection("roles", "roles", items))
+    let f = RoleFilter {
+        name: q.get("name").cloned(),
+        domain_id: q.get("domain_id").cloned(),
+    };
+    let page = st.id.list_roles(&f).await?;
+    Ok(st.page("roles", "roles", page.map(|r| role_json(&st, &r))))
 }
 
 async fn role_create(

@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api_common::{AuthContext, Error, Result};
+use api_common::{
+    auth::{strings_weight, TokenCache, Weight},
+    AuthContext, Error, Result,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,11 +39,20 @@ pub struct Config {
     /// `is_admin_project`, which makes its admins cloud admins.
     pub admin_project_name: String,
     pub admin_project_domain_name: String,
-    /// How long a validated token is remembered, in seconds; identity writes clear the
-    /// cache at once on this node.
+    /// How long a validated token is remembered, in seconds; an identity write on this
+    /// node makes the validations it affects stale at once.
     pub validation_cache_seconds: u64,
     /// Largest accepted request body, in bytes.
     pub max_request_body_size: usize,
+    /// Longest list an API call returns (Keystone's `list_limit`); a longer one is cut
+    /// and flagged `"truncated": true`. Unset: no limit, as Keystone's default.
+    pub list_limit: Option<usize>,
+    /// How long after expiry a token still validates for callers that ask with
+    /// `allow_expired=true` and may (Keystone's `[token] allow_expired_window`), seconds.
+    pub allow_expired_window: u64,
+    /// Memory the token-validation cache may hold, in bytes (entries are evicted least
+    /// recently used first, and expire after `validation_cache_seconds`).
+    pub validation_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -54,6 +66,9 @@ impl Default for Config {
             admin_project_domain_name: "Default".into(),
             validation_cache_seconds: 30,
             max_request_body_size: 114_688,
+            list_limit: None,
+            allow_expired_window: 48 * 3600,
+            validation_cache_bytes: 16 << 20,
         }
     }
 }
@@ -74,13 +89,37 @@ pub struct Validated {
     pub rendered: Rendered,
 }
 
-/// Rendered token documents (opaque bytes to this layer), filled on first use. The
-/// document with the catalog is kept with the catalog it shows, and redone when the
-/// catalog changes. A clone starts empty.
+/// The rendered token document without the catalog (opaque bytes to this layer), filled
+/// on first use; the catalog, rendered once per catalog, is spliced in by the API. A clone
+/// starts empty.
 #[derive(Debug, Default)]
 pub struct Rendered {
     pub without_catalog: OnceLock<Bytes>,
-    pub with_catalog: RwLock<Option<(Arc<Catalog>, Bytes)>>,
+}
+
+/// What the cache counts for a rendered document it cannot see yet (the document of a
+/// token is well under this: ids, names, roles, times).
+const RENDERED_ALLOWANCE: usize = 2048;
+
+impl Weight for Validated {
+    fn weight(&self) -> usize {
+        let user = &self.user;
+        std::mem::size_of::<Validated>()
+            + self.ctx.weight()
+            + strings_weight([&user.id, &user.name, &user.domain_id, &user.description])
+            + user.password_hash.as_ref().map_or(0, String::capacity)
+            + Value::Object(user.extra.clone()).to_string().len()
+            + 2 * strings_weight([&self.user_domain.id, &self.user_domain.name])
+            + self.project.as_ref().map_or(0, |(p, _)| {
+                strings_weight([&p.id, &p.name, &p.domain_id, &p.description])
+            })
+            + self
+                .roles
+                .iter()
+                .map(|r| strings_weight([&r.id, &r.name, &r.description]))
+                .sum::<usize>()
+            + RENDERED_ALLOWANCE
+    }
 }
 
 impl Clone for Rendered {
@@ -92,8 +131,102 @@ impl Clone for Rendered {
 /// One catalog entry: a service and its enabled endpoints.
 pub type Catalog = Vec<(Service, Vec<Endpoint>)>;
 
-/// A validation remembered: the generation it was made in, when, and the result.
-type CachedValidation = (u64, Instant, Arc<Validated>);
+/// A validation remembered, with the change epoch read before its database reads: any
+/// later change to what it depends on makes it stale.
+struct CachedValidation {
+    epoch: u64,
+    v: Arc<Validated>,
+}
+
+impl Weight for CachedValidation {
+    fn weight(&self) -> usize {
+        self.v.weight()
+    }
+}
+
+/// What an identity write can make stale in the validation cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dep {
+    /// The user changed (enabled, password, groups, grants) or was deleted.
+    User(String),
+    /// The project changed (enabled, name) or was deleted.
+    Project(String),
+    /// The domain changed or was deleted (its users' and projects' tokens).
+    Domain(String),
+    /// Something many tokens may show (a role, an implication, a group's grants).
+    Everything,
+}
+
+/// The epoch of the last change of each thing written on this node. A cached validation
+/// read at epoch `e` is stale when its user, project or domains changed after `e`, or
+/// everything did. Changes older than the cache's time-to-live are forgotten: no entry
+/// that old is alive.
+#[derive(Default)]
+struct Changes {
+    epoch: AtomicU64,
+    everything: AtomicU64,
+    keys: RwLock<ChangedKeys>,
+}
+
+#[derive(Default)]
+struct ChangedKeys {
+    users: HashMap<String, (u64, Instant)>,
+    projects: HashMap<String, (u64, Instant)>,
+    domains: HashMap<String, (u64, Instant)>,
+}
+
+impl ChangedKeys {
+    fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.projects.is_empty() && self.domains.is_empty()
+    }
+    fn after(map: &HashMap<String, (u64, Instant)>, k: &str, epoch: u64) -> bool {
+        map.get(k).is_some_and(|(e, _)| *e > epoch)
+    }
+}
+
+impl Changes {
+    fn now(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn record(&self, deps: &[Dep], ttl: Duration) {
+        let mut guard = self.keys.write().expect("changes poisoned");
+        let keys = &mut *guard;
+        let e = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        let now = Instant::now();
+        for map in [&mut keys.users, &mut keys.projects, &mut keys.domains] {
+            map.retain(|_, (_, at)| now.duration_since(*at) <= ttl);
+        }
+        for d in deps {
+            match d {
+                Dep::User(id) => drop(keys.users.insert(id.clone(), (e, now))),
+                Dep::Project(id) => drop(keys.projects.insert(id.clone(), (e, now))),
+                Dep::Domain(id) => drop(keys.domains.insert(id.clone(), (e, now))),
+                Dep::Everything => self.everything.store(e, Ordering::Release),
+            }
+        }
+    }
+
+    fn stale(&self, c: &CachedValidation) -> bool {
+        if self.everything.load(Ordering::Acquire) > c.epoch {
+            return true;
+        }
+        let keys = self.keys.read().expect("changes poisoned");
+        if keys.is_empty() {
+            return false;
+        }
+        let v = &c.v;
+        ChangedKeys::after(&keys.users, &v.user.id, c.epoch)
+            || ChangedKeys::after(&keys.domains, &v.user_domain.id, c.epoch)
+            || v.project.as_ref().is_some_and(|(p, d)| {
+                ChangedKeys::after(&keys.projects, &p.id, c.epoch)
+                    || ChangedKeys::after(&keys.domains, &d.id, c.epoch)
+            })
+            || v.domain
+                .as_ref()
+                .is_some_and(|d| ChangedKeys::after(&keys.domains, &d.id, c.epoch))
+    }
+}
 
 /// The identity service.
 pub struct Identity {
@@ -101,9 +234,11 @@ pub struct Identity {
     pub cfg: Config,
     pub keys: KeyRing,
     pub policy: policy::Policy,
-    /// Bumped on every identity write; cached validations from older generations are stale.
-    generation: AtomicU64,
-    validations: RwLock<HashMap<String, CachedValidation>>,
+    /// What identity writes on this node changed, for the validation cache.
+    changes: Changes,
+    validations: TokenCache<CachedValidation>,
+    /// Bumped by catalog writes; the cached catalog is of one epoch.
+    catalog_epoch: AtomicU64,
     catalog: RwLock<Option<(u64, Arc<Catalog>)>>,
     revocations: RwLock<(Instant, Arc<Vec<Revocation>>)>,
 }
@@ -115,13 +250,18 @@ impl Identity {
         keys: KeyRing,
         policy: policy::Policy,
     ) -> Result<Arc<Identity>> {
+        let validations = TokenCache::new(
+            Duration::from_secs(cfg.validation_cache_seconds),
+            cfg.validation_cache_bytes,
+        );
         let id = Arc::new(Identity {
             store,
             cfg,
             keys,
             policy,
-            generation: AtomicU64::new(1),
-            validations: RwLock::new(HashMap::new()),
+            changes: Changes::default(),
+            validations,
+            catalog_epoch: AtomicU64::new(1),
             catalog: RwLock::new(None),
             revocations: RwLock::new((Instant::now(), Arc::new(Vec::new()))),
         });
@@ -129,32 +269,56 @@ impl Identity {
         Ok(id)
     }
 
-    /// Forget everything cached: called after every write.
-    pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
-        self.validations.write().expect("cache poisoned").clear();
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.cfg.validation_cache_seconds)
     }
 
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// Forget everything cached (validations and the catalog): for bulk writes such as
+    /// the bootstrap.
+    pub fn invalidate(&self) {
+        self.changes.record(&[Dep::Everything], self.ttl());
+        self.invalidate_catalog();
+    }
+
+    /// After a write: cached validations that depend on `deps` are re-checked against the
+    /// database on their next use; the others stay.
+    pub fn changed(&self, deps: &[Dep]) {
+        self.changes.record(deps, self.ttl());
+    }
+
+    /// After a catalog write: the catalog is read again (validations stay).
+    pub fn invalidate_catalog(&self) {
+        self.catalog_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The change epoch now: read before the database reads of a validation.
+    pub fn epoch(&self) -> u64 {
+        self.changes.now()
+    }
+
+    /// (entries, bytes) the validation cache holds: for tests and diagnostics.
+    pub fn validation_cache_usage(&self) -> (usize, usize) {
+        self.validations.usage()
+    }
+
+    /// Whether a fresh validation of `token` is cached: for tests and diagnostics.
+    pub fn validation_cached(&self, token: &str) -> bool {
+        self.cached_validation(token).is_some()
     }
 
     fn cached_validation(&self, token: &str) -> Option<Arc<Validated>> {
-        let ttl = Duration::from_secs(self.cfg.validation_cache_seconds);
-        let map = self.validations.read().expect("cache poisoned");
-        let (gen, at, v) = map.get(token)?;
-        (*gen == self.generation() && at.elapsed() < ttl).then(|| v.clone())
+        let c = self.validations.get(token)?;
+        if self.changes.stale(&c) {
+            self.validations.remove(token);
+            return None;
+        }
+        Some(c.v.clone())
     }
 
-    fn cache_validation(&self, token: &str, gen: u64, v: Arc<Validated>) {
-        if self.cfg.validation_cache_seconds == 0 {
-            return;
-        }
-        let mut map = self.validations.write().expect("cache poisoned");
-        if map.len() > 50_000 {
-            map.clear();
-        }
-        map.insert(token.to_owned(), (gen, Instant::now(), v));
+    fn cache_validation(&self, token: &str, epoch: u64, v: Arc<Validated>) {
+        let left = api_common::auth::remaining(v.ctx.expires_at);
+        self.validations
+            .put(token, Arc::new(CachedValidation { epoch, v }), left);
     }
 
     /// Check a policy rule for the caller against a target (`{"target": {...}}`).
@@ -183,9 +347,9 @@ impl Identity {
                 == Some(self.cfg.admin_project_domain_name.as_str())
     }
 
-    /// The catalog (cached per generation).
+    /// The catalog (cached until a catalog write).
     pub async fn catalog(&self) -> Result<Arc<Catalog>> {
-        let gen = self.generation();
+        let gen = self.catalog_epoch.load(Ordering::Acquire);
         if let Some((g, c)) = &*self.catalog.read().expect("catalog poisoned") {
             if *g == gen {
                 return Ok(c.clone());
@@ -233,17 +397,16 @@ impl Identity {
     }
 
     pub async fn revoke(&self, e: Revocation) -> Result<()> {
+        // Cached validations check the revocation events on every use: nothing to evict.
         self.store.add_revocation(&e).await?;
         self.reload_revocations().await?;
-        self.invalidate();
         Ok(())
     }
 
     /// The roles `user_id` holds on `scope`, directly, through groups, by inheritance
     /// (from the project's domain and parent projects), and by implication.
     pub async fn effective_roles(&self, user_id: &str, scope: &Target) -> Result<Vec<Role>> {
-        let groups = self.store.user_groups(user_id).await?;
-        let assignments = self.store.assignments_of(user_id, &groups).await?;
+        let assignments = self.store.assignments_of(user_id).await?;
         let mut direct: BTreeSet<String> = BTreeSet::new();
         let (inherit_from, domain): (Vec<String>, Option<String>) = match scope {
             Target::Project(pid) => {
@@ -340,7 +503,7 @@ impl Identity {
         if !effective {
             return Ok(all.into_iter().map(|a| (a, None)).collect());
         }
-        let projects = self.store.projects().await?;
+        let projects = self.store.projects(&ProjectFilter::default()).await?;
         let rules = self.store.implied_roles().await?;
         let mut out: Vec<(Assignment, Option<String>)> = Vec::new();
         let mut push = |a: Assignment, via: Option<String>| {
@@ -411,39 +574,69 @@ impl Identity {
         Ok(out)
     }
 
-    /// Where a user holds any role (directly, through a group, or by inheritance).
-    async fn user_targets(&self, user_id: &str) -> Result<BTreeSet<(String, String)>> {
-        Ok(self
-            .role_assignments(true)
-            .await?
-            .into_iter()
-            .filter(|(a, _)| a.actor_id == user_id)
-            .map(|(a, _)| (a.target.kind().to_owned(), a.target.id().to_owned()))
-            .collect())
-    }
-
-    /// The projects on which a user holds a role.
+    /// The projects on which a user holds a role (directly, through a group, or by
+    /// inheritance), from that user's assignments only.
     pub async fn user_projects(&self, user_id: &str) -> Result<Vec<Project>> {
-        let t = self.user_targets(user_id).await?;
-        Ok(self
-            .store
-            .projects()
-            .await?
-            .into_iter()
-            .filter(|p| t.contains(&("project".into(), p.id.clone())))
-            .collect())
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for a in self.store.assignments_of(user_id).await? {
+            match (a.target, a.inherited) {
+                (Target::Project(p), false) => {
+                    ids.insert(p);
+                }
+                (Target::Project(p), true) => ids.extend(self.project_descendants(&p).await?),
+                (Target::Domain(d), true) => {
+                    let f = ProjectFilter {
+                        domain_id: Some(d),
+                        ..Default::default()
+                    };
+                    ids.extend(self.store.projects(&f).await?.into_iter().map(|p| p.id));
+                }
+                _ => {}
+            }
+        }
+        self.store
+            .projects(&ProjectFilter {
+                ids: Some(ids.into_iter().collect()),
+                ..Default::default()
+            })
+            .await
     }
 
-    /// The domains on which a user holds a role.
+    /// The domains on which a user holds a role (directly or through a group).
     pub async fn user_domains(&self, user_id: &str) -> Result<Vec<Domain>> {
-        let t = self.user_targets(user_id).await?;
+        let ids: BTreeSet<String> = self
+            .store
+            .assignments_of(user_id)
+            .await?
+            .into_iter()
+            .filter(|a| !a.inherited)
+            .filter_map(|a| match a.target {
+                Target::Domain(d) => Some(d),
+                _ => None,
+            })
+            .collect();
         Ok(self
             .store
             .domains()
             .await?
             .into_iter()
-            .filter(|d| t.contains(&("domain".into(), d.id.clone())))
+            .filter(|d| ids.contains(&d.id))
             .collect())
+    }
+
+    /// The projects below `root` (not `root` itself), one query per level.
+    async fn project_descendants(&self, root: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut frontier = vec![root.to_owned()];
+        while let Some(cur) = frontier.pop() {
+            for c in self.store.project_children(&cur).await? {
+                if !out.contains(&c) && c != root {
+                    out.push(c.clone());
+                    frontier.push(c);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -1,11 +1,14 @@
 //! Creating, changing and deleting identity resources, with Keystone's rules. Every write
-//! clears the validation cache so tokens are re-checked against the new state.
+//! names what it changed (`Identity::changed`), so the cached validations of tokens that
+//! depend on it are re-checked against the new state on their next use, and only those.
+//! Creating something new changes no existing token.
 
 use std::collections::BTreeSet;
 
 use api_common::{Error, Result};
+use db::Page;
 
-use super::Identity;
+use super::{Dep, Identity};
 use crate::{model::*, password};
 
 fn nonempty(what: &str, v: &str) -> Result<()> {
@@ -33,6 +36,28 @@ fn conflict(kind: &str, name: &str) -> Error {
 }
 
 impl Identity {
+    // ---- lists (filtered in SQL, cut at the list limit) ----
+
+    pub async fn list_domains(&self, f: &DomainFilter) -> Result<Page<Domain>> {
+        self.store.list_domains(f).await
+    }
+
+    pub async fn list_projects(&self, f: &ProjectFilter) -> Result<Page<Project>> {
+        self.store.list_projects(f).await
+    }
+
+    pub async fn list_users(&self, f: &UserFilter) -> Result<Page<User>> {
+        self.store.list_users(f).await
+    }
+
+    pub async fn list_groups(&self, f: &GroupFilter) -> Result<Page<Group>> {
+        self.store.list_groups(f).await
+    }
+
+    pub async fn list_roles(&self, f: &RoleFilter) -> Result<Page<Role>> {
+        self.store.list_roles(f).await
+    }
+
     // ---- domains ----
 
     pub async fn get_domain(&self, id: &str) -> Result<Domain> {
@@ -47,8 +72,9 @@ impl Identity {
         if self.store.domain_by_name(&d.name).await?.is_some() {
             return Err(conflict("domain", &d.name));
         }
-        self.store.put_domain(&d, true).await?;
-        self.invalidate();
+        self.store.insert_domain(&d).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(d)
     }
 
@@ -62,9 +88,12 @@ impl Identity {
         {
             return Err(conflict("domain", &d.name));
         }
-        self.store.put_domain(&d, false).await?;
-        self.invalidate();
-        Ok(d)
+        self.store.update_domain(&d).await?;
+        self.changed(&[Dep::Domain(d.id.clone())]);
+        Ok(Domain {
+            revision: d.revision + 1,
+            ..d
+        })
     }
 
     pub async fn delete_domain(&self, id: &str) -> Result<()> {
@@ -75,7 +104,7 @@ impl Identity {
             ));
         }
         self.store.delete_domain(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Domain(id.to_owned())]);
         Ok(())
     }
 
@@ -124,8 +153,9 @@ impl Identity {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
-        self.store.put_project(&p, true).await?;
-        self.invalidate();
+        self.store.insert_project(&p).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(p)
     }
 
@@ -140,9 +170,12 @@ impl Identity {
             return Err(conflict("project", &p.name));
         }
         check_tags(&p.tags)?;
-        self.store.put_project(&p, false).await?;
-        self.invalidate();
-        Ok(p)
+        self.store.update_project(&p).await?;
+        self.changed(&[Dep::Project(p.id.clone())]);
+        Ok(Project {
+            revision: p.revision + 1,
+            ..p
+        })
     }
 
     pub async fn delete_project(&self, id: &str) -> Result<()> {
@@ -153,7 +186,7 @@ impl Identity {
             )));
         }
         self.store.delete_project(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Project(id.to_owned())]);
         Ok(())
     }
 
@@ -183,8 +216,9 @@ impl Identity {
         if let Some(pw) = password {
             u.password_hash = Some(password::hash(pw).await?);
         }
-        self.store.put_user(&u, true).await?;
-        self.invalidate();
+        self.store.insert_user(&u).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(u)
     }
 
@@ -205,11 +239,12 @@ impl Identity {
         if let Some(pw) = password {
             u.password_hash = Some(password::hash(pw).await?);
         }
-        self.store.put_user(&u, false).await?;
+        self.store.update_user(&u).await?;
+        u.revision += 1;
         if changed_pw || (old.enabled && !u.enabled) {
             self.revoke_user_tokens(&u.id).await?;
         }
-        self.invalidate();
+        self.changed(&[Dep::User(u.id.clone())]);
         Ok(u)
     }
 
@@ -237,6 +272,7 @@ impl Identity {
         self.get_user(id).await?;
         self.store.delete_user(id).await?;
         self.revoke_user_tokens(id).await?;
+        self.changed(&[Dep::User(id.to_owned())]);
         Ok(())
     }
 
@@ -254,16 +290,21 @@ impl Identity {
         if self.store.domain(&g.domain_id).await?.is_none() {
             return Err(not_found("domain", &g.domain_id));
         }
-        if self
+        if !self
             .store
-            .groups()
+            .groups(&GroupFilter {
+                name: Some(g.name.clone()),
+                domain_id: Some(g.domain_id.clone()),
+                ..Default::default()
+            })
             .await?
-            .iter()
-            .any(|o| o.domain_id == g.domain_id && o.name == g.name)
+            .is_empty()
         {
             return Err(conflict("group", &g.name));
         }
-        self.store.put_group(&g, true).await?;
+        self.store.insert_group(&g).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(g)
     }
 
@@ -271,22 +312,27 @@ impl Identity {
         nonempty("name", &g.name)?;
         if self
             .store
-            .groups()
+            .groups(&GroupFilter {
+                name: Some(g.name.clone()),
+                domain_id: Some(g.domain_id.clone()),
+                ..Default::default()
+            })
             .await?
             .iter()
-            .any(|o| o.domain_id == g.domain_id && o.name == g.name && o.id != g.id)
+            .any(|o| o.id != g.id)
         {
             return Err(conflict("group", &g.name));
         }
-        self.store.put_group(&g, false).await?;
-        self.invalidate();
+        self.store.update_group(&g).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(g)
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<()> {
         self.get_group(id).await?;
         self.store.delete_group(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -294,7 +340,7 @@ impl Identity {
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
         self.store.add_member(group_id, user_id).await?;
-        self.invalidate();
+        self.changed(&[Dep::User(user_id.to_owned())]);
         Ok(())
     }
 
@@ -306,7 +352,7 @@ impl Identity {
                 "User {user_id} is not a member of group {group_id}."
             )));
         }
-        self.invalidate();
+        self.changed(&[Dep::User(user_id.to_owned())]);
         Ok(())
     }
 
@@ -333,8 +379,9 @@ impl Identity {
         if let Some(d) = &r.domain_id {
             self.get_domain(d).await?;
         }
-        self.store.put_role(&r, true).await?;
-        self.invalidate();
+        self.store.insert_role(&r).await?;
+        // No cached token depends on this, but cached lists do.
+        self.changed(&[]);
         Ok(r)
     }
 
@@ -345,15 +392,15 @@ impl Identity {
         }) {
             return Err(conflict("role", &r.name));
         }
-        self.store.put_role(&r, false).await?;
-        self.invalidate();
+        self.store.update_role(&r).await?;
+        self.changed(&[Dep::Everything]);
         Ok(r)
     }
 
     pub async fn delete_role(&self, id: &str) -> Result<()> {
         self.get_role(id).await?;
         self.store.delete_role(id).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -371,7 +418,7 @@ impl Identity {
             )));
         }
         self.store.put_implied_role(prior, implied).await?;
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok((p, i))
     }
 
@@ -381,7 +428,7 @@ impl Identity {
                 "Could not find implied role: {prior} implies {implied}."
             )));
         }
-        self.invalidate();
+        self.changed(&[Dep::Everything]);
         Ok(())
     }
 
@@ -411,7 +458,7 @@ impl Identity {
     pub async fn create_grant(&self, a: Assignment) -> Result<()> {
         self.check_grant_parts(&a).await?;
         self.store.grant(&a).await?;
-        self.invalidate();
+        self.changed(&[grant_dep(&a)]);
         Ok(())
     }
 
@@ -423,7 +470,7 @@ impl Identity {
                 a.role_id
             )));
         }
-        self.invalidate();
+        self.changed(&[grant_dep(&a)]);
         Ok(())
     }
 
@@ -440,7 +487,7 @@ impl Identity {
                 .ok_or_else(|| not_found("region", p))?;
         }
         self.store.put_region(&r, true).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(r)
     }
 
@@ -457,14 +504,14 @@ impl Identity {
                 .ok_or_else(|| not_found("region", r))?;
         }
         self.store.put_endpoint(&e, true).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(e)
     }
 
     pub async fn update_endpoint(&self, e: Endpoint) -> Result<Endpoint> {
         check_endpoint(&e)?;
         self.store.put_endpoint(&e, false).await?;
-        self.invalidate();
+        self.invalidate_catalog();
         Ok(e)
     }
 
@@ -514,6 +561,15 @@ impl Identity {
             issued_before: chrono::Utc::now().timestamp_micros(),
         })
         .await
+    }
+}
+
+/// What a grant changes: its user's tokens, or (for a group, whose members are not
+/// tracked per token) every token.
+fn grant_dep(a: &Assignment) -> Dep {
+    match a.actor_type {
+        ActorType::User => Dep::User(a.actor_id.clone()),
+        ActorType::Group => Dep::Everything,
     }
 }
 

@@ -258,6 +258,13 @@ impl Identity {
     /// Validate a token: decrypt it, check expiry and revocation, and re-check the user,
     /// the scope and the roles. Answers come from a short cache cleared by every write.
     pub async fn validate(&self, token: &str) -> Result<Arc<Validated>> {
+        self.validate_within(token, 0).await
+    }
+
+    /// Validate a token that may have expired up to `window_secs` ago (Keystone's
+    /// `allow_expired`: services finishing long operations). Revoked tokens, disabled
+    /// users and lost roles fail as always; expired tokens are never cached.
+    pub async fn validate_within(&self, token: &str, window_secs: u64) -> Result<Arc<Validated>> {
         if let Some(v) = self.cached_validation(token) {
             // revocations made on other nodes apply to cached tokens too (the event list
             // is itself refreshed every few seconds)
@@ -271,11 +278,13 @@ impl Identity {
                 return Ok(v);
             }
         }
-        let gen = self.generation();
+        let epoch = self.epoch();
         let not_found = || Error::not_found("Failed to validate token");
         let bytes = self.keys.decrypt(token).ok_or_else(not_found)?;
         let payload: Payload = serde_json::from_slice(&bytes).map_err(|_| not_found())?;
-        if payload.expires_at <= now_micros() {
+        let window = i64::try_from(window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        let expired = payload.expires_at <= now_micros();
+        if payload.expires_at.saturating_add(window) <= now_micros() {
             return Err(not_found());
         }
         if self
@@ -293,7 +302,9 @@ impl Identity {
                 api_common::ErrorKind::Unauthenticated => not_found(),
                 _ => e,
             })?;
-        self.cache_validation(token, gen, v.clone());
+        if !expired {
+            self.cache_validation(token, epoch, v.clone());
+        }
         Ok(v)
     }
 

@@ -10,6 +10,7 @@ pub mod fault;
 pub mod json;
 pub mod pagination;
 pub mod request_id;
+pub mod routes;
 pub mod server;
 pub mod version;
 

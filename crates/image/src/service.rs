@@ -74,8 +74,10 @@ image_count_uploading = -1
                 tracing::warn!(image = %id, "an interrupted upload was reset to queued");
             }
         }
+        let api = crate::api::api(svc.clone(), ctx.base_url, ctx.auth);
         Ok(Started {
-            router: crate::api::router(svc.clone(), ctx.base_url, ctx.auth),
+            router: api.router,
+            routes: api.routes,
             validator: None,
             handle: svc,
         })

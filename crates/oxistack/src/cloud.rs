@@ -66,6 +66,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its public endpoint, as in the catalog.
     pub endpoint: String,
+    /// Every path its router serves (its route table).
+    pub routes: Vec<String>,
     router: Router,
     handle: Arc<dyn Any + Send + Sync>,
 }
@@ -128,6 +130,7 @@ pub async fn build(
             service: svc,
             addr: listen_addr(cfg, cfg.port(svc))?,
             endpoint: format!("{}{}", cfg.service_url(svc), svc.catalog().path),
+            routes: started.routes,
             router: started.router,
             handle: started.handle,
         });
@@ -136,6 +139,13 @@ pub async fn build(
         services: running,
         tasks,
     })
+}
+
+impl Running {
+    /// Its HTTP API, for serving it on a listener of one's own or calling it in-process.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
 }
 
 impl Cloud {

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
+use api_common::routes::Routes;
 use axum::{
     body::Bytes,
     extract::{Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
-    Json, Router,
+    Json,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,12 +24,12 @@ use crate::{
     token::iso,
 };
 
-pub fn public_routes() -> Router<ApiState> {
-    Router::new().route("/v3/auth/tokens", post(token_issue))
+pub fn public_routes() -> Routes<ApiState> {
+    Routes::new().route("/v3/auth/tokens", post(token_issue))
 }
 
-pub fn protected_routes() -> Router<ApiState> {
-    Router::new()
+pub fn protected_routes() -> Routes<ApiState> {
+    Routes::new()
         .route(
             "/v3/auth/tokens",
             get(token_validate).head(token_check).delete(token_revoke),

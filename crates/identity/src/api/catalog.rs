@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use api_common::{ApiJson, Ctx, Error};
+use api_common::routes::Routes;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
     routing::get,
-    Json, Router,
+    Json,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -16,8 +17,8 @@ use serde_json::{json, Map, Value};
 use super::{with_extra, ApiState};
 use crate::model::*;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
+pub fn routes() -> Routes<ApiState> {
+    Routes::new()
         .route("/v3/regions", get(region_list).post(region_create))
         .route(
             "/v3/regions/{id}",

@@ -3,19 +3,20 @@
 use std::collections::HashMap;
 
 use api_common::{Ctx, Error};
+use api_common::routes::Routes;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{get, put},
-    Json, Router,
+    Json,
 };
 use serde_json::{json, Value};
 
 use super::{flag, resources::role_json, ApiState};
 use crate::model::*;
 
-pub fn routes() -> Router<ApiState> {
-    let mut r = Router::new();
+pub fn routes() -> Routes<ApiState> {
+    let mut r = Routes::new();
     for target in ["projects", "domains"] {
         for actor in ["users", "groups"] {
             r = r

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod fault;
+pub mod fixed_tokens;
 pub mod json;
 pub mod pagination;
 pub mod request_id;

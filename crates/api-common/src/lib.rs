@@ -14,6 +14,7 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod version;
+pub mod visibility;
 
 pub use auth::{AuthContext, Ctx, TokenValidator};
 pub use error::{Error, ErrorKind, Result};

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
 use api_common::routes::Routes;
+use api_common::visibility::authorize_or_hide;
 use axum::{
     body::Bytes,
     extract::{Query, State},
@@ -365,11 +366,12 @@ async fn subject_validated(
 ) -> Result<(String, Arc<Validated>), Error> {
     let token = subject(headers)?.to_owned();
     let v = st.id.validate(&token).await?;
-    st.id.authorize(
-        ctx,
-        rule,
-        json!({"target": {"token": {"user_id": v.user.id}}}),
-    )?;
+    // Another user's valid token answers as an invalid one does: a 403 would tell it
+    // is valid.
+    let target = json!({"target": {"token": {"user_id": v.user.id}}});
+    authorize_or_hide(st.id.authorize(ctx, rule, target), || {
+        Error::not_found("Failed to validate token")
+    })?;
     Ok((token, v))
 }
 

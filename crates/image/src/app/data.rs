@@ -633,6 +633,9 @@ impl Image {
         req: ImportRequest,
     ) -> Result<()> {
         let img = self.get(caller, id).await?;
+        // who may import comes before what state the image is in: a 409 would tell a
+        // stranger more than a 403
+        self.enforce(caller, "modify_image", &img)?;
         let m = req.method.as_str();
         if img.status == Status::Active {
             return Err(Error::conflict(
@@ -659,7 +662,6 @@ impl Image {
                 "'disk_format' needs to be set before import",
             ));
         }
-        self.enforce(caller, "modify_image", &img)?;
         if let Some(o) = img.owner.as_deref() {
             self.data_allowance(Some(o), None).await?;
         }

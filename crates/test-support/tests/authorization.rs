@@ -697,3 +697,40 @@ async fn every_route_refuses_strangers() {
         walk(engine).await;
     }
 }
+
+/// The walk sees only what went through `api_common::routes::Routes`: no service source
+/// builds an axum router (or adds routes to one) any other way.
+#[test]
+fn routers_are_built_only_through_the_route_table() {
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let allowed = crates.join("api-common/src/routes.rs");
+    let mut found = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(&crates)
+        .expect("the crates directory")
+        .filter_map(|e| e.ok().map(|e| e.path().join("src")))
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.ends_with("api-common/src/routes.rs")
+                && path != allowed
+            {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                for bad in ["Router::new(", ".route_service(", ".nest(", ".nest_service("] {
+                    if text.contains(bad) {
+                        found.push(format!("{}: {bad}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "build routers with api_common::routes::Routes, so the authorization walk sees \
+         every route:\n{}",
+        found.join("\n")
+    );
+}

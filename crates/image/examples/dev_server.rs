@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use api_common::{auth::AuthLayerState, fixed_tokens::FixedTokens};
 
-
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);

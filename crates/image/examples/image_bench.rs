@@ -19,7 +19,6 @@ use std::{
 use api_common::{auth::AuthLayerState, fixed_tokens::FixedTokens, AuthContext};
 use futures::StreamExt;
 
-
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -185,7 +184,12 @@ async fn main() {
         ..Default::default()
     });
     let auth = AuthLayerState {
-        validator: Arc::new(FixedTokens::default().with("t", "u", "p", &["admin", "member", "reader"])),
+        validator: Arc::new(FixedTokens::default().with(
+            "t",
+            "u",
+            "p",
+            &["admin", "member", "reader"],
+        )),
         identity_uri: String::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -304,7 +308,12 @@ async fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base2 = format!("http://{}", listener.local_addr().unwrap());
         let auth = AuthLayerState {
-            validator: Arc::new(FixedTokens::default().with("t", "u", "p", &["admin", "member", "reader"])),
+            validator: Arc::new(FixedTokens::default().with(
+                "t",
+                "u",
+                "p",
+                &["admin", "member", "reader"],
+            )),
             identity_uri: String::new(),
         };
         let app = image::api::router(svc2.clone(), base2.clone(), auth);

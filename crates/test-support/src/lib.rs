@@ -165,9 +165,11 @@ impl TestCloud {
         let mut servers = JoinSet::new();
         for (r, listener) in cloud.services.iter().zip(listeners) {
             let stop = cloud.tasks.shutdown();
-            servers.spawn(api_common::server::serve(listener, r.router(), async move {
-                stop.cancelled().await
-            }));
+            servers.spawn(api_common::server::serve(
+                listener,
+                r.router(),
+                async move { stop.cancelled().await },
+            ));
         }
         Ok(TestCloud {
             cfg,
@@ -249,7 +251,8 @@ impl TestCloud {
             }
             None => Body::empty(),
         };
-        self.send(name, b.body(body).expect("a valid request")).await
+        self.send(name, b.body(body).expect("a valid request"))
+            .await
     }
 
     /// A project-scoped token for `user` (by name, in the Default domain).
@@ -265,7 +268,13 @@ impl TestCloud {
     /// A token for `body` (`POST /v3/auth/tokens`), which must be accepted.
     pub async fn issue(&self, body: Value) -> String {
         let r = self
-            .call("identity", Method::POST, "/v3/auth/tokens", None, Some(body))
+            .call(
+                "identity",
+                Method::POST,
+                "/v3/auth/tokens",
+                None,
+                Some(body),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "token refused: {}", r.text());
         r.header("x-subject-token")

@@ -40,6 +40,7 @@ enum Stranger {
 use Stranger::*;
 
 /// Routes anyone may call without a token (for (a)); HEAD follows GET.
+#[rustfmt::skip]
 const PUBLIC: &[(&str, &str)] = &[
     // version discovery: clients read it before they have a token
     ("identity", "GET /"),
@@ -57,6 +58,7 @@ const PUBLIC: &[(&str, &str)] = &[
 /// gets, the body it sends). A HEAD without its own entry follows the GET of its path.
 /// Bodies are JSON with `{placeholders}` for the victim's ids (see `Fixture::fill`); they
 /// are valid requests, so that a refusal is the authorization and not a 400.
+#[rustfmt::skip]
 const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     // ---- identity: discovery and tokens
     ("identity", "GET /", Allowed(&[300]), ""),
@@ -239,6 +241,7 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
 
 /// The image routes again, aimed at a public image of the victim: the stranger sees it,
 /// but may change nothing of it. Every route on an image needs an entry here too.
+#[rustfmt::skip]
 const VISIBLE: &[(&str, &str, Stranger, ())] = &[
     ("image", "GET /v2/images/{id}", Allowed(&[200]), ()),
     ("image", "PATCH /v2/images/{id}", Denied, ()),
@@ -292,7 +295,11 @@ impl Fixture {
     async fn make(tc: &TestCloud) -> Fixture {
         let admin = tc.admin_token().await;
         let domain = tc
-            .create(&admin, "/v3/domains", json!({"domain": {"name": unique("victim")}}))
+            .create(
+                &admin,
+                "/v3/domains",
+                json!({"domain": {"name": unique("victim")}}),
+            )
             .await;
         let victim = tc.new_member_in(&domain).await;
         let group = tc
@@ -306,22 +313,48 @@ impl Fixture {
         let admin_role = tc.role_id("admin").await;
         for path in [
             format!("/v3/groups/{group}/users/{}", victim.user_id),
-            format!("/v3/projects/{}/groups/{group}/roles/{member_role}", victim.project_id),
-            format!("/v3/domains/{domain}/users/{}/roles/{member_role}", victim.user_id),
+            format!(
+                "/v3/projects/{}/groups/{group}/roles/{member_role}",
+                victim.project_id
+            ),
+            format!(
+                "/v3/domains/{domain}/users/{}/roles/{member_role}",
+                victim.user_id
+            ),
             format!("/v3/domains/{domain}/groups/{group}/roles/{member_role}"),
         ] {
-            ok(tc.call("identity", Method::PUT, &path, Some(&admin), None).await, &path);
+            ok(
+                tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                    .await,
+                &path,
+            );
         }
         let role = tc
-            .create(&admin, "/v3/roles", json!({"role": {"name": unique("role")}}))
+            .create(
+                &admin,
+                "/v3/roles",
+                json!({"role": {"name": unique("role")}}),
+            )
             .await;
         let implied = tc
-            .create(&admin, "/v3/roles", json!({"role": {"name": unique("role")}}))
+            .create(
+                &admin,
+                "/v3/roles",
+                json!({"role": {"name": unique("role")}}),
+            )
             .await;
         let path = format!("/v3/roles/{role}/implies/{implied}");
-        ok(tc.call("identity", Method::PUT, &path, Some(&admin), None).await, &path);
+        ok(
+            tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                .await,
+            &path,
+        );
         let path = format!("/v3/projects/{}/tags/vtag", victim.project_id);
-        ok(tc.call("identity", Method::PUT, &path, Some(&admin), None).await, &path);
+        ok(
+            tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                .await,
+            &path,
+        );
         let app_cred = tc
             .create(
                 &victim.token,
@@ -330,7 +363,11 @@ impl Fixture {
             )
             .await;
         let region = tc
-            .create(&admin, "/v3/regions", json!({"region": {"id": unique("region")}}))
+            .create(
+                &admin,
+                "/v3/regions",
+                json!({"region": {"id": unique("region")}}),
+            )
             .await;
         let service = tc
             .create(
@@ -522,7 +559,11 @@ fn lookup<T: Copy>(
             .find(|(s, k, _, _)| *s == svc && *k == key(m, path))
             .map(|(_, _, st, b)| (*st, *b))
     };
-    find(method).or_else(|| (*method == Method::HEAD).then(|| find(&Method::GET)).flatten())
+    find(method).or_else(|| {
+        (*method == Method::HEAD)
+            .then(|| find(&Method::GET))
+            .flatten()
+    })
 }
 
 fn is_public(svc: &str, method: &Method, path: &str) -> bool {
@@ -537,7 +578,10 @@ fn created_ids(v: &Value) -> Vec<String> {
         out.push(id.to_owned());
     }
     if let Some(o) = v.as_object() {
-        out.extend(o.values().filter_map(|x| x["id"].as_str().map(str::to_owned)));
+        out.extend(
+            o.values()
+                .filter_map(|x| x["id"].as_str().map(str::to_owned)),
+        );
     }
     out
 }
@@ -553,13 +597,22 @@ struct Probe<'a> {
 
 impl Probe<'_> {
     fn route(&self) -> String {
-        let on = if self.visible { " (a public image)" } else { "" };
+        let on = if self.visible {
+            " (a public image)"
+        } else {
+            ""
+        };
         format!("{} {} {}{on}", self.svc, self.method, self.path)
     }
 }
 
 /// (a): no token, no body. `None` when the path has no such method (405).
-async fn unauthenticated(tc: &TestCloud, fx: &Fixture, p: &Probe<'_>, failures: &mut Vec<String>) -> Option<()> {
+async fn unauthenticated(
+    tc: &TestCloud,
+    fx: &Fixture,
+    p: &Probe<'_>,
+    failures: &mut Vec<String>,
+) -> Option<()> {
     let r = tc.send(p.svc, request(fx, p, None, "")).await;
     if r.status == StatusCode::METHOD_NOT_ALLOWED {
         return None;
@@ -575,7 +628,11 @@ async fn unauthenticated(tc: &TestCloud, fx: &Fixture, p: &Probe<'_>, failures: 
         && serde_json::from_slice::<Value>(&r.body).map_or(true, |v| v["error"]["code"] != 401)
     {
         // identity's and keystonemiddleware's (so image's) 401 is Keystone's fault
-        failures.push(format!("{route}: the 401 is not a fault of {}: {}", p.svc, r.text()));
+        failures.push(format!(
+            "{route}: the 401 is not a fault of {}: {}",
+            p.svc,
+            r.text()
+        ));
     }
     Some(())
 }
@@ -591,7 +648,9 @@ async fn stranger(
 ) {
     let route = p.route();
     let before = tc.fingerprint().await;
-    let r = tc.send(p.svc, request(fx, p, Some(&fx.stranger.token), body)).await;
+    let r = tc
+        .send(p.svc, request(fx, p, Some(&fx.stranger.token), body))
+        .await;
     let after = tc.fingerprint().await;
     let code = r.status.as_u16();
     let fine = match want {
@@ -603,13 +662,18 @@ async fn stranger(
     let text = r.text();
     if !fine {
         let shown: String = text.chars().take(200).collect();
-        failures.push(format!("{route}: a stranger got {} ({want:?} expected): {shown}", r.status));
+        failures.push(format!(
+            "{route}: a stranger got {} ({want:?} expected): {shown}",
+            r.status
+        ));
     }
     // the public image shows its owner (the victim's project) to all, as Glance does
     if r.status.is_success() && !p.visible {
         for s in fx.secrets(p.svc) {
             if text.contains(s) {
-                failures.push(format!("{route}: the answer to a stranger shows the victim's {s}"));
+                failures.push(format!(
+                    "{route}: the answer to a stranger shows the victim's {s}"
+                ));
             }
         }
     }
@@ -643,7 +707,12 @@ async fn walk(engine: Engine) {
         let mut seen = BTreeSet::new();
         for path in &routes {
             for method in METHODS {
-                let p = Probe { svc: name, method, path, visible: false };
+                let p = Probe {
+                    svc: name,
+                    method,
+                    path,
+                    visible: false,
+                };
                 if unauthenticated(&tc, &fx, &p, &mut failures).await.is_none() {
                     continue;
                 }
@@ -719,7 +788,12 @@ fn routers_are_built_only_through_the_route_table() {
                 && path != allowed
             {
                 let text = std::fs::read_to_string(&path).expect("a source file");
-                for bad in ["Router::new(", ".route_service(", ".nest(", ".nest_service("] {
+                for bad in [
+                    "Router::new(",
+                    ".route_service(",
+                    ".nest(",
+                    ".nest_service(",
+                ] {
                     if text.contains(bad) {
                         found.push(format!("{}: {bad}", path.display()));
                     }

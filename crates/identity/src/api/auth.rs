@@ -1,10 +1,11 @@
 //! `/v3/auth/*`: issuing, validating and revoking tokens, and what a token may see.
 
+use api_common::routes::Routes;
+use api_common::visibility::authorize_or_hide;
+
 use std::sync::Arc;
 
 use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
-use api_common::routes::Routes;
-use api_common::visibility::authorize_or_hide;
 use axum::{
     body::Bytes,
     extract::{Query, State},

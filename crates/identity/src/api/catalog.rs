@@ -1,9 +1,10 @@
 //! Regions, services and endpoints.
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{ApiJson, Ctx, Error};
-use api_common::routes::Routes;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,

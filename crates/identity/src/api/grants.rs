@@ -1,9 +1,10 @@
 //! Role grants on projects, domains and the system, and `/v3/role_assignments`.
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{Ctx, Error};
-use api_common::routes::Routes;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,

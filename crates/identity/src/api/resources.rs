@@ -1,10 +1,11 @@
 //! Domains, projects (and tags), users (and passwords, groups, projects, application
 //! credentials), groups (and members), roles (and implied roles).
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{ApiJson, Ctx, Error};
-use api_common::routes::Routes;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,

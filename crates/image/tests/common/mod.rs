@@ -28,7 +28,12 @@ pub const READER_A: &str = "reader-a";
 pub fn fake_validator() -> FixedTokens {
     let user = |u: &str| format!("user-{u}");
     FixedTokens::default()
-        .with(ADMIN_A, &user(ADMIN_A), PROJECT_A, &["admin", "member", "reader"])
+        .with(
+            ADMIN_A,
+            &user(ADMIN_A),
+            PROJECT_A,
+            &["admin", "member", "reader"],
+        )
         .with(MEMBER_A, &user(MEMBER_A), PROJECT_A, &["member", "reader"])
         .with(MEMBER_B, &user(MEMBER_B), PROJECT_B, &["member", "reader"])
         .with(READER_A, &user(READER_A), PROJECT_A, &["reader"])

@@ -404,6 +404,20 @@ fn toml_table(svc: &dyn AnyService) -> toml::Table {
     }
 }
 
+impl TestCloud {
+    /// Stop the servers and wait for them and for the background work (dropping the
+    /// cloud stops them without waiting).
+    pub async fn stop(mut self) {
+        self.cloud.tasks.shutdown().cancel();
+        while let Some(r) = self.servers.join_next().await {
+            if let Ok(Err(e)) = r {
+                panic!("a server of the test cloud failed: {e}");
+            }
+        }
+        self.cloud.tasks.join().await;
+    }
+}
+
 impl Drop for TestCloud {
     fn drop(&mut self) {
         self.cloud.tasks.shutdown().cancel();

@@ -36,4 +36,7 @@ async fn the_cloud_answers_on_its_own_ports() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.text().contains(&member.name));
     assert_ne!(unique("x"), unique("x"));
+    let dir = tc.data_dir().clone();
+    tc.stop().await;
+    assert!(!dir.exists(), "{} is left behind", dir.display());
 }

@@ -239,27 +239,31 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("image", "DELETE /v2/images/{id}/members/{member_id}", Hidden, ""),
 ];
 
-/// The image routes again, aimed at a public image of the victim: the stranger sees it,
-/// but may change nothing of it. Every route on an image needs an entry here too.
+/// The image routes again, aimed at images of the victim the stranger can see: a public
+/// one (third column), and a shared one of which the stranger's project is an accepted
+/// member (fourth column; `{member_id}` is then the stranger's project). It sees them,
+/// answers for its own membership, and changes nothing else. Every route on an image
+/// needs an entry here too.
 #[rustfmt::skip]
-const VISIBLE: &[(&str, &str, Stranger, ())] = &[
-    ("image", "GET /v2/images/{id}", Allowed(&[200]), ()),
-    ("image", "PATCH /v2/images/{id}", Denied, ()),
-    ("image", "DELETE /v2/images/{id}", Denied, ()),
-    ("image", "PUT /v2/images/{id}/file", Denied, ()),
+const VISIBLE: &[(&str, &str, Stranger, Stranger)] = &[
+    ("image", "GET /v2/images/{id}", Allowed(&[200]), Allowed(&[200])),
+    ("image", "PATCH /v2/images/{id}", Denied, Denied),
+    ("image", "DELETE /v2/images/{id}", Denied, Denied),
+    ("image", "PUT /v2/images/{id}/file", Denied, Denied),
     // no data yet
-    ("image", "GET /v2/images/{id}/file", Allowed(&[204]), ()),
-    ("image", "PUT /v2/images/{id}/stage", Denied, ()),
-    ("image", "POST /v2/images/{id}/import", Denied, ()),
-    ("image", "POST /v2/images/{id}/actions/deactivate", Denied, ()),
-    ("image", "POST /v2/images/{id}/actions/reactivate", Denied, ()),
-    ("image", "PUT /v2/images/{id}/tags/{tag}", Denied, ()),
-    ("image", "DELETE /v2/images/{id}/tags/{tag}", Denied, ()),
-    ("image", "GET /v2/images/{id}/members", Denied, ()),
-    ("image", "POST /v2/images/{id}/members", Denied, ()),
-    ("image", "GET /v2/images/{id}/members/{member_id}", Denied, ()),
-    ("image", "PUT /v2/images/{id}/members/{member_id}", Denied, ()),
-    ("image", "DELETE /v2/images/{id}/members/{member_id}", Denied, ()),
+    ("image", "GET /v2/images/{id}/file", Allowed(&[204]), Allowed(&[204])),
+    ("image", "PUT /v2/images/{id}/stage", Denied, Denied),
+    ("image", "POST /v2/images/{id}/import", Denied, Denied),
+    ("image", "POST /v2/images/{id}/actions/deactivate", Denied, Denied),
+    ("image", "POST /v2/images/{id}/actions/reactivate", Denied, Denied),
+    ("image", "PUT /v2/images/{id}/tags/{tag}", Denied, Denied),
+    ("image", "DELETE /v2/images/{id}/tags/{tag}", Denied, Denied),
+    // a member sees its own membership, and accepts or rejects it
+    ("image", "GET /v2/images/{id}/members", Denied, Allowed(&[200])),
+    ("image", "POST /v2/images/{id}/members", Denied, Denied),
+    ("image", "GET /v2/images/{id}/members/{member_id}", Denied, Allowed(&[200])),
+    ("image", "PUT /v2/images/{id}/members/{member_id}", Denied, Allowed(&[200])),
+    ("image", "DELETE /v2/images/{id}/members/{member_id}", Denied, Denied),
 ];
 
 const METHODS: [Method; 6] = [
@@ -286,6 +290,8 @@ struct Fixture {
     shared_image: String,
     /// A public image of the victim's project: every user sees it.
     public_image: String,
+    /// A shared image of the victim's project, accepted by the stranger's project.
+    caller_image: String,
     /// A project the shared image is shared with.
     image_member: String,
     stranger: Member,
@@ -401,6 +407,24 @@ impl Fixture {
         )
         .await;
         let stranger = tc.new_member().await;
+        let caller_image = new_image(
+            tc,
+            &victim.token,
+            json!({"visibility": "shared"}),
+            &[&stranger.project_id],
+        )
+        .await;
+        let path = format!("/v2/images/{caller_image}/members/{}", stranger.project_id);
+        let r = tc
+            .call(
+                "image",
+                Method::PUT,
+                &path,
+                Some(&stranger.token),
+                Some(json!({"status": "accepted"})),
+            )
+            .await;
+        ok(r, &path);
         Fixture {
             victim,
             group,
@@ -414,6 +438,7 @@ impl Fixture {
             image,
             shared_image,
             public_image,
+            caller_image,
             image_member,
             stranger,
         }
@@ -437,9 +462,8 @@ impl Fixture {
         v.into_iter().map(String::as_str).collect()
     }
 
-    /// `path` with its parameters filled with the victim's ids (`visible`: its public
-    /// image for images).
-    fn path(&self, path: &str, visible: bool) -> String {
+    /// `path` with its parameters filled with the victim's ids (`target`: which image).
+    fn path(&self, path: &str, target: Target) -> String {
         let segs: Vec<&str> = path.split('/').collect();
         let mut out = Vec::new();
         for (i, seg) in segs.iter().enumerate() {
@@ -461,7 +485,11 @@ impl Fixture {
                 ("services", "{id}") => &self.service,
                 ("endpoints", "{id}") => &self.endpoint,
                 ("tags", "{tag}") => "vtag",
-                ("images", "{id}") if visible => &self.public_image,
+                ("images", "{id}") if target == Target::Public => &self.public_image,
+                ("images", "{id}") if target == Target::SharedWithCaller => &self.caller_image,
+                ("members", "{member_id}") if target == Target::SharedWithCaller => {
+                    &self.stranger.project_id
+                }
                 ("images", "{id}") if path.contains("/members") => &self.shared_image,
                 ("images", "{id}") => &self.image,
                 ("members", "{member_id}") => &self.image_member,
@@ -522,7 +550,7 @@ fn request(fx: &Fixture, probe: &Probe, token: Option<&str>, body: &str) -> Requ
     let (method, path) = (&probe.method, probe.path);
     let mut b = Request::builder()
         .method(method.clone())
-        .uri(fx.path(path, probe.visible));
+        .uri(fx.path(path, probe.target));
     if let Some(t) = token {
         b = b.header("x-auth-token", t);
     }
@@ -586,21 +614,31 @@ fn created_ids(v: &Value) -> Vec<String> {
     out
 }
 
+/// Which image of the victim `{id}` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Its private image (its shared one, not shared with the caller, for members).
+    Hidden,
+    /// Its public image.
+    Public,
+    /// Its shared image of which the caller's project is an accepted member.
+    SharedWithCaller,
+}
+
 /// One request of the walk.
 struct Probe<'a> {
     svc: &'static str,
     method: Method,
     path: &'a str,
-    /// Aimed at the victim's public image rather than its private one.
-    visible: bool,
+    target: Target,
 }
 
 impl Probe<'_> {
     fn route(&self) -> String {
-        let on = if self.visible {
-            " (a public image)"
-        } else {
-            ""
+        let on = match self.target {
+            Target::Hidden => "",
+            Target::Public => " (a public image)",
+            Target::SharedWithCaller => " (an image shared with the caller)",
         };
         format!("{} {} {}{on}", self.svc, self.method, self.path)
     }
@@ -668,7 +706,7 @@ async fn stranger(
         ));
     }
     // the public image shows its owner (the victim's project) to all, as Glance does
-    if r.status.is_success() && !p.visible {
+    if r.status.is_success() && p.target == Target::Hidden {
         for s in fx.secrets(p.svc) {
             if text.contains(s) {
                 failures.push(format!(
@@ -709,9 +747,9 @@ async fn walk(engine: Engine) {
             for method in METHODS {
                 let p = Probe {
                     svc: name,
-                    method,
+                    method: method.clone(),
                     path,
-                    visible: false,
+                    target: Target::Hidden,
                 };
                 if unauthenticated(&tc, &fx, &p, &mut failures).await.is_none() {
                     continue;
@@ -729,13 +767,29 @@ async fn walk(engine: Engine) {
                 if !path.starts_with("/v2/images/{id}") {
                     continue;
                 }
-                let p = Probe { visible: true, ..p };
-                match lookup(VISIBLE, name, &p.method, path) {
-                    Some((want, ())) => stranger(&tc, &fx, &p, want, body, &mut failures).await,
-                    None => failures.push(format!(
-                        "route {} has no authorization test: add it to VISIBLE",
-                        p.route()
-                    )),
+                for target in [Target::Public, Target::SharedWithCaller] {
+                    let p = Probe {
+                        target,
+                        method: p.method.clone(),
+                        ..p
+                    };
+                    let want = lookup(VISIBLE, name, &p.method, path).map(|(public, shared)| {
+                        (
+                            if target == Target::Public {
+                                public
+                            } else {
+                                shared
+                            },
+                            (),
+                        )
+                    });
+                    match want {
+                        Some((want, ())) => stranger(&tc, &fx, &p, want, body, &mut failures).await,
+                        None => failures.push(format!(
+                            "route {} has no authorization test: add it to VISIBLE",
+                            p.route()
+                        )),
+                    }
                 }
             }
         }

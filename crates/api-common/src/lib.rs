@@ -7,11 +7,14 @@
 pub mod auth;
 pub mod error;
 pub mod fault;
+pub mod fixed_tokens;
 pub mod json;
 pub mod pagination;
 pub mod request_id;
+pub mod routes;
 pub mod server;
 pub mod version;
+pub mod visibility;
 
 pub use auth::{AuthContext, Ctx, TokenValidator};
 pub use error::{Error, ErrorKind, Result};

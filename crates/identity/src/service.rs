@@ -52,8 +52,10 @@ allow_expired_window = 172800
 
     async fn start(cfg: Config, ctx: Context) -> anyhow::Result<Started> {
         let id = crate::start(ctx.db, cfg, &ctx.data_dir, ctx.policy_file.as_deref()).await?;
+        let api = crate::api::api(id.clone(), ctx.base_url);
         Ok(Started {
-            router: crate::api::router(id.clone(), ctx.base_url),
+            router: api.router,
+            routes: api.routes,
             validator: Some(id.clone() as Arc<dyn TokenValidator>),
             handle: id,
         })

@@ -305,9 +305,11 @@ async fn tokens_scopes_and_documents() {
         let admin = c.admin().await;
         let r = c.raw(Method::HEAD, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)]).await;
         assert_eq!(r.status, StatusCode::OK);
-        // demo may not validate admin's token: the same 404 as for an invalid token.
+        // demo may not validate admin's token, nor tell it from garbage (issue 6, defect 11).
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", &admin)]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let garbage = c.raw(Method::GET, "/v3/auth/tokens", Some(&demo), None, &[("x-subject-token", "garbage")]).await;
+        assert_eq!((r.status, r.body), (garbage.status, garbage.body));
         // Garbage token: 404 on validation, 401 when used.
         let r = c.raw(Method::GET, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", "garbage")]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);

@@ -8,22 +8,9 @@
 //!
 //! Tokens: `admin-a` (admin of project a), `member-a`, `member-b`.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use api_common::{auth::AuthLayerState, AuthContext, Error, TokenValidator};
-use async_trait::async_trait;
-
-struct Tokens(HashMap<&'static str, Arc<AuthContext>>);
-
-#[async_trait]
-impl TokenValidator for Tokens {
-    async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, Error> {
-        self.0
-            .get(token)
-            .cloned()
-            .ok_or_else(|| Error::unauthenticated("bad token"))
-    }
-}
+use api_common::{auth::AuthLayerState, fixed_tokens::FixedTokens};
 
 #[tokio::main]
 async fn main() {
@@ -44,26 +31,10 @@ async fn main() {
         .await
         .unwrap();
     svc.requeue_interrupted().await.unwrap();
-    let ctx = |user: &str, project: &str, roles: &[&str]| {
-        Arc::new(AuthContext {
-            token: user.into(),
-            user_id: user.into(),
-            user_name: user.into(),
-            project_id: Some(project.into()),
-            project_name: Some(project.into()),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            expires_at: chrono::Utc::now() + chrono::Duration::days(1),
-            ..Default::default()
-        })
-    };
-    let tokens = Tokens(HashMap::from([
-        (
-            "admin-a",
-            ctx("admin-a", "a", &["admin", "member", "reader"]),
-        ),
-        ("member-a", ctx("member-a", "a", &["member", "reader"])),
-        ("member-b", ctx("member-b", "b", &["member", "reader"])),
-    ]));
+    let tokens = FixedTokens::default()
+        .with("admin-a", "admin-a", "a", &["admin", "member", "reader"])
+        .with("member-a", "member-a", "a", &["member", "reader"])
+        .with("member-b", "member-b", "b", &["member", "reader"]);
     let auth = AuthLayerState {
         validator: Arc::new(tokens),
         identity_uri: "http://127.0.0.1:5000/v3".into(),

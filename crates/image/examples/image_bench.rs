@@ -7,7 +7,6 @@
 //! (b) Listing 1,000 images, one page of 25: p50 / p99 latency.
 
 use std::{
-    collections::HashMap,
     io::Write,
     path::{Path, PathBuf},
     sync::{
@@ -17,21 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api_common::{auth::AuthLayerState, AuthContext, Error, TokenValidator};
-use async_trait::async_trait;
+use api_common::{auth::AuthLayerState, fixed_tokens::FixedTokens, AuthContext};
 use futures::StreamExt;
-
-struct Tokens(HashMap<&'static str, Arc<AuthContext>>);
-
-#[async_trait]
-impl TokenValidator for Tokens {
-    async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, Error> {
-        self.0
-            .get(token)
-            .cloned()
-            .ok_or_else(|| Error::unauthenticated("bad token"))
-    }
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -199,7 +185,12 @@ async fn main() {
         ..Default::default()
     });
     let auth = AuthLayerState {
-        validator: Arc::new(Tokens(HashMap::from([("t", ctx.clone())]))),
+        validator: Arc::new(FixedTokens::default().with(
+            "t",
+            "u",
+            "p",
+            &["admin", "member", "reader"],
+        )),
         identity_uri: String::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -319,7 +310,12 @@ async fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base2 = format!("http://{}", listener.local_addr().unwrap());
         let auth = AuthLayerState {
-            validator: Arc::new(Tokens(HashMap::from([("t", ctx.clone())]))),
+            validator: Arc::new(FixedTokens::default().with(
+                "t",
+                "u",
+                "p",
+                &["admin", "member", "reader"],
+            )),
             identity_uri: String::new(),
         };
         let app = image::api::router(svc2.clone(), base2.clone(), auth);

@@ -98,8 +98,10 @@ image_count_uploading = -1
                 .await;
             Ok("stopped".into())
         });
+        let api = crate::api::api(svc.clone(), ctx.base_url, ctx.auth);
         Ok(Started {
-            router: crate::api::router(svc.clone(), ctx.base_url, ctx.auth),
+            router: api.router,
+            routes: api.routes,
             validator: None,
             handle: svc,
         })

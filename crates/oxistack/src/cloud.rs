@@ -69,6 +69,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its public endpoint, as in the catalog.
     pub endpoint: String,
+    /// Every path its router serves (its route table).
+    pub routes: Vec<String>,
     router: Router,
     handle: Arc<dyn Any + Send + Sync>,
 }
@@ -131,6 +133,7 @@ pub async fn build(
             service: svc,
             addr: listen_addr(cfg, cfg.port(svc))?,
             endpoint: format!("{}{}", cfg.service_url(svc), svc.catalog().path),
+            routes: started.routes,
             router: started.router,
             handle: started.handle,
         });
@@ -139,6 +142,13 @@ pub async fn build(
         services: running,
         tasks,
     })
+}
+
+impl Running {
+    /// Its HTTP API, for serving it on a listener of one's own or calling it in-process.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
 }
 
 impl Cloud {

@@ -77,6 +77,9 @@ impl Context {
 pub struct Started {
     /// Its HTTP API, with its layers (faults, request ids, token validation) applied.
     pub router: Router,
+    /// Every path of `router` (its route table, see [`api_common::routes::Routes`]): the
+    /// authorization test walks it, so no route escapes that test.
+    pub routes: Vec<String>,
     /// Set by the service that validates tokens (identity): services started after it in
     /// the same process validate with it instead of asking identity over HTTP.
     pub validator: Option<Arc<dyn TokenValidator>>,

@@ -1,5 +1,7 @@
 //! Regions, services and endpoints.
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{ApiJson, Ctx, Error};
@@ -8,7 +10,7 @@ use axum::{
     http::StatusCode,
     response::Response,
     routing::get,
-    Json, Router,
+    Json,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -16,8 +18,8 @@ use serde_json::{json, Map, Value};
 use super::{with_extra, ApiState};
 use crate::model::*;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
+pub fn routes() -> Routes<ApiState> {
+    Routes::new()
         .route("/v3/regions", get(region_list).post(region_create))
         .route(
             "/v3/regions/{id}",

@@ -1,5 +1,7 @@
 //! Role grants on projects, domains and the system, and `/v3/role_assignments`.
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{Ctx, Error};
@@ -7,15 +9,15 @@ use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{get, put},
-    Json, Router,
+    Json,
 };
 use serde_json::{json, Value};
 
 use super::{flag, resources::role_json, ApiState};
 use crate::model::*;
 
-pub fn routes() -> Router<ApiState> {
-    let mut r = Router::new();
+pub fn routes() -> Routes<ApiState> {
+    let mut r = Routes::new();
     for target in ["projects", "domains"] {
         for actor in ["users", "groups"] {
             r = r

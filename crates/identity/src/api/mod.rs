@@ -14,15 +14,14 @@ use std::{
 use bytes::Bytes;
 
 use api_common::{
-    auth::{require_token, AuthLayerState, TokenCache, Weight},
-    server::service_layers,
+    auth::{AuthLayerState, TokenCache, Weight},
+    routes::{Api, Routes},
     version::ApiVersion,
     Error, FaultStyle, TokenValidator,
 };
 use axum::{
     extract::State,
     http::StatusCode,
-    middleware,
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -158,6 +157,11 @@ impl ApiState {
 /// The identity router: version documents, authentication, and everything else behind
 /// token validation.
 pub fn router(id: Arc<Identity>, base: String) -> Router {
+    api(id, base).router
+}
+
+/// The identity API: its router and its route table.
+pub fn api(id: Arc<Identity>, base: String) -> Api {
     let base: Arc<str> = base.trim_end_matches('/').into();
     let st = ApiState {
         id: id.clone(),
@@ -170,20 +174,20 @@ pub fn router(id: Arc<Identity>, base: String) -> Router {
         validator: id.clone() as Arc<dyn TokenValidator>,
         identity_uri: format!("{base}/v3"),
     };
-    let protected = Router::new()
+    let protected = Routes::new()
         .merge(auth::protected_routes())
         .merge(resources::routes())
         .merge(grants::routes())
         .merge(catalog::routes())
-        .route_layer(middleware::from_fn_with_state(auth_state, require_token));
-    let router = Router::new()
+        .require_token(auth_state);
+    Routes::new()
         .route("/", get(versions))
         .route("/v3", get(version))
         .route("/v3/", get(version))
         .merge(auth::public_routes())
         .merge(protected)
-        .with_state(st);
-    service_layers(router, FaultStyle::Keystone, id.cfg.max_request_body_size)
+        .with_state(st)
+        .finish(FaultStyle::Keystone, id.cfg.max_request_body_size)
 }
 
 async fn versions(State(st): State<ApiState>) -> Response {

@@ -1,6 +1,8 @@
 //! Domains, projects (and tags), users (and passwords, groups, projects, application
 //! credentials), groups (and members), roles (and implied roles).
 
+use api_common::routes::Routes;
+
 use std::collections::HashMap;
 
 use api_common::{ApiJson, Ctx, Error};
@@ -9,7 +11,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post, put},
-    Json, Router,
+    Json,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -17,8 +19,8 @@ use serde_json::{json, Map, Value};
 use super::{bool_filter, with_extra, ApiState};
 use crate::model::*;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
+pub fn routes() -> Routes<ApiState> {
+    Routes::new()
         .route("/v3/domains", get(domain_list).post(domain_create))
         .route(
             "/v3/domains/{id}",

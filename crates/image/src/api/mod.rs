@@ -9,13 +9,12 @@ mod members;
 use std::sync::Arc;
 
 use api_common::{
-    auth::{require_token, AuthLayerState},
-    server::service_layers,
+    auth::AuthLayerState,
+    routes::{Api, Routes},
     Error, FaultStyle,
 };
 use axum::{
     http::HeaderMap,
-    middleware,
     routing::{get, post, put},
     Router,
 };
@@ -33,10 +32,15 @@ pub struct ApiState {
 
 /// The image router: version documents, and everything else behind token validation.
 pub fn router(svc: Arc<Image>, base_url: String, auth: AuthLayerState) -> Router {
+    api(svc, base_url, auth).router
+}
+
+/// The image API: its router and its route table.
+pub fn api(svc: Arc<Image>, base_url: String, auth: AuthLayerState) -> Api {
     let base: Arc<str> = base_url.trim_end_matches('/').into();
     let limit = svc.cfg.max_request_body_size;
     let st = ApiState { svc, base };
-    let protected = Router::new()
+    let protected = Routes::new()
         .route(
             "/v2/images",
             get(images::image_list).post(images::image_create),
@@ -83,15 +87,15 @@ pub fn router(svc: Arc<Image>, base_url: String, auth: AuthLayerState) -> Router
         .route("/v2/info/stores", get(discovery::info_stores))
         .route("/v2/info/stores/detail", get(discovery::info_stores_detail))
         .route("/v2/info/usage", get(discovery::info_usage))
-        .route_layer(middleware::from_fn_with_state(auth, require_token));
-    let router = Router::new()
+        .require_token(auth);
+    Routes::new()
         .route("/", get(discovery::versions))
         .route("/versions", get(discovery::versions_explicit))
         .route("/v2", get(discovery::versions))
         .route("/v2/", get(discovery::versions))
         .merge(protected)
-        .with_state(st);
-    service_layers(router, FaultStyle::Glance, limit)
+        .with_state(st)
+        .finish(FaultStyle::Glance, limit)
 }
 
 /// A JSON request body as Glance reads it: a dict or a list, else 400.

@@ -622,6 +622,8 @@ impl Image {
         req: ImportRequest,
     ) -> Result<()> {
         let img = self.get(caller, id).await?;
+        // who may import comes before what state the image is in: a 409 would tell a
+        // stranger more than a 403
         self.enforce(caller, "modify_image", &img)?;
         let m = req.method.as_str();
         if img.status == Status::Active {

@@ -6,7 +6,7 @@ mod members;
 
 use std::sync::Arc;
 
-use api_common::{AuthContext, Error, ErrorKind, Result};
+use api_common::{visibility::authorize_or_hide, AuthContext, Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
 pub use data::{parse_range, uri_allowed, Digest, Download, ImportRequest, Upload, IMPORT_METHODS};
@@ -221,11 +221,7 @@ impl Image {
         if !self.visible(caller, &img).await? {
             return Err(not_found(id));
         }
-        self.enforce(caller, "get_image", &img)
-            .map_err(|e| match e.kind {
-                ErrorKind::NotFound => not_found(id),
-                _ => e,
-            })?;
+        authorize_or_hide(self.enforce(caller, "get_image", &img), || not_found(id))?;
         Ok(img)
     }
 

@@ -4,10 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc};
 
-use api_common::{auth::AuthLayerState, AuthContext, Error, TokenValidator};
-use async_trait::async_trait;
+use api_common::{auth::AuthLayerState, fixed_tokens::FixedTokens};
 use axum::{
     body::{Body, Bytes},
     http::{HeaderMap, Method, Request, StatusCode},
@@ -25,43 +24,19 @@ pub const MEMBER_A: &str = "member-a";
 pub const MEMBER_B: &str = "member-b";
 pub const READER_A: &str = "reader-a";
 
-/// Maps the fixed tokens to their callers (roles include the implied ones).
-pub struct FakeValidator(HashMap<&'static str, Arc<AuthContext>>);
-
-impl FakeValidator {
-    pub fn new() -> FakeValidator {
-        let ctx = |user: &str, project: &str, roles: &[&str]| {
-            Arc::new(AuthContext {
-                token: user.into(),
-                user_id: format!("user-{user}"),
-                user_name: user.into(),
-                project_id: Some(project.into()),
-                project_name: Some(project.into()),
-                roles: roles.iter().map(|r| r.to_string()).collect(),
-                expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-                ..Default::default()
-            })
-        };
-        FakeValidator(HashMap::from([
-            (
-                ADMIN_A,
-                ctx(ADMIN_A, PROJECT_A, &["admin", "member", "reader"]),
-            ),
-            (MEMBER_A, ctx(MEMBER_A, PROJECT_A, &["member", "reader"])),
-            (MEMBER_B, ctx(MEMBER_B, PROJECT_B, &["member", "reader"])),
-            (READER_A, ctx(READER_A, PROJECT_A, &["reader"])),
-        ]))
-    }
-}
-
-#[async_trait]
-impl TokenValidator for FakeValidator {
-    async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, Error> {
-        self.0
-            .get(token)
-            .cloned()
-            .ok_or_else(|| Error::unauthenticated("The token is not valid."))
-    }
+/// The fixed tokens and their callers (roles include the implied ones).
+pub fn fake_validator() -> FixedTokens {
+    let user = |u: &str| format!("user-{u}");
+    FixedTokens::default()
+        .with(
+            ADMIN_A,
+            &user(ADMIN_A),
+            PROJECT_A,
+            &["admin", "member", "reader"],
+        )
+        .with(MEMBER_A, &user(MEMBER_A), PROJECT_A, &["member", "reader"])
+        .with(MEMBER_B, &user(MEMBER_B), PROJECT_B, &["member", "reader"])
+        .with(READER_A, &user(READER_A), PROJECT_A, &["reader"])
 }
 
 pub struct Env {
@@ -142,7 +117,7 @@ pub async fn env_full(cfg: Config, policy: Option<&str>) -> Env {
         let _ = stopped.await;
     }));
     let auth = AuthLayerState {
-        validator: Arc::new(FakeValidator::new()),
+        validator: Arc::new(fake_validator()),
         identity_uri: "http://127.0.0.1:5000/v3".into(),
     };
     let app = image::api::router(svc.clone(), "http://127.0.0.1:9292".into(), auth);

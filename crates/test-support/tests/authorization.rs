@@ -1,0 +1,878 @@
+//! Every route of every registered service refuses strangers.
+//!
+//! The routes come from each service's own route table (what its router was built from,
+//! see `api_common::routes::Routes`), so a new route cannot escape this test: its methods
+//! are found by asking (405 means "not a route"), and every (method, path) found must
+//! have an entry in [`EXPECT`], or the test fails naming it. For each route:
+//! (a) with no token the answer is 401 in the service's own fault format, except the
+//!     public routes of [`PUBLIC`];
+//! (b) a member of another project (not an admin), aiming at resources of a victim
+//!     project in a domain of its own (path parameters filled with the victim's real
+//!     ids), gets 403 or 404 (404 only, where the resource is hidden from it), or the
+//!     answer the table allows for self-service; a success never mentions the victim's
+//!     private ids; and the database is unchanged, but for rows that mention the caller's
+//!     own user, project or the resource it just created.
+
+use std::collections::BTreeSet;
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
+use oxistack::services::SERVICES;
+use serde_json::{json, Value};
+use test_support::{changes, unique, Engine, Member, TestCloud};
+
+/// What a stranger (member of another project) may get.
+#[derive(Debug, Clone, Copy)]
+enum Stranger {
+    /// 403 or 404: the victim's resource exists but is not the caller's business.
+    Denied,
+    /// 404 only: the caller may not even know the resource exists.
+    Hidden,
+    /// Self-service, or something every user may read: these statuses, nothing of the
+    /// victim in the answer, nothing of the victim changed.
+    Allowed(&'static [u16]),
+    /// The route creates in the caller's own project: this status; the rows of what it
+    /// created are the caller's.
+    CreatesOwn(u16),
+}
+use Stranger::*;
+
+/// Routes anyone may call without a token (for (a)); HEAD follows GET.
+#[rustfmt::skip]
+const PUBLIC: &[(&str, &str)] = &[
+    // version discovery: clients read it before they have a token
+    ("identity", "GET /"),
+    ("identity", "GET /v3"),
+    ("identity", "GET /v3/"),
+    // authenticating is how one gets a token
+    ("identity", "POST /v3/auth/tokens"),
+    ("image", "GET /"),
+    ("image", "GET /versions"),
+    ("image", "GET /v2"),
+    ("image", "GET /v2/"),
+];
+
+/// The authorization test of every route: (service, "METHOD path", what a stranger
+/// gets, the body it sends). A HEAD without its own entry follows the GET of its path.
+/// Bodies are JSON with `{placeholders}` for the victim's ids (see `Fixture::fill`); they
+/// are valid requests, so that a refusal is the authorization and not a 400.
+#[rustfmt::skip]
+const EXPECT: &[(&str, &str, Stranger, &str)] = &[
+    // ---- identity: discovery and tokens
+    ("identity", "GET /", Allowed(&[300]), ""),
+    ("identity", "GET /v3", Allowed(&[200]), ""),
+    ("identity", "GET /v3/", Allowed(&[200]), ""),
+    // rescoping one's own token to the victim's project
+    ("identity", "POST /v3/auth/tokens", Allowed(&[401]),
+        r#"{"auth": {"identity": {"methods": ["token"], "token": {"id": "{caller_token}"}},
+            "scope": {"project": {"id": "{project}"}}}}"#),
+    // the victim's token as X-Subject-Token: answered as an invalid token is (404), so a
+    // stranger cannot tell a valid token from garbage
+    ("identity", "GET /v3/auth/tokens", Hidden, ""),
+    ("identity", "DELETE /v3/auth/tokens", Hidden, ""),
+    // what the caller's own token may see
+    ("identity", "GET /v3/auth/catalog", Allowed(&[200]), ""),
+    ("identity", "GET /v3/auth/projects", Allowed(&[200]), ""),
+    ("identity", "GET /v3/auth/domains", Allowed(&[200]), ""),
+    ("identity", "GET /v3/auth/system", Allowed(&[200]), ""),
+    // ---- identity: domains, projects, users, groups
+    ("identity", "GET /v3/domains", Denied, ""),
+    ("identity", "POST /v3/domains", Denied, r#"{"domain": {"name": "{new}"}}"#),
+    ("identity", "GET /v3/domains/{id}", Denied, ""),
+    ("identity", "PATCH /v3/domains/{id}", Denied, r#"{"domain": {"description": "x"}}"#),
+    ("identity", "DELETE /v3/domains/{id}", Denied, ""),
+    ("identity", "GET /v3/projects", Denied, ""),
+    ("identity", "POST /v3/projects", Denied,
+        r#"{"project": {"name": "{new}", "domain_id": "{domain}"}}"#),
+    ("identity", "GET /v3/projects/{id}", Denied, ""),
+    ("identity", "PATCH /v3/projects/{id}", Denied, r#"{"project": {"description": "x"}}"#),
+    ("identity", "DELETE /v3/projects/{id}", Denied, ""),
+    ("identity", "GET /v3/projects/{id}/tags", Denied, ""),
+    ("identity", "PUT /v3/projects/{id}/tags", Denied, r#"{"tags": ["x"]}"#),
+    ("identity", "DELETE /v3/projects/{id}/tags", Denied, ""),
+    ("identity", "GET /v3/projects/{id}/tags/{tag}", Denied, ""),
+    ("identity", "PUT /v3/projects/{id}/tags/{tag}", Denied, ""),
+    ("identity", "DELETE /v3/projects/{id}/tags/{tag}", Denied, ""),
+    ("identity", "GET /v3/users", Denied, ""),
+    ("identity", "POST /v3/users", Denied,
+        r#"{"user": {"name": "{new}", "domain_id": "{domain}", "password": "x"}}"#),
+    ("identity", "GET /v3/users/{id}", Denied, ""),
+    ("identity", "PATCH /v3/users/{id}", Denied, r#"{"user": {"password": "stolen"}}"#),
+    ("identity", "DELETE /v3/users/{id}", Denied, ""),
+    // Keystone authenticates a password change with the original password, not the
+    // token: a wrong one is a 401
+    ("identity", "POST /v3/users/{id}/password", Allowed(&[401, 403, 404]),
+        r#"{"user": {"original_password": "guess", "password": "stolen"}}"#),
+    ("identity", "GET /v3/users/{id}/groups", Denied, ""),
+    ("identity", "GET /v3/users/{id}/projects", Denied, ""),
+    ("identity", "GET /v3/users/{id}/application_credentials", Denied, ""),
+    ("identity", "POST /v3/users/{id}/application_credentials", Denied,
+        r#"{"application_credential": {"name": "{new}"}}"#),
+    ("identity", "GET /v3/users/{id}/application_credentials/{ac}", Denied, ""),
+    ("identity", "DELETE /v3/users/{id}/application_credentials/{ac}", Denied, ""),
+    ("identity", "GET /v3/groups", Denied, ""),
+    ("identity", "POST /v3/groups", Denied,
+        r#"{"group": {"name": "{new}", "domain_id": "{domain}"}}"#),
+    ("identity", "GET /v3/groups/{id}", Denied, ""),
+    ("identity", "PATCH /v3/groups/{id}", Denied, r#"{"group": {"description": "x"}}"#),
+    ("identity", "DELETE /v3/groups/{id}", Denied, ""),
+    ("identity", "GET /v3/groups/{id}/users", Denied, ""),
+    ("identity", "PUT /v3/groups/{id}/users/{user}", Denied, ""),
+    ("identity", "HEAD /v3/groups/{id}/users/{user}", Denied, ""),
+    ("identity", "GET /v3/groups/{id}/users/{user}", Denied, ""),
+    ("identity", "DELETE /v3/groups/{id}/users/{user}", Denied, ""),
+    // ---- identity: roles
+    ("identity", "GET /v3/roles", Denied, ""),
+    ("identity", "POST /v3/roles", Denied, r#"{"role": {"name": "{new}"}}"#),
+    ("identity", "GET /v3/roles/{id}", Denied, ""),
+    ("identity", "PATCH /v3/roles/{id}", Denied, r#"{"role": {"name": "{new}"}}"#),
+    ("identity", "DELETE /v3/roles/{id}", Denied, ""),
+    ("identity", "GET /v3/roles/{id}/implies", Denied, ""),
+    ("identity", "PUT /v3/roles/{id}/implies/{implied}", Denied, ""),
+    ("identity", "GET /v3/roles/{id}/implies/{implied}", Denied, ""),
+    ("identity", "HEAD /v3/roles/{id}/implies/{implied}", Denied, ""),
+    ("identity", "DELETE /v3/roles/{id}/implies/{implied}", Denied, ""),
+    ("identity", "GET /v3/role_inferences", Denied, ""),
+    ("identity", "GET /v3/role_assignments", Denied, ""),
+    // ---- identity: grants (the role is `admin`: the grant a stranger wants most)
+    ("identity", "GET /v3/projects/{t}/users/{a}/roles", Denied, ""),
+    ("identity", "GET /v3/projects/{t}/groups/{a}/roles", Denied, ""),
+    ("identity", "GET /v3/domains/{t}/users/{a}/roles", Denied, ""),
+    ("identity", "GET /v3/domains/{t}/groups/{a}/roles", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/projects/{t}/users/{a}/roles/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/projects/{t}/groups/{a}/roles/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/domains/{t}/users/{a}/roles/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/domains/{t}/groups/{a}/roles/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/system/users/{a}/roles", Denied, ""),
+    ("identity", "GET /v3/system/groups/{a}/roles", Denied, ""),
+    ("identity", "PUT /v3/projects/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/projects/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/projects/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/projects/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "PUT /v3/projects/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/projects/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/projects/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/projects/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "PUT /v3/domains/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/domains/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/domains/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/domains/{t}/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "PUT /v3/domains/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/domains/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/domains/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/domains/{t}/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "PUT /v3/OS-INHERIT/projects/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "HEAD /v3/OS-INHERIT/projects/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/projects/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "DELETE /v3/OS-INHERIT/projects/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "PUT /v3/OS-INHERIT/projects/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "HEAD /v3/OS-INHERIT/projects/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/projects/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "DELETE /v3/OS-INHERIT/projects/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "PUT /v3/OS-INHERIT/domains/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "HEAD /v3/OS-INHERIT/domains/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/domains/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "DELETE /v3/OS-INHERIT/domains/{t}/users/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "PUT /v3/OS-INHERIT/domains/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "HEAD /v3/OS-INHERIT/domains/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "GET /v3/OS-INHERIT/domains/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "DELETE /v3/OS-INHERIT/domains/{t}/groups/{a}/roles/{r}/inherited_to_projects", Denied, ""),
+    ("identity", "PUT /v3/system/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/system/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/system/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/system/users/{a}/roles/{r}", Denied, ""),
+    ("identity", "PUT /v3/system/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "HEAD /v3/system/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "GET /v3/system/groups/{a}/roles/{r}", Denied, ""),
+    ("identity", "DELETE /v3/system/groups/{a}/roles/{r}", Denied, ""),
+    // ---- identity: the catalog. Regions are readable by every user (as in Keystone).
+    ("identity", "GET /v3/regions", Allowed(&[200]), ""),
+    ("identity", "POST /v3/regions", Denied, r#"{"region": {"description": "x"}}"#),
+    ("identity", "GET /v3/regions/{id}", Allowed(&[200]), ""),
+    ("identity", "PATCH /v3/regions/{id}", Denied, r#"{"region": {"description": "x"}}"#),
+    ("identity", "DELETE /v3/regions/{id}", Denied, ""),
+    ("identity", "GET /v3/services", Denied, ""),
+    ("identity", "POST /v3/services", Denied, r#"{"service": {"type": "x", "name": "{new}"}}"#),
+    ("identity", "GET /v3/services/{id}", Denied, ""),
+    ("identity", "PATCH /v3/services/{id}", Denied, r#"{"service": {"name": "{new}"}}"#),
+    ("identity", "DELETE /v3/services/{id}", Denied, ""),
+    ("identity", "GET /v3/endpoints", Denied, ""),
+    ("identity", "POST /v3/endpoints", Denied,
+        r#"{"endpoint": {"interface": "public", "url": "http://x.example", "service_id": "{service}"}}"#),
+    ("identity", "GET /v3/endpoints/{id}", Denied, ""),
+    ("identity", "PATCH /v3/endpoints/{id}", Denied, r#"{"endpoint": {"url": "http://y.example"}}"#),
+    ("identity", "DELETE /v3/endpoints/{id}", Denied, ""),
+    // ---- image: discovery, listing and creating in one's own project
+    ("image", "GET /", Allowed(&[300]), ""),
+    ("image", "GET /versions", Allowed(&[200]), ""),
+    ("image", "GET /v2", Allowed(&[300]), ""),
+    ("image", "GET /v2/", Allowed(&[300]), ""),
+    ("image", "GET /v2/images", Allowed(&[200]), ""),
+    ("image", "POST /v2/images", CreatesOwn(201),
+        r#"{"name": "{new}", "disk_format": "raw", "container_format": "bare"}"#),
+    ("image", "GET /v2/schemas/image", Allowed(&[200]), ""),
+    ("image", "GET /v2/schemas/images", Allowed(&[200]), ""),
+    ("image", "GET /v2/schemas/member", Allowed(&[200]), ""),
+    ("image", "GET /v2/schemas/members", Allowed(&[200]), ""),
+    ("image", "GET /v2/info/import", Allowed(&[200]), ""),
+    ("image", "GET /v2/info/stores", Allowed(&[200]), ""),
+    ("image", "GET /v2/info/stores/detail", Denied, ""),
+    ("image", "GET /v2/info/usage", Allowed(&[200]), ""),
+    // ---- image: the victim's private image (its shared one for members) is hidden
+    ("image", "GET /v2/images/{id}", Hidden, ""),
+    ("image", "PATCH /v2/images/{id}", Hidden, r#"[{"op": "replace", "path": "/name", "value": "x"}]"#),
+    ("image", "DELETE /v2/images/{id}", Hidden, ""),
+    ("image", "PUT /v2/images/{id}/file", Hidden, "data"),
+    ("image", "GET /v2/images/{id}/file", Hidden, ""),
+    ("image", "PUT /v2/images/{id}/stage", Hidden, "data"),
+    ("image", "POST /v2/images/{id}/import", Hidden, r#"{"method": {"name": "glance-direct"}}"#),
+    ("image", "POST /v2/images/{id}/actions/deactivate", Hidden, ""),
+    ("image", "POST /v2/images/{id}/actions/reactivate", Hidden, ""),
+    ("image", "PUT /v2/images/{id}/tags/{tag}", Hidden, ""),
+    ("image", "DELETE /v2/images/{id}/tags/{tag}", Hidden, ""),
+    ("image", "GET /v2/images/{id}/members", Hidden, ""),
+    ("image", "POST /v2/images/{id}/members", Hidden, r#"{"member": "{caller_project}"}"#),
+    ("image", "GET /v2/images/{id}/members/{member_id}", Hidden, ""),
+    ("image", "PUT /v2/images/{id}/members/{member_id}", Hidden, r#"{"status": "accepted"}"#),
+    ("image", "DELETE /v2/images/{id}/members/{member_id}", Hidden, ""),
+];
+
+/// The image routes again, aimed at images of the victim the stranger can see: a public
+/// one (third column), and a shared one of which the stranger's project is an accepted
+/// member (fourth column; `{member_id}` is then the stranger's project). It sees them,
+/// answers for its own membership, and changes nothing else. Every route on an image
+/// needs an entry here too.
+#[rustfmt::skip]
+const VISIBLE: &[(&str, &str, Stranger, Stranger)] = &[
+    ("image", "GET /v2/images/{id}", Allowed(&[200]), Allowed(&[200])),
+    ("image", "PATCH /v2/images/{id}", Denied, Denied),
+    ("image", "DELETE /v2/images/{id}", Denied, Denied),
+    ("image", "PUT /v2/images/{id}/file", Denied, Denied),
+    // no data yet
+    ("image", "GET /v2/images/{id}/file", Allowed(&[204]), Allowed(&[204])),
+    ("image", "PUT /v2/images/{id}/stage", Denied, Denied),
+    ("image", "POST /v2/images/{id}/import", Denied, Denied),
+    ("image", "POST /v2/images/{id}/actions/deactivate", Denied, Denied),
+    ("image", "POST /v2/images/{id}/actions/reactivate", Denied, Denied),
+    ("image", "PUT /v2/images/{id}/tags/{tag}", Denied, Denied),
+    ("image", "DELETE /v2/images/{id}/tags/{tag}", Denied, Denied),
+    // a member sees its own membership, and accepts or rejects it
+    ("image", "GET /v2/images/{id}/members", Denied, Allowed(&[200])),
+    ("image", "POST /v2/images/{id}/members", Denied, Denied),
+    ("image", "GET /v2/images/{id}/members/{member_id}", Denied, Allowed(&[200])),
+    ("image", "PUT /v2/images/{id}/members/{member_id}", Denied, Allowed(&[200])),
+    ("image", "DELETE /v2/images/{id}/members/{member_id}", Denied, Denied),
+];
+
+const METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// The victim's resources, made by the admin, and the stranger.
+struct Fixture {
+    victim: Member,
+    group: String,
+    role: String,
+    implied: String,
+    admin_role: String,
+    app_cred: String,
+    region: String,
+    service: String,
+    endpoint: String,
+    image: String,
+    shared_image: String,
+    /// A public image of the victim's project: every user sees it.
+    public_image: String,
+    /// A shared image of the victim's project, accepted by the stranger's project.
+    caller_image: String,
+    /// A project the shared image is shared with.
+    image_member: String,
+    stranger: Member,
+}
+
+impl Fixture {
+    async fn make(tc: &TestCloud) -> Fixture {
+        let admin = tc.admin_token().await;
+        let domain = tc
+            .create(
+                &admin,
+                "/v3/domains",
+                json!({"domain": {"name": unique("victim")}}),
+            )
+            .await;
+        let victim = tc.new_member_in(&domain).await;
+        let group = tc
+            .create(
+                &admin,
+                "/v3/groups",
+                json!({"group": {"name": unique("group"), "domain_id": domain}}),
+            )
+            .await;
+        let member_role = tc.role_id("member").await;
+        let admin_role = tc.role_id("admin").await;
+        for path in [
+            format!("/v3/groups/{group}/users/{}", victim.user_id),
+            format!(
+                "/v3/projects/{}/groups/{group}/roles/{member_role}",
+                victim.project_id
+            ),
+            format!(
+                "/v3/domains/{domain}/users/{}/roles/{member_role}",
+                victim.user_id
+            ),
+            format!("/v3/domains/{domain}/groups/{group}/roles/{member_role}"),
+        ] {
+            ok(
+                tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                    .await,
+                &path,
+            );
+        }
+        let role = tc
+            .create(
+                &admin,
+                "/v3/roles",
+                json!({"role": {"name": unique("role")}}),
+            )
+            .await;
+        let implied = tc
+            .create(
+                &admin,
+                "/v3/roles",
+                json!({"role": {"name": unique("role")}}),
+            )
+            .await;
+        let path = format!("/v3/roles/{role}/implies/{implied}");
+        ok(
+            tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                .await,
+            &path,
+        );
+        let path = format!("/v3/projects/{}/tags/vtag", victim.project_id);
+        ok(
+            tc.call("identity", Method::PUT, &path, Some(&admin), None)
+                .await,
+            &path,
+        );
+        let app_cred = tc
+            .create(
+                &victim.token,
+                &format!("/v3/users/{}/application_credentials", victim.user_id),
+                json!({"application_credential": {"name": unique("ac")}}),
+            )
+            .await;
+        let region = tc
+            .create(
+                &admin,
+                "/v3/regions",
+                json!({"region": {"id": unique("region")}}),
+            )
+            .await;
+        let service = tc
+            .create(
+                &admin,
+                "/v3/services",
+                json!({"service": {"type": "victim", "name": unique("svc")}}),
+            )
+            .await;
+        let endpoint = tc
+            .create(
+                &admin,
+                "/v3/endpoints",
+                json!({"endpoint": {"interface": "public", "url": "http://victim.example",
+                    "service_id": service, "region_id": region}}),
+            )
+            .await;
+        let image_member = tc.new_member().await.project_id;
+        let image = new_image(tc, &victim.token, json!({"visibility": "private"}), &[]).await;
+        let shared_image = new_image(
+            tc,
+            &victim.token,
+            json!({"visibility": "shared"}),
+            &[&image_member],
+        )
+        .await;
+        let public_image = new_image(
+            tc,
+            &admin,
+            json!({"visibility": "public", "owner": victim.project_id}),
+            &[],
+        )
+        .await;
+        let stranger = tc.new_member().await;
+        let caller_image = new_image(
+            tc,
+            &victim.token,
+            json!({"visibility": "shared"}),
+            &[&stranger.project_id],
+        )
+        .await;
+        let path = format!("/v2/images/{caller_image}/members/{}", stranger.project_id);
+        let r = tc
+            .call(
+                "image",
+                Method::PUT,
+                &path,
+                Some(&stranger.token),
+                Some(json!({"status": "accepted"})),
+            )
+            .await;
+        ok(r, &path);
+        Fixture {
+            victim,
+            group,
+            role,
+            implied,
+            admin_role,
+            app_cred,
+            region,
+            service,
+            endpoint,
+            image,
+            shared_image,
+            public_image,
+            caller_image,
+            image_member,
+            stranger,
+        }
+    }
+
+    /// The ids of the victim that no stranger of service `svc` may see. (Images show
+    /// their owner: the victim's public image names the victim's project to all.)
+    fn secrets(&self, svc: &str) -> Vec<&str> {
+        let mut v = vec![
+            &self.victim.user_id,
+            &self.victim.domain_id,
+            &self.victim.token,
+            &self.group,
+            &self.app_cred,
+            &self.image,
+            &self.shared_image,
+        ];
+        if svc != "image" {
+            v.push(&self.victim.project_id);
+        }
+        v.into_iter().map(String::as_str).collect()
+    }
+
+    /// `path` with its parameters filled with the victim's ids (`target`: which image).
+    fn path(&self, path: &str, target: Target) -> String {
+        let segs: Vec<&str> = path.split('/').collect();
+        let mut out = Vec::new();
+        for (i, seg) in segs.iter().enumerate() {
+            if !seg.starts_with('{') {
+                out.push(seg.to_string());
+                continue;
+            }
+            let prev = segs[i - 1];
+            let v = match (prev, *seg) {
+                ("domains", "{id}" | "{t}") => &self.victim.domain_id,
+                ("projects", "{id}" | "{t}") => &self.victim.project_id,
+                ("users", "{id}" | "{a}" | "{user}") => &self.victim.user_id,
+                ("groups", "{id}" | "{a}") => &self.group,
+                ("roles", "{id}") => &self.role,
+                ("roles", "{r}") => &self.admin_role,
+                ("implies", "{implied}") => &self.implied,
+                ("application_credentials", "{ac}") => &self.app_cred,
+                ("regions", "{id}") => &self.region,
+                ("services", "{id}") => &self.service,
+                ("endpoints", "{id}") => &self.endpoint,
+                ("tags", "{tag}") => "vtag",
+                ("images", "{id}") if target == Target::Public => &self.public_image,
+                ("images", "{id}") if target == Target::SharedWithCaller => &self.caller_image,
+                ("members", "{member_id}") if target == Target::SharedWithCaller => {
+                    &self.stranger.project_id
+                }
+                ("images", "{id}") if path.contains("/members") => &self.shared_image,
+                ("images", "{id}") => &self.image,
+                ("members", "{member_id}") => &self.image_member,
+                _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
+            };
+            out.push(v.to_string());
+        }
+        out.join("/")
+    }
+
+    /// A body template with the victim's (and the caller's) ids filled in.
+    fn body(&self, template: &str) -> String {
+        template
+            .replace("{new}", &unique("new"))
+            .replace("{caller_token}", &self.stranger.token)
+            .replace("{caller_project}", &self.stranger.project_id)
+            .replace("{project}", &self.victim.project_id)
+            .replace("{domain}", &self.victim.domain_id)
+            .replace("{service}", &self.service)
+    }
+}
+
+/// A success, else panic with the answer.
+fn ok(r: test_support::Resp, what: &str) {
+    assert!(r.status.is_success(), "{what}: {} {}", r.status, r.text());
+}
+
+/// An image with `attrs` (a shared one with `members`), tagged `vtag`.
+async fn new_image(tc: &TestCloud, token: &str, attrs: Value, members: &[&str]) -> String {
+    let mut body = json!({"name": unique("img"), "tags": ["vtag"],
+        "disk_format": "raw", "container_format": "bare"});
+    if let (Some(b), Some(a)) = (body.as_object_mut(), attrs.as_object()) {
+        b.extend(a.clone());
+    }
+    let r = tc
+        .call("image", Method::POST, "/v2/images", Some(token), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    for m in members {
+        let r = tc
+            .call(
+                "image",
+                Method::POST,
+                &format!("/v2/images/{id}/members"),
+                Some(token),
+                Some(json!({"member": m})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    id
+}
+
+/// A request of the walk: the victim's token as the subject of token routes, and the
+/// content type each body needs.
+fn request(fx: &Fixture, probe: &Probe, token: Option<&str>, body: &str) -> Request<Body> {
+    let (method, path) = (&probe.method, probe.path);
+    let mut b = Request::builder()
+        .method(method.clone())
+        .uri(fx.path(path, probe.target));
+    if let Some(t) = token {
+        b = b.header("x-auth-token", t);
+    }
+    if path == "/v3/auth/tokens" {
+        b = b.header("x-subject-token", &fx.victim.token);
+    }
+    if !body.is_empty() {
+        let ctype = if body == "data" {
+            "application/octet-stream"
+        } else if path.starts_with("/v2/images/") && *method == Method::PATCH {
+            "application/openstack-images-v2.1-json-patch"
+        } else {
+            "application/json"
+        };
+        b = b.header("content-type", ctype);
+    }
+    b.body(Body::from(fx.body(body))).expect("a valid request")
+}
+
+fn key(method: &Method, path: &str) -> String {
+    format!("{method} {path}")
+}
+
+/// The entry of a route in `table` (HEAD follows GET).
+fn lookup<T: Copy>(
+    table: &[(&str, &str, Stranger, T)],
+    svc: &str,
+    method: &Method,
+    path: &str,
+) -> Option<(Stranger, T)> {
+    let find = |m: &Method| {
+        table
+            .iter()
+            .find(|(s, k, _, _)| *s == svc && *k == key(m, path))
+            .map(|(_, _, st, b)| (*st, *b))
+    };
+    find(method).or_else(|| {
+        (*method == Method::HEAD)
+            .then(|| find(&Method::GET))
+            .flatten()
+    })
+}
+
+fn is_public(svc: &str, method: &Method, path: &str) -> bool {
+    let is = |m: &Method| PUBLIC.contains(&(svc, key(m, path).as_str()));
+    is(method) || (*method == Method::HEAD && is(&Method::GET))
+}
+
+/// The ids in an answer's resource (top level, or one level down), for CreatesOwn.
+fn created_ids(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(id) = v["id"].as_str() {
+        out.push(id.to_owned());
+    }
+    if let Some(o) = v.as_object() {
+        out.extend(
+            o.values()
+                .filter_map(|x| x["id"].as_str().map(str::to_owned)),
+        );
+    }
+    out
+}
+
+/// Which image of the victim `{id}` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Its private image (its shared one, not shared with the caller, for members).
+    Hidden,
+    /// Its public image.
+    Public,
+    /// Its shared image of which the caller's project is an accepted member.
+    SharedWithCaller,
+}
+
+/// One request of the walk.
+struct Probe<'a> {
+    svc: &'static str,
+    method: Method,
+    path: &'a str,
+    target: Target,
+}
+
+impl Probe<'_> {
+    fn route(&self) -> String {
+        let on = match self.target {
+            Target::Hidden => "",
+            Target::Public => " (a public image)",
+            Target::SharedWithCaller => " (an image shared with the caller)",
+        };
+        format!("{} {} {}{on}", self.svc, self.method, self.path)
+    }
+}
+
+/// (a): no token, no body. `None` when the path has no such method (405).
+async fn unauthenticated(
+    tc: &TestCloud,
+    fx: &Fixture,
+    p: &Probe<'_>,
+    failures: &mut Vec<String>,
+) -> Option<()> {
+    let r = tc.send(p.svc, request(fx, p, None, "")).await;
+    if r.status == StatusCode::METHOD_NOT_ALLOWED {
+        return None;
+    }
+    let route = p.route();
+    if is_public(p.svc, &p.method, p.path) {
+        if r.status.is_server_error() {
+            failures.push(format!("{route}: {} without a token", r.status));
+        }
+    } else if r.status != StatusCode::UNAUTHORIZED {
+        failures.push(format!("{route}: {} without a token, not 401", r.status));
+    } else if p.method != Method::HEAD
+        && serde_json::from_slice::<Value>(&r.body).map_or(true, |v| v["error"]["code"] != 401)
+    {
+        // identity's and keystonemiddleware's (so image's) 401 is Keystone's fault
+        failures.push(format!(
+            "{route}: the 401 is not a fault of {}: {}",
+            p.svc,
+            r.text()
+        ));
+    }
+    Some(())
+}
+
+/// (b): the stranger's request, checked against `want`.
+async fn stranger(
+    tc: &TestCloud,
+    fx: &Fixture,
+    p: &Probe<'_>,
+    want: Stranger,
+    body: &str,
+    failures: &mut Vec<String>,
+) {
+    let route = p.route();
+    let before = tc.fingerprint().await;
+    let r = tc
+        .send(p.svc, request(fx, p, Some(&fx.stranger.token), body))
+        .await;
+    let after = tc.fingerprint().await;
+    let code = r.status.as_u16();
+    let fine = match want {
+        Denied => code == 403 || code == 404,
+        Hidden => code == 404,
+        Allowed(codes) => codes.contains(&code),
+        CreatesOwn(c) => code == c,
+    };
+    let text = r.text();
+    if !fine {
+        let shown: String = text.chars().take(200).collect();
+        failures.push(format!(
+            "{route}: a stranger got {} ({want:?} expected): {shown}",
+            r.status
+        ));
+    }
+    // the public image shows its owner (the victim's project) to all, as Glance does
+    if r.status.is_success() && p.target == Target::Hidden {
+        for s in fx.secrets(p.svc) {
+            if text.contains(s) {
+                failures.push(format!(
+                    "{route}: the answer to a stranger shows the victim's {s}"
+                ));
+            }
+        }
+    }
+    let mut own = vec![fx.stranger.user_id.clone(), fx.stranger.project_id.clone()];
+    if matches!(want, CreatesOwn(_)) {
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            own.extend(created_ids(&v));
+        }
+    }
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    let changed = changes(&before, &after, &own);
+    if !changed.is_empty() {
+        failures.push(format!(
+            "{route}: a stranger's request ({}) changed the database: {}",
+            r.status,
+            changed.join("; ")
+        ));
+    }
+}
+
+async fn walk(engine: Engine) {
+    let started = std::time::Instant::now();
+    let tc = TestCloud::start_on(engine).await;
+    let fx = Fixture::make(&tc).await;
+    let mut failures = Vec::new();
+    let mut walked = 0;
+    for svc in SERVICES {
+        let name = svc.name();
+        let routes = tc.routes(name).to_vec();
+        assert!(!routes.is_empty(), "{name} has no routes");
+        let mut seen = BTreeSet::new();
+        for path in &routes {
+            for method in METHODS {
+                let p = Probe {
+                    svc: name,
+                    method: method.clone(),
+                    path,
+                    target: Target::Hidden,
+                };
+                if unauthenticated(&tc, &fx, &p, &mut failures).await.is_none() {
+                    continue;
+                }
+                seen.insert(key(&p.method, path));
+                walked += 1;
+                let Some((want, body)) = lookup(EXPECT, name, &p.method, path) else {
+                    failures.push(format!(
+                        "route {} has no authorization test: add it to EXPECT",
+                        p.route()
+                    ));
+                    continue;
+                };
+                stranger(&tc, &fx, &p, want, body, &mut failures).await;
+                if !path.starts_with("/v2/images/{id}") {
+                    continue;
+                }
+                for target in [Target::Public, Target::SharedWithCaller] {
+                    let p = Probe {
+                        target,
+                        method: p.method.clone(),
+                        ..p
+                    };
+                    let want = lookup(VISIBLE, name, &p.method, path).map(|(public, shared)| {
+                        (
+                            if target == Target::Public {
+                                public
+                            } else {
+                                shared
+                            },
+                            (),
+                        )
+                    });
+                    match want {
+                        Some((want, ())) => stranger(&tc, &fx, &p, want, body, &mut failures).await,
+                        None => failures.push(format!(
+                            "route {} has no authorization test: add it to VISIBLE",
+                            p.route()
+                        )),
+                    }
+                }
+            }
+        }
+        // every entry of the tables is a route (so the tables do not rot)
+        let named = EXPECT.iter().map(|(s, k, _, _)| (s, k));
+        for (s, k) in named.chain(VISIBLE.iter().map(|(s, k, _, _)| (s, k))) {
+            if *s == name && !seen.contains(*k) {
+                failures.push(format!("the table names {name} {k}, which is no route"));
+            }
+        }
+    }
+    eprintln!(
+        "walked {walked} routes of {} services on {engine:?} in {:.1?}",
+        SERVICES.len(),
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} authorization failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_strangers_on_sqlite() {
+    walk(Engine::Sqlite).await;
+}
+
+/// Without a server named by `OXISTACK_TEST_PG_URL` this says it was skipped; under CI
+/// (where `scripts/test` starts one) a missing server fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_strangers_on_postgres() {
+    if !Engine::available().contains(&Engine::Postgres) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is not set under CI",
+            test_support::PG_URL_ENV
+        );
+        eprintln!("SKIPPED: {} is not set", test_support::PG_URL_ENV);
+        return;
+    }
+    walk(Engine::Postgres).await;
+}
+
+/// The walk sees only what went through `api_common::routes::Routes`: no service source
+/// builds an axum router (or adds routes to one) any other way.
+#[test]
+fn routers_are_built_only_through_the_route_table() {
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let allowed = crates.join("api-common/src/routes.rs");
+    let mut found = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(&crates)
+        .expect("the crates directory")
+        .filter_map(|e| e.ok().map(|e| e.path().join("src")))
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && !path.ends_with("api-common/src/routes.rs")
+                && path != allowed
+            {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                for bad in [
+                    "Router::new(",
+                    ".route_service(",
+                    ".nest(",
+                    ".nest_service(",
+                ] {
+                    if text.contains(bad) {
+                        found.push(format!("{}: {bad}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "build routers with api_common::routes::Routes, so the authorization walk sees \
+         every route:\n{}",
+        found.join("\n")
+    );
+}

@@ -339,7 +339,8 @@ mod tests {
                     Max processes             63704                63704                processes \n\
                     Max open files            256                  524288               files     \n";
         assert_eq!(parse_open_files_limit(text), Some(256));
-        let unlimited = "Max open files            unlimited            unlimited            files\n";
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
         assert_eq!(parse_open_files_limit(unlimited), None);
         assert!(open_files_soft_limit().is_some());
     }

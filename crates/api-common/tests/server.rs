@@ -50,7 +50,10 @@ fn app() -> Router {
                     if i > 0 {
                         tokio::time::sleep(GAP).await;
                     }
-                    Some((Ok::<_, std::io::Error>(Bytes::from(format!("chunk{i};"))), i + 1))
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(format!("chunk{i};"))),
+                        i + 1,
+                    ))
                 });
                 Body::from_stream(chunks)
             }),
@@ -314,7 +317,10 @@ async fn past_the_connection_limit_a_new_client_is_still_answered() {
             closed += 1;
         }
     }
-    assert!(closed >= 20 - 8, "only {closed} of 20 half-open connections were closed");
+    assert!(
+        closed >= 20 - 8,
+        "only {closed} of 20 half-open connections were closed"
+    );
     // A connection with a request in flight is never the one closed to make room.
     let busy = tokio::spawn(get_within(server.addr, "/slow", Duration::from_secs(5)));
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -28,6 +28,7 @@
 //! connection-level HTTP/1 client, one connection per task, on a single-threaded runtime
 //! by default (`--client-threads`).
 
+mod bare;
 mod client;
 mod identity;
 mod server;
@@ -68,6 +69,17 @@ enum Logs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The bare HTTP baseline: "hello" on the services' serve loop and on axum::serve.
+    Bare {
+        #[command(flatten)]
+        opts: bare::Opts,
+    },
+    /// A bare "hello" server (the child process of `bare`).
+    #[command(hide = true)]
+    HelloServer {
+        #[arg(long = "loop", value_enum)]
+        which: bare::Loop,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -80,6 +92,13 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::HelloServer { which } = cli.command {
+        // A server's runtime, as oxistack's: one worker per core.
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bare::hello_server(which));
+    }
     let rt = if cli.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -92,6 +111,8 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match cli.command {
+            Command::HelloServer { .. } => unreachable!("served above"),
+            Command::Bare { opts } => bare::run(&opts).await,
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 let modes: &[LogMode] = match log {

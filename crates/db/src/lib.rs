@@ -291,9 +291,21 @@ mod tests {
 
     /// Migrations whose double application would show: v3 inserts a row.
     const COUNTED: &[Migration] = &[
-        Migration { version: 1, name: "t", sql: "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)" },
-        Migration { version: 2, name: "u", sql: "ALTER TABLE t ADD COLUMN extra TEXT" },
-        Migration { version: 3, name: "row", sql: "INSERT INTO t (id, n) VALUES ('only', 1)" },
+        Migration {
+            version: 1,
+            name: "t",
+            sql: "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+        },
+        Migration {
+            version: 2,
+            name: "u",
+            sql: "ALTER TABLE t ADD COLUMN extra TEXT",
+        },
+        Migration {
+            version: 3,
+            name: "row",
+            sql: "INSERT INTO t (id, n) VALUES ('only', 1)",
+        },
     ];
 
     /// Many processes migrating one database at once (simulated by separate pools, each

@@ -369,3 +369,23 @@ impl hyper::service::Service<Request<Incoming>> for RouterService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_config_defaults_and_refuses_unknown_fields() {
+        let empty: ServerConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty, ServerConfig::default());
+        let some: ServerConfig = serde_json::from_str(r#"{"idle_timeout": 5}"#).unwrap();
+        assert_eq!(some.idle_timeout, 5);
+        assert_eq!(some.header_read_timeout, 30);
+        assert!(serde_json::from_str::<ServerConfig>(r#"{"idle_timeout_secs": 5}"#).is_err());
+        let printed = serde_json::to_string(&ServerConfig::default()).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ServerConfig>(&printed).unwrap(),
+            ServerConfig::default()
+        );
+    }
+}

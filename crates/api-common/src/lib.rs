@@ -5,6 +5,7 @@
 //! with request ids, request logs, body limits and the service's own fault format.
 
 pub mod auth;
+mod connection;
 pub mod error;
 pub mod fault;
 pub mod fixed_tokens;

@@ -154,7 +154,7 @@ async fn password_token(conn: &mut Conn, password: &str) -> anyhow::Result<Strin
 }
 
 /// `count` validations over `concurrency` keep-alive connections, stopping at `max`.
-async fn validate_load(
+pub(crate) async fn validate_load(
     addr: SocketAddr,
     path: &'static str,
     token: &HeaderValue,

@@ -28,6 +28,7 @@
 //! connection-level HTTP/1 client, one connection per task, on a single-threaded runtime
 //! by default (`--client-threads`).
 
+mod bare;
 mod client;
 mod hello;
 mod identity;
@@ -69,6 +70,17 @@ enum Logs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The bare HTTP baseline: "hello" on the services' serve loop and on axum::serve.
+    Bare {
+        #[command(flatten)]
+        opts: bare::Opts,
+    },
+    /// A bare "hello" server (the child process of `bare`).
+    #[command(hide = true)]
+    BareServer {
+        #[arg(long = "loop", value_enum)]
+        which: bare::Loop,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -90,6 +102,13 @@ fn main() -> anyhow::Result<()> {
     if let Command::HelloServer { port } = cli.command {
         return hello::serve(port);
     }
+    if let Command::BareServer { which } = cli.command {
+        // A server's runtime, as oxistack's: one worker per core.
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(bare::hello_server(which));
+    }
     let rt = if cli.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -102,7 +121,10 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match cli.command {
-            Command::HelloServer { .. } => Ok(()),
+            Command::HelloServer { .. } | Command::BareServer { .. } => {
+                unreachable!("served above")
+            }
+            Command::Bare { opts } => bare::run(&opts).await,
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 let modes: &[LogMode] = match log {

@@ -128,30 +128,55 @@ impl Db {
 
     /// Apply the migrations of `service` that are not applied yet, in version order, each
     /// in its own transaction. Returns how many were applied.
+    ///
+    /// Several processes may start at once on one database (two `serve` processes, or
+    /// `manage db sync` beside a running cloud), so each transaction first takes the
+    /// migration lock and only then reads which versions are applied: a process that
+    /// waited for the lock sees what the other one applied and skips it, instead of
+    /// running the same `CREATE TABLE` twice. On PostgreSQL the lock is an advisory lock
+    /// held until the transaction ends (`pg_advisory_xact_lock`, released on commit,
+    /// rollback or a dropped connection); on SQLite it is the database's write lock,
+    /// taken at `BEGIN IMMEDIATE` rather than at the first write.
     pub async fn migrate(&self, service: &str, migrations: &[Migration]) -> Result<usize, DbError> {
-        self.pool
-            .execute(
+        /// The advisory lock key of oxistack's migrations ("oxistack" in ASCII); one key
+        /// for every service, so migrations of one database never run side by side.
+        const MIGRATION_LOCK: i64 = 0x6f78_6973_7461_636b;
+        let mut sorted: Vec<&Migration> = migrations.iter().collect();
+        sorted.sort_by_key(|m| m.version);
+        let mut count = 0;
+        loop {
+            let mut tx = match self.engine {
+                Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                Engine::Postgres => {
+                    let mut tx = self.pool.begin().await?;
+                    // The outer SELECT gives a column the Any driver can decode
+                    // (pg_advisory_xact_lock returns `void`).
+                    sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                        .bind(MIGRATION_LOCK)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx
+                }
+            };
+            tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (service TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, version))",
             )
             .await?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE service = $1")
-                .bind(service)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut todo: Vec<&Migration> = migrations
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .collect();
-        todo.sort_by_key(|m| m.version);
-        for m in &todo {
+            let applied: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE service = $1")
+                    .bind(service)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let Some(m) = sorted.iter().find(|m| !applied.contains(&m.version)) else {
+                tx.commit().await?;
+                return Ok(count);
+            };
             let err = |source| DbError::Migration {
                 service: service.into(),
                 version: m.version,
                 name: m.name.into(),
                 source,
             };
-            let mut tx = self.pool.begin().await?;
             for stmt in m.sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
                 tx.execute(stmt).await.map_err(err)?;
             }
@@ -165,6 +190,7 @@ impl Db {
             .await
             .map_err(err)?;
             tx.commit().await?;
+            count += 1;
             tracing::info!(
                 service,
                 version = m.version,
@@ -172,7 +198,6 @@ impl Db {
                 "applied migration"
             );
         }
-        Ok(todo.len())
     }
 
     /// The latest applied version of each service's schema.
@@ -318,6 +343,80 @@ mod tests {
             .unwrap();
         assert_eq!(db.versions().await.unwrap(), vec![("svc".to_owned(), 2)]);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Migrations whose double application would show: v3 inserts a row.
+    const COUNTED: &[Migration] = &[
+        Migration {
+            version: 1,
+            name: "t",
+            sql: "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+        },
+        Migration {
+            version: 2,
+            name: "u",
+            sql: "ALTER TABLE t ADD COLUMN extra TEXT",
+        },
+        Migration {
+            version: 3,
+            name: "row",
+            sql: "INSERT INTO t (id, n) VALUES ('only', 1)",
+        },
+    ];
+
+    /// Many processes migrating one database at once (simulated by separate pools, each
+    /// with its own connections): every call succeeds and each migration runs once.
+    async fn concurrent_migrations_apply_once(db: Db) {
+        const PROCESSES: usize = 8;
+        let url = db.pool.connect_options().database_url.to_string();
+        let mut pools = Vec::new();
+        for _ in 0..PROCESSES {
+            pools.push(Db::connect(&url, 2).await.unwrap());
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(PROCESSES));
+        let calls: Vec<_> = pools
+            .into_iter()
+            .map(|p| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    p.migrate("svc", COUNTED).await
+                })
+            })
+            .collect();
+        let mut applied = 0;
+        for call in calls {
+            applied += call.await.unwrap().unwrap();
+        }
+        assert_eq!(applied, COUNTED.len(), "{:?}", db.engine);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
+        let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(recorded, 3);
+        assert_eq!(db.versions().await.unwrap(), vec![("svc".to_owned(), 3)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_migrations_sqlite() {
+        concurrent_migrations_apply_once(testing::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_migrations_postgres() {
+        let Some(db) = testing::postgres().await else {
+            if std::env::var_os("CI").is_some() {
+                panic!("OXISTACK_TEST_PG_URL is not set under CI");
+            }
+            eprintln!("concurrent_migrations_postgres: SKIPPED, OXISTACK_TEST_PG_URL is not set");
+            return;
+        };
+        concurrent_migrations_apply_once(db).await;
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub struct Running {
 pub struct Cloud {
     pub services: Vec<Running>,
     pub tasks: Tasks,
+    server: api_common::server::ServerConfig,
 }
 
 /// Start `services` over `db`, in order. Each service after one that validates tokens
@@ -141,6 +142,7 @@ pub async fn build(
     Ok(Cloud {
         services: running,
         tasks,
+        server: cfg.server.clone(),
     })
 }
 
@@ -181,12 +183,14 @@ impl Cloud {
             let mut rx = tx.subscribe();
             let name = r.service.name();
             let router = r.router.clone();
+            let limits = self.server.clone();
             servers.spawn(async move {
-                api_common::server::serve(listener, router, async move {
+                let stop = async move {
                     let _ = rx.recv().await;
-                })
-                .await
-                .with_context(|| format!("{name} server failed"))
+                };
+                api_common::server::serve_with(listener, router, stop, &limits)
+                    .await
+                    .with_context(|| format!("{name} server failed"))
             });
         }
         let mut result = Ok(());

@@ -34,6 +34,8 @@ pub struct Config {
     /// Where the test image is built (default: `<data_dir>/test-image`).
     pub test_image_dir: Option<PathBuf>,
     pub database: DatabaseConfig,
+    /// Limits of every API listener: header and idle timeouts, connections.
+    pub server: api_common::server::ServerConfig,
     /// How services authenticate to identity when it runs in another process.
     pub service_auth: crate::service_auth::ServiceAuthConfig,
     /// The sections of the services, by service name, as written (each service parses
@@ -84,6 +86,7 @@ impl Default for Config {
             test_image: true,
             test_image_dir: None,
             database: DatabaseConfig::default(),
+            server: Default::default(),
             service_auth: Default::default(),
             services: BTreeMap::new(),
         }
@@ -203,6 +206,16 @@ test_image = true
 # sqlite:///path/file.db (default <data_dir>/oxistack.db) or postgres://user:pass@host/db
 # url = "postgres://oxistack:secret@db.example/oxistack"
 max_connections = 8
+
+[server]
+# Every API listener: seconds a client has to send a whole request header (from its
+# first byte), seconds a connection may idle between requests (a request in flight is
+# never cut), most connections per listener, and file descriptors kept for the process
+# itself (all listeners together stay below `ulimit -n` minus this).
+header_read_timeout = 30
+idle_timeout = 60
+max_connections = 10000
+reserved_fds = 128
 
 [service_auth]
 # Used by services running without identity in the same process (`serve --role image`):

@@ -127,6 +127,8 @@ impl Transport for InProcess {
         Ok(rx)
     }
 
+    async fn close(&self) {}
+
     fn kind(&self) -> &'static str {
         "in-process"
     }

@@ -89,6 +89,10 @@ pub trait Transport: Send + Sync + 'static {
     /// Listen on `topic` (shared with the other servers of the topic), on
     /// `topic.server` when a server name is given, and on the topic's fanout.
     async fn listen(&self, topic: &str, server: Option<&str>) -> Result<Listener, BusError>;
+    /// Stop sending and receiving, after delivering to the broker what is queued
+    /// (acknowledgements, replies): call it at shutdown, after the servers stopped.
+    /// Dropping a transport without it may leave a message to be delivered again.
+    async fn close(&self);
     /// `in-process` or `amqp`, for logs and status.
     fn kind(&self) -> &'static str;
 }

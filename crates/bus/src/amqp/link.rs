@@ -13,13 +13,14 @@ use std::{
 };
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use lapin::{
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
         ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{FieldTable, ShortString},
+    message::Delivery,
     uri::AMQPUri,
     BasicProperties, Channel, Connection, ConnectionProperties, ConnectionStatus, Consumer,
     ExchangeKind,
@@ -168,13 +169,7 @@ impl Link {
         let mut state = self.state.lock().await;
         state.specs.retain(|s| !s.tx.is_closed());
         if let Some(live) = &mut state.live {
-            start_listener(
-                &live.conn,
-                &self.exchange,
-                &spec,
-                &mut live.consumers,
-                &self.lost,
-            )
+            start_listener(&live.conn, self, &spec, &mut live.consumers)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot listen on {}: {e}", spec.topic)))?;
         }
@@ -255,7 +250,7 @@ impl Link {
         ));
         state.specs.retain(|s| !s.tx.is_closed());
         for spec in &state.specs {
-            start_listener(&conn, &self.exchange, spec, &mut consumers, &self.lost).await?;
+            start_listener(&conn, self, spec, &mut consumers).await?;
         }
         let status = conn.status().clone();
         state.live = Some(Live { conn, consumers });
@@ -279,7 +274,9 @@ impl Link {
         }
     }
 
-    async fn teardown(&self) {
+    /// Close the connection cleanly, so what is queued on it (acknowledgements,
+    /// replies) reaches the broker. The supervisor must be stopped first.
+    pub async fn teardown(&self) {
         self.session.send_replace(None);
         let live = self.state.lock().await.live.take();
         if let Some(mut live) = live {
@@ -312,11 +309,11 @@ async fn declare_fanout(channel: &Channel, name: &str) -> Result<(), lapin::Erro
 /// Declare the queues of one listener on its own channel and consume them.
 async fn start_listener(
     conn: &Connection,
-    exchange: &str,
+    link: &Link,
     spec: &Spec,
     consumers: &mut JoinSet<()>,
-    lost: &Arc<Notify>,
 ) -> Result<(), lapin::Error> {
+    let exchange = link.exchange.as_str();
     let channel = conn.create_channel().await?;
     channel
         .basic_qos(PREFETCH, BasicQosOptions::default())
@@ -344,6 +341,7 @@ async fn start_listener(
         .await?;
     bind(&channel, &spec.fanout_queue, &fanout, "").await?;
     queues.push(spec.fanout_queue.clone());
+    let mut streams = Vec::new();
     for queue in queues {
         let consumer = channel
             .basic_consume(
@@ -353,13 +351,16 @@ async fn start_listener(
                 FieldTable::default(),
             )
             .await?;
-        consumers.spawn(forward(
-            consumer,
-            channel.clone(),
-            spec.tx.clone(),
-            lost.clone(),
-        ));
+        streams.push(consumer);
     }
+    // One task for the three queues: it acknowledges before it closes the channel.
+    consumers.spawn(forward(
+        futures::stream::select_all(streams),
+        channel,
+        spec.tx.clone(),
+        link.lost.clone(),
+        link.session.subscribe(),
+    ));
     Ok(())
 }
 
@@ -375,14 +376,15 @@ async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Resu
         .await
 }
 
-/// Hand the deliveries of one queue to its listener, acknowledging each once the
+/// Hand the deliveries of one listener's queues to it, acknowledging each once the
 /// listener has it; when the listener stops, close its channel (the broker then gives
 /// unacknowledged messages to another server).
 async fn forward(
-    mut consumer: Consumer,
+    mut consumer: impl Stream<Item = lapin::Result<Delivery>> + Unpin,
     channel: Channel,
     tx: mpsc::Sender<Incoming>,
     lost: Arc<Notify>,
+    sessions: watch::Receiver<Option<Session>>,
 ) {
     loop {
         let delivery = tokio::select! {
@@ -406,7 +408,7 @@ async fn forward(
         let props = &delivery.properties;
         let reply = match (props.reply_to(), props.correlation_id()) {
             (Some(to), Some(id)) => Some(Box::new(AmqpReply {
-                channel: channel.clone(),
+                sessions: sessions.clone(),
                 to: to.clone(),
                 id: id.clone(),
             }) as Box<dyn ReplySink>),
@@ -446,9 +448,11 @@ async fn forward_replies(mut consumer: Consumer, pending: Pending, lost: Arc<Not
     }
 }
 
-/// The way back to one caller: its reply queue, by the default exchange.
+/// The way back to one caller: its reply queue, by the default exchange, on the
+/// publishing channel of the connection of the moment (the listener's own channel may
+/// be closed by then: a server stopping still answers what it took).
 struct AmqpReply {
-    channel: Channel,
+    sessions: watch::Receiver<Option<Session>>,
     to: ShortString,
     id: ShortString,
 }
@@ -456,8 +460,16 @@ struct AmqpReply {
 #[async_trait]
 impl ReplySink for AmqpReply {
     async fn send(self: Box<Self>, body: Vec<u8>) -> Result<(), BusError> {
+        let session = self.sessions.borrow().clone();
+        let Some(session) = session else {
+            return Err(BusError::Unavailable(format!(
+                "reply to {}: no connection to the broker",
+                self.to
+            )));
+        };
         let sent = async {
-            self.channel
+            session
+                .channel
                 .basic_publish(
                     "".into(),
                     self.to.clone(),

@@ -262,6 +262,11 @@ impl Transport for Amqp {
         Ok(rx)
     }
 
+    async fn close(&self) {
+        self.supervisor.abort();
+        self.link.teardown().await;
+    }
+
     fn kind(&self) -> &'static str {
         "amqp"
     }

@@ -56,14 +56,21 @@ fn args() -> Args {
     a
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let last = sorted.len().saturating_sub(1) as f64;
-    sorted[(last * p).round() as usize]
+/// The `per_mille`th of 1000 of `sorted`.
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    sorted[sorted.len().saturating_sub(1) * per_mille / 1000]
+}
+
+/// Operations per second.
+fn rate(n: usize, took: Duration) -> f64 {
+    f64::from(u32::try_from(n).unwrap_or(u32::MAX)) / took.as_secs_f64()
 }
 
 async fn run(name: &str, bus: Arc<dyn Transport>, calls: usize, casts: usize) {
     let (counted_tx, mut counted) = mpsc::unbounded_channel::<()>();
-    let server = Server::<Bench>::listen(&*bus, Some("bench")).await.expect("listen");
+    let server = Server::<Bench>::listen(&*bus, Some("bench"))
+        .await
+        .expect("listen");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(
         move |req: Request| {
@@ -96,7 +103,7 @@ async fn run(name: &str, bus: Arc<dyn Transport>, calls: usize, casts: usize) {
         client.call(&ping).await.expect("call");
         lat.push(t.elapsed());
     }
-    let call_secs = started.elapsed().as_secs_f64();
+    let call_took = started.elapsed();
     lat.sort();
     let started = Instant::now();
     for _ in 0..casts {
@@ -105,13 +112,13 @@ async fn run(name: &str, bus: Arc<dyn Transport>, calls: usize, casts: usize) {
     for _ in 0..casts {
         counted.recv().await.expect("server running");
     }
-    let cast_secs = started.elapsed().as_secs_f64();
+    let cast_took = started.elapsed();
     println!(
         "{name:<11} call p50 {:>7.1} us  p99 {:>7.1} us  ({:>6.0} calls/s, 1 caller)   cast {:>7.0} msgs/s (sent and handled, {casts})",
-        percentile(&lat, 0.50).as_secs_f64() * 1e6,
-        percentile(&lat, 0.99).as_secs_f64() * 1e6,
-        calls as f64 / call_secs,
-        casts as f64 / cast_secs,
+        percentile(&lat, 500).as_secs_f64() * 1e6,
+        percentile(&lat, 990).as_secs_f64() * 1e6,
+        rate(calls, call_took),
+        rate(casts, cast_took),
     );
     let _ = stop.send(());
     task.await.expect("server");
@@ -121,7 +128,9 @@ async fn run(name: &str, bus: Arc<dyn Transport>, calls: usize, casts: usize) {
 #[tokio::main]
 async fn main() {
     let a = args();
-    let bus = bus::connect(&BusConfig::default()).await.expect("in-process");
+    let bus = bus::connect(&BusConfig::default())
+        .await
+        .expect("in-process");
     run("in-process", bus, a.calls, a.casts).await;
     if let Some(url) = a.amqp {
         let cfg = BusConfig {

@@ -3,7 +3,9 @@
 //! here, so a message that does not fit the protocol fails at the boundary as a
 //! [`BusError::Codec`] on the in-process transport just as over AMQP.
 
-use std::{future::Future, marker::PhantomData, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{
+    future::Future, marker::PhantomData, panic::AssertUnwindSafe, sync::Arc, time::Duration,
+};
 
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
@@ -134,9 +136,7 @@ impl<P: Protocol> Client<P> {
 
     /// Send `request` to every server of the topic.
     pub async fn fanout(&self, request: &P::Request) -> Result<(), BusError> {
-        self.bus
-            .fanout(P::TOPIC, encode(P::TOPIC, request)?)
-            .await
+        self.bus.fanout(P::TOPIC, encode(P::TOPIC, request)?).await
     }
 }
 
@@ -212,9 +212,7 @@ async fn serve_one<P: Protocol, H: Handler<P>>(handler: &H, message: Incoming) {
         Ok(request) => AssertUnwindSafe(handler.handle(request))
             .catch_unwind()
             .await
-            .unwrap_or_else(|_| {
-                Err(RemoteError::new("Internal", "the handler panicked"))
-            }),
+            .unwrap_or_else(|_| Err(RemoteError::new("Internal", "the handler panicked"))),
     };
     if !message.wants_reply() {
         if let Err(e) = &outcome {

@@ -15,12 +15,12 @@ use std::{
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 use lapin::{
+    message::Delivery,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
         ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{FieldTable, ShortString},
-    message::Delivery,
     uri::AMQPUri,
     BasicProperties, Channel, Connection, ConnectionProperties, ConnectionStatus, Consumer,
     ExchangeKind,
@@ -144,11 +144,8 @@ impl Link {
         ok: impl Fn(&Session) -> bool,
     ) -> Result<Session, BusError> {
         let mut rx = self.session.subscribe();
-        let found = tokio::time::timeout_at(
-            deadline,
-            rx.wait_for(|s| s.as_ref().is_some_and(&ok)),
-        )
-        .await;
+        let found =
+            tokio::time::timeout_at(deadline, rx.wait_for(|s| s.as_ref().is_some_and(&ok))).await;
         match found {
             Ok(Ok(s)) => Ok(s.clone().expect("waited for a session")),
             _ => Err(BusError::Unavailable(
@@ -170,8 +167,10 @@ impl Link {
         state.specs.retain(|s| !s.tx.is_closed());
         if let Some(live) = &mut state.live {
             start_listener(&live.conn, self, &spec, &mut live.consumers)
-            .await
-            .map_err(|e| BusError::Unavailable(format!("cannot listen on {}: {e}", spec.topic)))?;
+                .await
+                .map_err(|e| {
+                    BusError::Unavailable(format!("cannot listen on {}: {e}", spec.topic))
+                })?;
         }
         state.specs.push(spec);
         Ok(())
@@ -204,10 +203,7 @@ impl Link {
     }
 
     /// Connect and declare everything; publish the new session.
-    async fn establish(
-        &self,
-        generation: u64,
-    ) -> Result<ConnectionStatus, lapin::Error> {
+    async fn establish(&self, generation: u64) -> Result<ConnectionStatus, lapin::Error> {
         let mut state = self.state.lock().await;
         let conn = Connection::connect_uri(
             self.uri.clone(),
@@ -364,7 +360,12 @@ async fn start_listener(
     Ok(())
 }
 
-async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), lapin::Error> {
+async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
     channel
         .queue_bind(
             queue.into(),

@@ -74,7 +74,11 @@ impl Drop for PendingGuard<'_> {
 fn display_url(uri: &AMQPUri) -> String {
     format!(
         "{}://{}@{}:{}/{}",
-        uri.scheme, uri.authority.userinfo.username, uri.authority.host, uri.authority.port, uri.vhost
+        uri.scheme,
+        uri.authority.userinfo.username,
+        uri.authority.host,
+        uri.authority.port,
+        uri.vhost
     )
 }
 
@@ -113,9 +117,16 @@ impl Amqp {
             send_wait: connect_wait,
             supervisor,
         };
-        if amqp.link.session(Instant::now() + connect_wait).await.is_err() {
+        if amqp
+            .link
+            .session(Instant::now() + connect_wait)
+            .await
+            .is_err()
+        {
             let why = amqp.link.last_error().unwrap_or_else(|| "no answer".into());
-            return Err(BusError::Unavailable(format!("cannot connect to {shown}: {why}")));
+            return Err(BusError::Unavailable(format!(
+                "cannot connect to {shown}: {why}"
+            )));
         }
         tracing::info!(broker = %shown, "bus connected");
         Ok(amqp)
@@ -141,7 +152,10 @@ impl Amqp {
                 Err(e) => {
                     tracing::debug!(error = %e, "publish failed; waiting for the broker");
                     self.link.report_lost(session.generation);
-                    session = self.link.session_after(session.generation, deadline).await?;
+                    session = self
+                        .link
+                        .session_after(session.generation, deadline)
+                        .await?;
                 }
             }
         }
@@ -211,7 +225,8 @@ impl Transport for Amqp {
             self.publish(Exchange::Control, &key, &body, properties, deadline)
                 .await?;
             // The sender is dropped only by a reconnect that lost the reply queue.
-            rx.await.map_err(|_| BusError::Unavailable("reply queue lost".into()))
+            rx.await
+                .map_err(|_| BusError::Unavailable("reply queue lost".into()))
         })
         .await;
         match sent {

@@ -1,6 +1,4 @@
 //! What the bus tests share: the transports to run against, and a private broker.
-#![allow(dead_code)] // each test binary uses a part
-
 use std::{path::PathBuf, process::Command, sync::Arc};
 
 use bus::{BusConfig, Transport};
@@ -17,7 +15,9 @@ pub fn amqp_url(test: &str) -> Option<String> {
             panic!("{AMQP_URL_ENV} is not set under CI: run the tests with scripts/test, which starts RabbitMQ")
         }
         _ => {
-            eprintln!("bus: SKIPPED {test} over AMQP: {AMQP_URL_ENV} is not set (scripts/test sets it)");
+            eprintln!(
+                "bus: SKIPPED {test} over AMQP: {AMQP_URL_ENV} is not set (scripts/test sets it)"
+            );
             None
         }
     }
@@ -25,7 +25,9 @@ pub fn amqp_url(test: &str) -> Option<String> {
 
 /// A bus on `url` with a control exchange of its own, so tests do not meet.
 pub async fn amqp(url: &str) -> Arc<dyn Transport> {
-    bus::connect(&amqp_config(url)).await.expect("connect to the test broker")
+    bus::connect(&amqp_config(url))
+        .await
+        .expect("connect to the test broker")
 }
 
 pub fn amqp_config(url: &str) -> BusConfig {
@@ -37,7 +39,9 @@ pub fn amqp_config(url: &str) -> BusConfig {
 }
 
 pub async fn in_process() -> Arc<dyn Transport> {
-    bus::connect(&BusConfig::default()).await.expect("in-process bus")
+    bus::connect(&BusConfig::default())
+        .await
+        .expect("in-process bus")
 }
 
 /// A RabbitMQ broker of the test's own (scripts/rabbitmq-private), removed when dropped.
@@ -47,19 +51,31 @@ pub struct Broker {
 }
 
 fn script(args: &[&str]) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/rabbitmq-private");
-    let out = Command::new(path).args(args).output().expect("run scripts/rabbitmq-private");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/rabbitmq-private"
+    );
+    let out = Command::new(path)
+        .args(args)
+        .output()
+        .expect("run scripts/rabbitmq-private");
     assert!(
         out.status.success(),
         "scripts/rabbitmq-private {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        let dir = std::env::temp_dir().join(format!("oxistack-bus-broker-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "oxistack-bus-broker-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let url = script(&["start", dir.to_str().expect("utf-8 path")]);
         Broker { dir, url }
     }

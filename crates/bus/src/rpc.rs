@@ -183,7 +183,7 @@ impl<P: Protocol> Server<P> {
     }
 
     /// Handle requests, up to [`MAX_IN_FLIGHT`] at once, until `shutdown` completes;
-    /// then stop listening and finish the requests already taken.
+    /// then stop listening and finish the requests already received.
     pub async fn run<H: Handler<P>>(self, handler: H, shutdown: impl Future<Output = ()>) {
         let Server { mut listener, .. } = self;
         let handler = Arc::new(handler);
@@ -200,7 +200,13 @@ impl<P: Protocol> Server<P> {
                 }
             }
         }
-        drop(listener);
+        // Take nothing more, but serve what the transport already handed over (over
+        // AMQP it is acknowledged: dropped here, it would be lost).
+        listener.close();
+        while let Some(message) = listener.recv().await {
+            let handler = handler.clone();
+            tasks.spawn(async move { serve_one::<P, H>(&*handler, message).await });
+        }
         while tasks.join_next().await.is_some() {}
     }
 }

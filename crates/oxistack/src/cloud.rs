@@ -80,6 +80,7 @@ pub struct Cloud {
     pub services: Vec<Running>,
     pub tasks: Tasks,
     server: api_common::server::ServerConfig,
+    bus: Arc<dyn bus::Transport>,
 }
 
 /// Start `services` over `db`, in order. Each service after one that validates tokens
@@ -93,7 +94,13 @@ pub async fn build(
     tasks: Tasks,
 ) -> anyhow::Result<Cloud> {
     crate::files::private_dir(&cfg.data_dir)?;
-    let bus: Arc<dyn bus::Bus> = Arc::new(bus::InProcessBus::default());
+    // `up` is one process: its services talk in-process whatever the file says
+    let bus = match mode {
+        Mode::AllInOne => bus::connect(&bus::BusConfig::default()).await?,
+        Mode::Serve => bus::connect(&cfg.bus)
+            .await
+            .context("cannot reach the message bus of [bus] url")?,
+    };
     let identity_uri = cfg
         .service_auth
         .auth_url
@@ -143,6 +150,7 @@ pub async fn build(
         services: running,
         tasks,
         server: cfg.server.clone(),
+        bus,
     })
 }
 
@@ -205,6 +213,8 @@ impl Cloud {
             }
         }
         self.tasks.join().await;
+        // after the servers and tasks: acknowledgements still queued are sent
+        self.bus.close().await;
         result
     }
 }

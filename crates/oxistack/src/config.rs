@@ -34,6 +34,9 @@ pub struct Config {
     /// Where the test image is built (default: `<data_dir>/test-image`).
     pub test_image_dir: Option<PathBuf>,
     pub database: DatabaseConfig,
+    /// The internal message bus: in-process, or RabbitMQ (`url`) for `serve` on many
+    /// machines.
+    pub bus: bus::BusConfig,
     /// Limits of every API listener: header and idle timeouts, connections.
     pub server: api_common::server::ServerConfig,
     /// How services authenticate to identity when it runs in another process.
@@ -86,6 +89,7 @@ impl Default for Config {
             test_image: true,
             test_image_dir: None,
             database: DatabaseConfig::default(),
+            bus: Default::default(),
             server: Default::default(),
             service_auth: Default::default(),
             services: BTreeMap::new(),
@@ -206,6 +210,16 @@ test_image = true
 # sqlite:///path/file.db (default <data_dir>/oxistack.db) or postgres://user:pass@host/db
 # url = "postgres://oxistack:secret@db.example/oxistack"
 max_connections = 8
+
+[bus]
+# The internal message bus. Unset url: in-process (all services in one process, what
+# `oxistack up` runs). For `serve` on many machines: a RabbitMQ broker,
+# url = "amqp://oxistack:secret@rabbit.example:5672/%2f"
+# Clouds sharing a broker keep apart by their exchange (oslo.messaging's control_exchange).
+control_exchange = "oxistack"
+# Seconds between AMQP heartbeats (0: off), and seconds to wait for the broker.
+heartbeat_secs = 10
+connect_timeout_secs = 10
 
 [server]
 # Every API listener: seconds a client has to send a whole request header (from its

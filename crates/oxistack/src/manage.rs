@@ -139,6 +139,7 @@ async fn upgrade_check(cfg: &Config) -> Report {
             ),
         });
     }
+    report.checks.push(bus_check(cfg).await);
     let ctx = CheckContext {
         db,
         data_dir: cfg.data_dir.clone(),
@@ -191,5 +192,26 @@ async fn database_check(cfg: &Config, report: &mut Report) -> Option<db::Db> {
             ));
             None
         }
+    }
+}
+
+/// Can `serve` reach the message bus of `[bus] url`?
+async fn bus_check(cfg: &Config) -> Check {
+    const NAME: &str = "Message queue";
+    if cfg.bus.url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        return Check::success(
+            NAME,
+            Some("in-process bus: every service in one process (`oxistack up`). Set [bus] url to a RabbitMQ broker to run `serve` on many machines.".into()),
+        );
+    }
+    match bus::connect(&cfg.bus).await {
+        Ok(bus) => {
+            bus.close().await;
+            Check::success(NAME, Some(format!("RabbitMQ reachable (exchange {}).", cfg.bus.control_exchange)))
+        }
+        Err(e) => Check::failure(
+            NAME,
+            format!("{e}. Check [bus] url (amqp://user:password@host:port/vhost) and that the broker runs and accepts this user."),
+        ),
     }
 }

@@ -50,7 +50,8 @@ pub enum Mode {
 /// What a service is given when it starts.
 pub struct Context {
     pub db: db::Db,
-    pub bus: Arc<dyn bus::Bus>,
+    /// The internal message bus (in-process for `up`, RabbitMQ when `[bus] url` says).
+    pub bus: Arc<dyn bus::Transport>,
     /// Where the service keeps its files (keys, data stores...).
     pub data_dir: PathBuf,
     /// The operator's policy overrides, if any (see [`load_policy`]).

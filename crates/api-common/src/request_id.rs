@@ -30,7 +30,7 @@ pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
         %method,
         path,
         status,
-        micros = start.elapsed().as_micros() as u64,
+        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
     );
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(HEADER, v);

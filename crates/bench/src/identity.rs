@@ -203,7 +203,7 @@ pub async fn get_load(
                 let e = Instant::now();
                 match r {
                     Ok((StatusCode::OK, len)) => {
-                        lat.push((e - s).as_nanos() as u64);
+                        lat.push(u64::try_from((e - s).as_nanos()).unwrap_or(u64::MAX));
                         body = len;
                     }
                     Ok(_) => errors += 1,
@@ -249,7 +249,7 @@ async fn sequential(
         let e = Instant::now();
         match r {
             Ok((st, len)) if st == want => {
-                lat.push((e - s).as_nanos() as u64);
+                lat.push(u64::try_from((e - s).as_nanos()).unwrap_or(u64::MAX));
                 body = len;
             }
             Ok((st, _)) => {

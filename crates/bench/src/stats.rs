@@ -22,12 +22,15 @@ pub struct Lat {
     pub client_cpu: Duration,
 }
 
-/// The `q` quantile (nearest rank) of sorted samples.
-fn rank(sorted: &[u64], q: f64) -> Duration {
+/// The quantile `per_mille`/1000 (nearest rank) of sorted samples.
+fn rank(sorted: &[u64], per_mille: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
-    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    let i = (sorted.len() * per_mille)
+        .div_ceil(1000)
+        .clamp(1, sorted.len())
+        - 1;
     Duration::from_nanos(sorted[i])
 }
 
@@ -39,9 +42,9 @@ impl Lat {
             n: nanos.len(),
             errors,
             elapsed,
-            p50: rank(&nanos, 0.50),
-            p90: rank(&nanos, 0.90),
-            p99: rank(&nanos, 0.99),
+            p50: rank(&nanos, 500),
+            p90: rank(&nanos, 900),
+            p99: rank(&nanos, 990),
             max: nanos
                 .last()
                 .map(|n| Duration::from_nanos(*n))

@@ -857,7 +857,7 @@ fn images_upload_download_delete(engine: Engine) {
 
     // a member uploads, downloads and deletes its own image
     let blob: Vec<u8> = (0..300_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[1])
         .collect();
     let file = c.dir().join("blob.raw");
     std::fs::write(&file, &blob).expect("write blob");

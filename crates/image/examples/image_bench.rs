@@ -83,7 +83,7 @@ fn make_file(path: &Path, bytes: u64) {
             x ^= x << 17;
             c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
         }
-        let n = left.min(buf.len() as u64) as usize;
+        let n = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
         f.write_all(&buf[..n]).unwrap();
         left -= n as u64;
     }
@@ -94,8 +94,9 @@ fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// The `per_mille`/1000 quantile (nearest rank) of sorted samples.
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    sorted[((sorted.len() - 1) * per_mille).div_ceil(1000)]
 }
 
 #[tokio::main]
@@ -410,8 +411,8 @@ async fn main() {
     times.sort();
     println!(
         "list 25 of 1001 images over HTTP: p50 {:.3} ms, p99 {:.3} ms",
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        percentile(&times, 0.99).as_secs_f64() * 1e3
+        percentile(&times, 500).as_secs_f64() * 1e3,
+        percentile(&times, 990).as_secs_f64() * 1e3
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -176,7 +176,8 @@ impl Store for FileStore {
             }
             let mut left = end.saturating_sub(start);
             while left > 0 {
-                let mut buf = vec![0u8; READ_CHUNK.min(left as usize)];
+                let mut buf =
+                    vec![0u8; usize::try_from(left).map_or(READ_CHUNK, |l| READ_CHUNK.min(l))];
                 match file.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {

@@ -17,7 +17,7 @@ const HEAD_MAX: usize = 1 << 20;
 /// How much of the end of the stream is kept (a streamOptimized VMDK's footer).
 const TAIL_MAX: usize = 1536;
 
-const VHDX_REGION_TABLE: u64 = 192 * 1024;
+const VHDX_REGION_TABLE: usize = 192 * 1024;
 const VHDX_METAREGION: &str = "8B7CA206-4790-4B9A-B8FE-575F050F886E";
 const VHDX_VIRTUAL_DISK_SIZE: &str = "2FA54224-CD1B-4876-B211-5DBED83BF4B8";
 const ISO_DESCRIPTOR: usize = 32 * 1024;
@@ -57,10 +57,18 @@ impl Region {
         if want < start || want >= end {
             return;
         }
-        let from = (want - start) as usize;
+        let Ok(from) = usize::try_from(want - start) else {
+            return;
+        };
         let take = (self.len - self.data.len()).min(chunk.len() - from);
         self.data.extend_from_slice(&chunk[from..from + take]);
     }
+}
+
+/// `len` bytes of `buf` from `off`, if it holds them all.
+fn slice_at(buf: &[u8], off: u64, len: usize) -> Option<&[u8]> {
+    let from = usize::try_from(off).ok()?;
+    buf.get(from..from.checked_add(len)?)
 }
 
 /// Streams through every format's detector at once.
@@ -113,7 +121,8 @@ impl Inspector {
     pub fn eat(&mut self, chunk: &[u8]) {
         let start = self.pos;
         self.pos += chunk.len() as u64;
-        if self.head.len() < HEAD_MAX && (start as usize) == self.head.len() {
+        if self.head.len() < HEAD_MAX && usize::try_from(start).is_ok_and(|s| s == self.head.len())
+        {
             let take = (HEAD_MAX - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
@@ -136,13 +145,13 @@ impl Inspector {
     /// item, capturing each as it streams by (they may start in the chunk that revealed
     /// them).
     fn vhdx_progress(&mut self, chunk: &[u8], start: u64) {
-        let table_end = VHDX_REGION_TABLE as usize + 64 * 1024;
+        let table_end = VHDX_REGION_TABLE + 64 * 1024;
         if self.vhdx_meta.is_none() && self.head.len() >= table_end {
-            match vhdx_meta_offset(&self.head[VHDX_REGION_TABLE as usize..table_end]) {
+            match vhdx_meta_offset(&self.head[VHDX_REGION_TABLE..table_end]) {
                 Ok(Some(off)) => {
                     let mut r = Region::new(off, 2048 * 32);
-                    if off + (r.len as u64) <= self.head.len() as u64 {
-                        r.data = self.head[off as usize..off as usize + r.len].to_vec();
+                    if let Some(bytes) = slice_at(&self.head, off, r.len) {
+                        r.data = bytes.to_vec();
                     }
                     self.vhdx_meta = Some(r);
                 }
@@ -156,7 +165,7 @@ impl Inspector {
                 match vhdx_vds_offset(&meta.data) {
                     Ok(Some((off, len))) => {
                         let mut r = Region::new(meta.offset + off, len.clamp(1, 8));
-                        if let Some(bytes) = meta.data.get(off as usize..off as usize + r.len) {
+                        if let Some(bytes) = slice_at(&meta.data, off, r.len) {
                             r.data = bytes.to_vec();
                         }
                         self.vhdx_vds = Some(r);
@@ -821,10 +830,10 @@ mod tests {
     fn vhdx_content() {
         // ident, region table at 192K pointing at metadata at 1 MiB + 4K (beyond the
         // kept head), whose virtual disk size item sits 64 KiB further in.
-        let meta_off = (1u64 << 20) + 4096;
-        let mut d = vec![0u8; meta_off as usize + 128 * 1024];
+        let meta_off: usize = (1 << 20) + 4096;
+        let mut d = vec![0u8; meta_off + 128 * 1024];
         d[..8].copy_from_slice(b"vhdxfile");
-        let t = VHDX_REGION_TABLE as usize;
+        let t = VHDX_REGION_TABLE;
         d[t..t + 4].copy_from_slice(&0x6967_6572u32.to_le_bytes());
         d[t + 8..t + 12].copy_from_slice(&1u32.to_le_bytes());
         let guid_bytes = |g: &str| {
@@ -840,8 +849,8 @@ mod tests {
             b
         };
         d[t + 16..t + 32].copy_from_slice(&guid_bytes(VHDX_METAREGION));
-        d[t + 32..t + 40].copy_from_slice(&meta_off.to_le_bytes());
-        let m = meta_off as usize;
+        d[t + 32..t + 40].copy_from_slice(&(meta_off as u64).to_le_bytes());
+        let m = meta_off;
         d[m..m + 8].copy_from_slice(b"metadata");
         d[m + 10..m + 12].copy_from_slice(&1u16.to_le_bytes());
         d[m + 32..m + 48].copy_from_slice(&guid_bytes(VHDX_VIRTUAL_DISK_SIZE));

@@ -139,7 +139,10 @@ pub fn parse(params: &[(String, String)]) -> Result<ListQuery, Error> {
             if n < 0 {
                 return Err(Error::bad_request("limit param must be positive"));
             }
-            Some(n as usize)
+            Some(
+                usize::try_from(n)
+                    .map_err(|_| Error::bad_request("limit param must be an integer"))?,
+            )
         }
     };
     let marker = take("marker")

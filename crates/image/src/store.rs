@@ -476,7 +476,8 @@ impl Tables {
             sql.push(sort_expr(*col))
                 .push(if *dir == Dir::Desc { " DESC" } else { " ASC" });
         }
-        sql.push(" LIMIT ").arg(Arg::Int(limit as i64));
+        sql.push(" LIMIT ")
+            .arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
         let rows = sql.query().fetch_all(&self.db.pool).await?;
         self.with_details(rows.iter().map(image_row).collect())
             .await

@@ -390,7 +390,8 @@ impl Identity {
 
     pub async fn reload_revocations(&self) -> Result<Arc<Vec<Revocation>>> {
         let horizon = chrono::Utc::now().timestamp_micros()
-            - (self.cfg.token_expiration as i64 + 60) * 1_000_000;
+            - (i64::try_from(self.cfg.token_expiration).unwrap_or(i64::MAX / 2_000_000) + 60)
+                * 1_000_000;
         let events = Arc::new(self.store.revocations(horizon).await?);
         *self.revocations.write().expect("revocations poisoned") = (Instant::now(), events.clone());
         Ok(events)

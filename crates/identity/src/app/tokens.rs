@@ -127,7 +127,8 @@ impl Identity {
             ));
         }
         let mut user_id: Option<String> = None;
-        let mut expires_at = now_micros() + (self.cfg.token_expiration as i64) * 1_000_000;
+        let mut expires_at = now_micros()
+            + i64::try_from(self.cfg.token_expiration).unwrap_or(i64::MAX / 2_000_000) * 1_000_000;
         let mut audit_ids = vec![new_audit_id()];
         let mut app_cred: Option<AppCred> = None;
         let mut scope = req.scope.clone();

@@ -350,7 +350,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         }
         (s, e)
     };
-    let size_i = size as i64;
+    let size_i = i64::try_from(size).unwrap_or(i64::MAX);
     if start >= size_i {
         return Err(Error::new(
             ErrorKind::RangeNotSatisfiable,
@@ -371,7 +371,11 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         Some(e) if e < size_i => e,
         _ => size_i,
     };
-    Ok(Some((offset as u64, end as u64)))
+    // both are within [0, size] here
+    Ok(Some((
+        offset.max(0).unsigned_abs(),
+        end.max(0).unsigned_abs(),
+    )))
 }
 
 impl Image {
@@ -430,8 +434,8 @@ impl Image {
         d: Digest,
     ) -> Result<bool> {
         img.status = Status::Active;
-        img.size = Some(d.size as i64);
-        img.virtual_size = d.virtual_size.map(|v| v as i64);
+        img.size = Some(i64::try_from(d.size).unwrap_or(i64::MAX));
+        img.virtual_size = d.virtual_size.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         img.checksum = Some(d.md5);
         img.os_hash_algo = Some(self.cfg.hashing_algorithm.name().into());
         img.os_hash_value = Some(d.sha512);
@@ -515,7 +519,7 @@ impl Image {
             ));
         }
         self.enforce(caller, "download_image", &img)?;
-        let size = img.size.unwrap_or(0).max(0) as u64;
+        let size = img.size.unwrap_or(0).max(0).unsigned_abs();
         let Some(loc) = img.location.clone() else {
             return Ok(Download {
                 data: None,

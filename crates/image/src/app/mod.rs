@@ -285,7 +285,7 @@ impl Image {
         if let (Some(owner), true) = (owner, limit >= 0) {
             let used = self.tables.stored_bytes(owner).await?;
             let mib = |b: i64| b / (1 << 20);
-            let delta_mib = delta.map_or(0, |d| d as i64 / (1 << 20));
+            let delta_mib = delta.map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX) / (1 << 20));
             if mib(used) + delta_mib > limit {
                 return Err(over_quota(
                     owner,
@@ -295,7 +295,13 @@ impl Image {
                     delta_mib,
                 ));
             }
-            allow = allow.min((limit * (1 << 20) - used).max(0) as u64);
+            allow = allow.min(
+                limit
+                    .saturating_mul(1 << 20)
+                    .saturating_sub(used)
+                    .max(0)
+                    .unsigned_abs(),
+            );
         }
         Ok(allow)
     }
@@ -311,7 +317,7 @@ impl Image {
         let limit = self.cfg.quotas.image_stage_total;
         if let (Some(owner), true) = (owner, limit >= 0) {
             let used = self.tables.staged_bytes(owner).await?;
-            let delta_mib = delta.map_or(0, |d| d as i64 / (1 << 20));
+            let delta_mib = delta.map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX) / (1 << 20));
             if used / (1 << 20) + delta_mib > limit {
                 return Err(over_quota(
                     owner,
@@ -321,7 +327,13 @@ impl Image {
                     delta_mib,
                 ));
             }
-            allow = allow.min((limit * (1 << 20) - used).max(0) as u64);
+            allow = allow.min(
+                limit
+                    .saturating_mul(1 << 20)
+                    .saturating_sub(used)
+                    .max(0)
+                    .unsigned_abs(),
+            );
         }
         Ok(allow)
     }

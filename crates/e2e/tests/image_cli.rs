@@ -591,7 +591,7 @@ fn up_registers_the_test_image(engine: Engine) {
         }
         let log = c.server_log();
         assert!(
-            !log.contains("test image could not be made"),
+            !(log.contains("[test-image]") && log.contains("FAILED")),
             "up failed to make the test image:\n{log}"
         );
         assert!(
@@ -634,7 +634,10 @@ fn up_registers_the_test_image(engine: Engine) {
     c.stop();
     c.up();
     let started = Instant::now();
-    while !c.server_log().contains("test image cirros is registered") {
+    while !c
+        .server_log()
+        .contains("the test image is registered as cirros")
+    {
         assert!(
             started.elapsed() < TEST_IMAGE_TIMEOUT,
             "the second up did not finish with the test image:\n{}",

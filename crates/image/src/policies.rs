@@ -10,47 +10,54 @@ macro_rules! rule {
     ($($part:expr),+ $(,)?) => { concat!($($part),+) };
 }
 
-pub const DEFAULTS: &[(&str, &str)] = &[
-    ("default", ""),
-    ("context_is_admin", "role:admin"),
-    ("service_api", "role:service or role:admin"),
-    ("add_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s and project_id:%(owner)s)")),
-    ("delete_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    (
+policy::rules! {
+    /// Image's policy rules: code names a rule by this enum (a misspelled rule does not
+    /// build); the defaults are the same table.
+    pub enum Rule {
+    Default = ("default", ""),
+    ContextIsAdmin = ("context_is_admin", "role:admin"),
+    ServiceApi = ("service_api", "role:service or role:admin"),
+    AddImage = ("add_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s and project_id:%(owner)s)")),
+    DeleteImage = ("delete_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    GetImage = (
         "get_image",
         rule!(
             "rule:context_is_admin or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s ",
             "or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))"
         ),
     ),
-    ("get_images", rule!("rule:context_is_admin or (role:reader and project_id:%(project_id)s)")),
-    ("modify_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("publicize_image", ADMIN),
-    ("communitize_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    (
+    GetImages = ("get_images", rule!("rule:context_is_admin or (role:reader and project_id:%(project_id)s)")),
+    ModifyImage = ("modify_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    PublicizeImage = ("publicize_image", ADMIN),
+    CommunitizeImage = ("communitize_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    DownloadImage = (
         "download_image",
         rule!(
             "rule:context_is_admin or (role:member and (project_id:%(project_id)s or project_id:%(member_id)s ",
             "or 'community':%(visibility)s or 'public':%(visibility)s or 'shared':%(visibility)s))"
         ),
     ),
-    ("upload_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("delete_image_location", ADMIN),
-    ("get_image_location", rule!("rule:context_is_admin or (role:reader and project_id:%(project_id)s)")),
-    ("set_image_location", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("add_member", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("delete_member", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    (
+    UploadImage = ("upload_image", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    DeleteImageLocation = ("delete_image_location", ADMIN),
+    GetImageLocation = ("get_image_location", rule!("rule:context_is_admin or (role:reader and project_id:%(project_id)s)")),
+    SetImageLocation = ("set_image_location", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    AddMember = ("add_member", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    DeleteMember = ("delete_member", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    GetMember = (
         "get_member",
         rule!("rule:context_is_admin or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)"),
     ),
-    (
+    GetMembers = (
         "get_members",
         rule!("rule:context_is_admin or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)"),
     ),
-    ("modify_member", rule!("rule:context_is_admin or (role:member and project_id:%(member_id)s)")),
-    ("deactivate", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("reactivate", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
-    ("copy_image", ADMIN),
-    ("stores_info_detail", ADMIN),
-];
+    ModifyMember = ("modify_member", rule!("rule:context_is_admin or (role:member and project_id:%(member_id)s)")),
+    Deactivate = ("deactivate", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    Reactivate = ("reactivate", rule!("rule:context_is_admin or (role:member and project_id:%(project_id)s)")),
+    CopyImage = ("copy_image", ADMIN),
+    StoresInfoDetail = ("stores_info_detail", ADMIN),
+    }
+}
+
+/// The default rules, in oslo.policy's language.
+pub const DEFAULTS: &[(&str, &str)] = Rule::DEFAULTS;

@@ -190,7 +190,16 @@ pub async fn show(data_dir: &Path) -> anyhow::Result<bool> {
             println!("  background work:");
             for t in &doc.tasks {
                 let state = match t.state {
-                    TaskState::Running => format!("running for {}", human(t.seconds)),
+                    // the file changes only with the task: its age is now's business
+                    TaskState::Running => format!(
+                        "running for {}",
+                        human(
+                            (Utc::now() - t.started_at)
+                                .num_seconds()
+                                .max(0)
+                                .unsigned_abs()
+                        )
+                    ),
                     TaskState::Done => format!("done in {}", human(t.seconds)),
                     TaskState::Failed => format!("FAILED after {}", human(t.seconds)),
                 };

@@ -64,3 +64,56 @@ mod policy;
 pub use error::{Denied, PolicyError};
 pub use eval::Credentials;
 pub use policy::{Policy, PolicyBuilder};
+
+/// Declares a service's policy rules as a typed enum, so code names a rule the compiler
+/// knows (a misspelled rule does not build) and the defaults come from the same table:
+///
+/// ```
+/// policy::rules! {
+///     /// The rules of a service.
+///     pub enum Rule {
+///         AdminRequired = ("admin_required", "role:admin"),
+///         GetThing = ("thing:get", "rule:admin_required or project_id:%(project_id)s"),
+///     }
+/// }
+/// assert_eq!(Rule::GetThing.name(), "thing:get");
+/// assert_eq!(Rule::DEFAULTS.len(), Rule::ALL.len());
+/// let p = policy::Policy::from_defaults(Rule::DEFAULTS).unwrap();
+/// assert!(Rule::ALL.iter().all(|r| p.contains(r.name())));
+/// ```
+#[macro_export]
+macro_rules! rules {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = ($rule:literal, $default:expr $(,)?) ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),*
+        }
+
+        impl $name {
+            /// Every rule, in the order of the table.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            /// The default rules, for [`Policy::builder`]`.defaults(..)`.
+            pub const DEFAULTS: &'static [(&'static str, &'static str)] =
+                &[$(($rule, $default)),*];
+
+            /// The rule's name in oslo.policy (what a policy.yaml overrides).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $rule),*
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}

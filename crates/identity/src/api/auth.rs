@@ -1,5 +1,6 @@
 //! `/v3/auth/*`: issuing, validating and revoking tokens, and what a token may see.
 
+use crate::policies::Rule;
 use api_common::routes::Routes;
 use api_common::visibility::authorize_or_hide;
 
@@ -394,7 +395,7 @@ async fn subject_validated(
     st: &ApiState,
     ctx: &Ctx,
     headers: &HeaderMap,
-    rule: &str,
+    rule: Rule,
     allow_expired: bool,
 ) -> Result<(String, Arc<Validated>), Error> {
     let token = subject(headers)?.to_owned();
@@ -430,14 +431,8 @@ async fn token_validate(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let allow_expired = truthy(q.allow_expired.as_deref());
-    let (token, v) = subject_validated(
-        &st,
-        &ctx,
-        &headers,
-        "identity:validate_token",
-        allow_expired,
-    )
-    .await?;
+    let (token, v) =
+        subject_validated(&st, &ctx, &headers, Rule::ValidateToken, allow_expired).await?;
     // The document of a token is rendered once per cached validation, the catalog once
     // per catalog, instead of on every request.
     let doc = match v.rendered.without_catalog.get() {
@@ -494,7 +489,7 @@ async fn token_check(
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
     let allow_expired = truthy(q.allow_expired.as_deref());
-    subject_validated(&st, &ctx, &headers, "identity:check_token", allow_expired).await?;
+    subject_validated(&st, &ctx, &headers, Rule::CheckToken, allow_expired).await?;
     Ok(StatusCode::OK)
 }
 
@@ -503,7 +498,7 @@ async fn token_revoke(
     ctx: Ctx,
     headers: HeaderMap,
 ) -> Result<StatusCode, Error> {
-    let (_, v) = subject_validated(&st, &ctx, &headers, "identity:revoke_token", false).await?;
+    let (_, v) = subject_validated(&st, &ctx, &headers, Rule::RevokeToken, false).await?;
     st.id.revoke_token(&v).await?;
     Ok(StatusCode::NO_CONTENT)
 }

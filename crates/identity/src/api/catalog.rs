@@ -1,5 +1,6 @@
 //! Regions, services and endpoints.
 
+use crate::policies::Rule;
 use api_common::routes::Routes;
 
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ async fn region_list(
     ctx: Ctx,
     Query(q): Q,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_regions", json!({}))?;
+    st.id.authorize(&ctx, Rule::ListRegions, json!({}))?;
     let items = st
         .id
         .store
@@ -91,7 +92,7 @@ async fn region_create(
     ctx: Ctx,
     ApiJson(b): ApiJson<RegionBody>,
 ) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_region", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateRegion, json!({}))?;
     let w = b.region;
     let r = Region {
         id: w.id.unwrap_or_else(new_id),
@@ -108,7 +109,7 @@ async fn region_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_region", json!({}))?;
+    st.id.authorize(&ctx, Rule::GetRegion, json!({}))?;
     let r = st
         .id
         .store
@@ -124,7 +125,7 @@ async fn region_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RegionBody>,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:update_region", json!({}))?;
+    st.id.authorize(&ctx, Rule::UpdateRegion, json!({}))?;
     let mut r = st
         .id
         .store
@@ -155,7 +156,7 @@ async fn region_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_region", json!({}))?;
+    st.id.authorize(&ctx, Rule::DeleteRegion, json!({}))?;
     st.id
         .store
         .region(&id)
@@ -219,7 +220,7 @@ async fn service_list(
     ctx: Ctx,
     Query(q): Q,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_services", json!({}))?;
+    st.id.authorize(&ctx, Rule::ListServices, json!({}))?;
     let items = st
         .id
         .store
@@ -239,8 +240,7 @@ async fn service_create(
     ctx: Ctx,
     ApiJson(b): ApiJson<ServiceBody>,
 ) -> Result<Response, Error> {
-    st.id
-        .authorize(&ctx, "identity:create_service", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateService, json!({}))?;
     let w = b.service;
     let s = Service {
         id: new_id(),
@@ -262,7 +262,7 @@ async fn service_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_service", json!({}))?;
+    st.id.authorize(&ctx, Rule::GetService, json!({}))?;
     let s = st
         .id
         .store
@@ -278,8 +278,7 @@ async fn service_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ServiceBody>,
 ) -> Result<Json<Value>, Error> {
-    st.id
-        .authorize(&ctx, "identity:update_service", json!({}))?;
+    st.id.authorize(&ctx, Rule::UpdateService, json!({}))?;
     let mut s = st
         .id
         .store
@@ -310,8 +309,7 @@ async fn service_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    st.id
-        .authorize(&ctx, "identity:delete_service", json!({}))?;
+    st.id.authorize(&ctx, Rule::DeleteService, json!({}))?;
     st.id
         .store
         .service(&id)
@@ -355,8 +353,7 @@ async fn endpoint_list(
     ctx: Ctx,
     Query(q): Q,
 ) -> Result<Json<Value>, Error> {
-    st.id
-        .authorize(&ctx, "identity:list_endpoints", json!({}))?;
+    st.id.authorize(&ctx, Rule::ListEndpoints, json!({}))?;
     let items = st
         .id
         .store
@@ -379,8 +376,7 @@ async fn endpoint_create(
     ctx: Ctx,
     ApiJson(b): ApiJson<EndpointBody>,
 ) -> Result<Response, Error> {
-    st.id
-        .authorize(&ctx, "identity:create_endpoint", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateEndpoint, json!({}))?;
     let w = b.endpoint;
     let e = Endpoint {
         id: new_id(),
@@ -406,7 +402,7 @@ async fn endpoint_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:get_endpoint", json!({}))?;
+    st.id.authorize(&ctx, Rule::GetEndpoint, json!({}))?;
     let e = st
         .id
         .store
@@ -422,8 +418,7 @@ async fn endpoint_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<EndpointBody>,
 ) -> Result<Json<Value>, Error> {
-    st.id
-        .authorize(&ctx, "identity:update_endpoint", json!({}))?;
+    st.id.authorize(&ctx, Rule::UpdateEndpoint, json!({}))?;
     let mut e = st
         .id
         .store
@@ -456,8 +451,7 @@ async fn endpoint_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    st.id
-        .authorize(&ctx, "identity:delete_endpoint", json!({}))?;
+    st.id.authorize(&ctx, Rule::DeleteEndpoint, json!({}))?;
     st.id
         .store
         .endpoint(&id)

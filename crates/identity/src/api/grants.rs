@@ -1,5 +1,6 @@
 //! Role grants on projects, domains and the system, and `/v3/role_assignments`.
 
+use crate::policies::Rule;
 use api_common::routes::Routes;
 
 use std::collections::HashMap;
@@ -99,7 +100,7 @@ async fn grant_create(
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:create_grant", target)?;
+    st.id.authorize(&ctx, Rule::CreateGrant, target)?;
     st.id.create_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -111,7 +112,7 @@ async fn grant_check(
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:check_grant", target)?;
+    st.id.authorize(&ctx, Rule::CheckGrant, target)?;
     st.id.check_grant_parts(&g).await?;
     if st.id.store.has_grant(&g).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -130,7 +131,7 @@ async fn grant_revoke(
     Path((t, a, r)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, Some(t), a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:revoke_grant", target)?;
+    st.id.authorize(&ctx, Rule::RevokeGrant, target)?;
     st.id.revoke_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -141,7 +142,7 @@ async fn list_for(
     g: Assignment,
     target: Value,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(ctx, "identity:list_grants", target)?;
+    st.id.authorize(ctx, Rule::ListGrants, target)?;
     st.id.check_actor_and_target(&g).await?;
     let roles = st.id.store.roles().await?;
     let held: Vec<Value> = st
@@ -173,7 +174,7 @@ async fn system_grant_create(
     Path((a, r)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:create_grant", target)?;
+    st.id.authorize(&ctx, Rule::CreateGrant, target)?;
     st.id.create_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -185,7 +186,7 @@ async fn system_grant_check(
     Path((a, r)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:check_grant", target)?;
+    st.id.authorize(&ctx, Rule::CheckGrant, target)?;
     if st.id.store.has_grant(&g).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -203,7 +204,7 @@ async fn system_grant_revoke(
     Path((a, r)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let (g, target) = grant_from(&st, &uri, None, a, Some(r)).await?;
-    st.id.authorize(&ctx, "identity:revoke_grant", target)?;
+    st.id.authorize(&ctx, Rule::RevokeGrant, target)?;
     st.id.revoke_grant(g).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -224,13 +225,13 @@ async fn assignment_list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, Error> {
-    let dom = if st.id.allowed(&ctx, "cloud_reader", json!({})) {
+    let dom = if st.id.allowed(&ctx, Rule::CloudReader, json!({})) {
         None
     } else {
         let d = ctx.domain_id.clone();
         st.id.authorize(
             &ctx,
-            "identity:list_role_assignments",
+            Rule::ListRoleAssignments,
             json!({"target": {"domain_id": d}}),
         )?;
         d

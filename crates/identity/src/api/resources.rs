@@ -1,6 +1,7 @@
 //! Domains, projects (and tags), users (and passwords, groups, projects, application
 //! credentials), groups (and members), roles (and implied roles).
 
+use crate::policies::Rule;
 use api_common::routes::Routes;
 
 use std::collections::HashMap;
@@ -118,11 +119,11 @@ fn name_ok(q: &HashMap<String, String>, name: &str) -> bool {
 fn list_domain(
     st: &ApiState,
     ctx: &Ctx,
-    rule: &str,
+    rule: Rule,
     q: &HashMap<String, String>,
 ) -> Result<Option<String>, Error> {
     let requested = q.get("domain_id").cloned();
-    if st.id.allowed(ctx, "cloud_reader", json!({})) {
+    if st.id.allowed(ctx, Rule::CloudReader, json!({})) {
         return Ok(requested);
     }
     let dom = requested.clone().or_else(|| ctx.domain_id.clone());
@@ -162,7 +163,7 @@ async fn domain_list(
     ctx: Ctx,
     Query(q): Q,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:list_domains", json!({}))?;
+    st.id.authorize(&ctx, Rule::ListDomains, json!({}))?;
     let f = DomainFilter {
         name: q.get("name").cloned(),
         enabled: bool_filter(&q, "enabled")?,
@@ -176,7 +177,7 @@ async fn domain_create(
     ctx: Ctx,
     ApiJson(b): ApiJson<DomainBody>,
 ) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_domain", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateDomain, json!({}))?;
     let w = b.domain;
     let d = Domain {
         id: w
@@ -204,7 +205,7 @@ async fn domain_show(
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(
         &ctx,
-        "identity:get_domain",
+        Rule::GetDomain,
         json!({"target": {"domain": {"id": id}}}),
     )?;
     let d = st.id.get_domain(&id).await?;
@@ -219,7 +220,7 @@ async fn domain_update(
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(
         &ctx,
-        "identity:update_domain",
+        Rule::UpdateDomain,
         json!({"target": {"domain": {"id": id}}}),
     )?;
     let mut d = st.id.get_domain(&id).await?;
@@ -246,7 +247,7 @@ async fn domain_delete(
 ) -> Result<StatusCode, Error> {
     st.id.authorize(
         &ctx,
-        "identity:delete_domain",
+        Rule::DeleteDomain,
         json!({"target": {"domain": {"id": id}}}),
     )?;
     st.id.delete_domain(&id).await?;
@@ -289,7 +290,7 @@ async fn project_list(
     ctx: Ctx,
     Query(q): Q,
 ) -> Result<Response, Error> {
-    let dom = list_domain(&st, &ctx, "identity:list_projects", &q)?;
+    let dom = list_domain(&st, &ctx, Rule::ListProjects, &q)?;
     if bool_filter(&q, "is_domain")? == Some(true) {
         return Ok(st
             .collection("projects", "projects", vec![])
@@ -367,14 +368,14 @@ async fn project_create(
     };
     st.id.authorize(
         &ctx,
-        "identity:create_project",
+        Rule::CreateProject,
         json!({"target": {"project": {"domain_id": target_dom}}}),
     )?;
     let p = st.id.create_project(p).await?;
     Ok(super::created("project", project_json(&st, &p)))
 }
 
-async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<Project, Error> {
+async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: Rule) -> Result<Project, Error> {
     let p = st.id.store.project(id).await?;
     let target = match &p {
         Some(p) => json!({"target": {"project": {"id": p.id, "domain_id": p.domain_id}}}),
@@ -389,7 +390,7 @@ async fn project_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let p = visible_project(&st, &ctx, &id, "identity:get_project").await?;
+    let p = visible_project(&st, &ctx, &id, Rule::GetProject).await?;
     Ok(Json(json!({"project": project_json(&st, &p)})))
 }
 
@@ -399,7 +400,7 @@ async fn project_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ProjectBody>,
 ) -> Result<Json<Value>, Error> {
-    let mut p = visible_project(&st, &ctx, &id, "identity:update_project").await?;
+    let mut p = visible_project(&st, &ctx, &id, Rule::UpdateProject).await?;
     let w = b.project;
     no_id(&w.extra)?;
     if w.domain_id.as_ref().is_some_and(|d| *d != p.domain_id) {
@@ -433,7 +434,7 @@ async fn project_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    visible_project(&st, &ctx, &id, "identity:delete_project").await?;
+    visible_project(&st, &ctx, &id, Rule::DeleteProject).await?;
     st.id.delete_project(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -443,7 +444,7 @@ async fn project_tags(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let p = visible_project(&st, &ctx, &id, "identity:list_project_tags").await?;
+    let p = visible_project(&st, &ctx, &id, Rule::ListProjectTags).await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 
@@ -458,7 +459,7 @@ async fn project_tags_replace(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<TagsBody>,
 ) -> Result<Json<Value>, Error> {
-    let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
+    let mut p = visible_project(&st, &ctx, &id, Rule::UpdateProjectTags).await?;
     p.tags = b.tags;
     let p = st.id.update_project(p).await?;
     Ok(Json(json!({"tags": p.tags})))
@@ -469,7 +470,7 @@ async fn project_tags_clear(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
+    let mut p = visible_project(&st, &ctx, &id, Rule::UpdateProjectTags).await?;
     p.tags.clear();
     st.id.update_project(p).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -480,7 +481,7 @@ async fn project_tag_check(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    let p = visible_project(&st, &ctx, &id, "identity:list_project_tags").await?;
+    let p = visible_project(&st, &ctx, &id, Rule::ListProjectTags).await?;
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -495,7 +496,7 @@ async fn project_tag_add(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
+    let mut p = visible_project(&st, &ctx, &id, Rule::UpdateProjectTags).await?;
     if !p.tags.contains(&tag) {
         p.tags.push(tag);
         st.id.update_project(p).await?;
@@ -508,7 +509,7 @@ async fn project_tag_delete(
     ctx: Ctx,
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    let mut p = visible_project(&st, &ctx, &id, "identity:update_project_tags").await?;
+    let mut p = visible_project(&st, &ctx, &id, Rule::UpdateProjectTags).await?;
     let before = p.tags.len();
     p.tags.retain(|t| *t != tag);
     if p.tags.len() == before {
@@ -560,7 +561,7 @@ struct UserWire {
 async fn user_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
     let f = UserFilter {
         name: q.get("name").cloned(),
-        domain_id: list_domain(&st, &ctx, "identity:list_users", &q)?,
+        domain_id: list_domain(&st, &ctx, Rule::ListUsers, &q)?,
         enabled: bool_filter(&q, "enabled")?,
         ids: None,
     };
@@ -584,7 +585,7 @@ async fn user_create(
         .unwrap_or_else(|| "default".into());
     st.id.authorize(
         &ctx,
-        "identity:create_user",
+        Rule::CreateUser,
         json!({"target": {"user": {"domain_id": domain_id}}}),
     )?;
     if let Some(Some(p)) = &w.default_project_id {
@@ -609,7 +610,7 @@ async fn user_create(
     Ok(super::created("user", user_json(&st, &u)))
 }
 
-async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: &str) -> Result<User, Error> {
+async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: Rule) -> Result<User, Error> {
     let u = st.id.store.user(id).await?;
     let target = match &u {
         Some(u) => json!({"target": {"user": {"id": u.id, "domain_id": u.domain_id}}}),
@@ -624,7 +625,7 @@ async fn user_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let u = visible_user(&st, &ctx, &id, "identity:get_user").await?;
+    let u = visible_user(&st, &ctx, &id, Rule::GetUser).await?;
     Ok(Json(json!({"user": user_json(&st, &u)})))
 }
 
@@ -634,7 +635,7 @@ async fn user_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UserBody>,
 ) -> Result<Json<Value>, Error> {
-    let mut u = visible_user(&st, &ctx, &id, "identity:update_user").await?;
+    let mut u = visible_user(&st, &ctx, &id, Rule::UpdateUser).await?;
     let w = b.user;
     no_id(&w.extra)?;
     if w.domain_id.as_ref().is_some_and(|d| *d != u.domain_id) {
@@ -668,7 +669,7 @@ async fn user_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    visible_user(&st, &ctx, &id, "identity:delete_user").await?;
+    visible_user(&st, &ctx, &id, Rule::DeleteUser).await?;
     st.id.delete_user(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -692,7 +693,7 @@ async fn user_password(
 ) -> Result<StatusCode, Error> {
     st.id.authorize(
         &ctx,
-        "identity:change_password",
+        Rule::ChangePassword,
         json!({"target": {"user": {"id": id}}}),
     )?;
     st.id
@@ -706,7 +707,7 @@ async fn user_groups(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    visible_user(&st, &ctx, &id, "identity:list_groups_for_user").await?;
+    visible_user(&st, &ctx, &id, Rule::ListGroupsForUser).await?;
     let f = GroupFilter {
         ids: Some(st.id.store.user_groups(&id).await?),
         ..Default::default()
@@ -727,7 +728,7 @@ async fn user_projects(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    visible_user(&st, &ctx, &id, "identity:list_user_projects").await?;
+    visible_user(&st, &ctx, &id, Rule::ListUserProjects).await?;
     let items = st
         .id
         .user_projects(&id)
@@ -779,7 +780,7 @@ async fn app_cred_list(
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(
         &ctx,
-        "identity:list_application_credentials",
+        Rule::ListApplicationCredentials,
         json!({"target": {"user": {"id": id}}}),
     )?;
     let roles = st.id.store.roles().await?;
@@ -807,7 +808,7 @@ async fn app_cred_create(
 ) -> Result<Response, Error> {
     st.id.authorize(
         &ctx,
-        "identity:create_application_credential",
+        Rule::CreateApplicationCredential,
         json!({"target": {"user": {"id": id}}}),
     )?;
     let project_id = ctx.project_id.clone().ok_or_else(|| {
@@ -882,7 +883,7 @@ async fn app_cred_show(
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(
         &ctx,
-        "identity:get_application_credential",
+        Rule::GetApplicationCredential,
         json!({"target": {"user": {"id": id}}}),
     )?;
     let a = st
@@ -905,7 +906,7 @@ async fn app_cred_delete(
 ) -> Result<StatusCode, Error> {
     st.id.authorize(
         &ctx,
-        "identity:delete_application_credential",
+        Rule::DeleteApplicationCredential,
         json!({"target": {"user": {"id": id}}}),
     )?;
     st.id
@@ -943,7 +944,7 @@ struct GroupWire {
 async fn group_list(State(st): State<ApiState>, ctx: Ctx, Query(q): Q) -> Result<Response, Error> {
     let f = GroupFilter {
         name: q.get("name").cloned(),
-        domain_id: list_domain(&st, &ctx, "identity:list_groups", &q)?,
+        domain_id: list_domain(&st, &ctx, Rule::ListGroups, &q)?,
         ids: None,
     };
     st.cached_list(format!("groups {f:?}"), || async {
@@ -966,7 +967,7 @@ async fn group_create(
         .unwrap_or_else(|| "default".into());
     st.id.authorize(
         &ctx,
-        "identity:create_group",
+        Rule::CreateGroup,
         json!({"target": {"group": {"domain_id": domain_id}}}),
     )?;
     let g = Group {
@@ -986,7 +987,7 @@ async fn visible_group(
     st: &ApiState,
     ctx: &Ctx,
     id: &str,
-    rule: &str,
+    rule: Rule,
     user: Option<&User>,
 ) -> Result<Group, Error> {
     let g = st.id.store.group(id).await?;
@@ -1006,7 +1007,7 @@ async fn group_show(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let g = visible_group(&st, &ctx, &id, "identity:get_group", None).await?;
+    let g = visible_group(&st, &ctx, &id, Rule::GetGroup, None).await?;
     Ok(Json(json!({"group": group_json(&st, &g)})))
 }
 
@@ -1016,7 +1017,7 @@ async fn group_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<GroupBody>,
 ) -> Result<Json<Value>, Error> {
-    let mut g = visible_group(&st, &ctx, &id, "identity:update_group", None).await?;
+    let mut g = visible_group(&st, &ctx, &id, Rule::UpdateGroup, None).await?;
     let w = b.group;
     no_id(&w.extra)?;
     if let Some(n) = w.name {
@@ -1035,7 +1036,7 @@ async fn group_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    visible_group(&st, &ctx, &id, "identity:delete_group", None).await?;
+    visible_group(&st, &ctx, &id, Rule::DeleteGroup, None).await?;
     st.id.delete_group(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1045,7 +1046,7 @@ async fn group_users(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    visible_group(&st, &ctx, &id, "identity:list_users_in_group", None).await?;
+    visible_group(&st, &ctx, &id, Rule::ListUsersInGroup, None).await?;
     let f = UserFilter {
         ids: Some(st.id.store.group_members(&id).await?),
         ..Default::default()
@@ -1067,7 +1068,7 @@ async fn group_user_add(
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let u = st.id.get_user(&user).await?;
-    visible_group(&st, &ctx, &id, "identity:add_user_to_group", Some(&u)).await?;
+    visible_group(&st, &ctx, &id, Rule::AddUserToGroup, Some(&u)).await?;
     st.id.add_user_to_group(&id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1077,7 +1078,7 @@ async fn group_user_check(
     ctx: Ctx,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    visible_group(&st, &ctx, &id, "identity:check_user_in_group", None).await?;
+    visible_group(&st, &ctx, &id, Rule::CheckUserInGroup, None).await?;
     st.id.get_user(&user).await?;
     if st.id.store.is_member(&id, &user).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -1094,7 +1095,7 @@ async fn group_user_remove(
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
     let u = st.id.get_user(&user).await?;
-    visible_group(&st, &ctx, &id, "identity:remove_user_from_group", Some(&u)).await?;
+    visible_group(&st, &ctx, &id, Rule::RemoveUserFromGroup, Some(&u)).await?;
     st.id.remove_user_from_group(&id, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1130,11 +1131,8 @@ async fn role_list(
         .get("domain_id")
         .cloned()
         .or_else(|| ctx.domain_id.clone());
-    st.id.authorize(
-        &ctx,
-        "identity:list_roles",
-        json!({"target": {"domain_id": dom}}),
-    )?;
+    st.id
+        .authorize(&ctx, Rule::ListRoles, json!({"target": {"domain_id": dom}}))?;
     let f = RoleFilter {
         name: q.get("name").cloned(),
         domain_id: q.get("domain_id").cloned(),
@@ -1148,7 +1146,7 @@ async fn role_create(
     ctx: Ctx,
     ApiJson(b): ApiJson<RoleBody>,
 ) -> Result<Response, Error> {
-    st.id.authorize(&ctx, "identity:create_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateRole, json!({}))?;
     let w = b.role;
     let r = Role {
         id: new_id(),
@@ -1170,7 +1168,7 @@ async fn role_show(
 ) -> Result<Json<Value>, Error> {
     st.id.authorize(
         &ctx,
-        "identity:get_role",
+        Rule::GetRole,
         json!({"target": {"domain_id": ctx.domain_id}}),
     )?;
     let r = st.id.get_role(&id).await?;
@@ -1183,7 +1181,7 @@ async fn role_update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RoleBody>,
 ) -> Result<Json<Value>, Error> {
-    st.id.authorize(&ctx, "identity:update_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::UpdateRole, json!({}))?;
     let mut r = st.id.get_role(&id).await?;
     let w = b.role;
     no_id(&w.extra)?;
@@ -1203,7 +1201,7 @@ async fn role_delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    st.id.authorize(&ctx, "identity:delete_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::DeleteRole, json!({}))?;
     st.id.delete_role(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1217,8 +1215,7 @@ async fn implied_list(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    st.id
-        .authorize(&ctx, "identity:list_implied_roles", json!({}))?;
+    st.id.authorize(&ctx, Rule::ListImpliedRoles, json!({}))?;
     let prior = st.id.get_role(&id).await?;
     let roles = st.id.store.roles().await?;
     let implies: Vec<Value> = st
@@ -1241,8 +1238,7 @@ async fn implied_create(
     ctx: Ctx,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Result<Response, Error> {
-    st.id
-        .authorize(&ctx, "identity:create_implied_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::CreateImpliedRole, json!({}))?;
     let (p, i) = st.id.create_implied_role(&prior, &implied).await?;
     Ok((StatusCode::CREATED, Json(json!({"role_inference": {"prior_role": role_ref(&st, &p), "implies": role_ref(&st, &i)}}))).into_response())
 }
@@ -1270,8 +1266,7 @@ async fn implied_show(
     ctx: Ctx,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Result<Json<Value>, Error> {
-    st.id
-        .authorize(&ctx, "identity:get_implied_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::GetImpliedRole, json!({}))?;
     let (p, i) = find_implied(&st, &prior, &implied).await?;
     Ok(Json(
         json!({"role_inference": {"prior_role": role_ref(&st, &p), "implies": role_ref(&st, &i)}}),
@@ -1283,8 +1278,7 @@ async fn implied_check(
     ctx: Ctx,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    st.id
-        .authorize(&ctx, "identity:get_implied_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::GetImpliedRole, json!({}))?;
     find_implied(&st, &prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1294,15 +1288,14 @@ async fn implied_delete(
     ctx: Ctx,
     Path((prior, implied)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    st.id
-        .authorize(&ctx, "identity:delete_implied_role", json!({}))?;
+    st.id.authorize(&ctx, Rule::DeleteImpliedRole, json!({}))?;
     st.id.delete_implied_role(&prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn role_inferences(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value>, Error> {
     st.id
-        .authorize(&ctx, "identity:list_role_inference_rules", json!({}))?;
+        .authorize(&ctx, Rule::ListRoleInferenceRules, json!({}))?;
     let roles = st.id.store.roles().await?;
     let rules = st.id.store.implied_roles().await?;
     let mut by_prior: std::collections::BTreeMap<String, Vec<Value>> = Default::default();

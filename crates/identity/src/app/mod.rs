@@ -21,7 +21,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{keys::KeyRing, model::*, store::Store};
+use crate::{keys::KeyRing, model::*, policies::Rule, store::Store};
 
 /// The `[identity]` section of the configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -322,12 +322,12 @@ impl Identity {
     }
 
     /// Check a policy rule for the caller against a target (`{"target": {...}}`).
-    pub fn authorize(&self, ctx: &AuthContext, rule: &str, target: Value) -> Result<()> {
+    pub fn authorize(&self, ctx: &AuthContext, rule: Rule, target: Value) -> Result<()> {
         let mut creds = ctx.credentials();
         if self.is_admin_project(ctx) {
             creds.extra.insert("is_admin_project".into(), "True".into());
         }
-        if self.policy.enforce(rule, &target, &creds) {
+        if self.policy.enforce(rule.name(), &target, &creds) {
             Ok(())
         } else {
             Err(Error::forbidden(format!(
@@ -337,7 +337,7 @@ impl Identity {
     }
 
     /// Whether a rule passes, for handlers that narrow a listing instead of refusing it.
-    pub fn allowed(&self, ctx: &AuthContext, rule: &str, target: Value) -> bool {
+    pub fn allowed(&self, ctx: &AuthContext, rule: Rule, target: Value) -> bool {
         self.authorize(ctx, rule, target).is_ok()
     }
 

@@ -87,7 +87,8 @@ pub async fn info_stores_detail(
     ctx: Ctx,
 ) -> Result<Json<Value>, Error> {
     let caller = st.svc.caller(&ctx);
-    st.svc.authorize(&caller, "stores_info_detail", json!({}))?;
+    st.svc
+        .authorize(&caller, crate::policies::Rule::StoresInfoDetail, json!({}))?;
     let mut s = stores(&st);
     for store in &mut s {
         store["type"] = json!("file");

@@ -2,6 +2,7 @@
 //! local file. Data streams through; it is hashed (md5 `checksum`, sha512
 //! `os_hash_value`) and inspected on the way, and a store only keeps what passed.
 
+use crate::policies::Rule;
 use std::{
     path::Path,
     sync::{Arc, Mutex},
@@ -462,7 +463,7 @@ impl Image {
     pub async fn upload(&self, caller: &Caller<'_>, id: &str, up: Upload) -> Result<()> {
         self.check_store(up.store.as_deref())?;
         let img = self.get(caller, id).await?;
-        self.enforce(caller, "upload_image", &img)?;
+        self.enforce(caller, Rule::UploadImage, &img)?;
         let allowance = self.data_allowance(img.owner.as_deref(), up.size).await?;
         Self::transition(img.status, Status::Saving)?;
         require_formats(&img)?;
@@ -518,7 +519,7 @@ impl Image {
                 "The requested image has been deactivated. Image data download is forbidden.",
             ));
         }
-        self.enforce(caller, "download_image", &img)?;
+        self.enforce(caller, Rule::DownloadImage, &img)?;
         let size = img.size.unwrap_or(0).max(0).unsigned_abs();
         let Some(loc) = img.location.clone() else {
             return Ok(Download {
@@ -550,7 +551,7 @@ impl Image {
     /// `PUT /v2/images/{id}/stage`: queued -> uploading, data kept for `glance-direct`.
     pub async fn stage(&self, caller: &Caller<'_>, id: &str, up: Upload) -> Result<()> {
         let img = self.get(caller, id).await?;
-        self.enforce(caller, "modify_image", &img)?;
+        self.enforce(caller, Rule::ModifyImage, &img)?;
         let allowance = self.stage_allowance(img.owner.as_deref(), up.size).await?;
         Self::transition(img.status, Status::Uploading)?;
         if !self
@@ -628,7 +629,7 @@ impl Image {
         let img = self.get(caller, id).await?;
         // who may import comes before what state the image is in: a 409 would tell a
         // stranger more than a 403
-        self.enforce(caller, "modify_image", &img)?;
+        self.enforce(caller, Rule::ModifyImage, &img)?;
         let m = req.method.as_str();
         if img.status == Status::Active {
             return Err(Error::conflict(

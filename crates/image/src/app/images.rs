@@ -1,5 +1,6 @@
 //! Image records: create, list, show, update (JSON patch), delete, tags, deactivate.
 
+use crate::policies::Rule;
 use std::collections::{BTreeMap, BTreeSet};
 
 use api_common::{Error, ErrorKind, Result};
@@ -179,8 +180,8 @@ impl Image {
     /// Enforce who may give an image a visibility (`publicize_image`, `communitize_image`).
     fn check_visibility(&self, caller: &Caller, target: &Value, v: Visibility) -> Result<()> {
         let rule = match v {
-            Visibility::Public => "publicize_image",
-            Visibility::Community => "communitize_image",
+            Visibility::Public => Rule::PublicizeImage,
+            Visibility::Community => Rule::CommunitizeImage,
             _ => return Ok(()),
         };
         if self.allowed(caller, rule, target) {
@@ -200,14 +201,14 @@ impl Image {
             "project_id": owner, "owner": owner,
             "visibility": n.visibility.unwrap_or(Visibility::Private).as_str(),
         });
-        if !self.allowed(caller, "add_image", &target) {
+        if !self.allowed(caller, Rule::AddImage, &target) {
             if owner.as_deref() != caller.project() {
                 return Err(Error::forbidden(format!(
                     "You are not permitted to create images owned by '{}'",
                     owner.unwrap_or_default()
                 )));
             }
-            return Err(refused("add_image"));
+            return Err(refused(Rule::AddImage));
         }
         if let Some(v) = n.visibility {
             self.check_visibility(caller, &target, v)?;
@@ -266,7 +267,7 @@ impl Image {
     ) -> Result<(Vec<ImageRecord>, bool)> {
         self.authorize(
             caller,
-            "get_images",
+            Rule::GetImages,
             serde_json::json!({"project_id": caller.project()}),
         )?;
         let limit = q
@@ -294,7 +295,7 @@ impl Image {
         let full = !images.is_empty() && images.len() == limit;
         let images = images
             .into_iter()
-            .filter(|i| self.allowed(caller, "get_image", &self.target(caller, i)))
+            .filter(|i| self.allowed(caller, Rule::GetImage, &self.target(caller, i)))
             .collect();
         Ok((images, full))
     }
@@ -345,7 +346,7 @@ impl Image {
                 self.check_visibility(caller, &self.target(caller, img), v)?;
             }
         }
-        self.enforce(caller, "modify_image", img)?;
+        self.enforce(caller, Rule::ModifyImage, img)?;
         let is_base = BASE.contains(&root);
         match c.op {
             Op::Remove if is_base => Err(Error::forbidden(format!(
@@ -373,7 +374,7 @@ impl Image {
 
     pub async fn delete_image(&self, caller: &Caller<'_>, id: &str) -> Result<()> {
         let img = self.get(caller, id).await?;
-        self.enforce(caller, "delete_image", &img)?;
+        self.enforce(caller, Rule::DeleteImage, &img)?;
         if img.protected {
             return Err(Error::forbidden(format!(
                 "Image {id} is protected and cannot be deleted."
@@ -399,7 +400,7 @@ impl Image {
             ))
         })?;
         let mut img = self.get(caller, id).await?;
-        self.enforce(caller, "modify_image", &img)?;
+        self.enforce(caller, Rule::ModifyImage, &img)?;
         if img.tags.insert(tag.to_owned()) {
             self.check_limits(&img).map_err(|e| {
                 Error::over_limit(format!(
@@ -415,7 +416,7 @@ impl Image {
 
     pub async fn delete_tag(&self, caller: &Caller<'_>, id: &str, tag: &str) -> Result<()> {
         let mut img = self.get(caller, id).await?;
-        self.enforce(caller, "modify_image", &img)?;
+        self.enforce(caller, Rule::ModifyImage, &img)?;
         if !img.tags.remove(tag) {
             return Err(Error::not_found("The resource could not be found."));
         }
@@ -426,7 +427,7 @@ impl Image {
 
     pub async fn deactivate(&self, caller: &Caller<'_>, id: &str) -> Result<()> {
         let img = self.get(caller, id).await?;
-        self.enforce(caller, "deactivate", &img)?;
+        self.enforce(caller, Rule::Deactivate, &img)?;
         match img.status {
             Status::Active => {
                 self.tables
@@ -444,7 +445,7 @@ impl Image {
 
     pub async fn reactivate(&self, caller: &Caller<'_>, id: &str) -> Result<()> {
         let img = self.get(caller, id).await?;
-        self.enforce(caller, "reactivate", &img)?;
+        self.enforce(caller, Rule::Reactivate, &img)?;
         match img.status {
             Status::Deactivated => {
                 self.tables

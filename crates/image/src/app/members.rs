@@ -1,6 +1,7 @@
 //! Image members: the projects a `shared` image is shared with. The owner adds and
 //! removes them; each member accepts or rejects the image for itself.
 
+use crate::policies::Rule;
 use api_common::{Error, ErrorKind, Result};
 
 use super::{Caller, Image};
@@ -33,7 +34,7 @@ impl Image {
         img: &ImageRecord,
         member: &str,
     ) -> Result<Member> {
-        self.enforce(caller, "get_member", img)?;
+        self.enforce(caller, Rule::GetMember, img)?;
         self.tables
             .member(&img.id, member)
             .await?
@@ -59,7 +60,7 @@ impl Image {
                 "Not allowed to create members for image {id}."
             )));
         }
-        self.enforce(caller, "add_member", &img)?;
+        self.enforce(caller, Rule::AddMember, &img)?;
         let existing = self.tables.members(id).await?;
         if existing.iter().any(|m| m.member_id == member) {
             return Err(Error::conflict(format!(
@@ -99,7 +100,7 @@ impl Image {
             )));
         }
         let mut m = self.lookup_member(caller, &img, member).await?;
-        self.enforce(caller, "modify_member", &img)?;
+        self.enforce(caller, Rule::ModifyMember, &img)?;
         m.status = MemberStatus::parse(status).ok_or_else(|| {
             Error::bad_request(
                 "Incorrect request: Status must be \"pending\", \"accepted\" or \"rejected\".",
@@ -117,7 +118,7 @@ impl Image {
                 "Not allowed to list members for image {id}: Only shared images have members."
             )));
         }
-        self.enforce(caller, "get_members", &img)?;
+        self.enforce(caller, Rule::GetMembers, &img)?;
         let target = self.target(caller, &img);
         Ok(self
             .tables
@@ -125,7 +126,8 @@ impl Image {
             .await?
             .into_iter()
             .filter(|m| {
-                self.member_visible(caller, &img, m) && self.allowed(caller, "get_member", &target)
+                self.member_visible(caller, &img, m)
+                    && self.allowed(caller, Rule::GetMember, &target)
             })
             .collect())
     }
@@ -151,7 +153,7 @@ impl Image {
             )));
         }
         self.lookup_member(caller, &img, member).await?;
-        self.enforce(caller, "delete_member", &img)?;
+        self.enforce(caller, Rule::DeleteMember, &img)?;
         self.tables.delete_member(id, member).await
     }
 }

@@ -4,6 +4,7 @@ mod data;
 mod images;
 mod members;
 
+use crate::policies::Rule;
 use std::sync::Arc;
 
 use api_common::{visibility::authorize_or_hide, AuthContext, Error, ErrorKind, Result};
@@ -64,7 +65,7 @@ fn not_found(id: &str) -> Error {
 }
 
 /// Glance's message when a policy rule refuses.
-fn refused(rule: &str) -> Error {
+fn refused(rule: Rule) -> Error {
     Error::forbidden(format!("You are not authorized to complete {rule} action."))
 }
 
@@ -129,19 +130,21 @@ impl Image {
     /// (`context_is_admin`).
     pub fn caller<'a>(&self, ctx: &'a AuthContext) -> Caller<'a> {
         let mut creds = ctx.credentials();
-        let admin = self
-            .policy
-            .enforce("context_is_admin", &Value::Object(Map::new()), &creds);
+        let admin = self.policy.enforce(
+            Rule::ContextIsAdmin.name(),
+            &Value::Object(Map::new()),
+            &creds,
+        );
         creds.is_admin = admin;
         Caller { ctx, creds, admin }
     }
 
-    fn allowed(&self, caller: &Caller, rule: &str, target: &Value) -> bool {
-        self.policy.enforce(rule, target, &caller.creds)
+    fn allowed(&self, caller: &Caller, rule: Rule, target: &Value) -> bool {
+        self.policy.enforce(rule.name(), target, &caller.creds)
     }
 
     /// Check a rule that does not concern one image (`get_images`, `stores_info_detail`).
-    pub fn authorize(&self, caller: &Caller, rule: &str, target: Value) -> Result<()> {
+    pub fn authorize(&self, caller: &Caller, rule: Rule, target: Value) -> Result<()> {
         if self.allowed(caller, rule, &target) {
             Ok(())
         } else {
@@ -183,12 +186,12 @@ impl Image {
 
     /// Enforce a rule on an image the way Glance's `ImageAPIPolicy` does: a caller who
     /// may not even see the image gets 404, not 403.
-    fn enforce(&self, caller: &Caller, rule: &str, img: &ImageRecord) -> Result<()> {
+    fn enforce(&self, caller: &Caller, rule: Rule, img: &ImageRecord) -> Result<()> {
         let target = self.target(caller, img);
         if self.allowed(caller, rule, &target) {
             return Ok(());
         }
-        if rule == "get_image" || !self.allowed(caller, "get_image", &target) {
+        if rule == Rule::GetImage || !self.allowed(caller, Rule::GetImage, &target) {
             return Err(Error::not_found("The resource could not be found."));
         }
         Err(refused(rule))
@@ -221,7 +224,7 @@ impl Image {
         if !self.visible(caller, &img).await? {
             return Err(not_found(id));
         }
-        authorize_or_hide(self.enforce(caller, "get_image", &img), || not_found(id))?;
+        authorize_or_hide(self.enforce(caller, Rule::GetImage, &img), || not_found(id))?;
         Ok(img)
     }
 

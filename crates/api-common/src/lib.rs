@@ -10,7 +10,6 @@ pub mod error;
 pub mod fault;
 pub mod fixed_tokens;
 pub mod json;
-pub mod pagination;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -25,6 +25,42 @@ fn oxistack(c: &Cloud, args: &[&str]) -> CmdOutput {
     run(&mut cmd, Duration::from_secs(60))
 }
 
+/// An admin token and a new queued raw image of the admin project: (token, image id).
+fn new_image(c: &Cloud, name: &str) -> (String, String) {
+    let token = c.issue_token("admin", &c.password("admin"), "admin");
+    let created = e2e::http(
+        c.image_port,
+        "POST",
+        "/v2/images",
+        &[("X-Auth-Token", token.as_str())],
+        Some(&json!({"name": name, "disk_format": "raw", "container_format": "bare"})),
+    )
+    .unwrap();
+    assert_eq!(created.status, 201, "{created}");
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    (token, id)
+}
+
+/// A connection that has sent the headers of an upload of `size` bytes to image `id`.
+fn start_upload(c: &Cloud, token: &str, id: &str, size: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", c.image_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
+/// Send the rest of an upload and read the answer.
+fn finish_upload(mut s: TcpStream, rest: &[u8]) -> String {
+    s.write_all(rest).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -90,29 +126,12 @@ fn upgrade_check_without_a_cloud_says_how_to_make_one() {
 #[test]
 fn second_up_on_a_busy_data_dir_touches_nothing() {
     let c = Cloud::start(Engine::Sqlite).expect("sqlite");
-    let pw = c.password("admin");
-    let token = c.issue_token("admin", &pw, "admin");
+    let (token, id) = new_image(&c, "in-flight");
     let auth = [("X-Auth-Token", token.as_str())];
-    let created = e2e::http(
-        c.image_port,
-        "POST",
-        "/v2/images",
-        &auth,
-        Some(&json!({"name": "in-flight", "disk_format": "raw", "container_format": "bare"})),
-    )
-    .unwrap();
-    assert_eq!(created.status, 201, "{created}");
-    let id = created.json()["id"].as_str().unwrap().to_owned();
 
     // an upload in flight: half of the body sent
     let size = 4 << 20;
-    let mut s = TcpStream::connect(("127.0.0.1", c.image_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut s = start_upload(&c, &token, &id, size);
     let chunk = vec![7u8; size / 2];
     s.write_all(&chunk).unwrap();
     s.flush().unwrap();
@@ -144,9 +163,7 @@ fn second_up_on_a_busy_data_dir_touches_nothing() {
     );
 
     // the first one's upload completes
-    s.write_all(&chunk).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let resp = finish_upload(s, &chunk);
     assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
     let shown = e2e::http(
         c.image_port,
@@ -164,26 +181,8 @@ fn second_up_on_a_busy_data_dir_touches_nothing() {
 #[test]
 fn data_dir_is_private() {
     let c = Cloud::start(Engine::Sqlite).expect("sqlite");
-    let pw = c.password("admin");
-    let token = c.issue_token("admin", &pw, "admin");
-    let auth = [("X-Auth-Token", token.as_str())];
-    let created = e2e::http(
-        c.image_port,
-        "POST",
-        "/v2/images",
-        &auth,
-        Some(&json!({"name": "private", "disk_format": "raw", "container_format": "bare"})),
-    )
-    .unwrap();
-    let id = created.json()["id"].as_str().unwrap().to_owned();
-    let mut s = TcpStream::connect(("127.0.0.1", c.image_port)).unwrap();
-    write!(
-        s,
-        "PUT /v2/images/{id}/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let (token, id) = new_image(&c, "private");
+    let resp = finish_upload(start_upload(&c, &token, &id, 5), b"hello");
     assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
 
     let d = &c.data_dir;

@@ -63,11 +63,7 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| data_dir.join("fernet-keys"));
     let keys = keys::KeyRing::open(&key_dir, cfg.max_active_keys)?;
-    let mut builder = policy::Policy::builder().defaults(policies::DEFAULTS);
-    if let Some(f) = policy_file {
-        builder = builder.file_if_exists(f)?;
-    }
-    let policy = builder.build()?;
+    let policy = policy::Policy::load_if_exists(policies::DEFAULTS, policy_file)?;
     Ok(Identity::new(store::Store::new(db, cfg.list_limit), cfg, keys, policy).await?)
 }
 

@@ -102,11 +102,7 @@ pub async fn start(
     };
     let store = Arc::new(open(STORE_ID, &store_dir)?);
     let staging = Arc::new(open("os_glance_staging_store", &staging_dir)?);
-    let mut builder = policy::Policy::builder().defaults(policies::DEFAULTS);
-    if let Some(f) = policy_file {
-        builder = builder.file_if_exists(f)?;
-    }
-    let policy = builder.build()?;
+    let policy = policy::Policy::load_if_exists(policies::DEFAULTS, policy_file)?;
     Ok(Arc::new(Image::new(
         store::Tables { db },
         cfg,

@@ -56,6 +56,19 @@ impl Policy {
         builder.build()
     }
 
+    /// The code defaults, overridden by the file at `policy_file` when it exists (a
+    /// service's start: the operator's `policy.yaml` is optional).
+    pub fn load_if_exists(
+        defaults: &[(&str, &str)],
+        policy_file: Option<&Path>,
+    ) -> Result<Policy, PolicyError> {
+        let mut builder = Policy::builder().defaults(defaults);
+        if let Some(path) = policy_file {
+            builder = builder.file_if_exists(path)?;
+        }
+        builder.build()
+    }
+
     /// Whether the rule set defines `rule`.
     pub fn contains(&self, rule: &str) -> bool {
         self.by_name.contains_key(rule)

@@ -54,7 +54,7 @@ pub struct Context {
     pub bus: Arc<dyn bus::Transport>,
     /// Where the service keeps its files (keys, data stores...).
     pub data_dir: PathBuf,
-    /// The operator's policy overrides, if any (see [`load_policy`]).
+    /// The operator's policy overrides, if any (each service loads it with `policy::Policy::load_if_exists`).
     pub policy_file: Option<PathBuf>,
     /// The public root URL of this service (`http://host:port`, without the catalog path).
     pub base_url: String,
@@ -217,18 +217,4 @@ impl<S: Service> AnyService for S {
             }
         })
     }
-}
-
-/// Build a service's policy: its defaults, then the operator's overrides from
-/// `policy_file` when that file exists. A rule the overrides name that the service does
-/// not define, or a rule referring to an undefined one, fails here, at start.
-pub fn load_policy(
-    defaults: &[(&str, &str)],
-    policy_file: Option<&std::path::Path>,
-) -> anyhow::Result<policy::Policy> {
-    let mut builder = policy::Policy::builder().defaults(defaults);
-    if let Some(f) = policy_file {
-        builder = builder.file_if_exists(f)?;
-    }
-    Ok(builder.build()?)
 }

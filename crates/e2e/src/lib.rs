@@ -400,16 +400,7 @@ fn pg_admin_url() -> Option<String> {
     {
         Some(u) => Some(u),
         None => {
-            let test = thread::current().name().unwrap_or("this test").to_owned();
-            let required = ["CI", "OXISTACK_TEST_REQUIRE"]
-                .iter()
-                .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-            if required {
-                panic!("{test}: {PG_URL_ENV} is not set: run the tests with scripts/test, which starts PostgreSQL")
-            }
-            eprintln!(
-                "SKIPPED {test} on PostgreSQL: {PG_URL_ENV} is not set (scripts/test sets it)"
-            );
+            db::testing::missing(&format!("no PostgreSQL: {PG_URL_ENV} is not set"));
             None
         }
     }

@@ -11,13 +11,9 @@ pub const AMQP_URL_ENV: &str = "OXISTACK_TEST_AMQP_URL";
 pub fn amqp_url(test: &str) -> Option<String> {
     match std::env::var(AMQP_URL_ENV) {
         Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
-            panic!("{AMQP_URL_ENV} is not set under CI: run the tests with scripts/test, which starts RabbitMQ")
-        }
+        // a failure under scripts/test and CI, a named skip in a bare `cargo test`
         _ => {
-            eprintln!(
-                "bus: SKIPPED {test} over AMQP: {AMQP_URL_ENV} is not set (scripts/test sets it)"
-            );
+            db::testing::missing(&format!("{test} over AMQP: {AMQP_URL_ENV} is not set"));
             None
         }
     }

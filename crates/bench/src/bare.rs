@@ -66,38 +66,65 @@ pub async fn hello_server(which: Loop) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The path the hello server answers.
+pub const PATH: &str = "/";
+
+/// A hello server in a child process of its own (killed if dropped before [`stop`]).
+///
+/// [`stop`]: HelloServer::stop
+pub struct HelloServer {
+    child: tokio::process::Child,
+    pub addr: SocketAddr,
+    /// The child's pid, for its CPU time.
+    pub pid: String,
+}
+
+impl HelloServer {
+    pub async fn start(which: Loop) -> anyhow::Result<HelloServer> {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("bare-server")
+            .arg("--loop")
+            .arg(match which {
+                Loop::Oxistack => "oxistack",
+                Loop::Axum => "axum",
+            })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut out = BufReader::new(child.stdout.take().context("child stdout")?);
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(10), out.read_line(&mut line)).await??;
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .with_context(|| format!("hello server said {line:?}"))?
+            .parse()?;
+        let pid = child.id().context("child pid")?.to_string();
+        Ok(HelloServer { child, addr, pid })
+    }
+
+    /// Close its standard input and wait for it to drain and exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await??;
+        Ok(())
+    }
+}
+
 /// One round against a fresh hello server.
 async fn round(which: Loop, o: &Opts) -> anyhow::Result<Lat> {
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("bare-server")
-        .arg("--loop")
-        .arg(match which {
-            Loop::Oxistack => "oxistack",
-            Loop::Axum => "axum",
-        })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut out = BufReader::new(child.stdout.take().context("child stdout")?);
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(10), out.read_line(&mut line)).await??;
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("LISTENING ")
-        .with_context(|| format!("hello server said {line:?}"))?
-        .parse()?;
-    let pid = child.id().context("child pid")?.to_string();
+    let server = HelloServer::start(which).await?;
+    let (addr, pid) = (server.addr, server.pid.clone());
     let max = Duration::from_secs_f64(o.max_secs);
     let headers = HeaderValue::from_static("-");
-    identity::validate_load(addr, "/", &headers, o.warmup, o.concurrency, max).await?;
+    identity::validate_load(addr, PATH, &headers, o.warmup, o.concurrency, max).await?;
     let (s0, c0) = (cpu_of(&pid), cpu_of("self"));
     let mut lat =
-        identity::validate_load(addr, "/", &headers, o.requests, o.concurrency, max).await?;
+        identity::validate_load(addr, PATH, &headers, o.requests, o.concurrency, max).await?;
     lat.server_cpu = cpu_of(&pid).saturating_sub(s0);
     lat.client_cpu = cpu_of("self").saturating_sub(c0);
-    drop(child.stdin.take());
-    tokio::time::timeout(Duration::from_secs(10), child.wait()).await??;
+    server.stop().await?;
     Ok(lat)
 }
 

@@ -374,10 +374,10 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
 
     let max = Duration::from_secs_f64(o.max_secs);
     let hello = {
-        let h = crate::hello::Hello::start().await?;
+        let h = crate::bare::HelloServer::start(crate::bare::Loop::Axum).await?;
         get_load(
             h.addr,
-            crate::hello::PATH,
+            crate::bare::PATH,
             vec![],
             o.warmup,
             o.concurrency,
@@ -386,13 +386,14 @@ pub async fn run(bin: &Path, mode: LogMode, o: &Opts) -> anyhow::Result<Report> 
         .await?;
         let l = get_load(
             h.addr,
-            crate::hello::PATH,
+            crate::bare::PATH,
             vec![],
             o.requests,
             o.concurrency,
             max,
         )
         .await?;
+        h.stop().await?;
         println!("  bare axum hello  c={}: {}", o.concurrency, l.line());
         l
     };

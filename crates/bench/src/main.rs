@@ -30,7 +30,6 @@
 
 mod bare;
 mod client;
-mod hello;
 mod identity;
 mod server;
 mod stats;
@@ -89,19 +88,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Logs::Both)]
         log: Logs,
     },
-    /// Serve the bare axum baseline route (started by `identity` itself).
-    #[command(hide = true)]
-    HelloServer {
-        #[arg(long)]
-        port: u16,
-    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::HelloServer { port } = cli.command {
-        return hello::serve(port);
-    }
     if let Command::BareServer { which } = cli.command {
         // A server's runtime, as oxistack's: one worker per core.
         return tokio::runtime::Builder::new_multi_thread()
@@ -121,9 +111,7 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async move {
         match cli.command {
-            Command::HelloServer { .. } | Command::BareServer { .. } => {
-                unreachable!("served above")
-            }
+            Command::BareServer { .. } => unreachable!("served above"),
             Command::Bare { opts } => bare::run(&opts).await,
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;

@@ -106,6 +106,7 @@ pub async fn build(
         .auth_url
         .clone()
         .unwrap_or_else(|| cfg.identity_url());
+    let endpoints = cfg.endpoints();
     let mut validator: Option<Arc<dyn TokenValidator>> = None;
     let mut running = Vec::new();
     for &svc in services {
@@ -125,7 +126,7 @@ pub async fn build(
             data_dir: cfg.data_dir.clone(),
             policy_file: cfg.policy_path(),
             base_url: cfg.service_url(svc),
-            endpoints: cfg.endpoints(),
+            endpoints: endpoints.clone(),
             auth,
             tasks: tasks.clone(),
             mode,

@@ -49,6 +49,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::RangeNotSatisfiable => S::RANGE_NOT_SATISFIABLE,
+        ErrorKind::PreconditionFailed => S::PRECONDITION_FAILED,
         ErrorKind::OverLimit => S::PAYLOAD_TOO_LARGE,
         ErrorKind::Internal => S::INTERNAL_SERVER_ERROR,
         ErrorKind::NotImplemented => S::NOT_IMPLEMENTED,
@@ -73,7 +74,10 @@ fn nova_name(kind: ErrorKind) -> &'static str {
         ErrorKind::UnsupportedMediaType => "badMediaType",
         ErrorKind::NotImplemented => "notImplemented",
         ErrorKind::Unavailable => "serviceUnavailable",
-        ErrorKind::Gone | ErrorKind::RangeNotSatisfiable | ErrorKind::Internal => "computeFault",
+        ErrorKind::Gone
+        | ErrorKind::RangeNotSatisfiable
+        | ErrorKind::PreconditionFailed
+        | ErrorKind::Internal => "computeFault",
     }
 }
 
@@ -90,6 +94,7 @@ fn neutron_type(kind: ErrorKind) -> &'static str {
         ErrorKind::UnsupportedMediaType => "HTTPUnsupportedMediaType",
         ErrorKind::NotImplemented => "HTTPNotImplemented",
         ErrorKind::Unavailable => "HTTPServiceUnavailable",
+        ErrorKind::PreconditionFailed => "HTTPPreconditionFailed",
         _ => "HTTPInternalServerError",
     }
 }
@@ -205,7 +210,7 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
         FaultStyle::Neutron => (
             status,
             axum::Json(json!({"NeutronError": {
-                "type": neutron_type(err.kind), "message": err.message, "detail": ""}})),
+                "type": err.code.unwrap_or(neutron_type(err.kind)), "message": err.message, "detail": ""}})),
         )
             .into_response(),
         FaultStyle::Webob => {

@@ -126,6 +126,16 @@ impl Db {
         Ok(Db { pool, engine })
     }
 
+    /// A transaction that will write: on SQLite it takes the write lock at `BEGIN
+    /// IMMEDIATE`, so two writers queue on `busy_timeout` instead of one failing when it
+    /// upgrades a read lock; on PostgreSQL an ordinary transaction.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Apply the migrations of `service` that are not applied yet, in version order, each
     /// in its own transaction. Returns how many were applied.
     ///

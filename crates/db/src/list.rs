@@ -7,7 +7,7 @@
 use sqlx::{
     any::{AnyArguments, AnyRow},
     query::Query,
-    Any, AnyPool,
+    Any,
 };
 
 /// A bound value.
@@ -172,14 +172,14 @@ impl Select {
     }
 
     /// Run the query and decode each row with `map` (which fails loudly on a bad row).
-    pub async fn fetch<T, E: From<sqlx::Error>>(
+    pub async fn fetch<'e, T, E: From<sqlx::Error>>(
         &self,
-        pool: &AnyPool,
+        exec: impl sqlx::Executor<'e, Database = Any>,
         map: impl Fn(&AnyRow) -> Result<T, E>,
     ) -> Result<Page<T>, E> {
         let sql = self.sql();
         let rows = bind_all(sqlx::query(&sql), &self.values)
-            .fetch_all(pool)
+            .fetch_all(exec)
             .await?;
         let mut items = rows.iter().map(map).collect::<Result<Vec<T>, E>>()?;
         let truncated = self.limit.is_some_and(|n| items.len() > n);

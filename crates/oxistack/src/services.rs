@@ -6,7 +6,11 @@ use service::AnyService;
 
 /// Identity comes first: the services after it validate tokens with it when they run in
 /// the same process.
-pub const SERVICES: &[&dyn AnyService] = &[&identity::IdentityService, &image::ImageService];
+pub const SERVICES: &[&dyn AnyService] = &[
+    &identity::IdentityService,
+    &image::ImageService,
+    &network::NetworkService,
+];
 
 /// The registered service called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {

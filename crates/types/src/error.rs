@@ -27,6 +27,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     RangeNotSatisfiable,
+    /// A conditional request's precondition (`If-Match`) does not hold.
+    PreconditionFailed,
     OverLimit,
     Internal,
     NotImplemented,
@@ -55,6 +57,9 @@ pub struct Error {
     pub detail: Option<String>,
     /// Set by the typed constructors ([`Error::not_found_id`], [`Error::conflict_id`]).
     pub resource: Option<Resource>,
+    /// The service's own name for this error, where its fault body carries one (Neutron's
+    /// `NeutronError.type`: `NetworkNotFound`, `IpAddressAlreadyAllocated`).
+    pub code: Option<&'static str>,
     /// Logged only: the error this one was caused by, with its own chain.
     source: Option<Source>,
 }
@@ -72,6 +77,7 @@ impl Error {
             message: message.into(),
             detail: None,
             resource: None,
+            code: None,
             source: None,
         }
     }
@@ -128,6 +134,12 @@ impl Error {
     /// source and its chain are logged.
     pub fn internal_from(source: impl StdError + Send + Sync + 'static) -> Self {
         Self::new(ErrorKind::Internal, INTERNAL_MESSAGE).with_source(source)
+    }
+
+    /// Name the error as the owning service does ([`Error::code`]).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     pub fn with_detail(mut self, detail: impl fmt::Display) -> Self {

@@ -1,0 +1,171 @@
+//! The Neutron v2.0 HTTP API: routes and wire types. Handlers parse, authorize (through
+//! the app layer), call and render; JSON lives only here.
+
+mod misc;
+mod query;
+mod render;
+mod resources;
+
+use std::sync::Arc;
+
+use api_common::{
+    auth::AuthLayerState,
+    routes::{Api, Routes},
+    Error, FaultStyle,
+};
+use axum::{http::HeaderMap, routing::get};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use query::ListQuery;
+pub use render::hostname;
+
+use crate::app::Networking;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct ApiState {
+    pub svc: Arc<Networking>,
+    /// The public root URL of this service, e.g. `http://127.0.0.1:9696`.
+    pub base: Arc<str>,
+}
+
+/// The networking API: its router and its route table.
+pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api {
+    use resources as r;
+    let base: Arc<str> = base_url.trim_end_matches('/').into();
+    let limit = svc.cfg.max_request_body_size;
+    let st = ApiState { svc, base };
+    let protected = Routes::new()
+        .route(
+            "/v2.0/networks",
+            get(r::network_list).post(r::network_create),
+        )
+        .route(
+            "/v2.0/networks/{id}",
+            get(r::network_show)
+                .put(r::network_update)
+                .delete(r::network_delete),
+        )
+        .route("/v2.0/subnets", get(r::subnet_list).post(r::subnet_create))
+        .route(
+            "/v2.0/subnets/{id}",
+            get(r::subnet_show)
+                .put(r::subnet_update)
+                .delete(r::subnet_delete),
+        )
+        .route("/v2.0/ports", get(r::port_list).post(r::port_create))
+        .route(
+            "/v2.0/ports/{id}",
+            get(r::port_show).put(r::port_update).delete(r::port_delete),
+        )
+        .route(
+            "/v2.0/security-groups",
+            get(r::group_list).post(r::group_create),
+        )
+        .route(
+            "/v2.0/security-groups/{id}",
+            get(r::group_show)
+                .put(r::group_update)
+                .delete(r::group_delete),
+        )
+        .route(
+            "/v2.0/security-group-rules",
+            get(r::rule_list).post(r::rule_create),
+        )
+        .route(
+            "/v2.0/security-group-rules/{id}",
+            get(r::rule_show).delete(r::rule_delete),
+        )
+        .route(
+            "/v2.0/{collection}/{id}/tags",
+            get(misc::tags_list)
+                .put(misc::tags_replace)
+                .delete(misc::tags_clear),
+        )
+        .route(
+            "/v2.0/{collection}/{id}/tags/{tag}",
+            get(misc::tag_check)
+                .put(misc::tag_add)
+                .delete(misc::tag_delete),
+        )
+        .route("/v2.0/quotas", get(misc::quota_list))
+        .route(
+            "/v2.0/quotas/{project}",
+            get(misc::quota_show)
+                .put(misc::quota_update)
+                .delete(misc::quota_delete),
+        )
+        .route("/v2.0/quotas/{project}/default", get(misc::quota_default))
+        .route("/v2.0/quotas/{project}/details", get(misc::quota_details))
+        .route("/v2.0/agents", get(misc::agent_list))
+        .route(
+            "/v2.0/agents/{id}",
+            get(misc::agent_show)
+                .put(misc::agent_update)
+                .delete(misc::agent_delete),
+        )
+        .route("/v2.0/availability_zones", get(misc::availability_zones))
+        .route("/v2.0/extensions", get(misc::extensions))
+        .route("/v2.0/extensions/{alias}", get(misc::extension_show))
+        .require_token(auth);
+    Routes::new()
+        .route("/", get(misc::versions))
+        .route("/v2.0", get(misc::version_resources))
+        .route("/v2.0/", get(misc::version_resources))
+        .merge(protected)
+        .with_state(st)
+        .finish(FaultStyle::Neutron, limit)
+}
+
+/// The `{key: {...}}` body of a create or update, in the app layer's type.
+fn body<T: DeserializeOwned>(bytes: &[u8], key: &str) -> Result<T, Error> {
+    let v: Value = api_common::json::parse(bytes)?;
+    let Some(inner) = v.as_object().and_then(|m| m.get(key)) else {
+        return Err(Error::bad_request(format!(
+            "Resource body required: the request must be {{\"{key}\": {{...}}}}"
+        ))
+        .with_code("HTTPBadRequest"));
+    };
+    serde_path_to_error::deserialize(inner.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let msg = match inner.strip_prefix("unknown field `") {
+            Some(rest) => format!(
+                "Unrecognized attribute(s) '{}'",
+                rest.split('`').next().unwrap_or(rest)
+            ),
+            None if path == "." => format!("Invalid input for operation: {inner}."),
+            None => format!("Invalid input for {path}. Reason: {inner}."),
+        };
+        Error::bad_request(msg).with_code("HTTPBadRequest")
+    })
+}
+
+/// `If-Match: revision_number=N` (Neutron's revision-if-match).
+fn if_match(h: &HeaderMap) -> Result<Option<i64>, Error> {
+    let Some(v) = h.get(http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("");
+    let n = text
+        .trim()
+        .strip_prefix("revision_number=")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            Error::bad_request(format!(
+                "If-Match header without revision_number=<integer>: {text}"
+            ))
+            .with_code("HTTPBadRequest")
+        })?;
+    Ok(Some(n))
+}
+
+/// A path id of kind `K`, or NotFound in the resource's words (a malformed id names
+/// nothing that exists).
+fn path_id<K: types::Kind>(
+    raw: &str,
+    missing: impl FnOnce(&str) -> Error,
+) -> Result<types::Id<K>, Error> {
+    types::Id::parse(raw).map_err(|_| missing(raw))
+}

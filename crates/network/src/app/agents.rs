@@ -1,0 +1,128 @@
+//! The agents of the hosts: their heartbeats (`/v2.0/agents`), and the ports they
+//! report wired.
+
+use serde_json::Value;
+use types::PortId;
+
+use super::{target, Caller, Networking};
+use crate::{
+    model::{now, Agent},
+    policies::Rule,
+    store,
+};
+use api_common::{Error, Result};
+
+/// What an agent tells the service at each heartbeat.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentReport {
+    pub host: String,
+    /// `Linux bridge agent`, as Neutron names its agent types.
+    pub agent_type: String,
+    pub binary: String,
+    /// When this agent process started.
+    pub started_at: String,
+    pub availability_zone: String,
+    /// The agent's settings (`tunnel_ip`, `bridge_mappings`, `devices`).
+    pub configurations: Value,
+}
+
+fn agent_not_found(id: &str) -> Error {
+    Error::not_found(format!("Agent {id} could not be found.")).with_code("AgentNotFound")
+}
+
+impl Networking {
+    fn down_after(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.cfg.agent_down_time).unwrap_or(75))
+    }
+
+    /// Record a heartbeat.
+    pub async fn agent_heartbeat(&self, r: &AgentReport) -> Result<()> {
+        let ts = now();
+        let a = Agent {
+            // Kept from the first heartbeat: the upsert never changes an agent's id.
+            id: uuid::Uuid::new_v4().to_string(),
+            host: r.host.clone(),
+            agent_type: r.agent_type.clone(),
+            binary: r.binary.clone(),
+            topic: "N/A".into(),
+            admin_state_up: true,
+            availability_zone: r.availability_zone.clone(),
+            configurations: r.configurations.clone(),
+            description: String::new(),
+            started_at: r.started_at.clone(),
+            heartbeat_at: ts.clone(),
+            created_at: ts,
+            alive: true,
+        };
+        let mut conn = self.conn().await?;
+        store::heartbeat(&mut conn, &a).await
+    }
+
+    /// Every agent, alive or not (for the plan builder; no policy).
+    pub(crate) async fn agents(&self) -> Result<Vec<Agent>> {
+        let mut conn = self.conn().await?;
+        store::list_agents(&mut conn, self.down_after()).await
+    }
+
+    /// Ports an agent has wired: ACTIVE (and those it no longer wires: DOWN).
+    pub async fn ports_wired(&self, up: &[PortId], down: &[PortId]) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        store::set_port_status(&mut tx, up, "ACTIVE").await?;
+        store::set_port_status(&mut tx, down, "DOWN").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn agent_list(&self, caller: &Caller<'_>) -> Result<Vec<Agent>> {
+        self.authorize(caller, Rule::GetAgent, &target(caller.project(), &[]))?;
+        self.agents().await
+    }
+
+    pub async fn agent_show(&self, caller: &Caller<'_>, id: &str) -> Result<Agent> {
+        self.agent_list(caller)
+            .await
+            .map_err(|_| agent_not_found(id))?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| agent_not_found(id))
+    }
+
+    pub async fn agent_update(
+        &self,
+        caller: &Caller<'_>,
+        id: &str,
+        admin_state_up: Option<bool>,
+        description: Option<String>,
+    ) -> Result<Agent> {
+        let a = self.agent_show(caller, id).await?;
+        self.authorize(caller, Rule::UpdateAgent, &target(caller.project(), &[]))?;
+        let mut conn = self.conn().await?;
+        store::update_agent(
+            &mut conn,
+            id,
+            admin_state_up.unwrap_or(a.admin_state_up),
+            &description.unwrap_or(a.description),
+        )
+        .await?;
+        drop(conn);
+        self.agent_show(caller, id).await
+    }
+
+    pub async fn agent_delete(&self, caller: &Caller<'_>, id: &str) -> Result<()> {
+        self.agent_show(caller, id).await?;
+        self.authorize(caller, Rule::DeleteAgent, &target(caller.project(), &[]))?;
+        let mut conn = self.conn().await?;
+        if !store::delete_agent(&mut conn, id).await? {
+            return Err(agent_not_found(id));
+        }
+        Ok(())
+    }
+
+    pub fn availability_zones_allowed(&self, caller: &Caller<'_>) -> bool {
+        self.allowed(
+            caller,
+            Rule::GetAvailabilityZone,
+            &target(caller.project(), &[]),
+        )
+    }
+}

@@ -192,6 +192,10 @@ fn render_glance(err: &Error, accept: Option<&str>) -> Response {
 
 /// Render an error in a service's fault style.
 pub fn render(style: FaultStyle, err: &Error) -> Response {
+    if err.kind == ErrorKind::Unauthenticated && style == FaultStyle::Neutron {
+        // keystonemiddleware answers for Neutron when the token is missing or invalid.
+        return render(FaultStyle::Keystone, err);
+    }
     let status = status(err.kind);
     let code = status.as_u16();
     match style {

@@ -362,8 +362,13 @@ impl TestCloud {
 
     /// `POST` an identity resource as `token`; its id.
     pub async fn create(&self, token: &str, path: &str, body: Value) -> String {
+        self.create_in("identity", token, path, body).await
+    }
+
+    /// [`TestCloud::create`] on service `svc`.
+    pub async fn create_in(&self, svc: &str, token: &str, path: &str, body: Value) -> String {
         let r = self
-            .call("identity", Method::POST, path, Some(token), Some(body))
+            .call(svc, Method::POST, path, Some(token), Some(body))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "POST {path}: {}", r.text());
         let doc = r.json();

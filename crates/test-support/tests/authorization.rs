@@ -52,6 +52,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("image", "GET /versions"),
     ("image", "GET /v2"),
     ("image", "GET /v2/"),
+    ("network", "GET /"),
+    ("network", "GET /v2.0"),
+    ("network", "GET /v2.0/"),
 ];
 
 /// The authorization test of every route: (service, "METHOD path", what a stranger
@@ -237,6 +240,57 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("image", "GET /v2/images/{id}/members/{member_id}", Hidden, ""),
     ("image", "PUT /v2/images/{id}/members/{member_id}", Hidden, r#"{"status": "accepted"}"#),
     ("image", "DELETE /v2/images/{id}/members/{member_id}", Hidden, ""),
+    // ---- network: discovery, and listing and creating in one's own project
+    ("network", "GET /", Allowed(&[200]), ""),
+    ("network", "GET /v2.0", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/extensions", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/extensions/{alias}", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/availability_zones", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/networks", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/networks", CreatesOwn(201), r#"{"network": {"name": "{new}"}}"#),
+    ("network", "GET /v2.0/subnets", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/ports", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/security-groups", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/security-groups", CreatesOwn(201), r#"{"security_group": {"name": "{new}"}}"#),
+    ("network", "GET /v2.0/security-group-rules", Allowed(&[200]), ""),
+    // ---- network: the victim's network, subnet, port, group and rule are hidden
+    ("network", "GET /v2.0/networks/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/networks/{id}", Hidden, r#"{"network": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/networks/{id}", Hidden, ""),
+    ("network", "POST /v2.0/subnets", Hidden,
+        r#"{"subnet": {"network_id": "{network}", "cidr": "10.99.0.0/24", "ip_version": 4}}"#),
+    ("network", "GET /v2.0/subnets/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/subnets/{id}", Hidden, r#"{"subnet": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/subnets/{id}", Hidden, ""),
+    ("network", "POST /v2.0/ports", Hidden, r#"{"port": {"network_id": "{network}"}}"#),
+    ("network", "GET /v2.0/ports/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/ports/{id}", Hidden, r#"{"port": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/ports/{id}", Hidden, ""),
+    ("network", "GET /v2.0/security-groups/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/security-groups/{id}", Hidden, r#"{"security_group": {"description": "x"}}"#),
+    ("network", "DELETE /v2.0/security-groups/{id}", Hidden, ""),
+    ("network", "POST /v2.0/security-group-rules", Hidden,
+        r#"{"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress", "protocol": "tcp"}}"#),
+    ("network", "GET /v2.0/security-group-rules/{id}", Hidden, ""),
+    ("network", "DELETE /v2.0/security-group-rules/{id}", Hidden, ""),
+    ("network", "GET /v2.0/{collection}/{id}/tags", Hidden, ""),
+    ("network", "PUT /v2.0/{collection}/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
+    ("network", "DELETE /v2.0/{collection}/{id}/tags", Hidden, ""),
+    ("network", "GET /v2.0/{collection}/{id}/tags/{tag}", Hidden, ""),
+    ("network", "PUT /v2.0/{collection}/{id}/tags/{tag}", Hidden, ""),
+    ("network", "DELETE /v2.0/{collection}/{id}/tags/{tag}", Hidden, ""),
+    // ---- network: quotas and agents are the admin's
+    ("network", "GET /v2.0/quotas", Denied, ""),
+    ("network", "GET /v2.0/quotas/{project}", Denied, ""),
+    ("network", "PUT /v2.0/quotas/{project}", Denied, r#"{"quota": {"network": 5}}"#),
+    ("network", "DELETE /v2.0/quotas/{project}", Denied, ""),
+    ("network", "GET /v2.0/quotas/{project}/default", Denied, ""),
+    ("network", "GET /v2.0/quotas/{project}/details", Denied, ""),
+    ("network", "GET /v2.0/agents", Denied, ""),
+    ("network", "GET /v2.0/agents/{id}", Denied, ""),
+    ("network", "PUT /v2.0/agents/{id}", Denied, r#"{"agent": {"admin_state_up": false}}"#),
+    ("network", "DELETE /v2.0/agents/{id}", Denied, ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -294,6 +348,11 @@ struct Fixture {
     caller_image: String,
     /// A project the shared image is shared with.
     image_member: String,
+    network: String,
+    subnet: String,
+    port: String,
+    security_group: String,
+    rule: String,
     stranger: Member,
 }
 
@@ -425,6 +484,23 @@ impl Fixture {
             )
             .await;
         ok(r, &path);
+        let network = tc
+            .create_in("network", &victim.token, "/v2.0/networks", json!({"network": {"name": unique("net"), "tags": ["vtag"]}}))
+            .await;
+        let subnet = tc
+            .create_in("network", &victim.token, "/v2.0/subnets",
+                json!({"subnet": {"network_id": network, "cidr": "10.98.0.0/24", "ip_version": 4}}))
+            .await;
+        let port = tc
+            .create_in("network", &victim.token, "/v2.0/ports", json!({"port": {"network_id": network}}))
+            .await;
+        let security_group = tc
+            .create_in("network", &victim.token, "/v2.0/security-groups", json!({"security_group": {"name": unique("sg")}}))
+            .await;
+        let rule = tc
+            .create_in("network", &victim.token, "/v2.0/security-group-rules",
+                json!({"security_group_rule": {"security_group_id": security_group, "direction": "ingress", "protocol": "icmp"}}))
+            .await;
         Fixture {
             victim,
             group,
@@ -440,6 +516,11 @@ impl Fixture {
             public_image,
             caller_image,
             image_member,
+            network,
+            subnet,
+            port,
+            security_group,
+            rule,
             stranger,
         }
     }
@@ -455,6 +536,11 @@ impl Fixture {
             &self.app_cred,
             &self.image,
             &self.shared_image,
+            &self.network,
+            &self.subnet,
+            &self.port,
+            &self.security_group,
+            &self.rule,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -493,6 +579,15 @@ impl Fixture {
                 ("images", "{id}") if path.contains("/members") => &self.shared_image,
                 ("images", "{id}") => &self.image,
                 ("members", "{member_id}") => &self.image_member,
+                ("v2.0", "{collection}") => "networks",
+                ("{collection}" | "networks", "{id}") => &self.network,
+                ("subnets", "{id}") => &self.subnet,
+                ("ports", "{id}") => &self.port,
+                ("security-groups", "{id}") => &self.security_group,
+                ("security-group-rules", "{id}") => &self.rule,
+                ("quotas", "{project}") => &self.victim.project_id,
+                ("agents", "{id}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a11",
+                ("extensions", "{alias}") => "agent",
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
             };
             out.push(v.to_string());
@@ -509,6 +604,8 @@ impl Fixture {
             .replace("{project}", &self.victim.project_id)
             .replace("{domain}", &self.victim.domain_id)
             .replace("{service}", &self.service)
+            .replace("{network}", &self.network)
+            .replace("{security_group}", &self.security_group)
     }
 }
 

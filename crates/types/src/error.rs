@@ -56,7 +56,7 @@ pub struct Error {
     /// Logged only: what the code knew when it failed ("column images.status").
     pub detail: Option<String>,
     /// Set by the typed constructors ([`Error::not_found_id`], [`Error::conflict_id`]).
-    pub resource: Option<Resource>,
+    pub resource: Option<Box<Resource>>,
     /// The service's own name for this error, where its fault body carries one (Neutron's
     /// `NeutronError.type`: `NetworkNotFound`, `IpAddressAlreadyAllocated`).
     pub code: Option<&'static str>,
@@ -117,10 +117,10 @@ impl Error {
 
     fn about<K: Kind>(kind: ErrorKind, message: String, id: &Id<K>) -> Self {
         Error {
-            resource: Some(Resource {
+            resource: Some(Box::new(Resource {
                 kind: K::NAME,
                 id: id.to_string(),
-            }),
+            })),
             ..Self::new(kind, message)
         }
     }

@@ -337,7 +337,7 @@ impl Networking {
             self.default_group(caller.project()).await?;
         }
         let mut conn = self.conn().await?;
-        Ok(store::list_rules(&mut conn, caller.scope()).await?)
+        store::list_rules(&mut conn, caller.scope()).await
     }
 
     pub async fn rule_create(

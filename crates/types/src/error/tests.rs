@@ -19,13 +19,13 @@ fn typed_not_found_and_conflict() {
             kind: K::NAME,
             id: id.to_string(),
         };
-        assert_eq!(e.resource.as_ref(), Some(&resource));
+        assert_eq!(e.resource.as_deref(), Some(&resource));
         let e = Error::conflict_id(&id);
         assert_eq!(
             (e.kind, e.message.as_str()),
             (ErrorKind::Conflict, conflict)
         );
-        assert_eq!(e.resource, Some(resource));
+        assert_eq!(e.resource.as_deref(), Some(&resource));
     }
     check::<kind::Image>(
         U,

@@ -388,12 +388,14 @@ pub async fn get_subnet(conn: &mut Conn, id: &SubnetId) -> Result<Option<Subnet>
 /// The subnets of one network, or of every network when `None`.
 pub async fn list_subnets(conn: &mut Conn, network: Option<&NetworkId>) -> Result<Vec<Subnet>> {
     let rows = match network {
-        Some(n) => sqlx::query(&format!(
+        Some(n) => {
+            sqlx::query(&format!(
             "SELECT {SUBNET_COLUMNS} FROM subnets WHERE network_id = $1 ORDER BY created_at, id"
         ))
-        .bind(n)
-        .fetch_all(&mut *conn)
-        .await?,
+            .bind(n)
+            .fetch_all(&mut *conn)
+            .await?
+        }
         None => {
             sqlx::query(&format!(
                 "SELECT {SUBNET_COLUMNS} FROM subnets ORDER BY created_at, id"

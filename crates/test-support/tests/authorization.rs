@@ -485,17 +485,36 @@ impl Fixture {
             .await;
         ok(r, &path);
         let network = tc
-            .create_in("network", &victim.token, "/v2.0/networks", json!({"network": {"name": unique("net"), "tags": ["vtag"]}}))
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/networks",
+                json!({"network": {"name": unique("net"), "tags": ["vtag"]}}),
+            )
             .await;
         let subnet = tc
-            .create_in("network", &victim.token, "/v2.0/subnets",
-                json!({"subnet": {"network_id": network, "cidr": "10.98.0.0/24", "ip_version": 4}}))
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/subnets",
+                json!({"subnet": {"network_id": network, "cidr": "10.98.0.0/24", "ip_version": 4}}),
+            )
             .await;
         let port = tc
-            .create_in("network", &victim.token, "/v2.0/ports", json!({"port": {"network_id": network}}))
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/ports",
+                json!({"port": {"network_id": network}}),
+            )
             .await;
         let security_group = tc
-            .create_in("network", &victim.token, "/v2.0/security-groups", json!({"security_group": {"name": unique("sg")}}))
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/security-groups",
+                json!({"security_group": {"name": unique("sg")}}),
+            )
             .await;
         let rule = tc
             .create_in("network", &victim.token, "/v2.0/security-group-rules",

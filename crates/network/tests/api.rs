@@ -1,0 +1,524 @@
+//! The Networking API in-process, on SQLite and PostgreSQL: what a client may do, the
+//! errors bad input gets (Neutron's type and status, nothing half-created), and IPAM
+//! under concurrent creators.
+
+use std::collections::HashSet;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use test_support::{Engine, TestCloud};
+
+/// Run `f` on every engine the machine has.
+macro_rules! on_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(TestCloud::start_on(Engine::Sqlite).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !Engine::available().contains(&Engine::Postgres) {
+                    db::testing::missing("no PostgreSQL for the network API tests");
+                    return;
+                }
+                ($body)(TestCloud::start_on(Engine::Postgres).await).await;
+            }
+        }
+    };
+}
+
+async fn call(
+    tc: &TestCloud,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let r = tc.call("network", method, path, Some(token), body).await;
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    };
+    (r.status, v)
+}
+
+async fn create(tc: &TestCloud, token: &str, path: &str, body: Value) -> Value {
+    let (s, v) = call(tc, token, Method::POST, path, Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "POST {path}: {v}");
+    v.as_object()
+        .and_then(|o| o.values().next().cloned())
+        .unwrap()
+}
+
+/// The status and `NeutronError.type` of a refused request.
+async fn refused(
+    tc: &TestCloud,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let (s, v) = call(tc, token, method, path, body).await;
+    let t = v["NeutronError"]["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: {s} without a NeutronError: {v}"));
+    assert!(
+        !v["NeutronError"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{v}"
+    );
+    (s.as_u16(), t.to_owned())
+}
+
+async fn count(tc: &TestCloud, token: &str, collection: &str) -> usize {
+    let (_, v) = call(tc, token, Method::GET, &format!("/v2.0/{collection}"), None).await;
+    v[collection.replace('-', "_")].as_array().unwrap().len()
+}
+
+async fn network_with_subnet(tc: &TestCloud, token: &str, cidr: &str) -> (String, String) {
+    let net = create(
+        tc,
+        token,
+        "/v2.0/networks",
+        json!({"network": {"name": "n"}}),
+    )
+    .await;
+    let id = net["id"].as_str().unwrap().to_owned();
+    let sub = create(
+        tc,
+        token,
+        "/v2.0/subnets",
+        json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}}),
+    )
+    .await;
+    (id, sub["id"].as_str().unwrap().to_owned())
+}
+
+on_engines!(
+    bad_input_gets_neutron_errors_and_leaves_nothing,
+    |tc: TestCloud| async move {
+        let t = tc.demo_token().await;
+        let (net, subnet) = network_with_subnet(&tc, &t, "10.1.0.0/24").await;
+        let sub = |body: Value| json!({"subnet": body});
+        let cases: Vec<(&str, Value, u16, &str)> = vec![
+            (
+                "overlapping cidr",
+                sub(json!({"network_id": net, "cidr": "10.1.0.128/25", "ip_version": 4})),
+                400,
+                "InvalidInput",
+            ),
+            (
+                "not a network address",
+                sub(json!({"network_id": net, "cidr": "10.2.0.5/24", "ip_version": 4})),
+                400,
+                "InvalidInput",
+            ),
+            (
+                "garbage cidr",
+                sub(json!({"network_id": net, "cidr": "10.2.0/33", "ip_version": 4})),
+                400,
+                "InvalidInput",
+            ),
+            (
+                "gateway outside",
+                sub(json!({"network_id": net, "cidr": "10.3.0.0/24", "gateway_ip": "10.4.0.1"})),
+                400,
+                "InvalidInput",
+            ),
+            (
+                "pool outside",
+                sub(
+                    json!({"network_id": net, "cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.10", "end": "10.3.1.10"}]}),
+                ),
+                400,
+                "OutOfBoundsAllocationPool",
+            ),
+            (
+                "pool over the gateway",
+                sub(
+                    json!({"network_id": net, "cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.1", "end": "10.3.0.10"}]}),
+                ),
+                409,
+                "GatewayConflictWithAllocationPools",
+            ),
+            (
+                "version mismatch",
+                sub(json!({"network_id": net, "cidr": "10.3.0.0/24", "ip_version": 6})),
+                400,
+                "InvalidInput",
+            ),
+            (
+                "unknown attribute",
+                sub(json!({"network_id": net, "cidr": "10.3.0.0/24", "colour": "red"})),
+                400,
+                "HTTPBadRequest",
+            ),
+            (
+                "no such network",
+                sub(
+                    json!({"network_id": "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a11", "cidr": "10.3.0.0/24"}),
+                ),
+                404,
+                "NetworkNotFound",
+            ),
+        ];
+        for (what, body, status, kind) in cases {
+            let got = refused(&tc, &t, Method::POST, "/v2.0/subnets", Some(body)).await;
+            assert_eq!(got, (status, kind.to_owned()), "{what}");
+        }
+        assert_eq!(
+            count(&tc, &t, "subnets").await,
+            1,
+            "a refused subnet left something"
+        );
+        // An address in use; an address outside the subnet.
+        let p = create(&tc, &t, "/v2.0/ports", json!({"port": {"network_id": net}})).await;
+        let ip = p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
+        let ports_before = count(&tc, &t, "ports").await;
+        let taken = json!({"port": {"network_id": net, "fixed_ips": [{"subnet_id": subnet, "ip_address": ip}]}});
+        assert_eq!(
+            refused(&tc, &t, Method::POST, "/v2.0/ports", Some(taken)).await,
+            (409, "IpAddressAlreadyAllocated".into())
+        );
+        let outside = json!({"port": {"network_id": net, "fixed_ips": [{"subnet_id": subnet, "ip_address": "10.9.9.9"}]}});
+        assert_eq!(
+            refused(&tc, &t, Method::POST, "/v2.0/ports", Some(outside)).await,
+            (400, "InvalidInput".into())
+        );
+        let bad_mac = json!({"port": {"network_id": net, "mac_address": "01:00:5e:00:00:01"}});
+        assert_eq!(
+            refused(&tc, &t, Method::POST, "/v2.0/ports", Some(bad_mac))
+                .await
+                .0,
+            400
+        );
+        assert_eq!(
+            count(&tc, &t, "ports").await,
+            ports_before,
+            "a refused port left something"
+        );
+        // A port on another project's network: that network does not exist for it.
+        let stranger = tc.new_member().await;
+        let theirs = json!({"port": {"network_id": net}});
+        assert_eq!(
+            refused(
+                &tc,
+                &stranger.token,
+                Method::POST,
+                "/v2.0/ports",
+                Some(theirs)
+            )
+            .await,
+            (404, "NetworkNotFound".into())
+        );
+        // Deleting a network with ports, a subnet with addresses in use.
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/networks/{net}"),
+                None
+            )
+            .await,
+            (409, "NetworkInUse".into())
+        );
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/subnets/{subnet}"),
+                None
+            )
+            .await,
+            (409, "SubnetInUse".into())
+        );
+        // Rules: a port range on ICMP beyond a type and code, on a protocol without ports,
+        // an ethertype that contradicts the prefix.
+        let (_, groups) = call(&tc, &t, Method::GET, "/v2.0/security-groups", None).await;
+        let sg = groups["security_groups"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let rule = |extra: Value| {
+            let mut r = json!({"security_group_id": sg, "direction": "ingress"});
+            r.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"security_group_rule": r})
+        };
+        let rules_before = count(&tc, &t, "security-group-rules").await;
+        for (what, body, kind) in [
+            (
+                "icmp port range",
+                rule(json!({"protocol": "icmp", "port_range_min": 1000, "port_range_max": 2000})),
+                "SecurityGroupInvalidIcmpValue",
+            ),
+            (
+                "ports on gre",
+                rule(json!({"protocol": "gre", "port_range_min": 1, "port_range_max": 2})),
+                "SecurityGroupInvalidProtocolForPortRange",
+            ),
+            (
+                "min above max",
+                rule(json!({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80})),
+                "SecurityGroupInvalidPortRange",
+            ),
+            (
+                "v6 prefix on v4",
+                rule(json!({"protocol": "tcp", "remote_ip_prefix": "2001:db8::/64"})),
+                "SecurityGroupRuleParameterConflict",
+            ),
+            (
+                "unknown protocol",
+                rule(json!({"protocol": "carrier-pigeon"})),
+                "SecurityGroupRuleInvalidProtocol",
+            ),
+        ] {
+            assert_eq!(
+                refused(
+                    &tc,
+                    &t,
+                    Method::POST,
+                    "/v2.0/security-group-rules",
+                    Some(body)
+                )
+                .await,
+                (400, kind.to_owned()),
+                "{what}"
+            );
+        }
+        assert_eq!(count(&tc, &t, "security-group-rules").await, rules_before);
+        // A duplicate rule is a conflict.
+        create(
+            &tc,
+            &t,
+            "/v2.0/security-group-rules",
+            rule(json!({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22})),
+        )
+        .await;
+        let dup = refused(
+            &tc,
+            &t,
+            Method::POST,
+            "/v2.0/security-group-rules",
+            Some(rule(
+                json!({"protocol": "6", "port_range_min": 22, "port_range_max": 22}),
+            )),
+        )
+        .await;
+        assert_eq!(dup, (409, "SecurityGroupRuleExists".into()));
+    }
+);
+
+on_engines!(
+    concurrent_creators_never_share_an_address,
+    |tc: TestCloud| async move {
+        let t = tc.demo_token().await;
+        // A /27: 29 addresses for 20 ports and the DHCP port, so creators collide.
+        let (net, _) = network_with_subnet(&tc, &t, "10.5.0.0/27").await;
+        let creators = (0..20).map(|_| {
+            let (tc, t, net) = (&tc, &t, &net);
+            async move { create(tc, t, "/v2.0/ports", json!({"port": {"network_id": net}})).await }
+        });
+        let ports = futures::future::join_all(creators).await;
+        let mut seen = HashSet::new();
+        for p in &ports {
+            let ip = p["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned();
+            assert!(seen.insert(ip.clone()), "{ip} given twice");
+        }
+        let (_, all) = call(
+            &tc,
+            &t,
+            Method::GET,
+            &format!("/v2.0/ports?network_id={net}"),
+            None,
+        )
+        .await;
+        let all: Vec<&str> = all["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["fixed_ips"][0]["ip_address"].as_str().unwrap())
+            .collect();
+        assert_eq!(all.len(), 21);
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), 21, "{all:?}");
+        // The pool runs out: a clear 409, nothing left behind.
+        let mut last = None;
+        for _ in 0..10 {
+            let (s, v) = call(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/ports",
+                Some(json!({"port": {"network_id": net}})),
+            )
+            .await;
+            if s != StatusCode::CREATED {
+                last = Some((s, v));
+                break;
+            }
+        }
+        let (s, v) = last.expect("a /27 ran out of addresses");
+        assert_eq!(
+            (s.as_u16(), v["NeutronError"]["type"].as_str()),
+            (409, Some("IpAddressGenerationFailure")),
+            "{v}"
+        );
+    }
+);
+
+on_engines!(
+    lists_revisions_quotas_and_tags,
+    |tc: TestCloud| async move {
+        let t = tc.demo_token().await;
+        for i in 0..5 {
+            create(&tc, &t, "/v2.0/networks", json!({"network": {"name": format!("page-{i}"), "tags": if i % 2 == 0 { vec!["even"] } else { vec!["odd"] }}})).await;
+        }
+        let (_, page) = call(
+            &tc,
+            &t,
+            Method::GET,
+            "/v2.0/networks?limit=2&sort_key=name&sort_dir=asc&fields=id&fields=name",
+            None,
+        )
+        .await;
+        let names: Vec<&str> = page["networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["page-0", "page-1"]);
+        assert!(
+            page["networks"][0].get("mtu").is_none(),
+            "fields= was ignored: {page}"
+        );
+        let next = page["networks_links"][0]["href"].as_str().unwrap();
+        let path = &next[next.find("/v2.0").unwrap()..];
+        let (_, page2) = call(&tc, &t, Method::GET, path, None).await;
+        assert_eq!(page2["networks"][0]["name"], "page-2", "{page2}");
+        let (_, odd) = call(&tc, &t, Method::GET, "/v2.0/networks?tags=odd", None).await;
+        assert_eq!(odd["networks"].as_array().unwrap().len(), 2);
+        let (s, v) = call(&tc, &t, Method::GET, "/v2.0/networks?colour=red", None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        // If-Match on the revision.
+        let n = create(
+            &tc,
+            &t,
+            "/v2.0/networks",
+            json!({"network": {"name": "rev"}}),
+        )
+        .await;
+        let id = n["id"].as_str().unwrap();
+        let rev = n["revision_number"].as_i64().unwrap();
+        let put = |rev: i64| {
+            let req = axum::http::Request::builder()
+                .method(Method::PUT)
+                .uri(format!("/v2.0/networks/{id}"))
+                .header("x-auth-token", &t)
+                .header("content-type", "application/json")
+                .header("if-match", format!("revision_number={rev}"))
+                .body(axum::body::Body::from(
+                    json!({"network": {"name": "rev2"}}).to_string(),
+                ))
+                .unwrap();
+            tc.send("network", req)
+        };
+        assert_eq!(put(rev + 5).await.status, StatusCode::PRECONDITION_FAILED);
+        let ok = put(rev).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+        assert_eq!(ok.json()["network"]["revision_number"], rev + 1);
+        // Tags through the tag API.
+        let (s, _) = call(
+            &tc,
+            &t,
+            Method::PUT,
+            &format!("/v2.0/networks/{id}/tags/blue"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, tags) = call(
+            &tc,
+            &t,
+            Method::GET,
+            &format!("/v2.0/networks/{id}/tags"),
+            None,
+        )
+        .await;
+        assert_eq!(tags["tags"], json!(["blue"]));
+        // Quotas: an admin lowers the project's limit; the next create is refused.
+        let admin = tc.admin_token().await;
+        let (_, me) = call(&tc, &t, Method::GET, &format!("/v2.0/networks/{id}"), None).await;
+        let project = me["network"]["project_id"].as_str().unwrap().to_owned();
+        let used = count(&tc, &t, "networks").await;
+        let (s, v) = call(
+            &tc,
+            &admin,
+            Method::PUT,
+            &format!("/v2.0/quotas/{project}"),
+            Some(json!({"quota": {"network": used}})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/networks",
+                Some(json!({"network": {}}))
+            )
+            .await,
+            (409, "OverQuota".into())
+        );
+        let (_, d) = call(
+            &tc,
+            &t,
+            Method::GET,
+            &format!("/v2.0/quotas/{project}/details"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            d["quota"]["network"]["used"].as_u64(),
+            Some(used as u64),
+            "{d}"
+        );
+        // Members cannot make shared or external networks.
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/networks",
+                Some(json!({"network": {"shared": true}}))
+            )
+            .await
+            .0,
+            403
+        );
+        // Admins see provider attributes, members do not.
+        let (_, mine) = call(&tc, &t, Method::GET, &format!("/v2.0/networks/{id}"), None).await;
+        assert!(mine["network"].get("provider:network_type").is_none());
+        let (_, theirs) = call(
+            &tc,
+            &admin,
+            Method::GET,
+            &format!("/v2.0/networks/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(theirs["network"]["provider:network_type"], "vxlan");
+        assert!(theirs["network"]["provider:segmentation_id"]
+            .as_u64()
+            .is_some());
+    }
+);

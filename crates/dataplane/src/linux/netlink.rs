@@ -114,8 +114,8 @@ impl Netlink {
 
     /// Create a bridge, up, with this MTU and alias.
     pub async fn create_bridge(&self, name: &str, mtu: u32, alias: &str) -> Result<(), Error> {
-        let msg = LinkBridge::new(name).mtu(mtu).alias(alias).up().build();
-        self.add(msg, format!("creating bridge {name}")).await
+        let msg = LinkBridge::new(name).mtu(mtu).up().build();
+        self.add(msg, name, alias, format!("creating bridge {name}")).await
     }
 
     /// Create a VXLAN device without learning on the standard port, up.
@@ -132,8 +132,8 @@ impl Netlink {
             IpAddr::V4(a) => builder.local(a),
             IpAddr::V6(a) => builder.local6(a),
         };
-        let msg = builder.mtu(mtu).alias(alias).up().build();
-        self.add(msg, format!("creating vxlan {name}")).await
+        let msg = builder.mtu(mtu).up().build();
+        self.add(msg, name, alias, format!("creating vxlan {name}")).await
     }
 
     /// Create an 802.1Q subinterface of `parent`, up.
@@ -147,25 +147,40 @@ impl Netlink {
     ) -> Result<(), Error> {
         let msg = LinkVlan::new(name, parent, vlan_id)
             .mtu(mtu)
-            .alias(alias)
             .up()
             .build();
-        self.add(msg, format!("creating vlan {name}")).await
+        self.add(msg, name, alias, format!("creating vlan {name}")).await
     }
 
     /// Create a veth pair (both ends down, `name` with this alias).
     pub async fn create_veth(&self, name: &str, peer: &str, mtu: u32, alias: &str) -> Result<(), Error> {
-        let msg = LinkVeth::new(name, peer).mtu(mtu).alias(alias).build();
-        self.add(msg, format!("creating veth {name}")).await
+        let msg = LinkVeth::new(name, peer).mtu(mtu).build();
+        self.add(msg, name, alias, format!("creating veth {name}")).await
     }
 
-    async fn add(&self, msg: LinkMessage, op: String) -> Result<(), Error> {
+    /// Create a link, then set its alias: the kernel ignores `IFLA_IFALIAS` when
+    /// creating a link, only a set request takes it.
+    async fn add(&self, msg: LinkMessage, name: &str, alias: &str, op: String) -> Result<(), Error> {
         self.handle
             .link()
             .add(msg)
             .execute()
             .await
-            .map_err(Error::netlink(op))
+            .map_err(Error::netlink(op.clone()))?;
+        let created: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(Error::netlink(op.clone()))?;
+        for link in created {
+            let msg = LinkUnspec::new_with_index(link.header.index).alias(alias).build();
+            self.set(msg, format!("{op}: setting its alias")).await?;
+        }
+        Ok(())
     }
 
     async fn set(&self, msg: LinkMessage, op: String) -> Result<(), Error> {
@@ -216,14 +231,13 @@ impl Netlink {
         self.set(msg, format!("moving {} to its namespace", link.name)).await
     }
 
-    /// Delete a link.
+    /// Delete a link; one already gone (a veth whose peer's namespace was just
+    /// deleted, which the kernel does asynchronously) is not an error.
     pub async fn delete(&self, link: &Link) -> Result<(), Error> {
-        self.handle
-            .link()
-            .del(link.index)
-            .execute()
-            .await
-            .map_err(Error::netlink(format!("deleting {}", link.name)))
+        match self.handle.link().del(link.index).execute().await {
+            Err(rtnetlink::Error::NetlinkError(e)) if e.code.map(|c| c.get()) == Some(-19) => Ok(()),
+            other => other.map_err(Error::netlink(format!("deleting {}", link.name))),
+        }
     }
 
     /// The addresses of a link (IPv6 link-local ones left out).

@@ -25,7 +25,7 @@ pub fn can_run() -> bool {
     if !rustix::process::geteuid().is_root() {
         missing.push("root".to_owned());
     }
-    for tool in ["nft", "dnsmasq", "busybox", "ip", "bridge", "tc"] {
+    for tool in ["nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash"] {
         let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
         if !found.is_ok_and(|o| o.status.success()) {
             missing.push(tool.to_owned());

@@ -18,6 +18,12 @@ pub fn tap(port_id: &str) -> String {
     format!("tap{}", prefix11(port_id))
 }
 
+/// The ifb device shaping what a port's VM sends (its tap's ingress is redirected
+/// there): `ifb` + the tap name's 11 characters after `tap`.
+pub fn ifb(tap: &str) -> String {
+    format!("ifb{}", tap.strip_prefix("tap").unwrap_or(tap))
+}
+
 /// The VXLAN device of a VNI.
 pub fn vxlan(vni: u32) -> String {
     format!("vxlan-{vni}")

@@ -350,7 +350,17 @@ impl Linux {
         let Some(tap) = links.get(&port.device) else { return Ok(false) };
         let br = links.require(&names::bridge(&net.id))?;
         Self::wire(nl, tap, Some(br), Some(net.mtu), changes).await?;
-        changes.extend(qos::reconcile(&self.config.state_dir, &port.device, port.qos.as_ref()).await?);
+        let ifb = names::ifb(&port.device);
+        if port.qos.is_some() {
+            match links.get(&ifb) {
+                None => {
+                    nl.create_ifb(&ifb, &self.alias(&net.id)).await?;
+                    changes.push(format!("created ifb {ifb}"));
+                }
+                Some(link) => Self::wire(nl, link, None, None, changes).await?,
+            }
+        }
+        changes.extend(qos::reconcile(&self.config.state_dir, &port.device, &ifb, port.qos.as_ref()).await?);
         Ok(true)
     }
 
@@ -443,6 +453,7 @@ impl Linux {
             }
         }
         keep.extend(plan.ports.iter().map(|p| p.device.clone()));
+        keep.extend(plan.ports.iter().filter(|p| p.qos.is_some()).map(|p| names::ifb(&p.device)));
         keep
     }
 

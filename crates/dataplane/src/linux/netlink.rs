@@ -16,7 +16,7 @@ use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan};
+use rtnetlink::{Handle, LinkBridge, LinkIfb, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan};
 
 use crate::Error;
 
@@ -150,6 +150,12 @@ impl Netlink {
             .up()
             .build();
         self.add(msg, name, alias, format!("creating vlan {name}")).await
+    }
+
+    /// Create an ifb device, up.
+    pub async fn create_ifb(&self, name: &str, alias: &str) -> Result<(), Error> {
+        let msg = LinkIfb::new(name).up().build();
+        self.add(msg, name, alias, format!("creating ifb {name}")).await
     }
 
     /// Create a veth pair (both ends down, `name` with this alias).

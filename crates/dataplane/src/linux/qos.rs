@@ -1,7 +1,8 @@
-//! Bandwidth limits with tc on the tap (rtnetlink's tc API has no tbf or police
-//! actions, so this uses `tc`): the VM's egress is the tap's ingress (an ingress qdisc
-//! with a u32 match-all filter policing), the VM's ingress is the tap's egress (a root
-//! tbf). Reads back with `tc -j`; what was applied is kept in
+//! Bandwidth limits with tc (rtnetlink's tc API has no tbf or mirred, so this uses
+//! `tc`). The VM's ingress is the tap's egress: a root tbf on the tap. The VM's egress
+//! is the tap's ingress: this kernel has no police action, so an ingress qdisc with a
+//! match-all u32 filter redirects (mirred) to the port's ifb device
+//! ([`crate::names::ifb`], created by the caller), whose root tbf shapes it. Reads back with `tc -j`; what was applied is kept in
 //! `<state dir>/qos/<tap>.json`, so a changed limit or a recreated tap is reapplied and
 //! an unchanged one is left alone.
 
@@ -22,7 +23,19 @@ struct Qdisc {
 
 #[derive(Deserialize)]
 struct Filter {
-    kind: Option<String>,
+    options: Option<FilterOptions>,
+}
+
+#[derive(Deserialize)]
+struct FilterOptions {
+    #[serde(default)]
+    actions: Vec<Action>,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    kind: String,
+    to_dev: Option<String>,
 }
 
 fn state(dir: &Path, tap: &str) -> PathBuf {
@@ -35,7 +48,18 @@ pub fn burst_bytes(q: &QosPlan) -> u64 {
     (kbit * 1000 / 8).max(2000)
 }
 
-async fn read(tap: &str) -> Result<(bool, bool, bool), Error> {
+/// Whether `dev` has a root tbf.
+async fn has_tbf(dev: &str) -> Result<bool, Error> {
+    let json = cmd::run("tc", &["-j", "qdisc", "show", "dev", dev], None).await?;
+    let qdiscs: Vec<Qdisc> = serde_json::from_str(&json).map_err(|source| Error::Parse {
+        what: "tc -j qdisc show".into(),
+        source,
+    })?;
+    Ok(qdiscs.iter().any(|q| q.root && q.kind == "tbf"))
+}
+
+/// (root tbf on the tap, ingress qdisc on the tap, redirect of its ingress to `ifb`)
+async fn read(tap: &str, ifb: &str) -> Result<(bool, bool, bool), Error> {
     let parse = |what: &str| {
         let what = what.to_owned();
         move |source| Error::Parse { what, source }
@@ -44,44 +68,49 @@ async fn read(tap: &str) -> Result<(bool, bool, bool), Error> {
     let qdiscs: Vec<Qdisc> = serde_json::from_str(&json).map_err(parse("tc -j qdisc show"))?;
     let tbf = qdiscs.iter().any(|q| q.root && q.kind == "tbf");
     let ingress = qdiscs.iter().any(|q| q.kind == "ingress");
-    let police = if ingress {
+    let redirect = if ingress {
         let json = cmd::run("tc", &["-j", "filter", "show", "dev", tap, "ingress"], None).await?;
         let filters: Vec<Filter> = serde_json::from_str(&json).map_err(parse("tc -j filter show"))?;
-        filters.iter().any(|f| f.kind.as_deref() == Some("u32"))
+        filters
+            .iter()
+            .flat_map(|f| f.options.iter().flat_map(|o| o.actions.iter()))
+            .any(|a| a.kind == "mirred" && a.to_dev.as_deref() == Some(ifb))
     } else {
         false
     };
-    Ok((tbf, ingress, police))
+    Ok((tbf, ingress, redirect))
 }
 
-/// The tc commands (arguments) setting `q` on `tap` (pure).
-pub fn commands(tap: &str, q: &QosPlan) -> Vec<Vec<String>> {
+/// The tc commands (arguments) setting `q` on `tap` and its ifb device (pure).
+pub fn commands(tap: &str, ifb: &str, q: &QosPlan) -> Vec<Vec<String>> {
     let rate = format!("{}kbit", q.max_kbps);
     let burst = burst_bytes(q).to_string();
     let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
     vec![
         words(&format!("qdisc replace dev {tap} root tbf rate {rate} burst {burst} latency 50ms")),
+        words(&format!("qdisc replace dev {ifb} root tbf rate {rate} burst {burst} latency 50ms")),
         words(&format!("qdisc replace dev {tap} handle ffff: ingress")),
         words(&format!(
-            "filter replace dev {tap} parent ffff: protocol all prio 49 handle 800::800 u32 match u32 0 0 police rate {rate} burst {burst} drop flowid :1"
+            "filter replace dev {tap} parent ffff: protocol all prio 49 handle 800::800 u32 match u32 0 0 action mirred egress redirect dev {ifb}"
         )),
     ]
 }
 
 /// Make the tap's shaping match `qos`; returns what changed.
-pub async fn reconcile(state_dir: &Path, tap: &str, qos: Option<&QosPlan>) -> Result<Vec<String>, Error> {
+pub async fn reconcile(state_dir: &Path, tap: &str, ifb: &str, qos: Option<&QosPlan>) -> Result<Vec<String>, Error> {
     let path = state(state_dir, tap);
+    // no record, or an unreadable one: the limit is (re)applied
     let saved: Option<QosPlan> = match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).ok(),
         Err(_) => None,
     };
-    let (tbf, ingress, police) = read(tap).await?;
+    let (tbf, ingress, redirect) = read(tap, ifb).await?;
     match qos {
         Some(q) => {
-            if tbf && police && saved.as_ref() == Some(q) {
+            if tbf && redirect && saved.as_ref() == Some(q) && has_tbf(ifb).await? {
                 return Ok(Vec::new());
             }
-            for args in commands(tap, q) {
+            for args in commands(tap, ifb, q) {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 cmd::run("tc", &args, None).await?;
             }
@@ -116,8 +145,9 @@ mod tests {
     fn commands_render() {
         let q = QosPlan { max_kbps: 8000, max_burst_kbps: 0 };
         assert_eq!(burst_bytes(&q), 800_000);
-        let c = commands("tapx", &q);
+        let c = commands("tapx", "ifbx", &q);
         assert_eq!(c[0].join(" "), "qdisc replace dev tapx root tbf rate 8000kbit burst 800000 latency 50ms");
-        assert!(c[2].join(" ").contains("police rate 8000kbit burst 800000 drop"));
+        assert_eq!(c[1].join(" "), "qdisc replace dev ifbx root tbf rate 8000kbit burst 800000 latency 50ms");
+        assert!(c[3].join(" ").ends_with("action mirred egress redirect dev ifbx"));
     }
 }

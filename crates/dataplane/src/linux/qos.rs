@@ -104,6 +104,10 @@ pub async fn reconcile(state_dir: &Path, tap: &str, ifb: &str, qos: Option<&QosP
         Ok(text) => serde_json::from_str(&text).ok(),
         Err(_) => None,
     };
+    if qos.is_none() && saved.is_none() {
+        // never shaped by us: nothing to read or remove
+        return Ok(Vec::new());
+    }
     let (tbf, ingress, redirect) = read(tap, ifb).await?;
     match qos {
         Some(q) => {

@@ -1,0 +1,229 @@
+//! The desired state of one host: what the agent computes from API objects and hands to
+//! a [`Dataplane`](crate::Dataplane). Plain data, serializable so it can travel over the
+//! bus, comparable so the agent can skip an apply when nothing changed.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Everything one host must have: its networks and the ports plugged on it. Whatever the
+/// dataplane owns and this plan does not name is removed by the next apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlan {
+    /// The networks with at least one port (or a DHCP server) on this host.
+    pub networks: Vec<NetworkPlan>,
+    /// The ports bound to this host; each names its network by `network_id`.
+    pub ports: Vec<PortPlan>,
+}
+
+/// One network on this host: a bridge `brq<id[..11]>`, its uplink, and maybe DHCP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkPlan {
+    /// The network's uuid (names the bridge and the DHCP namespace).
+    pub id: String,
+    /// How the bridge reaches other hosts.
+    pub kind: NetworkKind,
+    /// MTU of the bridge, its uplink device and the DHCP port (and pushed by DHCP
+    /// option 26). VXLAN networks need 50 bytes less than the underlay.
+    pub mtu: u32,
+    /// The DHCP server of this network on this host, if it runs here.
+    pub dhcp: Option<DhcpPlan>,
+}
+
+/// The segmentation of a network (Neutron's `provider:network_type`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// A bridge with no uplink: ports on this host only.
+    Local,
+    /// The bridge with a physical network's host interface enslaved.
+    Flat {
+        /// The physnet's host interface to enslave; `None` = bridge only.
+        interface: Option<String>,
+    },
+    /// The bridge with `<interface>.<vlan_id>` enslaved. Built, but untestable on a
+    /// kernel without 802.1Q (see [`crate::linux`]).
+    Vlan {
+        /// The physnet's host interface carrying the tagged frames.
+        interface: String,
+        /// The 802.1Q tag (1-4094).
+        vlan_id: u16,
+    },
+    /// The bridge with `vxlan-<vni>` enslaved: no learning, no multicast; flooding and
+    /// unicast forwarding come from `peers` and `fdb` (l2population).
+    Vxlan {
+        /// The VXLAN network identifier (24 bits).
+        vni: u32,
+        /// This host's VTEP address (must be configured on this host).
+        local_ip: IpAddr,
+        /// The other hosts' VTEP addresses that have ports on this network:
+        /// broadcast, unknown unicast and multicast frames are sent to each.
+        peers: Vec<IpAddr>,
+        /// Remote ports' MACs and their host's VTEP.
+        fdb: Vec<FdbEntry>,
+    },
+}
+
+/// A remote port's MAC and the VTEP of the host it lives on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbEntry {
+    /// The remote port's MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// The VTEP address of the host that port is on.
+    pub peer: IpAddr,
+}
+
+/// The DHCP server of one network: dnsmasq in `qdhcp-<network id>`, static leases only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpPlan {
+    /// The MAC of the network's DHCP port (the `ns-` device in the namespace).
+    pub port_mac: String,
+    /// The DHCP port's addresses with prefix, e.g. `10.0.0.2/24`.
+    pub addresses: Vec<IpNet>,
+    /// The subnets served (IPv4 only are served; IPv6 subnets are ignored for now).
+    pub subnets: Vec<DhcpSubnet>,
+    /// The static leases: every port of the network with an address in a served subnet.
+    pub hosts: Vec<DhcpHost>,
+    /// The network has no router: hold 169.254.169.254/32 in the namespace and push it
+    /// to guests as an option-121 route via the DHCP port.
+    pub metadata: bool,
+}
+
+/// One subnet dnsmasq serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpSubnet {
+    /// The subnet, e.g. `10.0.0.0/24`.
+    pub cidr: IpNet,
+    /// The default gateway pushed (option 3, and 0.0.0.0/0 in option 121).
+    pub gateway: Option<IpAddr>,
+    /// DNS servers pushed (option 6); empty = none.
+    pub dns_nameservers: Vec<IpAddr>,
+    /// Extra routes pushed by option 121.
+    pub host_routes: Vec<HostRoute>,
+    /// The lease time.
+    pub lease_seconds: u32,
+}
+
+/// A static route pushed to guests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRoute {
+    /// The destination, e.g. `192.168.0.0/16`.
+    pub destination: IpNet,
+    /// The next hop, inside the subnet.
+    pub nexthop: IpAddr,
+}
+
+/// One static lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpHost {
+    /// The port's MAC.
+    pub mac: String,
+    /// The address given to it.
+    pub ip: IpAddr,
+    /// The hostname given to it (letters, digits and `-`).
+    pub hostname: String,
+}
+
+/// A port bound to this host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortPlan {
+    /// The port's uuid.
+    pub id: String,
+    /// The network it is on (must be in [`HostPlan::networks`]).
+    pub network_id: String,
+    /// The tap device, `tap` + the first 11 characters of the port id
+    /// ([`crate::names::tap`]); created by the VM side (QEMU, or a test's veth). The
+    /// dataplane only plugs it; a port whose device does not exist yet is not wired.
+    pub device: String,
+    /// The port's MAC.
+    pub mac: String,
+    /// The port's fixed IPs.
+    pub ips: Vec<IpAddr>,
+    /// Its filtering; `None` = port security disabled: no filtering at all.
+    pub security: Option<SecurityPlan>,
+    /// Its bandwidth limit; `None` = unlimited.
+    pub qos: Option<QosPlan>,
+}
+
+/// A bandwidth limit, applied in both directions of the port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QosPlan {
+    /// The rate, in kilobits per second.
+    pub max_kbps: u64,
+    /// The burst, in kilobits (Neutron's `max_burst_kbps`); 0 = 80% of a second's worth.
+    pub max_burst_kbps: u64,
+}
+
+/// The filtering of one port: anti-spoofing plus its security groups' rules merged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityPlan {
+    /// Extra (MAC, address or prefix) pairs the port may send from, besides its own MAC
+    /// with its own IPs. A bare address is given as a /32 or /128.
+    pub allowed_pairs: Vec<AllowedPair>,
+    /// The rules of all its security groups. Ingress is denied unless a rule allows it;
+    /// egress likewise (Neutron's default group has allow-all egress rules).
+    pub rules: Vec<SgRule>,
+    /// Whether replies to allowed traffic are allowed by connection tracking. When
+    /// false, every packet must match a rule in its own direction.
+    pub stateful: bool,
+}
+
+/// An allowed address pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowedPair {
+    /// The MAC (the port's own when the API request gave none).
+    pub mac: String,
+    /// The address or prefix.
+    pub ip: IpNet,
+}
+
+/// One security group rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SgRule {
+    /// Ingress = to the port, egress = from the port.
+    pub direction: Direction,
+    /// IPv4 or IPv6.
+    pub ethertype: Ethertype,
+    /// IP protocol number (the API layer maps names: tcp = 6, udp = 17, icmp = 1,
+    /// ipv6-icmp = 58); `None` = any.
+    pub protocol: Option<u8>,
+    /// First destination port (TCP/UDP/SCTP/DCCP), or the ICMP type for ICMP.
+    pub port_min: Option<u16>,
+    /// Last destination port, or the ICMP code for ICMP.
+    pub port_max: Option<u16>,
+    /// The other end.
+    pub remote: Remote,
+}
+
+/// A rule's direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Traffic to the port.
+    Ingress,
+    /// Traffic from the port.
+    Egress,
+}
+
+/// A rule's address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ethertype {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+/// The other end of a rule: source for ingress, destination for egress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remote {
+    /// Anywhere.
+    Any,
+    /// `remote_ip_prefix`.
+    Prefix(IpNet),
+    /// `remote_group_id`, resolved by the caller to the group members' addresses. An
+    /// empty list matches nothing.
+    Addresses(Vec<IpAddr>),
+}

@@ -1,0 +1,269 @@
+//! Namespaces for the dataplane tests: "hosts" running the Linux dataplane and "VMs"
+//! plugged into them by a veth whose host end is named like a tap. Every namespace is
+//! removed when its guard drops, also when the test fails.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use std::future::Future;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use dataplane::linux::{Config, Linux};
+use dataplane::plan::{HostPlan, PortPlan};
+use dataplane::{Applied, Dataplane};
+
+/// Whether the test can run (root, tools present); when it cannot, fails under
+/// scripts/test and CI (OXISTACK_TEST_REQUIRE / CI set), else says so and skips.
+pub fn can_run() -> bool {
+    let required = ["CI", "OXISTACK_TEST_REQUIRE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    let mut missing = Vec::new();
+    if !rustix::process::geteuid().is_root() {
+        missing.push("root".to_owned());
+    }
+    for tool in ["nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash"] {
+        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            missing.push(tool.to_owned());
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let what = format!("needs {}", missing.join(", "));
+    if required {
+        panic!("{what} (scripts/test provides it)");
+    }
+    eprintln!("SKIPPED: {what} (scripts/test provides it)");
+    false
+}
+
+/// Run a command, panicking with its stderr when it fails; returns stdout.
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("running sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a command succeeds.
+pub fn ok(cmd: &str) -> bool {
+    Command::new("sh").args(["-c", cmd]).output().is_ok_and(|o| o.status.success())
+}
+
+/// A short unique tag for names.
+pub fn tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..6].to_owned()
+}
+
+/// A uuid-like id (for networks and ports).
+pub fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A named namespace, deleted (its processes killed first) on drop.
+pub struct Ns {
+    pub name: String,
+}
+
+impl Ns {
+    pub fn new(name: String) -> Ns {
+        sh(&format!("ip netns add {name}"));
+        sh(&format!("ip -n {name} link set lo up"));
+        Ns { name }
+    }
+
+    /// `ip netns exec <ns> <cmd>` through sh.
+    pub fn exec(&self, cmd: &str) -> String {
+        sh(&format!("ip netns exec {} {cmd}", self.name))
+    }
+
+    pub fn ok(&self, cmd: &str) -> bool {
+        ok(&format!("ip netns exec {} {cmd}", self.name))
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        remove_namespace(&self.name);
+    }
+}
+
+/// Kill what runs in a namespace and delete it (no error when it is already gone).
+pub fn remove_namespace(name: &str) {
+    let _ = Command::new("sh")
+        .args(["-c", &format!("ip netns pids {name} 2>/dev/null | xargs -r kill -9; ip netns del {name} 2>/dev/null")])
+        .status();
+}
+
+type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// A host: a namespace with a thread inside it running a current-thread runtime, where
+/// the Linux dataplane runs as the agent would (its netlink sockets, nft, tc, ip and
+/// dnsmasq all start in the host namespace).
+pub struct Host {
+    pub ns: Ns,
+    pub dataplane: Arc<Linux>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state_dir: std::path::PathBuf,
+    /// DHCP namespaces removed on drop if the test failed before teardown.
+    pub dhcp_namespaces: Vec<String>,
+}
+
+impl Host {
+    pub fn new(name: String) -> Host {
+        let ns = Ns::new(name);
+        let state_dir = std::env::temp_dir().join(format!("dataplane-test-{}", ns.name));
+        let dataplane = Arc::new(
+            Linux::new(Config { state_dir: state_dir.clone(), owner: "oxitest".into() }).expect("dataplane"),
+        );
+        let (tx, rx) = mpsc::channel::<Job>();
+        let path = format!("/run/netns/{}", ns.name);
+        let thread = std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
+                .expect("setns");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                while let Ok(job) = rx.recv() {
+                    job().await;
+                }
+            });
+        });
+        Host { ns, dataplane, jobs: Some(tx), thread: Some(thread), state_dir, dhcp_namespaces: Vec::new() }
+    }
+
+    /// Run `f(dataplane)` inside the host, waiting for its result.
+    pub fn run<T, F, Fut>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Linux>) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let dp = self.dataplane.clone();
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                let _ = tx.send(f(dp).await);
+            })
+        });
+        self.jobs.as_ref().expect("host running").send(job).expect("host thread alive");
+        rx.recv().expect("host job finished")
+    }
+
+    pub fn apply(&self, plan: &HostPlan) -> Applied {
+        let plan = plan.clone();
+        self.run(move |dp| async move { dp.apply(&plan).await }).expect("apply")
+    }
+
+    pub fn teardown(&self) {
+        self.run(|dp| async move { dp.teardown_all().await });
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // stop the dataplane's dnsmasq and namespaces, also when the test failed
+        let (tx, rx) = mpsc::channel();
+        let dp = self.dataplane.clone();
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                dp.teardown_all().await;
+                let _ = tx.send(());
+            })
+        });
+        if let Some(jobs) = self.jobs.take() {
+            if jobs.send(job).is_ok() {
+                let _ = rx.recv();
+            }
+        }
+        for ns in &self.dhcp_namespaces {
+            remove_namespace(ns);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A VM: a namespace whose `eth0` is the peer of a tap in `host`.
+pub struct Vm {
+    pub ns: Ns,
+    pub mac: String,
+    pub tap: String,
+}
+
+impl Vm {
+    pub fn new(name: String, host: &Host, port_id: &str, mac: &str) -> Vm {
+        let ns = Ns::new(name);
+        let tap = dataplane::names::tap(port_id);
+        sh(&format!(
+            "ip -n {h} link add {tap} type veth peer name eth0 netns {v} && ip -n {v} link set eth0 address {mac} up",
+            h = host.ns.name,
+            v = ns.name
+        ));
+        Vm { ns, mac: mac.to_owned(), tap }
+    }
+
+    pub fn set_ip(&self, cidr: &str) {
+        self.ns.exec(&format!("ip addr flush dev eth0 && ip netns exec {} ip addr add {cidr} dev eth0", self.ns.name));
+    }
+
+    pub fn ping(&self, ip: &str) -> bool {
+        self.ns.ok(&format!("busybox ping -c 1 -W 1 {ip}"))
+    }
+
+    /// Ping until it answers (up to `tries` seconds).
+    pub fn ping_soon(&self, ip: &str, tries: u32) -> bool {
+        (0..tries).any(|_| self.ping(ip))
+    }
+
+    /// Get an address by DHCP (busybox udhcpc, one attempt of a few seconds); returns
+    /// the environment the udhcpc script saw.
+    pub fn dhcp(&self) -> Option<String> {
+        let dir = std::env::temp_dir().join(format!("udhcpc-{}", self.ns.name));
+        std::fs::create_dir_all(&dir).ok()?;
+        let script = dir.join("script");
+        let env = dir.join("env");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\ncase \"$1\" in bound|renew) /usr/sbin/ip addr flush dev $interface; /usr/sbin/ip addr add $ip/$subnet dev $interface; env > {};; esac\n",
+                env.display()
+            ),
+        )
+        .ok()?;
+        sh(&format!("chmod +x {}", script.display()));
+        let got = self.ns.ok(&format!("busybox udhcpc -i eth0 -n -q -t 4 -T 1 -O staticroutes -O mtu -s {}", script.display()));
+        let out = got.then(|| std::fs::read_to_string(&env).ok()).flatten();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+}
+
+/// A port of `network_id` plugged as `vm`.
+pub fn port(id: &str, network_id: &str, vm: &Vm, ip: &str) -> PortPlan {
+    PortPlan {
+        id: id.to_owned(),
+        network_id: network_id.to_owned(),
+        device: vm.tap.clone(),
+        mac: vm.mac.clone(),
+        ips: vec![ip.parse().expect("ip")],
+        security: None,
+        qos: None,
+    }
+}

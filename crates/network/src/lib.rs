@@ -13,6 +13,8 @@ pub mod app;
 pub mod config;
 pub mod ipam;
 pub mod model;
+pub mod plan;
+pub mod rpc;
 pub mod policies;
 mod service;
 pub mod store;

@@ -698,14 +698,15 @@ pub async fn update_port(conn: &mut Conn, p: &Port, revision: i64) -> Result<boo
     Ok(r == db::Cas::Done)
 }
 
-/// Set the status of ports (the agent wired them, or they lost their host).
-pub async fn set_port_status(conn: &mut Conn, ids: &[PortId], status: &str) -> Result<usize> {
+/// Set the status of those of `ids` bound to `host` (its agent wired them, or not).
+pub async fn set_port_status_on(conn: &mut Conn, host: &str, ids: &[PortId], status: &str) -> Result<usize> {
     let mut n = 0;
     for id in ids {
-        let r = sqlx::query("UPDATE ports SET status = $1, revision = revision + 1, updated_at = $2 WHERE id = $3 AND status <> $1")
+        let r = sqlx::query("UPDATE ports SET status = $1, revision = revision + 1, updated_at = $2 WHERE id = $3 AND host_id = $4 AND status <> $1")
             .bind(status)
             .bind(now())
             .bind(id)
+            .bind(host)
             .execute(&mut *conn)
             .await?;
         n += usize::try_from(r.rows_affected()).unwrap_or(0);

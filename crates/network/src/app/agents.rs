@@ -64,12 +64,17 @@ impl Networking {
         store::list_agents(&mut conn, self.down_after()).await
     }
 
-    /// Ports an agent has wired: ACTIVE (and those it no longer wires: DOWN).
-    pub async fn ports_wired(&self, up: &[PortId], down: &[PortId]) -> Result<()> {
+    /// Ports the agent of `host` has wired: ACTIVE (and those it could not: DOWN).
+    /// Only ports bound to that host change: a stale report of a host a port has left
+    /// does not touch it.
+    pub async fn ports_wired_on(&self, host: &str, up: &[PortId], down: &[PortId]) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
-        store::set_port_status(&mut tx, up, "ACTIVE").await?;
-        store::set_port_status(&mut tx, down, "DOWN").await?;
+        let n = store::set_port_status_on(&mut tx, host, up, "ACTIVE").await?
+            + store::set_port_status_on(&mut tx, host, down, "DOWN").await?;
         tx.commit().await?;
+        if n > 0 {
+            tracing::debug!(host, changed = n, "port status from the agent");
+        }
         Ok(())
     }
 

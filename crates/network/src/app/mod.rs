@@ -6,7 +6,7 @@ mod agents;
 mod networks;
 mod ports;
 mod quotas;
-mod security_groups;
+pub(crate) mod security_groups;
 mod subnets;
 mod tags;
 

@@ -1,0 +1,348 @@
+//! What one host must wire, from the database: the [`HostPlan`] its agent applies.
+//!
+//! A host gets the ports bound to it (`binding:host_id`), the networks they are on, and
+//! the DHCP servers of the networks scheduled to it. DHCP runs on one alive agent that
+//! offers it (`configurations.dhcp`), picked by the network id, so every network has one
+//! server and a host that goes down hands its networks to another. VXLAN networks list
+//! the other hosts on them as flooding peers and their ports' MACs as forwarding entries
+//! (l2population), so no multicast is needed.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::IpAddr,
+};
+
+use dataplane::plan::{self as dp, HostPlan};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::{
+    app::{security_groups::protocol_number, Networking},
+    model::{self, Agent, Network, Port, Subnet},
+    store,
+};
+use api_common::Result;
+
+/// An agent as the plan needs it.
+struct Host {
+    tunnel_ip: Option<IpAddr>,
+    /// physnet -> host interface
+    mappings: BTreeMap<String, String>,
+}
+
+fn host_of(a: &Agent) -> Host {
+    let c = &a.configurations;
+    Host {
+        tunnel_ip: c["tunnel_ip"].as_str().and_then(|s| s.parse().ok()),
+        mappings: c["bridge_mappings"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The host serving DHCP for `network`: one of `dhcp_hosts` (sorted), by the id.
+fn dhcp_host<'a>(network: &str, dhcp_hosts: &'a [String]) -> Option<&'a str> {
+    if dhcp_hosts.is_empty() {
+        return None;
+    }
+    let h = network.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let n = u64::try_from(dhcp_hosts.len()).unwrap_or(1);
+    let i = usize::try_from(h % n).unwrap_or(0);
+    Some(dhcp_hosts[i].as_str())
+}
+
+/// Everything the plans of all hosts are made from, read once.
+struct World {
+    networks: HashMap<String, Network>,
+    subnets: Vec<Subnet>,
+    ports: Vec<Port>,
+    groups: HashMap<String, model::SecurityGroup>,
+    members: HashMap<String, Vec<IpAddr>>,
+    hosts: HashMap<String, Host>,
+    dhcp_hosts: Vec<String>,
+}
+
+impl Networking {
+    async fn world(&self) -> Result<World> {
+        let mut conn = self.db.pool.acquire().await?;
+        let networks = store::list_networks(&mut conn, None)
+            .await?
+            .into_iter()
+            .map(|n| (n.id.to_string(), n))
+            .collect();
+        let subnets = store::list_subnets(&mut conn, None).await?;
+        let ports = store::list_ports(&mut conn, store::PortScope::default()).await?;
+        let groups = store::list_groups(&mut conn, None)
+            .await?
+            .into_iter()
+            .map(|g| (g.id.to_string(), g))
+            .collect();
+        let members = store::group_members(&mut conn).await?;
+        drop(conn);
+        let agents = self.agents().await?;
+        let mut dhcp_hosts: Vec<String> = agents
+            .iter()
+            .filter(|a| a.alive && a.admin_state_up && a.configurations["dhcp"] == Value::Bool(true))
+            .map(|a| a.host.clone())
+            .collect();
+        dhcp_hosts.sort();
+        dhcp_hosts.dedup();
+        let hosts = agents.iter().map(|a| (a.host.clone(), host_of(a))).collect();
+        Ok(World {
+            networks,
+            subnets,
+            ports,
+            groups,
+            members,
+            hosts,
+            dhcp_hosts,
+        })
+    }
+
+    /// The plan of `host`.
+    pub async fn host_plan(&self, host: &str) -> Result<HostPlan> {
+        let w = self.world().await?;
+        Ok(plan_for(&w, host, self.cfg.dhcp_lease_duration))
+    }
+}
+
+/// The host a port is wired on (its binding, or the DHCP host for DHCP ports).
+fn port_host<'a>(w: &'a World, p: &'a Port) -> Option<&'a str> {
+    if p.device_owner == model::DEVICE_OWNER_DHCP {
+        dhcp_host(p.network_id.as_str(), &w.dhcp_hosts)
+    } else if p.bound() {
+        Some(p.host_id.as_str())
+    } else {
+        None
+    }
+}
+
+fn plan_for(w: &World, host: &str, lease: u32) -> HostPlan {
+    let here: Vec<&Port> = w
+        .ports
+        .iter()
+        .filter(|p| p.device_owner != model::DEVICE_OWNER_DHCP && p.host_id == host)
+        .collect();
+    let mut net_ids: BTreeSet<&str> = here.iter().map(|p| p.network_id.as_str()).collect();
+    let dhcp_here: BTreeSet<&str> = w
+        .networks
+        .keys()
+        .filter(|n| dhcp_host(n, &w.dhcp_hosts) == Some(host))
+        .filter(|n| w.subnets.iter().any(|s| s.network_id.as_str() == *n && s.enable_dhcp && s.ip_version() == 4))
+        .map(String::as_str)
+        .collect();
+    net_ids.extend(dhcp_here.iter().copied());
+    let me = w.hosts.get(host);
+    let mut networks = Vec::new();
+    for id in net_ids {
+        let Some(net) = w.networks.get(id) else { continue };
+        let kind = network_kind(w, net, host, me);
+        let dhcp = dhcp_here.contains(id).then(|| dhcp_plan(w, net, lease)).flatten();
+        networks.push(dp::NetworkPlan {
+            id: id.to_owned(),
+            kind,
+            mtu: net.mtu,
+            dhcp,
+        });
+    }
+    let ports = here
+        .iter()
+        .filter(|p| networks.iter().any(|n| n.id == p.network_id.as_str()))
+        .map(|p| port_plan(w, p))
+        .collect();
+    HostPlan { networks, ports }
+}
+
+fn network_kind(w: &World, net: &Network, host: &str, me: Option<&Host>) -> dp::NetworkKind {
+    let seg = &net.segment;
+    let mapping = |physnet: &Option<String>| {
+        physnet
+            .as_ref()
+            .and_then(|p| me.and_then(|h| h.mappings.get(p)))
+            .cloned()
+    };
+    match seg.network_type.as_str() {
+        "flat" => dp::NetworkKind::Flat {
+            interface: mapping(&seg.physical_network),
+        },
+        "vlan" => match (mapping(&seg.physical_network), seg.segmentation_id) {
+            (Some(interface), Some(v)) => dp::NetworkKind::Vlan {
+                interface,
+                vlan_id: u16::try_from(v).unwrap_or(0),
+            },
+            _ => dp::NetworkKind::Local,
+        },
+        "vxlan" => {
+            let (Some(local_ip), Some(vni)) = (me.and_then(|h| h.tunnel_ip), seg.segmentation_id) else {
+                return dp::NetworkKind::Local;
+            };
+            let mut peers = BTreeSet::new();
+            let mut fdb = Vec::new();
+            for p in w.ports.iter().filter(|p| p.network_id == net.id) {
+                let Some(h) = port_host(w, p) else { continue };
+                if h == host {
+                    continue;
+                }
+                let Some(peer) = w.hosts.get(h).and_then(|h| h.tunnel_ip) else { continue };
+                peers.insert(peer);
+                fdb.push(dp::FdbEntry {
+                    mac: p.mac_address.clone(),
+                    peer,
+                });
+            }
+            fdb.sort_by(|a, b| a.mac.cmp(&b.mac));
+            dp::NetworkKind::Vxlan {
+                vni,
+                local_ip,
+                peers: peers.into_iter().collect(),
+                fdb,
+            }
+        }
+        _ => dp::NetworkKind::Local,
+    }
+}
+
+fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
+    let subnets: Vec<&Subnet> = w
+        .subnets
+        .iter()
+        .filter(|s| s.network_id == net.id && s.enable_dhcp && s.ip_version() == 4)
+        .collect();
+    let port = w
+        .ports
+        .iter()
+        .find(|p| p.network_id == net.id && p.device_owner == model::DEVICE_OWNER_DHCP)?;
+    let addresses = port
+        .fixed_ips
+        .iter()
+        .filter_map(|f| {
+            let s = subnets.iter().find(|s| s.id == f.subnet_id)?;
+            IpNet::new(f.ip_address, s.cidr.prefix_len()).ok()
+        })
+        .collect();
+    let mut hosts = Vec::new();
+    for p in w.ports.iter().filter(|p| p.network_id == net.id && p.id != port.id) {
+        for f in &p.fixed_ips {
+            if subnets.iter().any(|s| s.id == f.subnet_id) {
+                hosts.push(dp::DhcpHost {
+                    mac: p.mac_address.clone(),
+                    ip: f.ip_address,
+                    hostname: crate::api::hostname(p, &f.ip_address),
+                });
+            }
+        }
+    }
+    hosts.sort_by(|a, b| a.mac.cmp(&b.mac).then(a.ip.cmp(&b.ip)));
+    Some(dp::DhcpPlan {
+        port_mac: port.mac_address.clone(),
+        addresses,
+        subnets: subnets
+            .iter()
+            .map(|s| dp::DhcpSubnet {
+                cidr: s.cidr,
+                gateway: s.gateway_ip,
+                dns_nameservers: s.dns_nameservers.clone(),
+                host_routes: s
+                    .host_routes
+                    .iter()
+                    .map(|r| dp::HostRoute {
+                        destination: r.destination,
+                        nexthop: r.nexthop,
+                    })
+                    .collect(),
+                lease_seconds: lease,
+            })
+            .collect(),
+        hosts,
+        // The metadata proxy arrives with routers and the compute metadata service.
+        metadata: false,
+    })
+}
+
+fn port_plan(w: &World, p: &Port) -> dp::PortPlan {
+    let security = p.port_security_enabled.then(|| {
+        let groups: Vec<&model::SecurityGroup> = p
+            .security_groups
+            .iter()
+            .filter_map(|g| w.groups.get(g.as_str()))
+            .collect();
+        let mut rules = Vec::new();
+        for g in &groups {
+            for r in &g.rules {
+                let remote = match (&r.remote_ip_prefix, &r.remote_group_id) {
+                    (Some(prefix), _) => dp::Remote::Prefix(*prefix),
+                    (None, Some(group)) => {
+                        let v6 = r.ethertype == "IPv6";
+                        let mut ips: Vec<IpAddr> = w
+                            .members
+                            .get(group.as_str())
+                            .map(|m| m.iter().filter(|ip| ip.is_ipv6() == v6).copied().collect())
+                            .unwrap_or_default();
+                        ips.sort();
+                        ips.dedup();
+                        dp::Remote::Addresses(ips)
+                    }
+                    (None, None) => dp::Remote::Any,
+                };
+                rules.push(dp::SgRule {
+                    direction: match r.direction {
+                        model::Direction::Ingress => dp::Direction::Ingress,
+                        model::Direction::Egress => dp::Direction::Egress,
+                    },
+                    ethertype: if r.ethertype == "IPv6" { dp::Ethertype::V6 } else { dp::Ethertype::V4 },
+                    protocol: r.protocol.as_deref().and_then(protocol_number),
+                    port_min: r.port_range_min,
+                    port_max: r.port_range_max,
+                    remote,
+                });
+            }
+        }
+        dp::SecurityPlan {
+            allowed_pairs: p
+                .allowed_address_pairs
+                .iter()
+                .filter_map(|a| {
+                    let ip: IpNet = a
+                        .ip_address
+                        .parse()
+                        .or_else(|_| a.ip_address.parse::<IpAddr>().map(IpNet::from))
+                        .ok()?;
+                    Some(dp::AllowedPair {
+                        mac: a.mac_address.clone(),
+                        ip,
+                    })
+                })
+                .collect(),
+            rules,
+            stateful: groups.iter().all(|g| g.stateful),
+        }
+    });
+    dp::PortPlan {
+        id: p.id.to_string(),
+        network_id: p.network_id.to_string(),
+        device: p.device_name(),
+        mac: p.mac_address.clone(),
+        ips: p.fixed_ips.iter().map(|f| f.ip_address).collect(),
+        security,
+        qos: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dhcp_is_spread_over_hosts_and_stable() {
+        let hosts = vec!["a".to_owned(), "b".to_owned()];
+        let picks: Vec<&str> = (0..20)
+            .map(|i| super::dhcp_host(&format!("net-{i}"), &hosts).unwrap())
+            .collect();
+        assert!(picks.contains(&"a") && picks.contains(&"b"));
+        assert_eq!(super::dhcp_host("net-3", &hosts), super::dhcp_host("net-3", &hosts));
+        assert_eq!(super::dhcp_host("x", &[]), None);
+    }
+}

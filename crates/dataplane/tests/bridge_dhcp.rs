@@ -159,4 +159,45 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
     );
     assert!(!std::path::Path::new(&format!("/run/netns/{qdhcp}")).exists());
     assert!(!host.ns.ok(&format!("ip link show {}", names::bridge(&net))));
+
+    // the DHCP namespace deleted by hand (dnsmasq keeps the old one alive): rebuilt
+    host.apply(&more);
+    sh(&format!("ip netns del {qdhcp}"));
+    let again = host.apply(&more);
+    assert!(
+        again
+            .changes
+            .contains(&format!("created namespace {qdhcp}")),
+        "{:?}",
+        again.changes
+    );
+    assert!(
+        a.dhcp().is_some(),
+        "DHCP did not come back after its namespace was deleted"
+    );
+
+    // teardown leaves nothing of the dataplane behind
+    host.teardown();
+    assert!(!std::path::Path::new(&format!("/run/netns/{qdhcp}")).exists());
+    let links = host.ns.exec("ip -o link show");
+    assert!(
+        !links.contains("brq") && !links.contains(&names::dhcp_tap(&net)),
+        "{links}"
+    );
+    assert!(!host.ns.exec("nft list tables").contains("oxitest"));
+    let conf = host
+        .state_dir()
+        .join("dhcp")
+        .join(&net)
+        .join("dnsmasq.conf");
+    // by process name, so that the shell running pgrep (whose command line holds the path) does not count
+    let running = std::process::Command::new("pgrep")
+        .args(["-a", "dnsmasq"])
+        .output()
+        .unwrap();
+    let running = String::from_utf8_lossy(&running.stdout);
+    assert!(
+        !running.contains(&conf.display().to_string()),
+        "dnsmasq still runs: {running}"
+    );
 }

@@ -294,6 +294,14 @@ impl Linux {
         if !std::path::Path::new(&ns_path).exists() {
             cmd::run("ip", &["netns", "add", &ns], None).await?;
             changes.push(format!("created namespace {ns}"));
+            // the namespace was deleted by hand while dnsmasq kept the old one alive
+            // (with the veth's inner end): start both afresh
+            sup.stop(&net.id, &files).await?;
+            if let Some(stale) = links.get(&tap) {
+                nl.delete(stale).await?;
+                changes.push(format!("deleted stale dhcp port {tap}"));
+                *links = Links::read(nl).await?;
+            }
         }
         if links.get(&tap).is_none() {
             // a leftover inner end (its host end deleted by hand) is gone with the pair
@@ -605,5 +613,85 @@ impl Dataplane for Linux {
         for e in self.teardown_locked(&mut sup).await {
             tracing::error!(error = ?e, "dataplane teardown incomplete");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::FdbEntry;
+
+    fn net(kind: NetworkKind) -> NetworkPlan {
+        NetworkPlan {
+            id: "6f2c1c33-0b5e-4a6e-9d51-1e0c7a3bb0a2".into(),
+            kind,
+            mtu: 1500,
+            dhcp: None,
+        }
+    }
+
+    #[test]
+    fn networks_plan_their_uplinks() {
+        let bridge = "brq6f2c1c33-0b".to_owned();
+        let cases = [
+            (NetworkKind::Local, Uplink::None),
+            (NetworkKind::Flat { interface: None }, Uplink::None),
+            (
+                NetworkKind::Flat {
+                    interface: Some("eth1".into()),
+                },
+                Uplink::Existing("eth1".into()),
+            ),
+            // untestable on this kernel (no 802.1Q): the operations are checked here
+            (
+                NetworkKind::Vlan {
+                    interface: "eth1".into(),
+                    vlan_id: 101,
+                },
+                Uplink::Vlan {
+                    name: "eth1.101".into(),
+                    parent: "eth1".into(),
+                    vlan_id: 101,
+                },
+            ),
+            (
+                NetworkKind::Vxlan {
+                    vni: 70,
+                    local_ip: "192.0.2.1".parse().unwrap(),
+                    peers: vec!["192.0.2.2".parse().unwrap()],
+                    fdb: vec![FdbEntry {
+                        mac: "FA:16:3E:00:00:01".into(),
+                        peer: "192.0.2.2".parse().unwrap(),
+                    }],
+                },
+                Uplink::Vxlan {
+                    name: "vxlan-70".into(),
+                    vni: 70,
+                    local: "192.0.2.1".parse().unwrap(),
+                    fdb: [
+                        ("00:00:00:00:00:00".to_owned(), "192.0.2.2".parse().unwrap()),
+                        ("fa:16:3e:00:00:01".to_owned(), "192.0.2.2".parse().unwrap()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+            ),
+        ];
+        for (kind, uplink) in cases {
+            assert_eq!(plan_network(&net(kind)), (bridge.clone(), uplink));
+        }
+    }
+
+    #[test]
+    fn owner_tags_are_checked() {
+        let dir = std::env::temp_dir().join(format!("dataplane-owner-{}", std::process::id()));
+        for bad in ["", "a-b", "a b", "a:b"] {
+            let config = Config {
+                state_dir: dir.clone(),
+                owner: bad.into(),
+            };
+            assert!(Linux::new(config).is_err(), "{bad:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,8 @@
 //! - `bridge` table, `forward` (priority -200, before br_netfilter hands the frame to the
 //!   inet hooks at -1): the frame's skb mark is set to the source port's index in the
 //!   high 16 bits (`sm_<tap>`) and the destination port's in the low 16 (`dm_<tap>`).
+//!   Frames from or to a secured port have their mark overwritten: on such frames the
+//!   whole mark belongs to the dataplane; other bridged frames keep theirs.
 //! - `inet` table, `forward`: bridged IP packets (br_netfilter) dispatch on the mark to
 //!   `egr_<tap>` (returns when allowed, so the destination's chain still runs) and then
 //!   `ing_<tap>` (default deny, established/related and DHCP replies allowed).
@@ -70,6 +72,7 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
     if ports.is_empty() {
         return out;
     }
+    let taps = set(src.keys());
     out.push(Chain {
         family: Family::Bridge,
         name: "prerouting".into(),
@@ -81,6 +84,8 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
         name: "forward".into(),
         base: Some("type filter hook forward priority -200; policy accept;".into()),
         rules: vec![
+            // frames between devices that are not secured ports keep their mark
+            format!("iifname != {taps} oifname != {taps} return"),
             "meta mark set 0x0".into(),
             format!("iifname vmap {}", vmap(&src)),
             format!("oifname vmap {}", vmap(&dst)),

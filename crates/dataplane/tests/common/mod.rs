@@ -25,7 +25,9 @@ pub fn can_run() -> bool {
     if !rustix::process::geteuid().is_root() {
         missing.push("root".to_owned());
     }
-    for tool in ["nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash"] {
+    for tool in [
+        "nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash", "python3",
+    ] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output();

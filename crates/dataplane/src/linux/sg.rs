@@ -480,5 +480,17 @@ mod tests {
             ]
         );
         assert!(super::chains(&[]).is_empty());
+
+        // stateless: no connection tracking, every packet needs a rule of its direction
+        let stateless = SecurityPlan {
+            stateful: false,
+            ..security
+        };
+        let ing = direction_chain(&stateless, Direction::Ingress);
+        assert!(ing.iter().all(|r| !r.starts_with("ct ")), "{ing:?}");
+        assert_eq!(
+            ing[ing.len() - 2],
+            "meta nfproto ipv4 meta l4proto 1 accept"
+        );
     }
 }

@@ -14,14 +14,14 @@
 //! kernel has no 802.1Q, so only the plan -> operations part ([`plan_network`]) is
 //! tested here.
 
-pub mod cmd;
-pub mod dhcp;
-pub mod fdb;
-pub mod marks;
-pub mod netlink;
-pub mod nft;
-pub mod qos;
-pub mod sg;
+mod cmd;
+mod dhcp;
+mod fdb;
+mod marks;
+mod netlink;
+mod nft;
+mod qos;
+mod sg;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 
 use dataplane::linux::{Config, Linux};
 use dataplane::names;
-use dataplane::plan::{Direction, Ethertype, HostPlan, NetworkKind, NetworkPlan, PortPlan, Remote, SecurityPlan, SgRule};
+use dataplane::plan::{
+    Direction, Ethertype, HostPlan, NetworkKind, NetworkPlan, PortPlan, Remote, SecurityPlan,
+    SgRule,
+};
 use dataplane::Dataplane;
 
 fn sh(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", cmd]).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn must(cmd: &str) {
@@ -62,16 +68,21 @@ fn security(rules: usize) -> SecurityPlan {
         remote: Remote::Any,
     }];
     for i in 0..rules {
+        let dport = 1000 + u16::try_from(i).expect("fewer than 64k rules");
         r.push(SgRule {
             direction: Direction::Ingress,
             ethertype: Ethertype::V4,
             protocol: Some(if i % 2 == 0 { 6 } else { 17 }),
-            port_min: Some(1000 + (i as u16)),
-            port_max: Some(1000 + (i as u16)),
+            port_min: Some(dport),
+            port_max: Some(dport),
             remote: Remote::Prefix(format!("172.16.{}.0/24", i % 256).parse().unwrap()),
         });
     }
-    SecurityPlan { allowed_pairs: vec![], rules: r, stateful: true }
+    SecurityPlan {
+        allowed_pairs: vec![],
+        rules: r,
+        stateful: true,
+    }
 }
 
 fn main() {
@@ -79,15 +90,27 @@ fn main() {
     let host = format!("dpb-h-{tag}");
     let (vm_a, vm_b) = (format!("dpb-a-{tag}"), format!("dpb-b-{tag}"));
     let net = format!("{tag:08x}-1111-4000-8000-000000000000");
-    let _guard = Namespaces(vec![host.clone(), vm_a.clone(), vm_b.clone(), names::dhcp_namespace(&net)]);
+    let _guard = Namespaces(vec![
+        host.clone(),
+        vm_a.clone(),
+        vm_b.clone(),
+        names::dhcp_namespace(&net),
+    ]);
     for ns in [&host, &vm_a, &vm_b] {
         must(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
     }
     // this process becomes the agent of the host namespace
     let file = std::fs::File::open(format!("/run/netns/{host}")).unwrap();
-    rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network)).unwrap();
+    rustix::thread::move_into_link_name_space(
+        file.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .unwrap();
     let state = std::env::temp_dir().join(format!("dataplane-bench-{tag}"));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dp = Linux::new(Config { state_dir: state.clone(), owner: "oxibench".into() }).unwrap();
         let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None }];

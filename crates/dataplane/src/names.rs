@@ -64,7 +64,13 @@ mod tests {
     #[test]
     fn names_fit_in_ifnamsiz() {
         let id = "6f2c1c33-0b5e-4a6e-9d51-1e0c7a3bb0a2";
-        for name in [bridge(id), tap(id), dhcp_tap(id), dhcp_ns_device(id), vxlan(16_777_215)] {
+        for name in [
+            bridge(id),
+            tap(id),
+            dhcp_tap(id),
+            dhcp_ns_device(id),
+            vxlan(16_777_215),
+        ] {
             assert!(name.len() <= 15, "{name}");
         }
         assert_eq!(bridge(id), "brq6f2c1c33-0b");

@@ -35,18 +35,36 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
                     lease_seconds: 600,
                 }],
                 hosts: vec![
-                    DhcpHost { mac: a.mac.clone(), ip: "10.9.0.10".parse().unwrap(), hostname: "vm-a".into() },
-                    DhcpHost { mac: b.mac.clone(), ip: "10.9.0.11".parse().unwrap(), hostname: "vm-b".into() },
+                    DhcpHost {
+                        mac: a.mac.clone(),
+                        ip: "10.9.0.10".parse().unwrap(),
+                        hostname: "vm-a".into(),
+                    },
+                    DhcpHost {
+                        mac: b.mac.clone(),
+                        ip: "10.9.0.11".parse().unwrap(),
+                        hostname: "vm-b".into(),
+                    },
                 ],
                 metadata: true,
             }),
         }],
-        ports: vec![port(&pa, &net, &a, "10.9.0.10"), port(&pb, &net, &b, "10.9.0.11")],
+        ports: vec![
+            port(&pa, &net, &a, "10.9.0.10"),
+            port(&pb, &net, &b, "10.9.0.11"),
+        ],
     };
 
     let first = host.apply(&plan);
     eprintln!("first apply: {:#?}", first.changes);
-    assert!(first.changes.iter().any(|c| c.starts_with("created bridge")), "{:?}", first.changes);
+    assert!(
+        first
+            .changes
+            .iter()
+            .any(|c| c.starts_with("created bridge")),
+        "{:?}",
+        first.changes
+    );
     let mut wired = first.wired.clone();
     wired.sort();
     let mut want = vec![pa.clone(), pb.clone()];
@@ -58,12 +76,21 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
     assert!(env_a.contains("mtu=1400"), "{env_a}");
     assert!(env_a.contains("hostname=vm-a"), "{env_a}");
     // option 121: metadata via the DHCP port, and the default route
-    assert!(env_a.contains("staticroutes=169.254.169.254/32 10.9.0.2 0.0.0.0/0 10.9.0.1"), "{env_a}");
-    assert!(b.dhcp().expect("vm b got no DHCP lease").contains("ip=10.9.0.11"));
+    assert!(
+        env_a.contains("staticroutes=169.254.169.254/32 10.9.0.2 0.0.0.0/0 10.9.0.1"),
+        "{env_a}"
+    );
+    assert!(b
+        .dhcp()
+        .expect("vm b got no DHCP lease")
+        .contains("ip=10.9.0.11"));
     assert!(a.ping_soon("10.9.0.11", 3), "a cannot reach b");
     // the route a guest's DHCP client installs from option 121
     a.ns.exec("ip route add 169.254.169.254/32 via 10.9.0.2");
-    assert!(a.ping("169.254.169.254"), "the DHCP namespace holds the metadata address");
+    assert!(
+        a.ping("169.254.169.254"),
+        "the DHCP namespace holds the metadata address"
+    );
     let qdhcp = names::dhcp_namespace(&net);
     assert!(sh(&format!("ip -n {qdhcp} -o addr show")).contains("169.254.169.254/32"));
 
@@ -72,26 +99,44 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
     assert_eq!(second.wired.len(), 2);
 
     // a host added: SIGHUP, no restart
-    let pid = std::fs::read_to_string(host.state_dir().join("dhcp").join(&net).join("pid")).unwrap();
+    let pid =
+        std::fs::read_to_string(host.state_dir().join("dhcp").join(&net).join("pid")).unwrap();
     let mut more = plan.clone();
     if let Some(d) = more.networks[0].dhcp.as_mut() {
-        d.hosts.push(DhcpHost { mac: "fa:16:3e:00:00:0c".into(), ip: "10.9.0.12".parse().unwrap(), hostname: "vm-c".into() });
+        d.hosts.push(DhcpHost {
+            mac: "fa:16:3e:00:00:0c".into(),
+            ip: "10.9.0.12".parse().unwrap(),
+            hostname: "vm-c".into(),
+        });
     }
     let reload = host.apply(&more);
-    assert_eq!(reload.changes, vec![format!("reloaded dnsmasq hosts for {net}")]);
-    let pid_after = std::fs::read_to_string(host.state_dir().join("dhcp").join(&net).join("pid")).unwrap();
+    assert_eq!(
+        reload.changes,
+        vec![format!("reloaded dnsmasq hosts for {net}")]
+    );
+    let pid_after =
+        std::fs::read_to_string(host.state_dir().join("dhcp").join(&net).join("pid")).unwrap();
     assert_eq!(pid, pid_after);
     assert_eq!(host.apply(&more).changes, Vec::<String>::new());
 
     // someone deletes the bridge and kills dnsmasq
-    host.ns.exec(&format!("ip link del {}", names::bridge(&net)));
+    host.ns
+        .exec(&format!("ip link del {}", names::bridge(&net)));
     sh(&format!("kill {}", pid.trim()));
     assert!(!a.ping("10.9.0.11"));
     std::thread::sleep(std::time::Duration::from_millis(200));
     let rebuilt = host.apply(&more);
     eprintln!("rebuild: {:#?}", rebuilt.changes);
-    assert!(rebuilt.changes.contains(&format!("created bridge {}", names::bridge(&net))));
-    assert!(rebuilt.changes.contains(&format!("started dnsmasq for {net}")), "{:?}", rebuilt.changes);
+    assert!(rebuilt
+        .changes
+        .contains(&format!("created bridge {}", names::bridge(&net))));
+    assert!(
+        rebuilt
+            .changes
+            .contains(&format!("started dnsmasq for {net}")),
+        "{:?}",
+        rebuilt.changes
+    );
     assert!(a.ping_soon("10.9.0.11", 3), "traffic did not come back");
     assert!(a.dhcp().is_some(), "DHCP did not come back");
 
@@ -99,9 +144,60 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
     let mut fewer = more.clone();
     fewer.ports.retain(|p| p.id == pa);
     let removed = host.apply(&fewer);
-    assert!(removed.changes.contains(&format!("unplugged {} from {}", b.tap, names::bridge(&net))), "{:?}", removed.changes);
+    assert!(
+        removed
+            .changes
+            .contains(&format!("unplugged {} from {}", b.tap, names::bridge(&net))),
+        "{:?}",
+        removed.changes
+    );
     let empty = host.apply(&HostPlan::default());
-    assert!(empty.changes.iter().any(|c| c.starts_with("removed dhcp")), "{:?}", empty.changes);
+    assert!(
+        empty.changes.iter().any(|c| c.starts_with("removed dhcp")),
+        "{:?}",
+        empty.changes
+    );
     assert!(!std::path::Path::new(&format!("/run/netns/{qdhcp}")).exists());
     assert!(!host.ns.ok(&format!("ip link show {}", names::bridge(&net))));
+
+    // the DHCP namespace deleted by hand (dnsmasq keeps the old one alive): rebuilt
+    host.apply(&more);
+    sh(&format!("ip netns del {qdhcp}"));
+    let again = host.apply(&more);
+    assert!(
+        again
+            .changes
+            .contains(&format!("created namespace {qdhcp}")),
+        "{:?}",
+        again.changes
+    );
+    assert!(
+        a.dhcp().is_some(),
+        "DHCP did not come back after its namespace was deleted"
+    );
+
+    // teardown leaves nothing of the dataplane behind
+    host.teardown();
+    assert!(!std::path::Path::new(&format!("/run/netns/{qdhcp}")).exists());
+    let links = host.ns.exec("ip -o link show");
+    assert!(
+        !links.contains("brq") && !links.contains(&names::dhcp_tap(&net)),
+        "{links}"
+    );
+    assert!(!host.ns.exec("nft list tables").contains("oxitest"));
+    let conf = host
+        .state_dir()
+        .join("dhcp")
+        .join(&net)
+        .join("dnsmasq.conf");
+    // by process name, so that the shell running pgrep (whose command line holds the path) does not count
+    let running = std::process::Command::new("pgrep")
+        .args(["-a", "dnsmasq"])
+        .output()
+        .unwrap();
+    let running = String::from_utf8_lossy(&running.stdout);
+    assert!(
+        !running.contains(&conf.display().to_string()),
+        "dnsmasq still runs: {running}"
+    );
 }

@@ -4,12 +4,19 @@
 mod common;
 
 use common::*;
-use dataplane::plan::{HostPlan, NetworkKind, NetworkPlan, QosPlan};
+use dataplane::plan::QosPlan;
 
 /// Seconds to send `bytes` from `from` to `to_ip` over TCP (bash /dev/tcp to busybox nc).
 fn transfer_seconds(from: &Vm, to: &Vm, to_ip: &str, bytes: usize) -> f64 {
     let mut listener = std::process::Command::new("ip")
-        .args(["netns", "exec", &to.ns.name, "sh", "-c", "busybox nc -l -p 5001 > /dev/null"])
+        .args([
+            "netns",
+            "exec",
+            &to.ns.name,
+            "sh",
+            "-c",
+            "busybox nc -l -p 5001 > /dev/null",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -27,26 +34,38 @@ fn a_rate_limited_port_is_shaped_both_ways() {
     if !can_run() {
         return;
     }
-    let t = tag();
-    let net = id();
-    let (pa, pb) = (id(), id());
-    let host = Host::new(format!("dpt-h-{t}"));
-    let a = Vm::new(format!("dpt-a-{t}"), &host, &pa, "fa:16:3e:00:03:0a");
-    let b = Vm::new(format!("dpt-b-{t}"), &host, &pb, "fa:16:3e:00:03:0b");
-    a.set_ip("10.6.0.10/24");
-    b.set_ip("10.6.0.11/24");
-    let mut plan = HostPlan {
-        networks: vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None }],
-        ports: vec![port(&pa, &net, &a, "10.6.0.10"), port(&pb, &net, &b, "10.6.0.11")],
-    };
-    plan.ports[0].qos = Some(QosPlan { max_kbps: 8000, max_burst_kbps: 800 });
+    let Lan {
+        host,
+        a,
+        b,
+        net,
+        mut plan,
+    } = Lan::new("10.6.0", 3);
+    plan.ports[0].qos = Some(QosPlan {
+        max_kbps: 8000,
+        max_burst_kbps: 800,
+    });
     let first = host.apply(&plan);
-    assert!(first.changes.contains(&format!("set qos 8000 kbit/s on {}", a.tap)), "{:?}", first.changes);
+    assert!(
+        first
+            .changes
+            .contains(&format!("set qos 8000 kbit/s on {}", a.tap)),
+        "{:?}",
+        first.changes
+    );
     let qdiscs = host.ns.exec(&format!("tc -j qdisc show dev {}", a.tap));
-    assert!(qdiscs.contains("\"kind\":\"tbf\"") && qdiscs.contains("\"kind\":\"ingress\""), "{qdiscs}");
+    assert!(
+        qdiscs.contains("\"kind\":\"tbf\"") && qdiscs.contains("\"kind\":\"ingress\""),
+        "{qdiscs}"
+    );
     let ifb = dataplane::names::ifb(&a.tap);
-    let filters = host.ns.exec(&format!("tc -j filter show dev {} ingress", a.tap));
-    assert!(filters.contains(&format!("\"to_dev\":\"{ifb}\"")), "{filters}");
+    let filters = host
+        .ns
+        .exec(&format!("tc -j filter show dev {} ingress", a.tap));
+    assert!(
+        filters.contains(&format!("\"to_dev\":\"{ifb}\"")),
+        "{filters}"
+    );
     let ifb_qdiscs = host.ns.exec(&format!("tc -j qdisc show dev {ifb}"));
     assert!(ifb_qdiscs.contains("\"kind\":\"tbf\""), "{ifb_qdiscs}");
     assert_eq!(host.apply(&plan).changes, Vec::<String>::new());
@@ -61,9 +80,18 @@ fn a_rate_limited_port_is_shaped_both_ways() {
     plan.ports[0].qos = None;
     let mut removed = host.apply(&plan).changes;
     removed.sort();
-    assert_eq!(removed, vec![format!("deleted {ifb} of network {net}"), format!("removed qos from {}", a.tap)]);
+    assert_eq!(
+        removed,
+        vec![
+            format!("deleted {ifb} of network {net}"),
+            format!("removed qos from {}", a.tap)
+        ]
+    );
     let qdiscs = host.ns.exec(&format!("tc -j qdisc show dev {}", a.tap));
-    assert!(!qdiscs.contains("tbf") && !qdiscs.contains("ingress"), "{qdiscs}");
+    assert!(
+        !qdiscs.contains("tbf") && !qdiscs.contains("ingress"),
+        "{qdiscs}"
+    );
     let unlimited = transfer_seconds(&a, &b, "10.6.0.11", 2_000_000);
     eprintln!("unlimited: {unlimited:.2} s");
     assert!(unlimited < 1.0);

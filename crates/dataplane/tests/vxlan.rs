@@ -17,7 +17,10 @@ fn vms_on_two_hosts_reach_each_other_over_vxlan() {
     let (pa, pb) = (id(), id());
     let h1 = Host::new(format!("dpt-h1-{t}"));
     let h2 = Host::new(format!("dpt-h2-{t}"));
-    sh(&format!("ip -n {} link add ul type veth peer name ul netns {}", h1.ns.name, h2.ns.name));
+    sh(&format!(
+        "ip -n {} link add ul type veth peer name ul netns {}",
+        h1.ns.name, h2.ns.name
+    ));
     h1.ns.exec("ip addr add 192.168.77.1/24 dev ul");
     h2.ns.exec("ip addr add 192.168.77.2/24 dev ul");
     h1.ns.exec("ip link set ul up");
@@ -34,22 +37,50 @@ fn vms_on_two_hosts_reach_each_other_over_vxlan() {
                 vni,
                 local_ip: local.parse().unwrap(),
                 peers: vec![peer.parse().unwrap()],
-                fdb: vec![FdbEntry { mac: remote_mac.into(), peer: peer.parse().unwrap() }],
+                fdb: vec![FdbEntry {
+                    mac: remote_mac.into(),
+                    peer: peer.parse().unwrap(),
+                }],
             },
             mtu: 1450,
             dhcp: None,
         }],
         ports: vec![port],
     };
-    let p1 = plan("192.168.77.1", "192.168.77.2", &b.mac, port(&pa, &net, &a, "10.7.0.10"));
-    let p2 = plan("192.168.77.2", "192.168.77.1", &a.mac, port(&pb, &net, &b, "10.7.0.11"));
+    let p1 = plan(
+        "192.168.77.1",
+        "192.168.77.2",
+        &b.mac,
+        port(&pa, &net, &a, "10.7.0.10"),
+    );
+    let p2 = plan(
+        "192.168.77.2",
+        "192.168.77.1",
+        &a.mac,
+        port(&pb, &net, &b, "10.7.0.11"),
+    );
     let first = h1.apply(&p1);
-    assert!(first.changes.contains(&format!("created vxlan {}", names::vxlan(vni))), "{:?}", first.changes);
-    assert!(first.changes.contains(&format!("added fdb {} dst 192.168.77.2 on {}", b.mac, names::vxlan(vni))));
+    assert!(
+        first
+            .changes
+            .contains(&format!("created vxlan {}", names::vxlan(vni))),
+        "{:?}",
+        first.changes
+    );
+    assert!(first.changes.contains(&format!(
+        "added fdb {} dst 192.168.77.2 on {}",
+        b.mac,
+        names::vxlan(vni)
+    )));
     h2.apply(&p2);
     assert!(a.ping_soon("10.7.0.11", 3), "a cannot reach b over vxlan");
-    let link = h1.ns.exec(&format!("ip -d link show {}", names::vxlan(vni)));
-    assert!(link.contains("nolearning") && link.contains("mtu 1450"), "{link}");
+    let link = h1
+        .ns
+        .exec(&format!("ip -d link show {}", names::vxlan(vni)));
+    assert!(
+        link.contains("nolearning") && link.contains("mtu 1450"),
+        "{link}"
+    );
 
     // re-applying one host changes nothing and the other keeps working
     assert_eq!(h1.apply(&p1).changes, Vec::<String>::new());
@@ -57,18 +88,32 @@ fn vms_on_two_hosts_reach_each_other_over_vxlan() {
     // a third port elsewhere appears in h1's plan: one entry added, traffic unaffected
     let mut more = p1.clone();
     if let NetworkKind::Vxlan { fdb, .. } = &mut more.networks[0].kind {
-        fdb.push(FdbEntry { mac: "fa:16:3e:00:02:0c".into(), peer: "192.168.77.2".parse().unwrap() });
+        fdb.push(FdbEntry {
+            mac: "fa:16:3e:00:02:0c".into(),
+            peer: "192.168.77.2".parse().unwrap(),
+        });
     }
     assert_eq!(
         h1.apply(&more).changes,
-        vec![format!("added fdb fa:16:3e:00:02:0c dst 192.168.77.2 on {}", names::vxlan(vni))]
+        vec![format!(
+            "added fdb fa:16:3e:00:02:0c dst 192.168.77.2 on {}",
+            names::vxlan(vni)
+        )]
     );
     assert!(a.ping("10.7.0.11") && b.ping("10.7.0.10"));
     // an fdb entry deleted by hand comes back
-    h1.ns.exec(&format!("bridge fdb del {} dev {} dst 192.168.77.2", b.mac, names::vxlan(vni)));
+    h1.ns.exec(&format!(
+        "bridge fdb del {} dev {} dst 192.168.77.2",
+        b.mac,
+        names::vxlan(vni)
+    ));
     assert_eq!(
         h1.apply(&more).changes,
-        vec![format!("added fdb {} dst 192.168.77.2 on {}", b.mac, names::vxlan(vni))]
+        vec![format!(
+            "added fdb {} dst 192.168.77.2 on {}",
+            b.mac,
+            names::vxlan(vni)
+        )]
     );
     assert!(a.ping_soon("10.7.0.11", 2));
 }

@@ -19,7 +19,9 @@ pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<St
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(Error::io(format!("starting {}", command())))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(Error::io(format!("starting {}", command())))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input.as_bytes())
             .await

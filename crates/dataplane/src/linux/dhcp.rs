@@ -47,7 +47,15 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
     let mut c = String::new();
     let dir = files.dir.display();
     // no DNS, nothing from the host's files, only our interface
-    for line in ["port=0", "no-resolv", "no-hosts", "bind-interfaces", "dhcp-authoritative", "keep-in-foreground", "user=root"] {
+    for line in [
+        "port=0",
+        "no-resolv",
+        "no-hosts",
+        "bind-interfaces",
+        "dhcp-authoritative",
+        "keep-in-foreground",
+        "user=root",
+    ] {
         let _ = writeln!(c, "{line}");
     }
     let _ = writeln!(c, "interface={device}");
@@ -56,7 +64,9 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
     let _ = writeln!(c, "dhcp-leasefile={dir}/leases");
     let _ = writeln!(c, "dhcp-hostsfile={dir}/hosts");
     for (i, subnet) in dhcp.subnets.iter().enumerate() {
-        let IpNet::V4(cidr) = subnet.cidr else { continue };
+        let IpNet::V4(cidr) = subnet.cidr else {
+            continue;
+        };
         let tag = format!("subnet{i}");
         let _ = writeln!(
             c,
@@ -72,16 +82,29 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
             // no gateway: push none (dnsmasq would offer its own address)
             let _ = writeln!(c, "dhcp-option=tag:{tag},option:router");
         }
-        let dns: Vec<String> = subnet.dns_nameservers.iter().filter(|a| a.is_ipv4()).map(|a| a.to_string()).collect();
+        let dns: Vec<String> = subnet
+            .dns_nameservers
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(|a| a.to_string())
+            .collect();
         if dns.is_empty() {
             let _ = writeln!(c, "dhcp-option=tag:{tag},option:dns-server");
         } else {
-            let _ = writeln!(c, "dhcp-option=tag:{tag},option:dns-server,{}", dns.join(","));
+            let _ = writeln!(
+                c,
+                "dhcp-option=tag:{tag},option:dns-server,{}",
+                dns.join(",")
+            );
         }
         // option 121 replaces option 3 in clients that take it: the default route goes in too
         let mut routes: Vec<String> = Vec::new();
         if dhcp.metadata {
-            let own = dhcp.addresses.iter().find(|a| subnet.cidr.contains(&a.addr())).map(|a| a.addr());
+            let own = dhcp
+                .addresses
+                .iter()
+                .find(|a| subnet.cidr.contains(&a.addr()))
+                .map(|a| a.addr());
             if let Some(IpAddr::V4(own)) = own {
                 routes.push(format!("{METADATA}/32,{own}"));
             }
@@ -95,7 +118,11 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
             if let Some(gw) = subnet.gateway {
                 routes.push(format!("0.0.0.0/0,{gw}"));
             }
-            let _ = writeln!(c, "dhcp-option=tag:{tag},option:classless-static-route,{}", routes.join(","));
+            let _ = writeln!(
+                c,
+                "dhcp-option=tag:{tag},option:classless-static-route,{}",
+                routes.join(",")
+            );
         }
     }
     c
@@ -140,7 +167,9 @@ fn pid_alive_with(pid: i32, needle: &str) -> bool {
         return false;
     };
     // the state follows the parenthesized command name; a zombie is not running
-    let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
     !zombie && String::from_utf8_lossy(&cmdline).contains(needle)
 }
 
@@ -156,7 +185,11 @@ impl Supervisor {
             }
         }
         // started by an earlier agent: its pid file and command line tell
-        let pid: i32 = std::fs::read_to_string(files.pid()).ok()?.trim().parse().ok()?;
+        let pid: i32 = std::fs::read_to_string(files.pid())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         pid_alive_with(pid, &files.conf().display().to_string()).then_some(pid)
     }
 
@@ -188,7 +221,10 @@ impl Supervisor {
         };
         signal(pid, rustix::process::Signal::TERM)?;
         if let Some(mut child) = self.children.remove(network_id) {
-            child.wait().await.map_err(Error::io("waiting for dnsmasq"))?;
+            child
+                .wait()
+                .await
+                .map_err(Error::io("waiting for dnsmasq"))?;
         } else {
             let needle = files.conf().display().to_string();
             for _ in 0..100 {
@@ -203,7 +239,8 @@ impl Supervisor {
 }
 
 fn signal(pid: i32, sig: rustix::process::Signal) -> Result<(), Error> {
-    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Plan(format!("bad pid {pid}")))?;
+    let pid =
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Plan(format!("bad pid {pid}")))?;
     rustix::process::kill_process(pid, sig).map_err(|e| Error::Io {
         what: format!("signalling dnsmasq {pid:?}"),
         source: e.into(),
@@ -231,12 +268,25 @@ mod tests {
                 lease_seconds: 86400,
             }],
             hosts: vec![
-                DhcpHost { mac: "FA:16:3E:00:00:04".into(), ip: "10.0.0.4".parse().unwrap(), hostname: "b".into() },
-                DhcpHost { mac: "fa:16:3e:00:00:03".into(), ip: "10.0.0.3".parse().unwrap(), hostname: "a".into() },
+                DhcpHost {
+                    mac: "FA:16:3E:00:00:04".into(),
+                    ip: "10.0.0.4".parse().unwrap(),
+                    hostname: "b".into(),
+                },
+                DhcpHost {
+                    mac: "fa:16:3e:00:00:03".into(),
+                    ip: "10.0.0.3".parse().unwrap(),
+                    hostname: "a".into(),
+                },
             ],
             metadata: true,
         };
-        let net = NetworkPlan { id: "n".into(), kind: NetworkKind::Local, mtu: 1450, dhcp: Some(dhcp.clone()) };
+        let net = NetworkPlan {
+            id: "n".into(),
+            kind: NetworkKind::Local,
+            mtu: 1450,
+            dhcp: Some(dhcp.clone()),
+        };
         let files = Files { dir: "/s/n".into() };
         let conf = render_conf(&net, &dhcp, &files, "ns-x");
         for line in [
@@ -250,6 +300,9 @@ mod tests {
         ] {
             assert!(conf.lines().any(|l| l == line), "{line} missing from\n{conf}");
         }
-        assert_eq!(render_hosts(&dhcp), "fa:16:3e:00:00:03,10.0.0.3,a\nfa:16:3e:00:00:04,10.0.0.4,b\n");
+        assert_eq!(
+            render_hosts(&dhcp),
+            "fa:16:3e:00:00:03,10.0.0.3,a\nfa:16:3e:00:00:04,10.0.0.4,b\n"
+        );
     }
 }

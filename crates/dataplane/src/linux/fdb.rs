@@ -37,17 +37,30 @@ pub async fn read(device: &str) -> Result<BTreeSet<(String, IpAddr)>, Error> {
 }
 
 /// Make the device's entries exactly `desired`; returns what changed.
-pub async fn reconcile(device: &str, desired: &BTreeSet<(String, IpAddr)>) -> Result<Vec<String>, Error> {
+pub async fn reconcile(
+    device: &str,
+    desired: &BTreeSet<(String, IpAddr)>,
+) -> Result<Vec<String>, Error> {
     let present = read(device).await?;
     let mut changes = Vec::new();
     for (mac, dst) in desired.difference(&present) {
         let dst_s = dst.to_string();
-        cmd::run("bridge", &["fdb", "append", mac, "dev", device, "dst", &dst_s], None).await?;
+        cmd::run(
+            "bridge",
+            &["fdb", "append", mac, "dev", device, "dst", &dst_s],
+            None,
+        )
+        .await?;
         changes.push(format!("added fdb {mac} dst {dst} on {device}"));
     }
     for (mac, dst) in present.difference(desired) {
         let dst_s = dst.to_string();
-        cmd::run("bridge", &["fdb", "del", mac, "dev", device, "dst", &dst_s], None).await?;
+        cmd::run(
+            "bridge",
+            &["fdb", "del", mac, "dev", device, "dst", &dst_s],
+            None,
+        )
+        .await?;
         changes.push(format!("removed fdb {mac} dst {dst} on {device}"));
     }
     Ok(changes)

@@ -14,14 +14,14 @@
 //! kernel has no 802.1Q, so only the plan -> operations part ([`plan_network`]) is
 //! tested here.
 
-pub mod cmd;
-pub mod dhcp;
-pub mod fdb;
-pub mod marks;
-pub mod netlink;
-pub mod nft;
-pub mod qos;
-pub mod sg;
+mod cmd;
+mod dhcp;
+mod fdb;
+mod marks;
+mod netlink;
+mod nft;
+mod qos;
+mod sg;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -92,7 +92,12 @@ pub fn plan_network(net: &NetworkPlan) -> (String, Uplink) {
             parent: interface.clone(),
             vlan_id: *vlan_id,
         },
-        NetworkKind::Vxlan { vni, local_ip, peers, fdb } => Uplink::Vxlan {
+        NetworkKind::Vxlan {
+            vni,
+            local_ip,
+            peers,
+            fdb,
+        } => Uplink::Vxlan {
             name: names::vxlan(*vni),
             vni: *vni,
             local: *local_ip,
@@ -114,7 +119,12 @@ struct Links {
 impl Links {
     async fn read(nl: &Netlink) -> Result<Links, Error> {
         Ok(Links {
-            by_name: nl.links().await?.into_iter().map(|l| (l.name.clone(), l)).collect(),
+            by_name: nl
+                .links()
+                .await?
+                .into_iter()
+                .map(|l| (l.name.clone(), l))
+                .collect(),
         })
     }
 
@@ -131,11 +141,20 @@ impl Links {
 impl Linux {
     /// A dataplane with this config; checks the owner tag and creates the state directory.
     pub fn new(config: Config) -> Result<Linux, Error> {
-        if config.owner.is_empty() || !config.owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::Plan(format!("bad owner tag {:?}: letters, digits and _ only", config.owner)));
+        if config.owner.is_empty()
+            || !config
+                .owner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::Plan(format!(
+                "bad owner tag {:?}: letters, digits and _ only",
+                config.owner
+            )));
         }
         for dir in [config.state_dir.clone(), config.state_dir.join("dhcp")] {
-            std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
         }
         Ok(Linux {
             config,
@@ -149,7 +168,10 @@ impl Linux {
 
     /// The network id an owned link belongs to, from its alias.
     fn owned_network<'a>(&self, link: &'a Link) -> Option<&'a str> {
-        link.alias.as_deref()?.strip_prefix(self.config.owner.as_str())?.strip_prefix(':')
+        link.alias
+            .as_deref()?
+            .strip_prefix(self.config.owner.as_str())?
+            .strip_prefix(':')
     }
 
     fn dhcp_files(&self, network_id: &str) -> dhcp::Files {
@@ -200,23 +222,39 @@ impl Linux {
         match &uplink {
             Uplink::None => {}
             Uplink::Existing(name) => {
-                let dev = links
-                    .get(name)
-                    .ok_or_else(|| Error::Plan(format!("interface {name} of network {} does not exist", net.id)))?;
+                let dev = links.get(name).ok_or_else(|| {
+                    Error::Plan(format!(
+                        "interface {name} of network {} does not exist",
+                        net.id
+                    ))
+                })?;
                 Self::wire(nl, dev, Some(&br), None, changes).await?;
             }
-            Uplink::Vlan { name, parent, vlan_id } => {
+            Uplink::Vlan {
+                name,
+                parent,
+                vlan_id,
+            } => {
                 if links.get(name).is_none() {
-                    let p = links
-                        .get(parent)
-                        .ok_or_else(|| Error::Plan(format!("interface {parent} of network {} does not exist", net.id)))?;
-                    nl.create_vlan(name, p.index, *vlan_id, net.mtu, &alias).await?;
+                    let p = links.get(parent).ok_or_else(|| {
+                        Error::Plan(format!(
+                            "interface {parent} of network {} does not exist",
+                            net.id
+                        ))
+                    })?;
+                    nl.create_vlan(name, p.index, *vlan_id, net.mtu, &alias)
+                        .await?;
                     changes.push(format!("created vlan {name}"));
                     *links = Links::read(nl).await?;
                 }
                 Self::wire(nl, links.require(name)?, Some(&br), Some(net.mtu), changes).await?;
             }
-            Uplink::Vxlan { name, vni, local, fdb } => {
+            Uplink::Vxlan {
+                name,
+                vni,
+                local,
+                fdb,
+            } => {
                 let wrong = links
                     .get(name)
                     .is_some_and(|l| l.vxlan != Some((*vni, Some(*local), false)));
@@ -250,17 +288,28 @@ impl Linux {
         let tap = names::dhcp_tap(&net.id);
         let inner = names::dhcp_ns_device(&net.id);
         let files = self.dhcp_files(&net.id);
-        std::fs::create_dir_all(&files.dir).map_err(Error::io(format!("creating {}", files.dir.display())))?;
+        std::fs::create_dir_all(&files.dir)
+            .map_err(Error::io(format!("creating {}", files.dir.display())))?;
         let ns_path = format!("/run/netns/{ns}");
         if !std::path::Path::new(&ns_path).exists() {
             cmd::run("ip", &["netns", "add", &ns], None).await?;
             changes.push(format!("created namespace {ns}"));
+            // the namespace was deleted by hand while dnsmasq kept the old one alive
+            // (with the veth's inner end): start both afresh
+            sup.stop(&net.id, &files).await?;
+            if let Some(stale) = links.get(&tap) {
+                nl.delete(stale).await?;
+                changes.push(format!("deleted stale dhcp port {tap}"));
+                *links = Links::read(nl).await?;
+            }
         }
         if links.get(&tap).is_none() {
             // a leftover inner end (its host end deleted by hand) is gone with the pair
-            nl.create_veth(&tap, &inner, net.mtu, &self.alias(&net.id)).await?;
+            nl.create_veth(&tap, &inner, net.mtu, &self.alias(&net.id))
+                .await?;
             *links = Links::read(nl).await?;
-            let ns_file = std::fs::File::open(&ns_path).map_err(Error::io(format!("opening {ns_path}")))?;
+            let ns_file =
+                std::fs::File::open(&ns_path).map_err(Error::io(format!("opening {ns_path}")))?;
             nl.move_to(links.require(&inner)?, &ns_file).await?;
             changes.push(format!("created dhcp port {tap}"));
             *links = Links::read(nl).await?;
@@ -295,7 +344,8 @@ impl Linux {
         }
         drop(inside);
 
-        let conf_changed = dhcp::write_if_changed(&files.conf(), &dhcp::render_conf(net, plan, &files, &inner))?;
+        let conf_changed =
+            dhcp::write_if_changed(&files.conf(), &dhcp::render_conf(net, plan, &files, &inner))?;
         let hosts_changed = dhcp::write_if_changed(&files.hosts(), &dhcp::render_hosts(plan))?;
         match sup.running(&net.id, &files) {
             Some(_) if conf_changed => {
@@ -325,14 +375,17 @@ impl Linux {
         if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
-        std::fs::remove_dir_all(&files.dir).map_err(Error::io(format!("removing {}", files.dir.display())))
+        std::fs::remove_dir_all(&files.dir)
+            .map_err(Error::io(format!("removing {}", files.dir.display())))
     }
 
     /// Network ids with a DHCP directory (owned DHCP namespaces).
     fn dhcp_dirs(&self) -> Result<Vec<String>, Error> {
         let dir = self.config.state_dir.join("dhcp");
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(Error::io(format!("listing {}", dir.display())))? {
+        for entry in
+            std::fs::read_dir(&dir).map_err(Error::io(format!("listing {}", dir.display())))?
+        {
             let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
             out.push(entry.file_name().to_string_lossy().into_owned());
         }
@@ -347,7 +400,9 @@ impl Linux {
         net: &NetworkPlan,
         changes: &mut Vec<String>,
     ) -> Result<bool, Error> {
-        let Some(tap) = links.get(&port.device) else { return Ok(false) };
+        let Some(tap) = links.get(&port.device) else {
+            return Ok(false);
+        };
         let br = links.require(&names::bridge(&net.id))?;
         Self::wire(nl, tap, Some(br), Some(net.mtu), changes).await?;
         let ifb = names::ifb(&port.device);
@@ -360,15 +415,31 @@ impl Linux {
                 Some(link) => Self::wire(nl, link, None, None, changes).await?,
             }
         }
-        changes.extend(qos::reconcile(&self.config.state_dir, &port.device, &ifb, port.qos.as_ref()).await?);
+        changes.extend(
+            qos::reconcile(
+                &self.config.state_dir,
+                &port.device,
+                &ifb,
+                port.qos.as_ref(),
+            )
+            .await?,
+        );
         Ok(true)
     }
 
-    async fn apply_locked(&self, sup: &mut dhcp::Supervisor, plan: &HostPlan) -> Result<Applied, Error> {
-        let networks: BTreeMap<&str, &NetworkPlan> = plan.networks.iter().map(|n| (n.id.as_str(), n)).collect();
+    async fn apply_locked(
+        &self,
+        sup: &mut dhcp::Supervisor,
+        plan: &HostPlan,
+    ) -> Result<Applied, Error> {
+        let networks: BTreeMap<&str, &NetworkPlan> =
+            plan.networks.iter().map(|n| (n.id.as_str(), n)).collect();
         for port in &plan.ports {
             if !networks.contains_key(port.network_id.as_str()) {
-                return Err(Error::Plan(format!("port {} is on network {}, not in the plan", port.id, port.network_id)));
+                return Err(Error::Plan(format!(
+                    "port {} is on network {}, not in the plan",
+                    port.id, port.network_id
+                )));
             }
         }
         let nl = Netlink::current()?;
@@ -396,12 +467,23 @@ impl Linux {
         changes.extend(nft::reconcile(&self.config.owner, &sg::chains(&secured)).await?);
 
         for net in &plan.networks {
-            self.ensure_network(&nl, &mut links, net, &mut changes).await?;
-            self.ensure_dhcp(sup, &nl, &mut links, net, &mut changes).await?;
+            self.ensure_network(&nl, &mut links, net, &mut changes)
+                .await?;
+            self.ensure_dhcp(sup, &nl, &mut links, net, &mut changes)
+                .await?;
         }
         let mut wired = Vec::new();
         for port in &plan.ports {
-            if self.ensure_port(&nl, &links, port, networks[port.network_id.as_str()], &mut changes).await? {
+            if self
+                .ensure_port(
+                    &nl,
+                    &links,
+                    port,
+                    networks[port.network_id.as_str()],
+                    &mut changes,
+                )
+                .await?
+            {
                 wired.push(port.id.clone());
             }
         }
@@ -425,7 +507,9 @@ impl Linux {
                 continue;
             }
             // a foreign device (a port's tap) in one of our bridges that the plan no longer puts there
-            let in_owned_bridge = link.master.and_then(|m| links.by_name.values().find(|b| b.index == m));
+            let in_owned_bridge = link
+                .master
+                .and_then(|m| links.by_name.values().find(|b| b.index == m));
             if let Some(bridge) = in_owned_bridge.filter(|b| self.owned_network(b).is_some()) {
                 if !keep_devices.contains(&link.name) {
                     nl.set_nomaster(link).await?;
@@ -453,7 +537,12 @@ impl Linux {
             }
         }
         keep.extend(plan.ports.iter().map(|p| p.device.clone()));
-        keep.extend(plan.ports.iter().filter(|p| p.qos.is_some()).map(|p| names::ifb(&p.device)));
+        keep.extend(
+            plan.ports
+                .iter()
+                .filter(|p| p.qos.is_some())
+                .map(|p| names::ifb(&p.device)),
+        );
         keep
     }
 
@@ -493,8 +582,15 @@ impl Linux {
         if let Err(e) = nft::delete_tables(&self.config.owner).await {
             errors.push(e);
         }
-        for path in [self.config.state_dir.join("marks.json"), self.config.state_dir.join("qos")] {
-            let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        for path in [
+            self.config.state_dir.join("marks.json"),
+            self.config.state_dir.join("qos"),
+        ] {
+            let result = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -517,5 +613,85 @@ impl Dataplane for Linux {
         for e in self.teardown_locked(&mut sup).await {
             tracing::error!(error = ?e, "dataplane teardown incomplete");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::FdbEntry;
+
+    fn net(kind: NetworkKind) -> NetworkPlan {
+        NetworkPlan {
+            id: "6f2c1c33-0b5e-4a6e-9d51-1e0c7a3bb0a2".into(),
+            kind,
+            mtu: 1500,
+            dhcp: None,
+        }
+    }
+
+    #[test]
+    fn networks_plan_their_uplinks() {
+        let bridge = "brq6f2c1c33-0b".to_owned();
+        let cases = [
+            (NetworkKind::Local, Uplink::None),
+            (NetworkKind::Flat { interface: None }, Uplink::None),
+            (
+                NetworkKind::Flat {
+                    interface: Some("eth1".into()),
+                },
+                Uplink::Existing("eth1".into()),
+            ),
+            // untestable on this kernel (no 802.1Q): the operations are checked here
+            (
+                NetworkKind::Vlan {
+                    interface: "eth1".into(),
+                    vlan_id: 101,
+                },
+                Uplink::Vlan {
+                    name: "eth1.101".into(),
+                    parent: "eth1".into(),
+                    vlan_id: 101,
+                },
+            ),
+            (
+                NetworkKind::Vxlan {
+                    vni: 70,
+                    local_ip: "192.0.2.1".parse().unwrap(),
+                    peers: vec!["192.0.2.2".parse().unwrap()],
+                    fdb: vec![FdbEntry {
+                        mac: "FA:16:3E:00:00:01".into(),
+                        peer: "192.0.2.2".parse().unwrap(),
+                    }],
+                },
+                Uplink::Vxlan {
+                    name: "vxlan-70".into(),
+                    vni: 70,
+                    local: "192.0.2.1".parse().unwrap(),
+                    fdb: [
+                        ("00:00:00:00:00:00".to_owned(), "192.0.2.2".parse().unwrap()),
+                        ("fa:16:3e:00:00:01".to_owned(), "192.0.2.2".parse().unwrap()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                },
+            ),
+        ];
+        for (kind, uplink) in cases {
+            assert_eq!(plan_network(&net(kind)), (bridge.clone(), uplink));
+        }
+    }
+
+    #[test]
+    fn owner_tags_are_checked() {
+        let dir = std::env::temp_dir().join(format!("dataplane-owner-{}", std::process::id()));
+        for bad in ["", "a-b", "a b", "a:b"] {
+            let config = Config {
+                state_dir: dir.clone(),
+                owner: bad.into(),
+            };
+            assert!(Linux::new(config).is_err(), "{bad:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

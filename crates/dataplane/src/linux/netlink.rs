@@ -75,7 +75,8 @@ impl Netlink {
         let runtime = tokio::runtime::Handle::current();
         let (connection, handle) = std::thread::scope(|s| {
             s.spawn(|| {
-                let ns = std::fs::File::open(&path).map_err(Error::io(format!("opening {path}")))?;
+                let ns =
+                    std::fs::File::open(&path).map_err(Error::io(format!("opening {path}")))?;
                 rustix::thread::move_into_link_name_space(
                     ns.as_fd(),
                     Some(rustix::thread::LinkNameSpaceType::Network),
@@ -115,7 +116,8 @@ impl Netlink {
     /// Create a bridge, up, with this MTU and alias.
     pub async fn create_bridge(&self, name: &str, mtu: u32, alias: &str) -> Result<(), Error> {
         let msg = LinkBridge::new(name).mtu(mtu).up().build();
-        self.add(msg, name, alias, format!("creating bridge {name}")).await
+        self.add(msg, name, alias, format!("creating bridge {name}"))
+            .await
     }
 
     /// Create a VXLAN device without learning on the standard port, up.
@@ -133,7 +135,8 @@ impl Netlink {
             IpAddr::V6(a) => builder.local6(a),
         };
         let msg = builder.mtu(mtu).up().build();
-        self.add(msg, name, alias, format!("creating vxlan {name}")).await
+        self.add(msg, name, alias, format!("creating vxlan {name}"))
+            .await
     }
 
     /// Create an 802.1Q subinterface of `parent`, up.
@@ -145,28 +148,40 @@ impl Netlink {
         mtu: u32,
         alias: &str,
     ) -> Result<(), Error> {
-        let msg = LinkVlan::new(name, parent, vlan_id)
-            .mtu(mtu)
-            .up()
-            .build();
-        self.add(msg, name, alias, format!("creating vlan {name}")).await
+        let msg = LinkVlan::new(name, parent, vlan_id).mtu(mtu).up().build();
+        self.add(msg, name, alias, format!("creating vlan {name}"))
+            .await
     }
 
     /// Create an ifb device, up.
     pub async fn create_ifb(&self, name: &str, alias: &str) -> Result<(), Error> {
         let msg = LinkIfb::new(name).up().build();
-        self.add(msg, name, alias, format!("creating ifb {name}")).await
+        self.add(msg, name, alias, format!("creating ifb {name}"))
+            .await
     }
 
     /// Create a veth pair (both ends down, `name` with this alias).
-    pub async fn create_veth(&self, name: &str, peer: &str, mtu: u32, alias: &str) -> Result<(), Error> {
+    pub async fn create_veth(
+        &self,
+        name: &str,
+        peer: &str,
+        mtu: u32,
+        alias: &str,
+    ) -> Result<(), Error> {
         let msg = LinkVeth::new(name, peer).mtu(mtu).build();
-        self.add(msg, name, alias, format!("creating veth {name}")).await
+        self.add(msg, name, alias, format!("creating veth {name}"))
+            .await
     }
 
     /// Create a link, then set its alias: the kernel ignores `IFLA_IFALIAS` when
     /// creating a link, only a set request takes it.
-    async fn add(&self, msg: LinkMessage, name: &str, alias: &str, op: String) -> Result<(), Error> {
+    async fn add(
+        &self,
+        msg: LinkMessage,
+        name: &str,
+        alias: &str,
+        op: String,
+    ) -> Result<(), Error> {
         self.handle
             .link()
             .add(msg)
@@ -183,7 +198,9 @@ impl Netlink {
             .await
             .map_err(Error::netlink(op.clone()))?;
         for link in created {
-            let msg = LinkUnspec::new_with_index(link.header.index).alias(alias).build();
+            let msg = LinkUnspec::new_with_index(link.header.index)
+                .alias(alias)
+                .build();
             self.set(msg, format!("{op}: setting its alias")).await?;
         }
         Ok(())
@@ -200,13 +217,18 @@ impl Netlink {
 
     /// Enslave a link to a bridge.
     pub async fn set_master(&self, link: &Link, master: &Link) -> Result<(), Error> {
-        let msg = LinkUnspec::new_with_index(link.index).controller(master.index).build();
-        self.set(msg, format!("plugging {} into {}", link.name, master.name)).await
+        let msg = LinkUnspec::new_with_index(link.index)
+            .controller(master.index)
+            .build();
+        self.set(msg, format!("plugging {} into {}", link.name, master.name))
+            .await
     }
 
     /// Release a link from its bridge.
     pub async fn set_nomaster(&self, link: &Link) -> Result<(), Error> {
-        let msg = LinkUnspec::new_with_index(link.index).nocontroller().build();
+        let msg = LinkUnspec::new_with_index(link.index)
+            .nocontroller()
+            .build();
         self.set(msg, format!("unplugging {}", link.name)).await
     }
 
@@ -219,13 +241,17 @@ impl Netlink {
     /// Set a link's MTU.
     pub async fn set_mtu(&self, link: &Link, mtu: u32) -> Result<(), Error> {
         let msg = LinkUnspec::new_with_index(link.index).mtu(mtu).build();
-        self.set(msg, format!("setting the mtu of {}", link.name)).await
+        self.set(msg, format!("setting the mtu of {}", link.name))
+            .await
     }
 
     /// Set a link's MAC.
     pub async fn set_mac(&self, link: &Link, mac: [u8; 6]) -> Result<(), Error> {
-        let msg = LinkUnspec::new_with_index(link.index).address(mac.to_vec()).build();
-        self.set(msg, format!("setting the mac of {}", link.name)).await
+        let msg = LinkUnspec::new_with_index(link.index)
+            .address(mac.to_vec())
+            .build();
+        self.set(msg, format!("setting the mac of {}", link.name))
+            .await
     }
 
     /// Move a link into the namespace whose file is `ns`.
@@ -234,14 +260,17 @@ impl Netlink {
         let msg = LinkUnspec::new_with_index(link.index)
             .setns_by_fd(ns.as_raw_fd())
             .build();
-        self.set(msg, format!("moving {} to its namespace", link.name)).await
+        self.set(msg, format!("moving {} to its namespace", link.name))
+            .await
     }
 
     /// Delete a link; one already gone (a veth whose peer's namespace was just
     /// deleted, which the kernel does asynchronously) is not an error.
     pub async fn delete(&self, link: &Link) -> Result<(), Error> {
         match self.handle.link().del(link.index).execute().await {
-            Err(rtnetlink::Error::NetlinkError(e)) if e.code.map(|c| c.get()) == Some(-19) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.code.map(|c| c.get()) == Some(-19) => {
+                Ok(())
+            }
             other => other.map_err(Error::netlink(format!("deleting {}", link.name))),
         }
     }
@@ -256,7 +285,10 @@ impl Netlink {
             .execute()
             .try_collect()
             .await
-            .map_err(Error::netlink(format!("listing addresses of {}", link.name)))?;
+            .map_err(Error::netlink(format!(
+                "listing addresses of {}",
+                link.name
+            )))?;
         Ok(messages
             .iter()
             .filter_map(|m| {

@@ -85,7 +85,11 @@ pub type Existing = BTreeMap<(Family, String), Present>;
 
 /// The transaction turning `existing` into `desired` (`None` when nothing differs), and
 /// the changes it makes, readable.
-pub fn transaction(table: &str, desired: &[Chain], existing: &Existing) -> Option<(String, Vec<String>)> {
+pub fn transaction(
+    table: &str,
+    desired: &[Chain],
+    existing: &Existing,
+) -> Option<(String, Vec<String>)> {
     let mut script = String::new();
     let mut changes = Vec::new();
     let mut fill = String::new();
@@ -98,7 +102,10 @@ pub fn transaction(table: &str, desired: &[Chain], existing: &Existing) -> Optio
         let f = chain.family.word();
         let name = &chain.name;
         match existing.get(&key) {
-            Some(p) if p.rules == chain.rules.len() + 1 && p.first_comment.as_deref() == Some(hash.as_str()) => {
+            Some(p)
+                if p.rules == chain.rules.len() + 1
+                    && p.first_comment.as_deref() == Some(hash.as_str()) =>
+            {
                 continue
             }
             Some(_) => changes.push(format!("rewrote nft chain {f} {name}")),
@@ -109,7 +116,9 @@ pub fn transaction(table: &str, desired: &[Chain], existing: &Existing) -> Optio
             None => script.push_str(&format!("add chain {f} {table} {name}\n")),
         }
         fill.push_str(&format!("flush chain {f} {table} {name}\n"));
-        fill.push_str(&format!("add rule {f} {table} {name} counter comment \"{hash}\"\n"));
+        fill.push_str(&format!(
+            "add rule {f} {table} {name} counter comment \"{hash}\"\n"
+        ));
         for rule in &chain.rules {
             fill.push_str(&format!("add rule {f} {table} {name} {rule}\n"));
         }
@@ -247,10 +256,13 @@ mod tests {
         );
         assert!(!script.contains("flush chain inet t a\n"), "{script}");
         assert!(script.contains("add rule inet t b accept\n"));
-        assert!(script.find("add rule inet t b").unwrap() < script.find("delete chain inet t old").unwrap());
+        assert!(
+            script.find("add rule inet t b").unwrap()
+                < script.find("delete chain inet t old").unwrap()
+        );
 
         existing.remove(&(Family::Inet, "old".into()));
-        assert_eq!(transaction("t", &[a.clone()], &existing), None);
+        assert_eq!(transaction("t", std::slice::from_ref(&a), &existing), None);
         // a rule deleted by hand: the count no longer matches
         existing.get_mut(&(Family::Inet, "a".into())).unwrap().rules = 1;
         let (_, changes) = transaction("t", &[a], &existing).unwrap();
@@ -269,7 +281,10 @@ mod tests {
         parse_listing(json, &mut existing).unwrap();
         assert_eq!(
             existing[&(Family::Inet, "a".into())],
-            Present { rules: 2, first_comment: Some("h:1".into()) }
+            Present {
+                rules: 2,
+                first_comment: Some("h:1".into())
+            }
         );
         assert_eq!(existing[&(Family::Inet, "e".into())], Present::default());
     }

@@ -44,7 +44,11 @@ fn state(dir: &Path, tap: &str) -> PathBuf {
 
 /// The burst in bytes: the plan's, or 80% of one second at the rate.
 pub fn burst_bytes(q: &QosPlan) -> u64 {
-    let kbit = if q.max_burst_kbps == 0 { q.max_kbps * 8 / 10 } else { q.max_burst_kbps };
+    let kbit = if q.max_burst_kbps == 0 {
+        q.max_kbps * 8 / 10
+    } else {
+        q.max_burst_kbps
+    };
     (kbit * 1000 / 8).max(2000)
 }
 
@@ -70,7 +74,8 @@ async fn read(tap: &str, ifb: &str) -> Result<(bool, bool, bool), Error> {
     let ingress = qdiscs.iter().any(|q| q.kind == "ingress");
     let redirect = if ingress {
         let json = cmd::run("tc", &["-j", "filter", "show", "dev", tap, "ingress"], None).await?;
-        let filters: Vec<Filter> = serde_json::from_str(&json).map_err(parse("tc -j filter show"))?;
+        let filters: Vec<Filter> =
+            serde_json::from_str(&json).map_err(parse("tc -j filter show"))?;
         filters
             .iter()
             .flat_map(|f| f.options.iter().flat_map(|o| o.actions.iter()))
@@ -97,7 +102,12 @@ pub fn commands(tap: &str, ifb: &str, q: &QosPlan) -> Vec<Vec<String>> {
 }
 
 /// Make the tap's shaping match `qos`; returns what changed.
-pub async fn reconcile(state_dir: &Path, tap: &str, ifb: &str, qos: Option<&QosPlan>) -> Result<Vec<String>, Error> {
+pub async fn reconcile(
+    state_dir: &Path,
+    tap: &str,
+    ifb: &str,
+    qos: Option<&QosPlan>,
+) -> Result<Vec<String>, Error> {
     let path = state(state_dir, tap);
     // no record, or an unreadable one: the limit is (re)applied
     let saved: Option<QosPlan> = match std::fs::read_to_string(&path) {
@@ -119,9 +129,14 @@ pub async fn reconcile(state_dir: &Path, tap: &str, ifb: &str, qos: Option<&QosP
                 cmd::run("tc", &args, None).await?;
             }
             let dir = state_dir.join("qos");
-            std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-            let text = serde_json::to_string(q).map_err(|source| Error::Parse { what: "qos state".into(), source })?;
-            std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
+            let text = serde_json::to_string(q).map_err(|source| Error::Parse {
+                what: "qos state".into(),
+                source,
+            })?;
+            std::fs::write(&path, text)
+                .map_err(Error::io(format!("writing {}", path.display())))?;
             Ok(vec![format!("set qos {} kbit/s on {tap}", q.max_kbps)])
         }
         None => {
@@ -134,7 +149,8 @@ pub async fn reconcile(state_dir: &Path, tap: &str, ifb: &str, qos: Option<&QosP
                 cmd::run("tc", &["qdisc", "del", "dev", tap, "ingress"], None).await?;
             }
             if saved.is_some() {
-                std::fs::remove_file(&path).map_err(Error::io(format!("removing {}", path.display())))?;
+                std::fs::remove_file(&path)
+                    .map_err(Error::io(format!("removing {}", path.display())))?;
             }
             Ok(changes)
         }
@@ -147,11 +163,22 @@ mod tests {
 
     #[test]
     fn commands_render() {
-        let q = QosPlan { max_kbps: 8000, max_burst_kbps: 0 };
+        let q = QosPlan {
+            max_kbps: 8000,
+            max_burst_kbps: 0,
+        };
         assert_eq!(burst_bytes(&q), 800_000);
         let c = commands("tapx", "ifbx", &q);
-        assert_eq!(c[0].join(" "), "qdisc replace dev tapx root tbf rate 8000kbit burst 800000 latency 50ms");
-        assert_eq!(c[1].join(" "), "qdisc replace dev ifbx root tbf rate 8000kbit burst 800000 latency 50ms");
-        assert!(c[3].join(" ").ends_with("action mirred egress redirect dev ifbx"));
+        assert_eq!(
+            c[0].join(" "),
+            "qdisc replace dev tapx root tbf rate 8000kbit burst 800000 latency 50ms"
+        );
+        assert_eq!(
+            c[1].join(" "),
+            "qdisc replace dev ifbx root tbf rate 8000kbit burst 800000 latency 50ms"
+        );
+        assert!(c[3]
+            .join(" ")
+            .ends_with("action mirred egress redirect dev ifbx"));
     }
 }

@@ -7,6 +7,8 @@
 //! - `bridge` table, `forward` (priority -200, before br_netfilter hands the frame to the
 //!   inet hooks at -1): the frame's skb mark is set to the source port's index in the
 //!   high 16 bits (`sm_<tap>`) and the destination port's in the low 16 (`dm_<tap>`).
+//!   Frames from or to a secured port have their mark overwritten: on such frames the
+//!   whole mark belongs to the dataplane; other bridged frames keep theirs.
 //! - `inet` table, `forward`: bridged IP packets (br_netfilter) dispatch on the mark to
 //!   `egr_<tap>` (returns when allowed, so the destination's chain still runs) and then
 //!   `ing_<tap>` (default deny, established/related and DHCP replies allowed).
@@ -50,14 +52,27 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
         egr.insert(format!("{high:#010x}"), format!("jump egr_{tap}"));
         ing.insert(format!("{low:#010x}"), format!("jump ing_{tap}"));
         out.push(bridge(format!("as_{tap}"), anti_spoof(s.port, s.security)));
-        out.push(bridge(format!("sm_{tap}"), vec![format!("meta mark set meta mark or {high:#010x}")]));
-        out.push(bridge(format!("dm_{tap}"), vec![format!("meta mark set meta mark or {low:#010x}")]));
-        out.push(inet(format!("egr_{tap}"), direction_chain(s.security, Direction::Egress)));
-        out.push(inet(format!("ing_{tap}"), direction_chain(s.security, Direction::Ingress)));
+        out.push(bridge(
+            format!("sm_{tap}"),
+            vec![format!("meta mark set meta mark or {high:#010x}")],
+        ));
+        out.push(bridge(
+            format!("dm_{tap}"),
+            vec![format!("meta mark set meta mark or {low:#010x}")],
+        ));
+        out.push(inet(
+            format!("egr_{tap}"),
+            direction_chain(s.security, Direction::Egress),
+        ));
+        out.push(inet(
+            format!("ing_{tap}"),
+            direction_chain(s.security, Direction::Ingress),
+        ));
     }
     if ports.is_empty() {
         return out;
     }
+    let taps = set(src.keys());
     out.push(Chain {
         family: Family::Bridge,
         name: "prerouting".into(),
@@ -69,6 +84,8 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
         name: "forward".into(),
         base: Some("type filter hook forward priority -200; policy accept;".into()),
         rules: vec![
+            // frames between devices that are not secured ports keep their mark
+            format!("iifname != {taps} oifname != {taps} return"),
             "meta mark set 0x0".into(),
             format!("iifname vmap {}", vmap(&src)),
             format!("oifname vmap {}", vmap(&dst)),
@@ -87,11 +104,21 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
 }
 
 fn bridge(name: String, rules: Vec<String>) -> Chain {
-    Chain { family: Family::Bridge, name, base: None, rules }
+    Chain {
+        family: Family::Bridge,
+        name,
+        base: None,
+        rules,
+    }
 }
 
 fn inet(name: String, rules: Vec<String>) -> Chain {
-    Chain { family: Family::Inet, name, base: None, rules }
+    Chain {
+        family: Family::Inet,
+        name,
+        base: None,
+        rules,
+    }
 }
 
 fn vmap(entries: &BTreeMap<String, String>) -> String {
@@ -120,8 +147,17 @@ fn disjoint(mut nets: Vec<IpNet>) -> Vec<IpNet> {
 
 /// The port's (MAC, prefix) pairs: its own MAC with its own IPs, and its allowed pairs.
 fn pairs(port: &PortPlan, security: &SecurityPlan) -> Vec<(String, IpNet)> {
-    let mut out: Vec<(String, IpNet)> = port.ips.iter().map(|ip| (port.mac.to_lowercase(), IpNet::from(*ip))).collect();
-    out.extend(security.allowed_pairs.iter().map(|p| (p.mac.to_lowercase(), p.ip.trunc())));
+    let mut out: Vec<(String, IpNet)> = port
+        .ips
+        .iter()
+        .map(|ip| (port.mac.to_lowercase(), IpNet::from(*ip)))
+        .collect();
+    out.extend(
+        security
+            .allowed_pairs
+            .iter()
+            .map(|p| (p.mac.to_lowercase(), p.ip.trunc())),
+    );
     out.sort_by_key(|(m, n)| (m.clone(), n.to_string()));
     out.dedup();
     out
@@ -133,16 +169,24 @@ fn anti_spoof(port: &PortPlan, security: &SecurityPlan) -> Vec<String> {
     macs.push(port.mac.to_lowercase());
     macs.sort();
     macs.dedup();
-    let mut arp_ips: Vec<IpNet> = pairs.iter().map(|(_, n)| *n).filter(|n| matches!(n, IpNet::V4(_))).collect();
+    let mut arp_ips: Vec<IpNet> = pairs
+        .iter()
+        .map(|(_, n)| *n)
+        .filter(|n| matches!(n, IpNet::V4(_)))
+        .collect();
     arp_ips.push(IpNet::from(IpAddr::from([0, 0, 0, 0])));
     let mut rules = vec![
         format!("ether saddr != {} drop", set(&macs)),
         format!("ether type arp arp saddr ether != {} drop", set(&macs)),
-        format!("ether type arp arp saddr ip != {} drop", set(disjoint(arp_ips))),
+        format!(
+            "ether type arp arp saddr ip != {} drop",
+            set(disjoint(arp_ips))
+        ),
         "ether type arp return".into(),
         // a port can never answer DHCP
         "ether type ip udp sport 67 drop".into(),
-        "ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return".into(),
+        "ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return"
+            .into(),
         "ether type ip6 icmpv6 type nd-router-advert drop".into(),
         "ether type ip6 udp sport 547 drop".into(),
         // duplicate address detection and link-local addresses (the MAC is checked above)
@@ -154,12 +198,19 @@ fn anti_spoof(port: &PortPlan, security: &SecurityPlan) -> Vec<String> {
         by_mac.entry(mac).or_default().push(*net);
     }
     for (mac, nets) in by_mac {
-        let (v4, v6): (Vec<IpNet>, Vec<IpNet>) = nets.into_iter().partition(|n| matches!(n, IpNet::V4(_)));
+        let (v4, v6): (Vec<IpNet>, Vec<IpNet>) =
+            nets.into_iter().partition(|n| matches!(n, IpNet::V4(_)));
         if !v4.is_empty() {
-            rules.push(format!("ether saddr {mac} ip saddr {} return", set(disjoint(v4))));
+            rules.push(format!(
+                "ether saddr {mac} ip saddr {} return",
+                set(disjoint(v4))
+            ));
         }
         if !v6.is_empty() {
-            rules.push(format!("ether saddr {mac} ip6 saddr {} return", set(disjoint(v6))));
+            rules.push(format!(
+                "ether saddr {mac} ip6 saddr {} return",
+                set(disjoint(v6))
+            ));
         }
     }
     rules.push("drop".into());
@@ -228,7 +279,11 @@ pub fn rule_match(rule: &SgRule) -> Option<String> {
             }
         }
         Remote::Addresses(list) => {
-            let nets: Vec<IpNet> = list.iter().filter(|a| a.is_ipv4() == v4).map(|a| IpNet::from(*a)).collect();
+            let nets: Vec<IpNet> = list
+                .iter()
+                .filter(|a| a.is_ipv4() == v4)
+                .map(|a| IpNet::from(*a))
+                .collect();
             if nets.is_empty() {
                 return None;
             }
@@ -261,30 +316,81 @@ mod tests {
     use super::*;
     use crate::plan::AllowedPair;
 
-    fn rule(direction: Direction, protocol: Option<u8>, ports: (Option<u16>, Option<u16>), remote: Remote) -> SgRule {
-        SgRule { direction, ethertype: Ethertype::V4, protocol, port_min: ports.0, port_max: ports.1, remote }
+    fn rule(
+        direction: Direction,
+        protocol: Option<u8>,
+        ports: (Option<u16>, Option<u16>),
+        remote: Remote,
+    ) -> SgRule {
+        SgRule {
+            direction,
+            ethertype: Ethertype::V4,
+            protocol,
+            port_min: ports.0,
+            port_max: ports.1,
+            remote,
+        }
     }
 
     #[test]
     fn rules_render() {
         let cases = [
-            (rule(Direction::Ingress, None, (None, None), Remote::Any), Some("meta nfproto ipv4")),
             (
-                rule(Direction::Ingress, Some(6), (Some(22), Some(22)), Remote::Prefix("10.0.0.0/8".parse().unwrap())),
+                rule(Direction::Ingress, None, (None, None), Remote::Any),
+                Some("meta nfproto ipv4"),
+            ),
+            (
+                rule(
+                    Direction::Ingress,
+                    Some(6),
+                    (Some(22), Some(22)),
+                    Remote::Prefix("10.0.0.0/8".parse().unwrap()),
+                ),
                 Some("meta nfproto ipv4 ip saddr 10.0.0.0/8 meta l4proto 6 th dport 22"),
             ),
             (
-                rule(Direction::Egress, Some(17), (Some(1000), Some(2000)), Remote::Any),
+                rule(
+                    Direction::Egress,
+                    Some(17),
+                    (Some(1000), Some(2000)),
+                    Remote::Any,
+                ),
                 Some("meta nfproto ipv4 meta l4proto 17 th dport 1000-2000"),
             ),
             (
-                rule(Direction::Ingress, Some(1), (Some(8), None), Remote::Addresses(vec!["10.0.0.3".parse().unwrap()])),
+                rule(
+                    Direction::Ingress,
+                    Some(1),
+                    (Some(8), None),
+                    Remote::Addresses(vec!["10.0.0.3".parse().unwrap()]),
+                ),
                 Some("meta nfproto ipv4 ip saddr { 10.0.0.3/32 } meta l4proto 1 icmp type 8"),
             ),
-            (rule(Direction::Ingress, Some(1), (None, None), Remote::Addresses(vec![])), None),
-            (rule(Direction::Ingress, None, (None, None), Remote::Prefix("::/0".parse().unwrap())), None),
             (
-                rule(Direction::Ingress, None, (None, None), Remote::Prefix("0.0.0.0/0".parse().unwrap())),
+                rule(
+                    Direction::Ingress,
+                    Some(1),
+                    (None, None),
+                    Remote::Addresses(vec![]),
+                ),
+                None,
+            ),
+            (
+                rule(
+                    Direction::Ingress,
+                    None,
+                    (None, None),
+                    Remote::Prefix("::/0".parse().unwrap()),
+                ),
+                None,
+            ),
+            (
+                rule(
+                    Direction::Ingress,
+                    None,
+                    (None, None),
+                    Remote::Prefix("0.0.0.0/0".parse().unwrap()),
+                ),
                 Some("meta nfproto ipv4"),
             ),
         ];
@@ -305,25 +411,67 @@ mod tests {
             qos: None,
         };
         let security = SecurityPlan {
-            allowed_pairs: vec![AllowedPair { mac: "fa:16:3e:00:00:01".into(), ip: "10.0.0.0/24".parse().unwrap() }],
+            allowed_pairs: vec![AllowedPair {
+                mac: "fa:16:3e:00:00:01".into(),
+                ip: "10.0.0.0/24".parse().unwrap(),
+            }],
             rules: vec![rule(Direction::Ingress, Some(1), (None, None), Remote::Any)],
             stateful: true,
         };
-        let chains = chains(&[Secured { port: &port, security: &security, index: 3 }]);
-        let get = |f, n: &str| chains.iter().find(|c| c.family == f && c.name == n).unwrap().rules.clone();
+        let chains = chains(&[Secured {
+            port: &port,
+            security: &security,
+            index: 3,
+        }]);
+        let get = |f, n: &str| {
+            chains
+                .iter()
+                .find(|c| c.family == f && c.name == n)
+                .unwrap()
+                .rules
+                .clone()
+        };
         let spoof = get(Family::Bridge, "as_tapp1");
-        assert!(spoof.contains(&"ether saddr != { fa:16:3e:00:00:01 } drop".to_owned()), "{spoof:?}");
+        assert!(
+            spoof.contains(&"ether saddr != { fa:16:3e:00:00:01 } drop".to_owned()),
+            "{spoof:?}"
+        );
         // the /32 inside the allowed /24 is merged away
-        assert!(spoof.contains(&"ether saddr fa:16:3e:00:00:01 ip saddr { 10.0.0.0/24 } return".to_owned()), "{spoof:?}");
-        assert!(spoof.contains(&"ether type arp arp saddr ip != { 0.0.0.0/32, 10.0.0.0/24 } drop".to_owned()), "{spoof:?}");
+        assert!(
+            spoof.contains(
+                &"ether saddr fa:16:3e:00:00:01 ip saddr { 10.0.0.0/24 } return".to_owned()
+            ),
+            "{spoof:?}"
+        );
+        assert!(
+            spoof.contains(
+                &"ether type arp arp saddr ip != { 0.0.0.0/32, 10.0.0.0/24 } drop".to_owned()
+            ),
+            "{spoof:?}"
+        );
         assert_eq!(spoof.last().unwrap(), "drop");
         let ing = get(Family::Inet, "ing_tapp1");
-        assert_eq!(&ing[..2], ["ct state invalid drop", "ct state established,related accept"]);
-        assert_eq!(ing[ing.len() - 2], "meta nfproto ipv4 meta l4proto 1 accept");
+        assert_eq!(
+            &ing[..2],
+            [
+                "ct state invalid drop",
+                "ct state established,related accept"
+            ]
+        );
+        assert_eq!(
+            ing[ing.len() - 2],
+            "meta nfproto ipv4 meta l4proto 1 accept"
+        );
         let egr = get(Family::Inet, "egr_tapp1");
         assert_eq!(egr.last().unwrap(), "drop");
-        assert!(egr.iter().all(|r| !r.ends_with("accept")), "egress must return: {egr:?}");
-        assert_eq!(get(Family::Bridge, "sm_tapp1"), ["meta mark set meta mark or 0x00030000"]);
+        assert!(
+            egr.iter().all(|r| !r.ends_with("accept")),
+            "egress must return: {egr:?}"
+        );
+        assert_eq!(
+            get(Family::Bridge, "sm_tapp1"),
+            ["meta mark set meta mark or 0x00030000"]
+        );
         assert_eq!(
             get(Family::Inet, "forward"),
             [
@@ -332,5 +480,17 @@ mod tests {
             ]
         );
         assert!(super::chains(&[]).is_empty());
+
+        // stateless: no connection tracking, every packet needs a rule of its direction
+        let stateless = SecurityPlan {
+            stateful: false,
+            ..security
+        };
+        let ing = direction_chain(&stateless, Direction::Ingress);
+        assert!(ing.iter().all(|r| !r.starts_with("ct ")), "{ing:?}");
+        assert_eq!(
+            ing[ing.len() - 2],
+            "meta nfproto ipv4 meta l4proto 1 accept"
+        );
     }
 }

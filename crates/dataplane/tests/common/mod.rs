@@ -25,8 +25,12 @@ pub fn can_run() -> bool {
     if !rustix::process::geteuid().is_root() {
         missing.push("root".to_owned());
     }
-    for tool in ["nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+    for tool in [
+        "nft", "dnsmasq", "busybox", "ip", "bridge", "tc", "bash", "python3",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
         if !found.is_ok_and(|o| o.status.success()) {
             missing.push(tool.to_owned());
         }
@@ -44,7 +48,10 @@ pub fn can_run() -> bool {
 
 /// Run a command, panicking with its stderr when it fails; returns stdout.
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").args(["-c", cmd]).output().expect("running sh");
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("running sh");
     assert!(
         out.status.success(),
         "{cmd}: {}{}",
@@ -56,7 +63,10 @@ pub fn sh(cmd: &str) -> String {
 
 /// Whether a command succeeds.
 pub fn ok(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", cmd]).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// A short unique tag for names.
@@ -124,22 +134,39 @@ impl Host {
         let ns = Ns::new(name);
         let state_dir = std::env::temp_dir().join(format!("dataplane-test-{}", ns.name));
         let dataplane = Arc::new(
-            Linux::new(Config { state_dir: state_dir.clone(), owner: "oxitest".into() }).expect("dataplane"),
+            Linux::new(Config {
+                state_dir: state_dir.clone(),
+                owner: "oxitest".into(),
+            })
+            .expect("dataplane"),
         );
         let (tx, rx) = mpsc::channel::<Job>();
         let path = format!("/run/netns/{}", ns.name);
         let thread = std::thread::spawn(move || {
             let file = std::fs::File::open(&path).expect("open netns");
-            rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
-                .expect("setns");
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 while let Ok(job) = rx.recv() {
                     job().await;
                 }
             });
         });
-        Host { ns, dataplane, jobs: Some(tx), thread: Some(thread), state_dir, dhcp_namespaces: Vec::new() }
+        Host {
+            ns,
+            dataplane,
+            jobs: Some(tx),
+            thread: Some(thread),
+            state_dir,
+            dhcp_namespaces: Vec::new(),
+        }
     }
 
     /// Run `f(dataplane)` inside the host, waiting for its result.
@@ -156,13 +183,18 @@ impl Host {
                 let _ = tx.send(f(dp).await);
             })
         });
-        self.jobs.as_ref().expect("host running").send(job).expect("host thread alive");
+        self.jobs
+            .as_ref()
+            .expect("host running")
+            .send(job)
+            .expect("host thread alive");
         rx.recv().expect("host job finished")
     }
 
     pub fn apply(&self, plan: &HostPlan) -> Applied {
         let plan = plan.clone();
-        self.run(move |dp| async move { dp.apply(&plan).await }).expect("apply")
+        self.run(move |dp| async move { dp.apply(&plan).await })
+            .expect("apply")
     }
 
     pub fn teardown(&self) {
@@ -216,11 +248,18 @@ impl Vm {
             h = host.ns.name,
             v = ns.name
         ));
-        Vm { ns, mac: mac.to_owned(), tap }
+        Vm {
+            ns,
+            mac: mac.to_owned(),
+            tap,
+        }
     }
 
     pub fn set_ip(&self, cidr: &str) {
-        self.ns.exec(&format!("ip addr flush dev eth0 && ip netns exec {} ip addr add {cidr} dev eth0", self.ns.name));
+        self.ns.exec(&format!(
+            "ip addr flush dev eth0 && ip netns exec {} ip addr add {cidr} dev eth0",
+            self.ns.name
+        ));
     }
 
     pub fn ping(&self, ip: &str) -> bool {
@@ -248,7 +287,10 @@ impl Vm {
         )
         .ok()?;
         sh(&format!("chmod +x {}", script.display()));
-        let got = self.ns.ok(&format!("busybox udhcpc -i eth0 -n -q -t 4 -T 1 -O staticroutes -O mtu -s {}", script.display()));
+        let got = self.ns.ok(&format!(
+            "busybox udhcpc -i eth0 -n -q -t 4 -T 1 -O staticroutes -O mtu -s {}",
+            script.display()
+        ));
         let out = got.then(|| std::fs::read_to_string(&env).ok()).flatten();
         let _ = std::fs::remove_dir_all(&dir);
         out
@@ -266,4 +308,64 @@ pub fn port(id: &str, network_id: &str, vm: &Vm, ip: &str) -> PortPlan {
         security: None,
         qos: None,
     }
+}
+
+/// One host with two VMs `a` and `b` on one local network without DHCP, at
+/// `<prefix>.10/24` and `<prefix>.11/24`, and the plan wiring them (not applied yet).
+pub struct Lan {
+    pub host: Host,
+    pub a: Vm,
+    pub b: Vm,
+    pub net: String,
+    pub plan: HostPlan,
+}
+
+impl Lan {
+    pub fn new(prefix: &str, mac_byte: u8) -> Lan {
+        let t = tag();
+        let net = id();
+        let (pa, pb) = (id(), id());
+        let host = Host::new(format!("dpt-h-{t}"));
+        let a = Vm::new(
+            format!("dpt-a-{t}"),
+            &host,
+            &pa,
+            &format!("fa:16:3e:00:{mac_byte:02x}:0a"),
+        );
+        let b = Vm::new(
+            format!("dpt-b-{t}"),
+            &host,
+            &pb,
+            &format!("fa:16:3e:00:{mac_byte:02x}:0b"),
+        );
+        a.set_ip(&format!("{prefix}.10/24"));
+        b.set_ip(&format!("{prefix}.11/24"));
+        let plan = HostPlan {
+            networks: vec![dataplane::plan::NetworkPlan {
+                id: net.clone(),
+                kind: dataplane::plan::NetworkKind::Local,
+                mtu: 1500,
+                dhcp: None,
+            }],
+            ports: vec![
+                port(&pa, &net, &a, &format!("{prefix}.10")),
+                port(&pb, &net, &b, &format!("{prefix}.11")),
+            ],
+        };
+        Lan {
+            host,
+            a,
+            b,
+            net,
+            plan,
+        }
+    }
+}
+
+/// Start `cmd` (through sh) inside a namespace, in the background.
+pub fn spawn_in(ns: &Ns, cmd: &str) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c", cmd])
+        .spawn()
+        .expect("spawn in namespace")
 }

@@ -14,8 +14,8 @@ pub mod config;
 pub mod ipam;
 pub mod model;
 pub mod plan;
-pub mod rpc;
 pub mod policies;
+pub mod rpc;
 mod service;
 pub mod store;
 

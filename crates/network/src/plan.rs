@@ -50,7 +50,9 @@ fn dhcp_host<'a>(network: &str, dhcp_hosts: &'a [String]) -> Option<&'a str> {
     if dhcp_hosts.is_empty() {
         return None;
     }
-    let h = network.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let h = network
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let n = u64::try_from(dhcp_hosts.len()).unwrap_or(1);
     let i = usize::try_from(h % n).unwrap_or(0);
     Some(dhcp_hosts[i].as_str())
@@ -87,12 +89,17 @@ impl Networking {
         let agents = self.agents().await?;
         let mut dhcp_hosts: Vec<String> = agents
             .iter()
-            .filter(|a| a.alive && a.admin_state_up && a.configurations["dhcp"] == Value::Bool(true))
+            .filter(|a| {
+                a.alive && a.admin_state_up && a.configurations["dhcp"] == Value::Bool(true)
+            })
             .map(|a| a.host.clone())
             .collect();
         dhcp_hosts.sort();
         dhcp_hosts.dedup();
-        let hosts = agents.iter().map(|a| (a.host.clone(), host_of(a))).collect();
+        let hosts = agents
+            .iter()
+            .map(|a| (a.host.clone(), host_of(a)))
+            .collect();
         Ok(World {
             networks,
             subnets,
@@ -133,16 +140,25 @@ fn plan_for(w: &World, host: &str, lease: u32) -> HostPlan {
         .networks
         .keys()
         .filter(|n| dhcp_host(n, &w.dhcp_hosts) == Some(host))
-        .filter(|n| w.subnets.iter().any(|s| s.network_id.as_str() == *n && s.enable_dhcp && s.ip_version() == 4))
+        .filter(|n| {
+            w.subnets
+                .iter()
+                .any(|s| s.network_id.as_str() == *n && s.enable_dhcp && s.ip_version() == 4)
+        })
         .map(String::as_str)
         .collect();
     net_ids.extend(dhcp_here.iter().copied());
     let me = w.hosts.get(host);
     let mut networks = Vec::new();
     for id in net_ids {
-        let Some(net) = w.networks.get(id) else { continue };
+        let Some(net) = w.networks.get(id) else {
+            continue;
+        };
         let kind = network_kind(w, net, host, me);
-        let dhcp = dhcp_here.contains(id).then(|| dhcp_plan(w, net, lease)).flatten();
+        let dhcp = dhcp_here
+            .contains(id)
+            .then(|| dhcp_plan(w, net, lease))
+            .flatten();
         networks.push(dp::NetworkPlan {
             id: id.to_owned(),
             kind,
@@ -178,7 +194,8 @@ fn network_kind(w: &World, net: &Network, host: &str, me: Option<&Host>) -> dp::
             _ => dp::NetworkKind::Local,
         },
         "vxlan" => {
-            let (Some(local_ip), Some(vni)) = (me.and_then(|h| h.tunnel_ip), seg.segmentation_id) else {
+            let (Some(local_ip), Some(vni)) = (me.and_then(|h| h.tunnel_ip), seg.segmentation_id)
+            else {
                 return dp::NetworkKind::Local;
             };
             let mut peers = BTreeSet::new();
@@ -188,7 +205,9 @@ fn network_kind(w: &World, net: &Network, host: &str, me: Option<&Host>) -> dp::
                 if h == host {
                     continue;
                 }
-                let Some(peer) = w.hosts.get(h).and_then(|h| h.tunnel_ip) else { continue };
+                let Some(peer) = w.hosts.get(h).and_then(|h| h.tunnel_ip) else {
+                    continue;
+                };
                 peers.insert(peer);
                 fdb.push(dp::FdbEntry {
                     mac: p.mac_address.clone(),
@@ -226,7 +245,11 @@ fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
         })
         .collect();
     let mut hosts = Vec::new();
-    for p in w.ports.iter().filter(|p| p.network_id == net.id && p.id != port.id) {
+    for p in w
+        .ports
+        .iter()
+        .filter(|p| p.network_id == net.id && p.id != port.id)
+    {
         for f in &p.fixed_ips {
             if subnets.iter().any(|s| s.id == f.subnet_id) {
                 hosts.push(dp::DhcpHost {
@@ -294,7 +317,11 @@ fn port_plan(w: &World, p: &Port) -> dp::PortPlan {
                         model::Direction::Ingress => dp::Direction::Ingress,
                         model::Direction::Egress => dp::Direction::Egress,
                     },
-                    ethertype: if r.ethertype == "IPv6" { dp::Ethertype::V6 } else { dp::Ethertype::V4 },
+                    ethertype: if r.ethertype == "IPv6" {
+                        dp::Ethertype::V6
+                    } else {
+                        dp::Ethertype::V4
+                    },
                     protocol: r.protocol.as_deref().and_then(protocol_number),
                     port_min: r.port_range_min,
                     port_max: r.port_range_max,
@@ -342,7 +369,10 @@ mod tests {
             .map(|i| super::dhcp_host(&format!("net-{i}"), &hosts).unwrap())
             .collect();
         assert!(picks.contains(&"a") && picks.contains(&"b"));
-        assert_eq!(super::dhcp_host("net-3", &hosts), super::dhcp_host("net-3", &hosts));
+        assert_eq!(
+            super::dhcp_host("net-3", &hosts),
+            super::dhcp_host("net-3", &hosts)
+        );
         assert_eq!(super::dhcp_host("x", &[]), None);
     }
 }

@@ -66,25 +66,41 @@ fn remote(e: types::Error) -> RemoteError {
 impl Networking {
     async fn handle(&self, request: PluginRequest) -> Result<PluginReply, RemoteError> {
         match request {
-            PluginRequest::Sync { host } => self.host_plan(&host).await.map(PluginReply::Plan).map_err(remote),
-            PluginRequest::Report { report, wired, unwired } => {
+            PluginRequest::Sync { host } => self
+                .host_plan(&host)
+                .await
+                .map(PluginReply::Plan)
+                .map_err(remote),
+            PluginRequest::Report {
+                report,
+                wired,
+                unwired,
+            } => {
                 self.agent_heartbeat(&report).await.map_err(remote)?;
-                self.ports_wired_on(&report.host, &wired, &unwired).await.map_err(remote)?;
+                self.ports_wired_on(&report.host, &wired, &unwired)
+                    .await
+                    .map_err(remote)?;
                 Ok(PluginReply::Done)
             }
         }
     }
 }
 
+/// Start listening for the agents (before the service reports itself started, so an
+/// agent's first request finds a server).
+pub async fn listen(bus: &dyn bus::Transport) -> Result<Server<Plugin>, bus::BusError> {
+    Server::<Plugin>::listen(bus, None).await
+}
+
 /// Serve the agents until `shutdown`: answer their requests, and tell them (coalesced,
 /// at most every `debounce`) when the service changed something they wire.
 pub async fn serve(
+    server: Server<Plugin>,
     svc: Arc<Networking>,
     bus: Arc<dyn bus::Transport>,
     shutdown: tokio_util::sync::CancellationToken,
     debounce: Duration,
-) -> anyhow::Result<()> {
-    let server = Server::<Plugin>::listen(&*bus, None).await?;
+) {
     let handler_svc = svc.clone();
     let handler = move |req: PluginRequest| {
         let svc = handler_svc.clone();
@@ -111,5 +127,4 @@ pub async fn serve(
         }
     };
     tokio::join!(server.run(handler, shutdown.cancelled()), notify);
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Networking as a service of the kit: what the binary needs to run it.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use api_common::FaultStyle;
 use service::{CatalogInfo, Context, Service, Started};
@@ -31,6 +31,14 @@ impl Service for NetworkService {
         let policy =
             policy::Policy::load_if_exists(crate::policies::DEFAULTS, ctx.policy_file.as_deref())?;
         let svc = Arc::new(Networking::new(ctx.db.clone(), cfg, policy));
+        let server = crate::rpc::listen(&*ctx.bus).await?;
+        let (rpc_svc, bus) = (svc.clone(), ctx.bus.clone());
+        ctx.tasks.spawn("network-rpc", move |progress| async move {
+            progress.set("serving the network agents");
+            let shutdown = progress.shutdown();
+            crate::rpc::serve(server, rpc_svc, bus, shutdown, Duration::from_millis(20)).await;
+            Ok("stopped".into())
+        });
         let api = crate::api::api(svc.clone(), ctx.base_url, ctx.auth);
         Ok(Started {
             router: api.router,

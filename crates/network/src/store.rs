@@ -699,7 +699,12 @@ pub async fn update_port(conn: &mut Conn, p: &Port, revision: i64) -> Result<boo
 }
 
 /// Set the status of those of `ids` bound to `host` (its agent wired them, or not).
-pub async fn set_port_status_on(conn: &mut Conn, host: &str, ids: &[PortId], status: &str) -> Result<usize> {
+pub async fn set_port_status_on(
+    conn: &mut Conn,
+    host: &str,
+    ids: &[PortId],
+    status: &str,
+) -> Result<usize> {
     let mut n = 0;
     for id in ids {
         let r = sqlx::query("UPDATE ports SET status = $1, revision = revision + 1, updated_at = $2 WHERE id = $3 AND host_id = $4 AND status <> $1")

@@ -6,33 +6,53 @@ use std::{any::Any, future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context as _;
 use api_common::{auth::AuthLayerState, TokenValidator};
 use axum::Router;
-use service::{AnyService, Context, Mode, Tasks};
+use service::{AgentContext, AnyAgent, AnyService, Context, Mode, Tasks};
 
-use crate::{config::Config, services::SERVICES};
+use crate::{
+    config::Config,
+    services::{AGENTS, SERVICES},
+};
 
-/// The services that `serve --role` names: `api` (or `all`) is every registered service.
-pub fn select(roles: &[String]) -> anyhow::Result<Vec<&'static dyn AnyService>> {
-    if roles.iter().any(|r| r == "api" || r == "all") {
-        return Ok(SERVICES.to_vec());
-    }
-    let mut chosen = Vec::new();
+/// What `serve --role ...` runs: services and host agents.
+pub struct Roles {
+    pub services: Vec<&'static dyn AnyService>,
+    pub agents: Vec<&'static dyn AnyAgent>,
+}
+
+/// The roles `serve --role` names: `api` (or `all`) is every registered service; an
+/// agent's name (`network-agent`) is that agent.
+pub fn select(roles: &[String]) -> anyhow::Result<Roles> {
+    let mut chosen = Roles {
+        services: Vec::new(),
+        agents: Vec::new(),
+    };
     for r in roles {
-        let Some(svc) = crate::services::by_name(r) else {
-            let names: Vec<&str> = SERVICES.iter().map(|s| s.name()).collect();
+        if r == "api" || r == "all" {
+            chosen.services = SERVICES.to_vec();
+        } else if let Some(svc) = crate::services::by_name(r) {
+            if !chosen.services.iter().any(|c| c.name() == svc.name()) {
+                chosen.services.push(svc);
+            }
+        } else if let Some(agent) = crate::services::agent_by_name(r) {
+            if !chosen.agents.iter().any(|c| c.name() == agent.name()) {
+                chosen.agents.push(agent);
+            }
+        } else {
+            let names: Vec<String> = SERVICES
+                .iter()
+                .map(|s| s.name().to_owned())
+                .chain(AGENTS.iter().map(|a| a.name().replace('_', "-")))
+                .collect();
             anyhow::bail!(
                 "unknown role {r:?}: the roles are api (every service), {}",
                 names.join(", ")
             );
-        };
-        if !chosen
-            .iter()
-            .any(|c: &&dyn AnyService| c.name() == svc.name())
-        {
-            chosen.push(svc);
         }
     }
     // start in registration order, whatever the order of the flags
-    chosen.sort_by_key(|c| SERVICES.iter().position(|s| s.name() == c.name()));
+    chosen
+        .services
+        .sort_by_key(|c| SERVICES.iter().position(|s| s.name() == c.name()));
     Ok(chosen)
 }
 
@@ -88,7 +108,7 @@ pub struct Cloud {
 /// HTTP as the `[service_auth]` user.
 pub async fn build(
     cfg: &Config,
-    db: db::Db,
+    db: Option<db::Db>,
     services: &[&'static dyn AnyService],
     mode: Mode,
     tasks: Tasks,
@@ -110,6 +130,7 @@ pub async fn build(
     let mut validator: Option<Arc<dyn TokenValidator>> = None;
     let mut running = Vec::new();
     for &svc in services {
+        let db = db.clone().context("services need the database")?;
         let auth = AuthLayerState {
             validator: match &validator {
                 Some(v) => v.clone(),
@@ -121,7 +142,7 @@ pub async fn build(
             identity_uri: identity_uri.clone(),
         };
         let ctx = Context {
-            db: db.clone(),
+            db,
             bus: bus.clone(),
             data_dir: cfg.data_dir.clone(),
             policy_file: cfg.policy_path(),
@@ -153,6 +174,31 @@ pub async fn build(
         server: cfg.server.clone(),
         bus,
     })
+}
+
+impl Cloud {
+    /// Start host agents on this process's bus and tasks (after the services, so an
+    /// agent's first request finds them listening).
+    pub async fn start_agents(
+        &self,
+        cfg: &Config,
+        agents: &[&'static dyn AnyAgent],
+        mode: Mode,
+    ) -> anyhow::Result<()> {
+        for agent in agents {
+            let ctx = AgentContext {
+                bus: self.bus.clone(),
+                data_dir: cfg.data_dir.clone(),
+                tasks: self.tasks.clone(),
+                mode,
+            };
+            agent
+                .start(cfg.section(agent.name()), ctx)
+                .await
+                .with_context(|| format!("cannot start the {} agent", agent.name()))?;
+        }
+        Ok(())
+    }
 }
 
 impl Running {

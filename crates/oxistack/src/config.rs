@@ -11,7 +11,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use service::{AnyService, Service};
 
-use crate::services::{self, SERVICES};
+use crate::services::{self, AGENTS, SERVICES};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -118,6 +118,12 @@ impl Config {
             if let Some(v) = table.remove(svc.name()) {
                 svc.check_config(Some(&v))?;
                 sections.insert(svc.name().to_owned(), v);
+            }
+        }
+        for agent in AGENTS {
+            if let Some(v) = table.remove(agent.name()) {
+                agent.check_config(Some(&v))?;
+                sections.insert(agent.name().to_owned(), v);
             }
         }
         let mut cfg: Config = toml::Value::Table(table).try_into()?;
@@ -252,6 +258,10 @@ pub fn example() -> String {
         out.push('\n');
         out.push_str(svc.config_example());
     }
+    for agent in AGENTS {
+        out.push('\n');
+        out.push_str(agent.config_example());
+    }
     out
 }
 
@@ -296,6 +306,17 @@ mod tests {
                 .unwrap_or_else(|| panic!("`oxistack config` has no [{}]", svc.name()));
             same(&format!("{}.", svc.name()), &section, &svc.default_config());
             assert!(cfg.section(svc.name()).is_some());
+        }
+        for agent in AGENTS {
+            let section = printed
+                .remove(agent.name())
+                .unwrap_or_else(|| panic!("`oxistack config` has no [{}]", agent.name()));
+            same(
+                &format!("{}.", agent.name()),
+                &section,
+                &agent.default_config(),
+            );
+            assert!(cfg.section(agent.name()).is_some());
         }
         same("", &toml::Value::Table(printed), &want);
     }

@@ -108,7 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `serve --role ...`: chosen services against the configured (shared) database.
 async fn serve(cfg: Config, roles: &[String]) -> anyhow::Result<()> {
-    let services = cloud::select(roles)?;
+    let roles = cloud::select(roles)?;
     let status = status::StatusFile::new(&cfg.data_dir, "serve");
     let report = status.clone();
     let tasks = service::Tasks::new(Some(std::sync::Arc::new(
@@ -117,8 +117,16 @@ async fn serve(cfg: Config, roles: &[String]) -> anyhow::Result<()> {
             report.task(t);
         },
     )));
-    let db = cloud::open_db(&cfg).await?;
-    let cloud = cloud::build(&cfg, db, &services, service::Mode::Serve, tasks).await?;
+    // A host that runs only agents needs no database: they talk over the bus.
+    let db = if roles.services.is_empty() {
+        None
+    } else {
+        Some(cloud::open_db(&cfg).await?)
+    };
+    let cloud = cloud::build(&cfg, db, &roles.services, service::Mode::Serve, tasks).await?;
+    cloud
+        .start_agents(&cfg, &roles.agents, service::Mode::Serve)
+        .await?;
     cloud
         .serve(cloud::shutdown_signal(), |bound| {
             let mut list = Vec::new();

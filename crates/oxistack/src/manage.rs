@@ -75,7 +75,8 @@ pub async fn run(cfg: Config, task: Task) -> anyhow::Result<()> {
         Task::Bootstrap => {
             let db = cloud::open_db(&cfg).await?;
             let identity = crate::services::by_name("identity").context("no identity")?;
-            let c = cloud::build(&cfg, db, &[identity], Mode::Serve, Tasks::default()).await?;
+            let c =
+                cloud::build(&cfg, Some(db), &[identity], Mode::Serve, Tasks::default()).await?;
             let id = c
                 .handle::<identity::Identity>("identity")
                 .context("identity is not running")?;

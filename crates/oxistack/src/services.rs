@@ -2,7 +2,7 @@
 //! one line here: `up`, `serve --role`, `manage db sync`, the catalog, `manage status
 //! upgrade-check` and `oxistack config` all go through this list.
 
-use service::AnyService;
+use service::{AnyAgent, AnyService};
 
 /// Identity comes first: the services after it validate tokens with it when they run in
 /// the same process.
@@ -19,3 +19,15 @@ pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {
 
 /// The schemas of the shared components services are built on, migrated with theirs.
 pub const COMPONENTS: &[(&str, &[db::Migration])] = &[(saga::SERVICE, saga::MIGRATIONS)];
+
+/// The agents of a host (roles without an HTTP API): `up` starts the enabled ones after
+/// the services; `serve --role network-agent` runs one alone.
+pub const AGENTS: &[&dyn AnyAgent] = &[&network_agent::NetworkAgent];
+
+/// The registered agent whose role is `name` (`network-agent` or `network_agent`).
+pub fn agent_by_name(name: &str) -> Option<&'static dyn AnyAgent> {
+    AGENTS
+        .iter()
+        .copied()
+        .find(|a| a.name() == name || a.name().replace('_', "-") == name)
+}

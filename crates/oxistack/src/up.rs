@@ -16,7 +16,7 @@ use crate::{
     cloud,
     config::Config,
     files::DataDirLock,
-    services::SERVICES,
+    services::{AGENTS, SERVICES},
     status::{ServiceStatus, StatusFile},
 };
 
@@ -139,11 +139,18 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
         report.task(t);
     })));
     let db = cloud::open_db(&cfg).await?;
-    let cloud = cloud::build(&cfg, db, SERVICES, Mode::AllInOne, tasks.clone()).await?;
+    let cloud = cloud::build(&cfg, Some(db), SERVICES, Mode::AllInOne, tasks.clone()).await?;
     let id = cloud
         .handle::<identity::Identity>("identity")
         .context("identity is not running")?;
     bootstrap(&cfg, &id).await?;
+    let mut agents = Vec::new();
+    for agent in AGENTS {
+        if agent.enabled(cfg.section(agent.name()))? {
+            agents.push(*agent);
+        }
+    }
+    cloud.start_agents(&cfg, &agents, Mode::AllInOne).await?;
     let image = cloud
         .handle::<image::Image>("image")
         .filter(|_| cfg.test_image);

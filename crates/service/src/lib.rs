@@ -218,3 +218,85 @@ impl<S: Service> AnyService for S {
         })
     }
 }
+
+/// What a host agent is given when it starts.
+pub struct AgentContext {
+    /// The bus to its service (in-process for `up`, RabbitMQ when `[bus] url` says).
+    pub bus: Arc<dyn bus::Transport>,
+    /// Where the agent keeps its files.
+    pub data_dir: PathBuf,
+    /// Where it spawns its work (it must not block in `start`).
+    pub tasks: Tasks,
+    pub mode: Mode,
+}
+
+/// A host agent: a role with no HTTP API that makes its host match what a service
+/// decided (Neutron's network agents, later Nova's compute manager). Its name is its
+/// config section and its `serve --role`; `up` starts every enabled agent after the
+/// services.
+pub trait Agent: Send + Sync + 'static {
+    type Config: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
+    const NAME: &'static str;
+    /// The documented `[NAME]` section with every default (checked like a service's).
+    const CONFIG_EXAMPLE: &'static str;
+
+    /// Whether `up` starts it with this configuration (`serve --role` always does).
+    fn enabled(cfg: &Self::Config) -> bool;
+
+    /// Spawn its work on `ctx.tasks` and return.
+    fn start(
+        cfg: Self::Config,
+        ctx: AgentContext,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// A registered agent, with its section still in TOML.
+pub trait AnyAgent: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn config_example(&self) -> &'static str;
+    fn default_config(&self) -> toml::Value;
+    fn check_config(&self, section: Option<&toml::Value>) -> anyhow::Result<()>;
+    fn enabled(&self, section: Option<&toml::Value>) -> anyhow::Result<bool>;
+    fn start(
+        &self,
+        section: Option<&toml::Value>,
+        ctx: AgentContext,
+    ) -> BoxFuture<'static, anyhow::Result<()>>;
+}
+
+fn parse_agent_section<A: Agent>(section: Option<&toml::Value>) -> anyhow::Result<A::Config> {
+    match section {
+        None => Ok(A::Config::default()),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("invalid [{}] section: {e}", A::NAME)),
+    }
+}
+
+impl<A: Agent> AnyAgent for A {
+    fn name(&self) -> &'static str {
+        A::NAME
+    }
+    fn config_example(&self) -> &'static str {
+        A::CONFIG_EXAMPLE
+    }
+    fn default_config(&self) -> toml::Value {
+        toml::Value::try_from(A::Config::default())
+            .expect("an agent's default config serializes to TOML")
+    }
+    fn check_config(&self, section: Option<&toml::Value>) -> anyhow::Result<()> {
+        parse_agent_section::<A>(section).map(drop)
+    }
+    fn enabled(&self, section: Option<&toml::Value>) -> anyhow::Result<bool> {
+        Ok(A::enabled(&parse_agent_section::<A>(section)?))
+    }
+    fn start(
+        &self,
+        section: Option<&toml::Value>,
+        ctx: AgentContext,
+    ) -> BoxFuture<'static, anyhow::Result<()>> {
+        let cfg = parse_agent_section::<A>(section);
+        Box::pin(async move { A::start(cfg?, ctx).await })
+    }
+}

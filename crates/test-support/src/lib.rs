@@ -156,8 +156,14 @@ impl TestCloud {
                 db
             }
         };
-        let cloud =
-            cloud::build(&cfg, db.clone(), SERVICES, Mode::AllInOne, Tasks::new(None)).await?;
+        let cloud = cloud::build(
+            &cfg,
+            Some(db.clone()),
+            SERVICES,
+            Mode::AllInOne,
+            Tasks::new(None),
+        )
+        .await?;
         let id = cloud
             .handle::<identity::Identity>("identity")
             .context("identity is not running")?;

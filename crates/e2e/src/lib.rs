@@ -28,6 +28,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod netns;
+
 /// The admin cloud of the generated `clouds.yaml`.
 pub const ADMIN: &str = "oxistack-admin";
 /// The demo (member) cloud of the generated `clouds.yaml`.
@@ -316,6 +318,38 @@ impl fmt::Display for HttpResponse {
     }
 }
 
+/// [`http`] from inside network namespace `netns` (on a thread of its own that enters
+/// it; `None`: this process's namespace).
+pub fn http_in(
+    netns: Option<&str>,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> std::io::Result<HttpResponse> {
+    let Some(ns) = netns else {
+        return http(port, method, path, headers, body);
+    };
+    let ns = format!("/var/run/netns/{ns}");
+    let (method, path, body) = (method.to_owned(), path.to_owned(), body.cloned());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    thread::spawn(move || {
+        let f = File::open(&ns)?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&f),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        http(port, &method, &path, &h, body.as_ref())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the request thread panicked"))?
+}
+
 /// One HTTP/1.1 request (`Connection: close`) to `127.0.0.1:port`.
 pub fn http(
     port: u16,
@@ -472,10 +506,19 @@ fn launch(
     args: &[std::ffi::OsString],
     log: &Path,
     port: u16,
+    netns: Option<&str>,
 ) -> Result<Child, String> {
     let out = File::create(log).expect("server log");
     let err = out.try_clone().expect("server log");
-    let mut child = Command::new(oxistack_bin())
+    let mut cmd = match netns {
+        None => Command::new(oxistack_bin()),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(oxistack_bin());
+            c
+        }
+    };
+    let mut child = cmd
         .arg("-c")
         .arg(config)
         .args(args)
@@ -502,7 +545,7 @@ fn launch(
             let t = text();
             t.contains("oxistack is up") || t.contains("serving")
         };
-        if said_ready() && http(port, "GET", "/v3", &[], None).is_ok_and(|r| r.status == 200) {
+        if said_ready() && http_in(netns, port, "GET", "/v3", &[], None).is_ok_and(|r| r.status == 200) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -591,6 +634,11 @@ pub struct Cloud {
     pub port: u16,
     /// The image port.
     pub image_port: u16,
+    /// The network port.
+    pub network_port: u16,
+    /// The namespace the cloud (and the clients) run in; `None`: the machine's own,
+    /// with the network agent off (it would wire the machine's namespace).
+    netns: Option<String>,
     /// Whether `up` registers the test image as `cirros` (off unless
     /// [`Cloud::with_test_image`]: building it costs time every test would pay).
     test_image: bool,
@@ -627,6 +675,8 @@ impl Cloud {
             data_dir,
             port: 0,
             image_port: 0,
+            network_port: 0,
+            netns: None,
             test_image: false,
             server: None,
             serve_role: None,
@@ -658,6 +708,7 @@ impl Cloud {
     fn write_config(&mut self, port: u16) {
         self.port = port;
         self.image_port = free_port();
+        self.network_port = free_port();
         fs::write(&self.config, self.config_text(port, self.image_port))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
@@ -678,6 +729,11 @@ impl Cloud {
             text.push_str("test_image = false\n");
         }
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
+        text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
+        text.push_str(&format!(
+            "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
+            self.netns.is_some()
+        ));
         if let Some(url) = self.database_url() {
             text.push_str(&format!(
                 "\n[database]\nurl = {}\n",
@@ -701,6 +757,21 @@ impl Cloud {
             "configure before the first start"
         );
         self.test_image = true;
+    }
+
+    /// Run the cloud, its network agent and the clients inside `ns` (before the first
+    /// start), so the agent wires that namespace as host `h1`.
+    pub fn in_netns(&mut self, ns: &netns::Netns) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.netns = Some(ns.name.clone());
+    }
+
+    /// Where the network agent keeps its files.
+    pub fn agent_state_dir(&self) -> PathBuf {
+        self.data_dir.join("network-agent")
     }
 
     /// Add a line to the `[identity]` section of the configuration (before the first
@@ -747,7 +818,7 @@ impl Cloud {
             ]),
             Some(role) => args.extend(["serve".into(), "--role".into(), role.into()]),
         }
-        match launch(&self.config, &args, &self.log, self.port) {
+        match launch(&self.config, &args, &self.log, self.port, self.netns.as_deref()) {
             Ok(child) => self.server = Some(child),
             Err(log) if !last && log.to_ascii_lowercase().contains("in use") => {
                 eprintln!("e2e: port {} was taken, trying another", self.port);
@@ -794,7 +865,7 @@ impl Cloud {
         let log = self.dir.path().join(format!("{name}.log"));
         fs::write(&config, self.config_text(port, free_port())).expect("node config");
         let args = ["serve".into(), "--role".into(), role.into()];
-        let child = launch(&config, &args, &log, port).unwrap_or_else(|e| panic!("{e}"));
+        let child = launch(&config, &args, &log, port, self.netns.as_deref()).unwrap_or_else(|e| panic!("{e}"));
         Node {
             port,
             child: Some(child),
@@ -818,7 +889,8 @@ impl Cloud {
         fs::write(&config, text).expect("node config");
         let args = ["serve".into(), "--role".into(), "image".into()];
         // Ready once it logs "serving" (the identity it leans on already answers).
-        let child = launch(&config, &args, &log, self.port).unwrap_or_else(|e| panic!("{e}"));
+        let child = launch(&config, &args, &log, self.port, self.netns.as_deref())
+            .unwrap_or_else(|e| panic!("{e}"));
         Node {
             port: image_port,
             child: Some(child),
@@ -846,6 +918,18 @@ impl Cloud {
 
     // -------------------------------------------------------------- clients
 
+    /// A client program, inside the cloud's namespace when it runs in one.
+    fn client_command(&self, program: PathBuf) -> Command {
+        match &self.netns {
+            None => Command::new(program),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(program);
+                c
+            }
+        }
+    }
+
     /// The environment of the clients: only this cloud's `clouds.yaml`, a private
     /// HOME, no `OS_*` variables or proxies from the caller.
     fn client_env(&self, cmd: &mut Command) {
@@ -871,7 +955,7 @@ impl Cloud {
 
     /// `openstack <args>` with nothing added.
     pub fn openstack(&self, args: &[&str]) -> CmdOutput {
-        let mut cmd = Command::new(venv_bin("openstack"));
+        let mut cmd = self.client_command(venv_bin("openstack"));
         cmd.args(args);
         self.client_env(&mut cmd);
         run(&mut cmd, CLIENT_TIMEOUT)
@@ -912,7 +996,7 @@ impl Cloud {
 
     /// `.venv/bin/python -c <script>` in the clients' environment.
     pub fn python(&self, script: &str) -> CmdOutput {
-        let mut cmd = Command::new(venv_bin("python"));
+        let mut cmd = self.client_command(venv_bin("python"));
         cmd.arg("-c").arg(script);
         self.client_env(&mut cmd);
         run(&mut cmd, CLIENT_TIMEOUT)
@@ -971,7 +1055,7 @@ impl Cloud {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> HttpResponse {
-        http(self.port, method, path, headers, body)
+        http_in(self.netns.as_deref(), self.port, method, path, headers, body)
             .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n{}", self.server_log()))
     }
 
@@ -1010,6 +1094,9 @@ impl Drop for Cloud {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        if self.netns.is_some() {
+            netns::remove_agent_leftovers(&self.agent_state_dir());
         }
         if thread::panicking() {
             let log = self.server_log();

@@ -24,8 +24,15 @@ pub use config::Config;
 pub use service::NetworkService;
 
 /// The schema of the networking tables.
-pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[db::Migration] = &[
+    db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    db::Migration {
+        version: 2,
+        name: "routers",
+        sql: include_str!("../migrations/0002_routers.sql"),
+    },
+];

@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use types::{NetworkId, PortId, SecurityGroupId, SecurityGroupRuleId, SubnetId};
+use types::{
+    FloatingIpId, NetworkId, PortId, RouterId, SecurityGroupId, SecurityGroupRuleId, SubnetId,
+};
 
 /// How a network reaches the wire (Neutron's provider attributes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,6 +229,72 @@ pub struct SecurityGroupRule {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// A router's connection to an external network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub network_id: NetworkId,
+    pub enable_snat: bool,
+    /// The addresses of its gateway port (read with the router).
+    pub external_fixed_ips: Vec<FixedIp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub id: RouterId,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub gateway: Option<Gateway>,
+    pub routes: Vec<HostRoute>,
+    pub availability_zone_hints: Vec<String>,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FloatingIp {
+    pub id: FloatingIpId,
+    pub project_id: String,
+    pub floating_network_id: NetworkId,
+    /// The port on the external network that holds the address.
+    pub floating_port_id: PortId,
+    pub floating_ip_address: IpAddr,
+    pub port_id: Option<PortId>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub router_id: Option<RouterId>,
+    pub description: String,
+    pub dns_name: String,
+    pub dns_domain: String,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortForwarding {
+    pub id: String,
+    pub floatingip_id: FloatingIpId,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub internal_port_id: PortId,
+    pub internal_ip_address: IpAddr,
+    pub internal_port: u16,
+    pub external_port: u16,
+    pub description: String,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What router and floating IP ports own.
+pub const DEVICE_OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub const DEVICE_OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub const DEVICE_OWNER_FLOATINGIP: &str = "network:floatingip";
 
 /// A host's agent, as it reported itself.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::{
 use db::Columns;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyConnection};
-use types::{Error, NetworkId, PortId, Result, SecurityGroupId, SubnetId};
+use types::{Error, FloatingIpId, NetworkId, PortId, Result, RouterId, SecurityGroupId, SubnetId};
 
 use crate::model::*;
 
@@ -720,6 +720,7 @@ pub async fn set_port_status_on(
 }
 
 pub async fn delete_port(conn: &mut Conn, id: &PortId) -> Result<bool> {
+    disassociate_port(conn, id).await?;
     for sql in [
         "DELETE FROM ip_allocations WHERE port_id = $1",
         "DELETE FROM port_security_groups WHERE port_id = $1",
@@ -1017,6 +1018,8 @@ pub async fn usage(conn: &mut Conn, resource: &str, project: &str) -> Result<i64
         "port" => "ports",
         "security_group" => "security_groups",
         "security_group_rule" => "security_group_rules",
+        "router" => "routers",
+        "floatingip" => "floatingips",
         _ => return Ok(0),
     };
     Ok(sqlx::query_scalar(&format!(
@@ -1155,4 +1158,347 @@ pub async fn exists(conn: &mut Conn, table: &'static str, id: &str) -> Result<bo
         .fetch_one(&mut *conn)
         .await?;
     Ok(n > 0)
+}
+
+// ------------------------------------------------------------------ routers
+
+const ROUTER_COLUMNS: &str = "id, project_id, name, description, admin_state_up, gw_network_id, enable_snat, routes, availability_zone_hints, revision, created_at, updated_at";
+
+fn router_row(r: &AnyRow) -> Result<Router> {
+    let c = Columns::new("routers", r);
+    let gw: Option<NetworkId> = c.get("gw_network_id")?;
+    let enable_snat = c.flag("enable_snat")?;
+    Ok(Router {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        name: c.get("name")?,
+        description: c.get("description")?,
+        admin_state_up: c.flag("admin_state_up")?,
+        gateway: gw.map(|network_id| Gateway {
+            network_id,
+            enable_snat,
+            external_fixed_ips: Vec::new(),
+        }),
+        routes: json_col(&c, "routes")?,
+        availability_zone_hints: json_col(&c, "availability_zone_hints")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+        tags: Vec::new(),
+    })
+}
+
+/// Fill each router's gateway addresses (from its gateway port) and tags.
+async fn hydrate_routers(conn: &mut Conn, routers: &mut [Router]) -> Result<()> {
+    let ids: Vec<&str> = routers.iter().map(|r| r.id.as_str()).collect();
+    let mut gw_ips: HashMap<String, Vec<FixedIp>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT p.device_id, a.subnet_id, a.ip_address FROM ports p JOIN ip_allocations a ON a.port_id = p.id WHERE p.device_owner = $1 AND p.device_id IN ({})",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql).bind(DEVICE_OWNER_ROUTER_GATEWAY);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let c = Columns::new("ports", &r);
+            gw_ips
+                .entry(c.get("device_id")?)
+                .or_default()
+                .push(FixedIp {
+                    subnet_id: c.get("subnet_id")?,
+                    ip_address: c.parse("ip_address")?,
+                });
+        }
+    }
+    let mut tags = tags_of(conn, &ids).await?;
+    for r in routers {
+        if let Some(g) = &mut r.gateway {
+            let mut ips = gw_ips.remove(r.id.as_str()).unwrap_or_default();
+            ips.sort_by_key(|f| (f.ip_address.is_ipv6(), f.ip_address));
+            g.external_fixed_ips = ips;
+        }
+        r.tags = tags.remove(r.id.as_str()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub async fn insert_router(conn: &mut Conn, r: &Router) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO routers ({ROUTER_COLUMNS}) VALUES ({})",
+        placeholders(12, 1)
+    ))
+    .bind(&r.id)
+    .bind(&r.project_id)
+    .bind(&r.name)
+    .bind(&r.description)
+    .bind(db::flag(r.admin_state_up))
+    .bind(r.gateway.as_ref().map(|g| g.network_id.clone()))
+    .bind(db::flag(r.gateway.as_ref().is_none_or(|g| g.enable_snat)))
+    .bind(to_json(&r.routes))
+    .bind(to_json(&r.availability_zone_hints))
+    .bind(r.revision)
+    .bind(&r.created_at)
+    .bind(&r.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    set_tags(conn, r.id.as_str(), &r.tags).await
+}
+
+pub async fn get_router(conn: &mut Conn, id: &RouterId) -> Result<Option<Router>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ROUTER_COLUMNS} FROM routers WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut r = [router_row(&row)?];
+    hydrate_routers(conn, &mut r).await?;
+    let [r] = r;
+    Ok(Some(r))
+}
+
+/// The routers of `project` (every router for `None`).
+pub async fn list_routers(conn: &mut Conn, project: Option<&str>) -> Result<Vec<Router>> {
+    let q = db::Select::new("routers", ROUTER_COLUMNS)
+        .eq_opt("project_id", project)
+        .order_by("created_at, id");
+    let mut routers = q.fetch(&mut *conn, router_row).await?.items;
+    hydrate_routers(conn, &mut routers).await?;
+    Ok(routers)
+}
+
+pub async fn update_router(conn: &mut Conn, r: &Router, revision: i64) -> Result<bool> {
+    let res = db::Update::new("routers")
+        .set("name", r.name.clone())
+        .set("description", r.description.clone())
+        .set("admin_state_up", r.admin_state_up)
+        .set(
+            "gw_network_id",
+            r.gateway.as_ref().map(|g| g.network_id.to_string()),
+        )
+        .set(
+            "enable_snat",
+            r.gateway.as_ref().is_none_or(|g| g.enable_snat),
+        )
+        .set("routes", to_json(&r.routes))
+        .set("updated_at", r.updated_at.clone())
+        .apply(&mut *conn, r.id.as_str(), revision)
+        .await?;
+    Ok(res == db::Cas::Done)
+}
+
+pub async fn delete_router(conn: &mut Conn, id: &RouterId) -> Result<()> {
+    for sql in [
+        "DELETE FROM tags WHERE resource_id = $1",
+        "DELETE FROM routers WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The ports a router owns with `owner` (its interfaces, or its gateway port).
+pub async fn router_ports(conn: &mut Conn, router: &RouterId, owner: &str) -> Result<Vec<Port>> {
+    let q = db::Select::new("ports", PORT_COLUMNS)
+        .eq("device_id", router.to_string())
+        .eq("device_owner", owner)
+        .order_by("created_at, id");
+    let mut ports = q.fetch(&mut *conn, port_row).await?.items;
+    hydrate_ports(conn, &mut ports).await?;
+    Ok(ports)
+}
+
+// ------------------------------------------------------------------ floating IPs
+
+const FIP_COLUMNS: &str = "id, project_id, floating_network_id, floating_port_id, floating_ip_address, port_id, fixed_ip_address, router_id, description, dns_name, dns_domain, revision, created_at, updated_at";
+
+fn fip_row(r: &AnyRow) -> Result<FloatingIp> {
+    let c = Columns::new("floatingips", r);
+    Ok(FloatingIp {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        floating_network_id: c.get("floating_network_id")?,
+        floating_port_id: c.get("floating_port_id")?,
+        floating_ip_address: c.parse("floating_ip_address")?,
+        port_id: c.get("port_id")?,
+        fixed_ip_address: c.parse_opt("fixed_ip_address")?,
+        router_id: c.get("router_id")?,
+        description: c.get("description")?,
+        dns_name: c.get("dns_name")?,
+        dns_domain: c.get("dns_domain")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+        tags: Vec::new(),
+    })
+}
+
+async fn hydrate_fips(conn: &mut Conn, fips: &mut [FloatingIp]) -> Result<()> {
+    let ids: Vec<&str> = fips.iter().map(|f| f.id.as_str()).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for f in fips {
+        f.tags = tags.remove(f.id.as_str()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub async fn insert_fip(conn: &mut Conn, f: &FloatingIp) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO floatingips ({FIP_COLUMNS}) VALUES ({})",
+        placeholders(14, 1)
+    ))
+    .bind(&f.id)
+    .bind(&f.project_id)
+    .bind(&f.floating_network_id)
+    .bind(&f.floating_port_id)
+    .bind(f.floating_ip_address.to_string())
+    .bind(&f.port_id)
+    .bind(f.fixed_ip_address.map(|a| a.to_string()))
+    .bind(&f.router_id)
+    .bind(&f.description)
+    .bind(&f.dns_name)
+    .bind(&f.dns_domain)
+    .bind(f.revision)
+    .bind(&f.created_at)
+    .bind(&f.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    set_tags(conn, f.id.as_str(), &f.tags).await
+}
+
+pub async fn get_fip(conn: &mut Conn, id: &FloatingIpId) -> Result<Option<FloatingIp>> {
+    let row = sqlx::query(&format!(
+        "SELECT {FIP_COLUMNS} FROM floatingips WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut f = [fip_row(&row)?];
+    hydrate_fips(conn, &mut f).await?;
+    let [f] = f;
+    Ok(Some(f))
+}
+
+/// Which floating IPs a list reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FipScope<'a> {
+    pub project: Option<&'a str>,
+    pub port: Option<&'a PortId>,
+    pub router: Option<&'a RouterId>,
+}
+
+pub async fn list_fips(conn: &mut Conn, scope: FipScope<'_>) -> Result<Vec<FloatingIp>> {
+    let q = db::Select::new("floatingips", FIP_COLUMNS)
+        .eq_opt("project_id", scope.project)
+        .eq_opt("port_id", scope.port.map(|p| p.to_string()))
+        .eq_opt("router_id", scope.router.map(|r| r.to_string()))
+        .order_by("created_at, id");
+    let mut fips = q.fetch(&mut *conn, fip_row).await?.items;
+    hydrate_fips(conn, &mut fips).await?;
+    Ok(fips)
+}
+
+/// Write a floating IP's association (and description) over the row at `revision`.
+pub async fn update_fip(conn: &mut Conn, f: &FloatingIp, revision: i64) -> Result<bool> {
+    let r = db::Update::new("floatingips")
+        .set("port_id", f.port_id.as_ref().map(|p| p.to_string()))
+        .set(
+            "fixed_ip_address",
+            f.fixed_ip_address.map(|a| a.to_string()),
+        )
+        .set("router_id", f.router_id.as_ref().map(|r| r.to_string()))
+        .set("description", f.description.clone())
+        .set("updated_at", f.updated_at.clone())
+        .apply(&mut *conn, f.id.as_str(), revision)
+        .await?;
+    Ok(r == db::Cas::Done)
+}
+
+pub async fn delete_fip(conn: &mut Conn, id: &FloatingIpId) -> Result<()> {
+    for sql in [
+        "DELETE FROM port_forwardings WHERE floatingip_id = $1",
+        "DELETE FROM tags WHERE resource_id = $1",
+        "DELETE FROM floatingips WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Forget the association of every floating IP on `port` (the port is going away).
+pub async fn disassociate_port(conn: &mut Conn, port: &PortId) -> Result<()> {
+    sqlx::query("UPDATE floatingips SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, revision = revision + 1, updated_at = $1 WHERE port_id = $2")
+        .bind(now())
+        .bind(port)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM port_forwardings WHERE internal_port_id = $1")
+        .bind(port)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------ port forwardings
+
+const PF_COLUMNS: &str = "id, floatingip_id, protocol, internal_port_id, internal_ip_address, internal_port, external_port, description, revision, created_at, updated_at";
+
+fn pf_row(r: &AnyRow) -> Result<PortForwarding> {
+    let c = Columns::new("port_forwardings", r);
+    Ok(PortForwarding {
+        id: c.get("id")?,
+        floatingip_id: c.get("floatingip_id")?,
+        protocol: c.get("protocol")?,
+        internal_port_id: c.get("internal_port_id")?,
+        internal_ip_address: c.parse("internal_ip_address")?,
+        internal_port: c.int("internal_port")?,
+        external_port: c.int("external_port")?,
+        description: c.get("description")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+    })
+}
+
+/// Insert a port forwarding; false when the (protocol, external port) is taken.
+pub async fn insert_pf(conn: &mut Conn, p: &PortForwarding) -> Result<bool> {
+    let r = sqlx::query(&format!(
+        "INSERT INTO port_forwardings ({PF_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
+        placeholders(11, 1)
+    ))
+    .bind(&p.id)
+    .bind(&p.floatingip_id)
+    .bind(&p.protocol)
+    .bind(&p.internal_port_id)
+    .bind(p.internal_ip_address.to_string())
+    .bind(i64::from(p.internal_port))
+    .bind(i64::from(p.external_port))
+    .bind(&p.description)
+    .bind(p.revision)
+    .bind(&p.created_at)
+    .bind(&p.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The port forwardings of one floating IP, or of all for `None`.
+pub async fn list_pfs(conn: &mut Conn, fip: Option<&FloatingIpId>) -> Result<Vec<PortForwarding>> {
+    let q = db::Select::new("port_forwardings", PF_COLUMNS)
+        .eq_opt("floatingip_id", fip.map(|f| f.to_string()))
+        .order_by("created_at, id");
+    Ok(q.fetch(&mut *conn, pf_row).await?.items)
+}
+
+pub async fn delete_pf(conn: &mut Conn, fip: &FloatingIpId, id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM port_forwardings WHERE floatingip_id = $1 AND id = $2")
+        .bind(fip)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -522,3 +522,267 @@ on_engines!(
             .is_some());
     }
 );
+
+on_engines!(
+    routers_floating_ips_and_port_forwardings,
+    |tc: TestCloud| async move {
+        let admin = tc.admin_token().await;
+        let t = tc.demo_token().await;
+        let public = create(
+            &tc,
+            &admin,
+            "/v2.0/networks",
+            json!({"network": {"name": "public", "router:external": true,
+        "provider:network_type": "flat", "provider:physical_network": "public"}}),
+        )
+        .await;
+        let public_id = public["id"].as_str().unwrap().to_owned();
+        create(
+            &tc,
+            &admin,
+            "/v2.0/subnets",
+            json!({"subnet": {"network_id": public_id, "cidr": "203.0.113.0/24", "ip_version": 4}}),
+        )
+        .await;
+        let (net, subnet) = network_with_subnet(&tc, &t, "10.20.0.0/24").await;
+        // A router gatewayed to public gets an external address.
+        let r = create(
+            &tc,
+            &t,
+            "/v2.0/routers",
+            json!({"router": {"name": "r1", "external_gateway_info": {"network_id": public_id}}}),
+        )
+        .await;
+        let rid = r["id"].as_str().unwrap().to_owned();
+        let gw = &r["external_gateway_info"];
+        assert_eq!(gw["enable_snat"], true, "{r}");
+        assert!(
+            gw["external_fixed_ips"][0]["ip_address"]
+                .as_str()
+                .unwrap()
+                .starts_with("203.0.113."),
+            "{r}"
+        );
+        // A member may not choose SNAT off, nor a gateway on a network that is not external.
+        let (s, _) = call(&tc, &t, Method::POST, "/v2.0/routers", Some(json!({"router": {"external_gateway_info": {"network_id": public_id, "enable_snat": false}}}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/routers",
+                Some(json!({"router": {"external_gateway_info": {"network_id": net}}}))
+            )
+            .await
+            .0,
+            400
+        );
+        // An interface by subnet takes the subnet's gateway address; twice is refused.
+        let add = format!("/v2.0/routers/{rid}/add_router_interface");
+        let (s, i) = call(
+            &tc,
+            &t,
+            Method::PUT,
+            &add,
+            Some(json!({"subnet_id": subnet})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{i}");
+        let (_, ip) = call(
+            &tc,
+            &t,
+            Method::GET,
+            &format!("/v2.0/ports/{}", i["port_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(ip["port"]["fixed_ips"][0]["ip_address"], "10.20.0.1");
+        assert_eq!(ip["port"]["device_owner"], "network:router_interface");
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::PUT,
+                &add,
+                Some(json!({"subnet_id": subnet}))
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/subnets/{subnet}"),
+                None
+            )
+            .await,
+            (409, "SubnetInUse".into())
+        );
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/ports/{}", i["port_id"].as_str().unwrap()),
+                None
+            )
+            .await,
+            (409, "ServicePortInUse".into())
+        );
+        // A floating IP on a port behind the router.
+        let port = create(&tc, &t, "/v2.0/ports", json!({"port": {"network_id": net}})).await;
+        let pid = port["id"].as_str().unwrap();
+        let fip = create(
+            &tc,
+            &t,
+            "/v2.0/floatingips",
+            json!({"floatingip": {"floating_network_id": public_id, "port_id": pid}}),
+        )
+        .await;
+        assert_eq!(fip["router_id"], rid.as_str(), "{fip}");
+        assert_eq!(fip["fixed_ip_address"], port["fixed_ips"][0]["ip_address"]);
+        assert_eq!(fip["status"], "ACTIVE");
+        let fid = fip["id"].as_str().unwrap().to_owned();
+        // A port on a network no router joins to public cannot have one.
+        let (lonely, _) = network_with_subnet(&tc, &t, "10.21.0.0/24").await;
+        let lp = create(
+            &tc,
+            &t,
+            "/v2.0/ports",
+            json!({"port": {"network_id": lonely}}),
+        )
+        .await;
+        let body = json!({"floatingip": {"floating_network_id": public_id, "port_id": lp["id"]}});
+        assert_eq!(
+            refused(&tc, &t, Method::POST, "/v2.0/floatingips", Some(body)).await,
+            (404, "ExternalGatewayForFloatingIPNotFound".into())
+        );
+        // The interface and the router are in use while the floating IP needs them.
+        let remove = format!("/v2.0/routers/{rid}/remove_router_interface");
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::PUT,
+                &remove,
+                Some(json!({"subnet_id": subnet}))
+            )
+            .await
+            .0,
+            409
+        );
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/routers/{rid}"),
+                None
+            )
+            .await,
+            (409, "RouterInUse".into())
+        );
+        // Port forwardings need the floating IP free of a port.
+        let pf = json!({"port_forwarding": {"protocol": "tcp", "internal_port_id": pid, "internal_ip_address": port["fixed_ips"][0]["ip_address"], "internal_port": 22, "external_port": 2222}});
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                &format!("/v2.0/floatingips/{fid}/port_forwardings"),
+                Some(pf.clone())
+            )
+            .await
+            .0,
+            409
+        );
+        let (s, v) = call(
+            &tc,
+            &t,
+            Method::PUT,
+            &format!("/v2.0/floatingips/{fid}"),
+            Some(json!({"floatingip": {"port_id": null}})),
+        )
+        .await;
+        assert_eq!(
+            (s, &v["floatingip"]["port_id"]),
+            (StatusCode::OK, &Value::Null),
+            "{v}"
+        );
+        let made = create(
+            &tc,
+            &t,
+            &format!("/v2.0/floatingips/{fid}/port_forwardings"),
+            pf.clone(),
+        )
+        .await;
+        assert_eq!(made["external_port"], 2222);
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                &format!("/v2.0/floatingips/{fid}/port_forwardings"),
+                Some(pf)
+            )
+            .await,
+            (409, "PortForwardingExists".into())
+        );
+        // A stranger sees none of it.
+        let stranger = tc.new_member().await;
+        for path in [
+            format!("/v2.0/routers/{rid}"),
+            format!("/v2.0/floatingips/{fid}"),
+        ] {
+            let (s, _) = call(&tc, &stranger.token, Method::GET, &path, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        }
+        // Taking it all down leaves nothing of the router's or the floating IP's.
+        let (s, _) = call(
+            &tc,
+            &t,
+            Method::DELETE,
+            &format!("/v2.0/floatingips/{fid}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, v) = call(
+            &tc,
+            &t,
+            Method::PUT,
+            &remove,
+            Some(json!({"subnet_id": subnet})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _) = call(
+            &tc,
+            &t,
+            Method::DELETE,
+            &format!("/v2.0/routers/{rid}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, ports) = call(
+            &tc,
+            &admin,
+            Method::GET,
+            &format!("/v2.0/ports?network_id={public_id}"),
+            None,
+        )
+        .await;
+        let left: Vec<&Value> = ports["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["device_owner"] != "network:dhcp")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+);

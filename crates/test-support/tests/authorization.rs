@@ -274,6 +274,23 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
         r#"{"security_group_rule": {"security_group_id": "{security_group}", "direction": "ingress", "protocol": "tcp"}}"#),
     ("network", "GET /v2.0/security-group-rules/{id}", Hidden, ""),
     ("network", "DELETE /v2.0/security-group-rules/{id}", Hidden, ""),
+    ("network", "GET /v2.0/routers", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/routers", CreatesOwn(201), r#"{"router": {"name": "{new}"}}"#),
+    ("network", "GET /v2.0/routers/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/routers/{id}", Hidden, r#"{"router": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/routers/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/routers/{id}/add_router_interface", Hidden, r#"{"subnet_id": "{subnet}"}"#),
+    ("network", "PUT /v2.0/routers/{id}/remove_router_interface", Hidden, r#"{"subnet_id": "{subnet}"}"#),
+    ("network", "GET /v2.0/floatingips", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/floatingips", Hidden, r#"{"floatingip": {"floating_network_id": "{network}"}}"#),
+    ("network", "GET /v2.0/floatingips/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/floatingips/{id}", Hidden, r#"{"floatingip": {"description": "x"}}"#),
+    ("network", "DELETE /v2.0/floatingips/{id}", Hidden, ""),
+    ("network", "GET /v2.0/floatingips/{id}/port_forwardings", Hidden, ""),
+    ("network", "POST /v2.0/floatingips/{id}/port_forwardings", Hidden,
+        r#"{"port_forwarding": {"protocol": "tcp", "internal_port_id": "{port}", "internal_ip_address": "10.98.0.5", "internal_port": 22, "external_port": 2222}}"#),
+    ("network", "GET /v2.0/floatingips/{id}/port_forwardings/{pf}", Hidden, ""),
+    ("network", "DELETE /v2.0/floatingips/{id}/port_forwardings/{pf}", Hidden, ""),
     ("network", "GET /v2.0/{collection}/{id}/tags", Hidden, ""),
     ("network", "PUT /v2.0/{collection}/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
     ("network", "DELETE /v2.0/{collection}/{id}/tags", Hidden, ""),
@@ -353,6 +370,8 @@ struct Fixture {
     port: String,
     security_group: String,
     rule: String,
+    router: String,
+    floating_ip: String,
     stranger: Member,
 }
 
@@ -520,6 +539,43 @@ impl Fixture {
             .create_in("network", &victim.token, "/v2.0/security-group-rules",
                 json!({"security_group_rule": {"security_group_id": security_group, "direction": "ingress", "protocol": "icmp"}}))
             .await;
+        // An external network (the admin's), a router of the victim gatewayed to it with
+        // an interface on the victim's subnet, and a floating IP of the victim.
+        let public = tc
+            .create_in("network", &admin, "/v2.0/networks",
+                json!({"network": {"name": unique("ext"), "router:external": true, "provider:network_type": "flat", "provider:physical_network": unique("phys")}}))
+            .await;
+        tc.create_in(
+            "network",
+            &admin,
+            "/v2.0/subnets",
+            json!({"subnet": {"network_id": public, "cidr": "198.51.100.0/24", "ip_version": 4}}),
+        )
+        .await;
+        let router = tc
+            .create_in("network", &victim.token, "/v2.0/routers",
+                json!({"router": {"name": unique("r"), "external_gateway_info": {"network_id": public}}}))
+            .await;
+        let path = format!("/v2.0/routers/{router}/add_router_interface");
+        ok(
+            tc.call(
+                "network",
+                Method::PUT,
+                &path,
+                Some(&victim.token),
+                Some(json!({"subnet_id": subnet})),
+            )
+            .await,
+            &path,
+        );
+        let floating_ip = tc
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/floatingips",
+                json!({"floatingip": {"floating_network_id": public}}),
+            )
+            .await;
         Fixture {
             victim,
             group,
@@ -540,6 +596,8 @@ impl Fixture {
             port,
             security_group,
             rule,
+            router,
+            floating_ip,
             stranger,
         }
     }
@@ -560,6 +618,8 @@ impl Fixture {
             &self.port,
             &self.security_group,
             &self.rule,
+            &self.router,
+            &self.floating_ip,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -604,6 +664,9 @@ impl Fixture {
                 ("ports", "{id}") => &self.port,
                 ("security-groups", "{id}") => &self.security_group,
                 ("security-group-rules", "{id}") => &self.rule,
+                ("routers", "{id}") => &self.router,
+                ("floatingips", "{id}") => &self.floating_ip,
+                ("port_forwardings", "{pf}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a12",
                 ("quotas", "{project}") => &self.victim.project_id,
                 ("agents", "{id}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a11",
                 ("extensions", "{alias}") => "agent",
@@ -625,6 +688,8 @@ impl Fixture {
             .replace("{service}", &self.service)
             .replace("{network}", &self.network)
             .replace("{security_group}", &self.security_group)
+            .replace("{subnet}", &self.subnet)
+            .replace("{port}", &self.port)
     }
 }
 

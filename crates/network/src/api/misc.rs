@@ -32,6 +32,8 @@ pub async fn version_resources(State(st): State<ApiState>) -> Json<Value> {
         ("port", "ports"),
         ("security_group", "security-groups"),
         ("security_group_rule", "security-group-rules"),
+        ("router", "routers"),
+        ("floatingip", "floatingips"),
     ]
     .iter()
     .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"rel": "self", "href": format!("{}/v2.0/{coll}", st.base)}]}))
@@ -48,6 +50,10 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP."),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("floating-ip-port-forwarding", "Floating IP Port Forwarding", "Provide a way to configure port forwarding rules for floating IPs"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),

@@ -1,6 +1,7 @@
 //! The Neutron v2.0 HTTP API: routes and wire types. Handlers parse, authorize (through
 //! the app layer), call and render; JSON lives only here.
 
+mod l3;
 mod misc;
 mod query;
 mod render;
@@ -13,7 +14,10 @@ use api_common::{
     routes::{Api, Routes},
     Error, FaultStyle,
 };
-use axum::{http::HeaderMap, routing::get};
+use axum::{
+    http::HeaderMap,
+    routing::{get, put},
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -76,6 +80,37 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
         .route(
             "/v2.0/security-group-rules/{id}",
             get(r::rule_show).delete(r::rule_delete),
+        )
+        .route(
+            "/v2.0/routers",
+            get(l3::router_list).post(l3::router_create),
+        )
+        .route(
+            "/v2.0/routers/{id}",
+            get(l3::router_show)
+                .put(l3::router_update)
+                .delete(l3::router_delete),
+        )
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(l3::add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(l3::remove_interface),
+        )
+        .route("/v2.0/floatingips", get(l3::fip_list).post(l3::fip_create))
+        .route(
+            "/v2.0/floatingips/{id}",
+            get(l3::fip_show).put(l3::fip_update).delete(l3::fip_delete),
+        )
+        .route(
+            "/v2.0/floatingips/{id}/port_forwardings",
+            get(l3::pf_list).post(l3::pf_create),
+        )
+        .route(
+            "/v2.0/floatingips/{id}/port_forwardings/{pf}",
+            get(l3::pf_show).delete(l3::pf_delete),
         )
         .route(
             "/v2.0/{collection}/{id}/tags",

@@ -330,3 +330,136 @@ pub fn agent(a: &Agent) -> Value {
         "resources_synced": null,
     })
 }
+
+pub const ROUTER_ATTRS: &[&str] = &[
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "admin_state_up",
+    "status",
+    "external_gateway_info",
+    "routes",
+    "description",
+    "availability_zone_hints",
+    "availability_zones",
+    "distributed",
+    "ha",
+    "flavor_id",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+];
+
+pub fn router(r: &Router) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "tenant_id": r.project_id,
+        "project_id": r.project_id,
+        "admin_state_up": r.admin_state_up,
+        "status": "ACTIVE",
+        "external_gateway_info": r.gateway.as_ref().map(|g| json!({
+            "network_id": g.network_id,
+            "enable_snat": g.enable_snat,
+            "external_fixed_ips": g.external_fixed_ips.iter().map(|f| json!({"subnet_id": f.subnet_id, "ip_address": f.ip_address})).collect::<Vec<_>>(),
+        })),
+        "routes": r.routes.iter().map(|h| json!({"destination": h.destination.to_string(), "nexthop": h.nexthop})).collect::<Vec<_>>(),
+        "description": r.description,
+        "availability_zone_hints": r.availability_zone_hints,
+        "availability_zones": ["nova"],
+        "distributed": false,
+        "ha": false,
+        "flavor_id": null,
+        "tags": r.tags,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "revision_number": r.revision,
+    })
+}
+
+pub fn interface(i: &crate::app::InterfaceInfo) -> Value {
+    json!({
+        "id": i.router_id,
+        "tenant_id": i.project_id,
+        "project_id": i.project_id,
+        "port_id": i.port_id,
+        "network_id": i.network_id,
+        "subnet_id": i.subnet_ids.first(),
+        "subnet_ids": i.subnet_ids,
+    })
+}
+
+pub const FIP_ATTRS: &[&str] = &[
+    "id",
+    "tenant_id",
+    "project_id",
+    "floating_network_id",
+    "floating_ip_address",
+    "fixed_ip_address",
+    "port_id",
+    "router_id",
+    "status",
+    "description",
+    "dns_name",
+    "dns_domain",
+    "qos_policy_id",
+    "port_forwardings",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+];
+
+pub fn floating_ip(f: &FloatingIp, pfs: &[PortForwarding]) -> Value {
+    json!({
+        "id": f.id,
+        "tenant_id": f.project_id,
+        "project_id": f.project_id,
+        "floating_network_id": f.floating_network_id,
+        "floating_ip_address": f.floating_ip_address,
+        "fixed_ip_address": f.fixed_ip_address,
+        "port_id": f.port_id,
+        "router_id": f.router_id,
+        "status": if f.port_id.is_some() || !pfs.is_empty() { "ACTIVE" } else { "DOWN" },
+        "description": f.description,
+        "dns_name": f.dns_name,
+        "dns_domain": f.dns_domain,
+        "qos_policy_id": null,
+        "port_forwardings": pfs.iter().map(|p| json!({
+            "protocol": p.protocol, "internal_ip_address": p.internal_ip_address,
+            "internal_port": p.internal_port, "external_port": p.external_port,
+        })).collect::<Vec<_>>(),
+        "tags": f.tags,
+        "created_at": f.created_at,
+        "updated_at": f.updated_at,
+        "revision_number": f.revision,
+    })
+}
+
+pub const PF_ATTRS: &[&str] = &[
+    "id",
+    "protocol",
+    "internal_port_id",
+    "internal_ip_address",
+    "internal_port",
+    "external_port",
+    "description",
+    "internal_port_range",
+    "external_port_range",
+];
+
+pub fn port_forwarding(p: &PortForwarding) -> Value {
+    json!({
+        "id": p.id,
+        "protocol": p.protocol,
+        "internal_port_id": p.internal_port_id,
+        "internal_ip_address": p.internal_ip_address,
+        "internal_port": p.internal_port,
+        "external_port": p.external_port,
+        "internal_port_range": format!("{0}:{0}", p.internal_port),
+        "external_port_range": format!("{0}:{0}", p.external_port),
+        "description": p.description,
+    })
+}

@@ -3,9 +3,11 @@
 //! HTTP.
 
 mod agents;
+mod floating_ips;
 mod networks;
 mod ports;
 mod quotas;
+mod routers;
 pub(crate) mod security_groups;
 mod subnets;
 mod tags;
@@ -18,9 +20,11 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 pub use agents::AgentReport;
+pub use floating_ips::{FipCreate, FipUpdate, PfCreate};
 pub use networks::{NetworkCreate, NetworkUpdate};
 pub use ports::{FixedIpRequest, PortCreate, PortUpdate};
 pub use quotas::{QuotaUsage, RESOURCES};
+pub use routers::{GatewayRequest, InterfaceInfo, InterfaceRequest, RouterCreate, RouterUpdate};
 pub use security_groups::{GroupCreate, GroupUpdate, RuleCreate};
 pub use subnets::{SubnetCreate, SubnetUpdate};
 pub use tags::Tagged;

@@ -246,6 +246,7 @@ impl Networking {
         mac: &str,
         requested: Option<&[FixedIpRequest]>,
         skip: &HashSet<IpAddr>,
+        gateway_ok: bool,
     ) -> Result<Vec<FixedIp>> {
         let subnets = store::list_subnets(conn, Some(&net.id)).await?;
         let mut out = Vec::new();
@@ -265,7 +266,7 @@ impl Networking {
                     let ip = match r.ip_address {
                         Some(ip) => {
                             ipam::check_address(&subnet.cidr, ip)?;
-                            if subnet.gateway_ip == Some(ip) {
+                            if subnet.gateway_ip == Some(ip) && !gateway_ok {
                                 return Err(Error::conflict(format!(
                                     "IP address {ip} already allocated in subnet {}",
                                     subnet.id
@@ -416,7 +417,7 @@ impl Networking {
             .transpose()?;
         self.check_quota(&project, "port", 1).await?;
         let ts = now();
-        let mut port = Port {
+        let port = Port {
             id: PortId::generate(),
             project_id: project,
             network_id: net.id.clone(),
@@ -448,12 +449,27 @@ impl Networking {
             )
             .with_code("AddressPairAndPortSecurityRequired"));
         }
+        self.insert_new_port(&net, port, given_mac, req.fixed_ips.as_deref(), &pairs)
+            .await
+    }
+
+    /// Insert `port` on `net` with a MAC (`given_mac`, else a fresh one) and its
+    /// addresses (`fixed`, else the defaults), picking again when a concurrent creator
+    /// took the same MAC or address first.
+    pub(super) async fn insert_new_port(
+        &self,
+        net: &Network,
+        mut port: Port,
+        given_mac: Option<String>,
+        fixed: Option<&[FixedIpRequest]>,
+        pairs: &[PairRequest],
+    ) -> Result<Port> {
         let mut lost = HashSet::new();
         for _ in 0..RETRIES {
             port.mac_address = given_mac
                 .clone()
                 .unwrap_or_else(|| ipam::random_mac(&self.cfg.base_mac));
-            port.allowed_address_pairs = self.pairs(&port.mac_address, pairs.clone())?;
+            port.allowed_address_pairs = self.pairs(&port.mac_address, pairs.to_vec())?;
             let mut tx = self.db.begin_write().await?;
             if store::mac_in_use(&mut tx, &net.id, &port.mac_address).await? {
                 if given_mac.is_some() {
@@ -468,10 +484,11 @@ impl Networking {
             port.fixed_ips = self
                 .plan_addresses(
                     &mut tx,
-                    &net,
+                    net,
                     &port.mac_address,
-                    req.fixed_ips.as_deref(),
+                    fixed,
                     &lost,
+                    port.device_owner == model::DEVICE_OWNER_ROUTER_INTERFACE,
                 )
                 .await?;
             if !store::insert_port(&mut tx, &port).await? {
@@ -480,9 +497,7 @@ impl Networking {
             let mut ok = true;
             for ip in &port.fixed_ips {
                 if !store::allocate(&mut tx, &net.id, &port.id, ip).await? {
-                    let asked = req
-                        .fixed_ips
-                        .as_ref()
+                    let asked = fixed
                         .is_some_and(|f| f.iter().any(|r| r.ip_address == Some(ip.ip_address)));
                     if asked {
                         return Err(Error::conflict(format!(
@@ -635,7 +650,14 @@ impl Networking {
                 })
                 .collect();
             p.fixed_ips = self
-                .plan_addresses(&mut tx, &net, &p.mac_address, Some(&reqs), &HashSet::new())
+                .plan_addresses(
+                    &mut tx,
+                    &net,
+                    &p.mac_address,
+                    Some(&reqs),
+                    &HashSet::new(),
+                    false,
+                )
                 .await?;
             for ip in &p.fixed_ips {
                 if !store::allocate(&mut tx, &net.id, &p.id, ip).await? {
@@ -662,6 +684,19 @@ impl Networking {
     pub async fn port_delete(&self, caller: &Caller<'_>, id: &PortId) -> Result<()> {
         let (p, net) = self.visible_port(caller, id).await?;
         self.authorize(caller, Rule::DeletePort, &port_target(&p, &net))?;
+        if [
+            model::DEVICE_OWNER_ROUTER_INTERFACE,
+            model::DEVICE_OWNER_ROUTER_GATEWAY,
+            model::DEVICE_OWNER_FLOATINGIP,
+        ]
+        .contains(&p.device_owner.as_str())
+        {
+            return Err(Error::conflict(format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                p.device_owner
+            ))
+            .with_code("ServicePortInUse"));
+        }
         let mut tx = self.db.begin_write().await?;
         store::delete_port(&mut tx, id).await?;
         tx.commit().await?;
@@ -692,32 +727,14 @@ impl Networking {
         let mut port = match existing {
             Some(p) => p,
             None => {
-                let ts = now();
-                let p = Port {
-                    id: PortId::generate(),
-                    project_id: net.project_id.clone(),
-                    network_id: net.id.clone(),
-                    name: String::new(),
-                    description: String::new(),
-                    admin_state_up: true,
-                    mac_address: ipam::random_mac(&self.cfg.base_mac),
-                    fixed_ips: Vec::new(),
-                    device_id: format!("dhcp-{}", net.id),
-                    device_owner: model::DEVICE_OWNER_DHCP.into(),
-                    host_id: String::new(),
-                    vnic_type: "normal".into(),
-                    profile: json!({}),
-                    status: "ACTIVE".into(),
-                    port_security_enabled: false,
-                    security_groups: Vec::new(),
-                    allowed_address_pairs: Vec::new(),
-                    extra_dhcp_opts: Vec::new(),
-                    dns_name: String::new(),
-                    revision: 1,
-                    created_at: ts.clone(),
-                    updated_at: ts,
-                    tags: Vec::new(),
-                };
+                let mut p = system_port(
+                    net,
+                    &net.project_id,
+                    model::DEVICE_OWNER_DHCP,
+                    &format!("dhcp-{}", net.id),
+                );
+                p.mac_address = ipam::random_mac(&self.cfg.base_mac);
+                p.status = "ACTIVE".into();
                 store::insert_port(&mut tx, &p).await?;
                 p
             }
@@ -742,6 +759,36 @@ impl Networking {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A port the cloud itself owns (`network:*`): no security, no address yet.
+pub(super) fn system_port(net: &Network, project: &str, owner: &str, device_id: &str) -> Port {
+    let ts = now();
+    Port {
+        id: PortId::generate(),
+        project_id: project.to_owned(),
+        network_id: net.id.clone(),
+        name: String::new(),
+        description: String::new(),
+        admin_state_up: true,
+        mac_address: String::new(),
+        fixed_ips: Vec::new(),
+        device_id: device_id.to_owned(),
+        device_owner: owner.to_owned(),
+        host_id: String::new(),
+        vnic_type: "normal".into(),
+        profile: json!({}),
+        status: "DOWN".into(),
+        port_security_enabled: false,
+        security_groups: Vec::new(),
+        allowed_address_pairs: Vec::new(),
+        extra_dhcp_opts: Vec::new(),
+        dns_name: String::new(),
+        revision: 1,
+        created_at: ts.clone(),
+        updated_at: ts,
+        tags: Vec::new(),
     }
 }
 

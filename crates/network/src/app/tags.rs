@@ -12,6 +12,8 @@ pub enum Tagged {
     Subnet,
     Port,
     SecurityGroup,
+    Router,
+    FloatingIp,
 }
 
 impl Tagged {
@@ -21,6 +23,8 @@ impl Tagged {
             "subnets" => Tagged::Subnet,
             "ports" => Tagged::Port,
             "security-groups" => Tagged::SecurityGroup,
+            "routers" => Tagged::Router,
+            "floatingips" => Tagged::FloatingIp,
             _ => return None,
         })
     }
@@ -31,6 +35,8 @@ impl Tagged {
             Tagged::Subnet => "subnets",
             Tagged::Port => "ports",
             Tagged::SecurityGroup => "security_groups",
+            Tagged::Router => "routers",
+            Tagged::FloatingIp => "floatingips",
         }
     }
 }
@@ -96,6 +102,24 @@ impl Networking {
                         .await?;
                 }
                 g.tags
+            }
+            Tagged::Router => {
+                let id = parse(id, super::routers::not_found)?;
+                let r = self.router_show(caller, &id).await?;
+                if write {
+                    self.router_update(caller, &id, Default::default(), None)
+                        .await?;
+                }
+                r.tags
+            }
+            Tagged::FloatingIp => {
+                let id = parse(id, super::floating_ips::not_found)?;
+                let f = self.fip_show(caller, &id).await?;
+                if write {
+                    self.fip_update(caller, &id, Default::default(), None)
+                        .await?;
+                }
+                f.tags
             }
         };
         Ok(tags)

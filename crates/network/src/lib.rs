@@ -35,4 +35,9 @@ pub const MIGRATIONS: &[db::Migration] = &[
         name: "routers",
         sql: include_str!("../migrations/0002_routers.sql"),
     },
+    db::Migration {
+        version: 3,
+        name: "qos_rbac",
+        sql: include_str!("../migrations/0003_qos_rbac.sql"),
+    },
 ];

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use types::{
-    FloatingIpId, NetworkId, PortId, RouterId, SecurityGroupId, SecurityGroupRuleId, SubnetId,
+    FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, RouterId, SecurityGroupId,
+    SecurityGroupRuleId, SubnetId,
 };
 
 /// How a network reaches the wire (Neutron's provider attributes).
@@ -31,6 +32,7 @@ pub struct Network {
     pub segment: Segment,
     pub availability_zone_hints: Vec<String>,
     pub dns_domain: String,
+    pub qos_policy_id: Option<QosPolicyId>,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -139,6 +141,7 @@ pub struct Port {
     pub allowed_address_pairs: Vec<AddressPair>,
     pub extra_dhcp_opts: Vec<DhcpOpt>,
     pub dns_name: String,
+    pub qos_policy_id: Option<QosPolicyId>,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -286,6 +289,49 @@ pub struct PortForwarding {
     pub internal_port: u16,
     pub external_port: u16,
     pub description: String,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A QoS policy and its rules.
+#[derive(Debug, Clone)]
+pub struct QosPolicy {
+    pub id: QosPolicyId,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub shared: bool,
+    pub is_default: bool,
+    pub rules: Vec<BandwidthLimitRule>,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub tags: Vec<String>,
+}
+
+/// A bandwidth limit of a QoS policy, for one direction (seen from the VM: `egress`
+/// is what it sends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BandwidthLimitRule {
+    pub id: String,
+    pub policy_id: QosPolicyId,
+    pub max_kbps: u64,
+    pub max_burst_kbps: u64,
+    pub direction: String,
+}
+
+/// An RBAC policy: `object` of `object_type` shared with `target_project` (`*`: all).
+#[derive(Debug, Clone)]
+pub struct RbacPolicy {
+    pub id: RbacPolicyId,
+    pub project_id: String,
+    /// `network` or `qos_policy`.
+    pub object_type: String,
+    pub object_id: String,
+    /// `access_as_shared` or `access_as_external`.
+    pub action: String,
+    pub target_project: String,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,

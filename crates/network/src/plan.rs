@@ -65,6 +65,7 @@ struct World {
     ports: Vec<Port>,
     groups: HashMap<String, model::SecurityGroup>,
     members: HashMap<String, Vec<IpAddr>>,
+    qos: HashMap<String, model::QosPolicy>,
     hosts: HashMap<String, Host>,
     dhcp_hosts: Vec<String>,
 }
@@ -85,6 +86,11 @@ impl Networking {
             .map(|g| (g.id.to_string(), g))
             .collect();
         let members = store::group_members(&mut conn).await?;
+        let qos = store::list_qos(&mut conn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.to_string(), p))
+            .collect();
         drop(conn);
         let agents = self.agents().await?;
         let mut dhcp_hosts: Vec<String> = agents
@@ -106,6 +112,7 @@ impl Networking {
             ports,
             groups,
             members,
+            qos,
             hosts,
             dhcp_hosts,
         })
@@ -356,8 +363,28 @@ fn port_plan(w: &World, p: &Port) -> dp::PortPlan {
         mac: p.mac_address.clone(),
         ips: p.fixed_ips.iter().map(|f| f.ip_address).collect(),
         security,
-        qos: None,
+        qos: qos_plan(w, p),
     }
+}
+
+/// The bandwidth limit of a port: its own QoS policy, else its network's. The dataplane
+/// limits both directions alike: the `egress` rule (what the VM sends) is taken, else
+/// the `ingress` one.
+fn qos_plan(w: &World, p: &Port) -> Option<dp::QosPlan> {
+    let policy = p.qos_policy_id.as_ref().or_else(|| {
+        w.networks
+            .get(p.network_id.as_str())
+            .and_then(|n| n.qos_policy_id.as_ref())
+    })?;
+    let rules = &w.qos.get(policy.as_str())?.rules;
+    let rule = rules
+        .iter()
+        .find(|r| r.direction == "egress")
+        .or_else(|| rules.first())?;
+    Some(dp::QosPlan {
+        max_kbps: rule.max_kbps,
+        max_burst_kbps: rule.max_burst_kbps,
+    })
 }
 
 #[cfg(test)]

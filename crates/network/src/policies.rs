@@ -91,6 +91,19 @@ policy::rules! {
     GetPortForwarding = ("get_floatingip_port_forwarding", READER),
     DeletePortForwarding = ("delete_floatingip_port_forwarding", MEMBER),
 
+    CreateQosPolicy = ("create_policy", ADMIN),
+    GetQosPolicy = ("get_policy", rule!("rule:admin_only or rule:project_reader or rule:shared")),
+    UpdateQosPolicy = ("update_policy", ADMIN),
+    DeleteQosPolicy = ("delete_policy", ADMIN),
+    CreateQosRule = ("create_policy_bandwidth_limit_rule", ADMIN),
+
+    CreateRbacPolicy = ("create_rbac_policy", MEMBER),
+    CreateRbacWildcard = ("create_rbac_policy:target_tenant", ADMIN),
+    CreateRbacExternal = ("create_rbac_policy:access_as_external", ADMIN),
+    GetRbacPolicy = ("get_rbac_policy", READER),
+    UpdateRbacPolicy = ("update_rbac_policy", MEMBER),
+    DeleteRbacPolicy = ("delete_rbac_policy", MEMBER),
+
     GetQuota = ("get_quota", READER),
     UpdateQuota = ("update_quota", ADMIN),
     DeleteQuota = ("delete_quota", ADMIN),

@@ -10,7 +10,10 @@ use std::{
 use db::Columns;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyConnection};
-use types::{Error, FloatingIpId, NetworkId, PortId, Result, RouterId, SecurityGroupId, SubnetId};
+use types::{
+    Error, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, Result, RouterId,
+    SecurityGroupId, SubnetId,
+};
 
 use crate::model::*;
 
@@ -106,7 +109,7 @@ pub async fn touch(conn: &mut Conn, table: &'static str, id: &str) -> Result<()>
 
 // ------------------------------------------------------------------ networks
 
-const NETWORK_COLUMNS: &str = "id, project_id, name, description, admin_state_up, shared, external, mtu, port_security_enabled, network_type, physical_network, segmentation_id, availability_zone_hints, dns_domain, revision, created_at, updated_at";
+const NETWORK_COLUMNS: &str = "id, project_id, name, description, admin_state_up, shared, external, mtu, port_security_enabled, network_type, physical_network, segmentation_id, availability_zone_hints, dns_domain, revision, created_at, updated_at, qos_policy_id";
 
 fn network_row(r: &AnyRow) -> Result<Network> {
     let c = Columns::new("networks", r);
@@ -133,6 +136,7 @@ fn network_row(r: &AnyRow) -> Result<Network> {
         },
         availability_zone_hints: json_col(&c, "availability_zone_hints")?,
         dns_domain: c.get("dns_domain")?,
+        qos_policy_id: c.get("qos_policy_id")?,
         revision: c.get("revision")?,
         created_at: c.get("created_at")?,
         updated_at: c.get("updated_at")?,
@@ -173,7 +177,7 @@ async fn hydrate_networks(conn: &mut Conn, nets: &mut [Network]) -> Result<()> {
 pub async fn insert_network(conn: &mut Conn, n: &Network) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES ({})",
-        placeholders(17, 1)
+        placeholders(18, 1)
     ))
     .bind(&n.id)
     .bind(&n.project_id)
@@ -192,6 +196,7 @@ pub async fn insert_network(conn: &mut Conn, n: &Network) -> Result<()> {
     .bind(n.revision)
     .bind(&n.created_at)
     .bind(&n.updated_at)
+    .bind(&n.qos_policy_id)
     .execute(&mut *conn)
     .await?;
     set_tags(conn, n.id.as_str(), &n.tags).await
@@ -222,7 +227,7 @@ pub async fn list_networks(conn: &mut Conn, project: Option<&str>) -> Result<Vec
             .await?
         }
         Some(p) => {
-            sqlx::query(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE project_id = $1 OR shared = 1 OR external = 1 ORDER BY created_at, id"))
+            sqlx::query(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE project_id = $1 OR shared = 1 OR external = 1 OR id IN (SELECT object_id FROM rbac_policies WHERE object_type = 'network' AND (target_project = $1 OR target_project = '*')) ORDER BY created_at, id"))
                 .bind(p)
                 .fetch_all(&mut *conn)
                 .await?
@@ -245,6 +250,10 @@ pub async fn update_network(conn: &mut Conn, n: &Network, revision: i64) -> Resu
         .set("mtu", i64::from(n.mtu))
         .set("port_security_enabled", n.port_security_enabled)
         .set("dns_domain", n.dns_domain.clone())
+        .set(
+            "qos_policy_id",
+            n.qos_policy_id.as_ref().map(|q| q.to_string()),
+        )
         .set("updated_at", n.updated_at.clone())
         .apply(&mut *conn, n.id.as_str(), revision)
         .await?;
@@ -492,7 +501,7 @@ pub async fn subnet_users(
 
 // ------------------------------------------------------------------ ports
 
-const PORT_COLUMNS: &str = "id, project_id, network_id, name, description, admin_state_up, mac_address, device_id, device_owner, host_id, vnic_type, profile, status, port_security_enabled, allowed_address_pairs, extra_dhcp_opts, dns_name, revision, created_at, updated_at";
+const PORT_COLUMNS: &str = "id, project_id, network_id, name, description, admin_state_up, mac_address, device_id, device_owner, host_id, vnic_type, profile, status, port_security_enabled, allowed_address_pairs, extra_dhcp_opts, dns_name, revision, created_at, updated_at, qos_policy_id";
 
 fn port_row(r: &AnyRow) -> Result<Port> {
     let c = Columns::new("ports", r);
@@ -516,6 +525,7 @@ fn port_row(r: &AnyRow) -> Result<Port> {
         allowed_address_pairs: json_col(&c, "allowed_address_pairs")?,
         extra_dhcp_opts: json_col(&c, "extra_dhcp_opts")?,
         dns_name: c.get("dns_name")?,
+        qos_policy_id: c.get("qos_policy_id")?,
         revision: c.get("revision")?,
         created_at: c.get("created_at")?,
         updated_at: c.get("updated_at")?,
@@ -572,7 +582,7 @@ async fn hydrate_ports(conn: &mut Conn, ports: &mut [Port]) -> Result<()> {
 pub async fn insert_port(conn: &mut Conn, p: &Port) -> Result<bool> {
     let r = sqlx::query(&format!(
         "INSERT INTO ports ({PORT_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
-        placeholders(20, 1)
+        placeholders(21, 1)
     ))
     .bind(&p.id)
     .bind(&p.project_id)
@@ -594,6 +604,7 @@ pub async fn insert_port(conn: &mut Conn, p: &Port) -> Result<bool> {
     .bind(p.revision)
     .bind(&p.created_at)
     .bind(&p.updated_at)
+    .bind(&p.qos_policy_id)
     .execute(&mut *conn)
     .await?;
     if r.rows_affected() == 0 {
@@ -692,6 +703,10 @@ pub async fn update_port(conn: &mut Conn, p: &Port, revision: i64) -> Result<boo
         .set("allowed_address_pairs", to_json(&p.allowed_address_pairs))
         .set("extra_dhcp_opts", to_json(&p.extra_dhcp_opts))
         .set("dns_name", p.dns_name.clone())
+        .set(
+            "qos_policy_id",
+            p.qos_policy_id.as_ref().map(|q| q.to_string()),
+        )
         .set("updated_at", p.updated_at.clone())
         .apply(&mut *conn, p.id.as_str(), revision)
         .await?;
@@ -1501,4 +1516,264 @@ pub async fn delete_pf(conn: &mut Conn, fip: &FloatingIpId, id: &str) -> Result<
         .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+// ------------------------------------------------------------------ QoS
+
+const QOS_COLUMNS: &str =
+    "id, project_id, name, description, shared, is_default, revision, created_at, updated_at";
+
+fn qos_row(r: &AnyRow) -> Result<QosPolicy> {
+    let c = Columns::new("qos_policies", r);
+    Ok(QosPolicy {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        name: c.get("name")?,
+        description: c.get("description")?,
+        shared: c.flag("shared")?,
+        is_default: c.flag("is_default")?,
+        rules: Vec::new(),
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+        tags: Vec::new(),
+    })
+}
+
+async fn hydrate_qos(conn: &mut Conn, policies: &mut [QosPolicy]) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT id, policy_id, max_kbps, max_burst_kbps, direction FROM qos_rules ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rules: HashMap<String, Vec<BandwidthLimitRule>> = HashMap::new();
+    for r in &rows {
+        let c = Columns::new("qos_rules", r);
+        let rule = BandwidthLimitRule {
+            id: c.get("id")?,
+            policy_id: c.get("policy_id")?,
+            max_kbps: c.int("max_kbps")?,
+            max_burst_kbps: c.int("max_burst_kbps")?,
+            direction: c.get("direction")?,
+        };
+        rules
+            .entry(rule.policy_id.to_string())
+            .or_default()
+            .push(rule);
+    }
+    let ids: Vec<&str> = policies.iter().map(|p| p.id.as_str()).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for p in policies {
+        p.rules = rules.remove(p.id.as_str()).unwrap_or_default();
+        p.tags = tags.remove(p.id.as_str()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub async fn insert_qos(conn: &mut Conn, p: &QosPolicy) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO qos_policies ({QOS_COLUMNS}) VALUES ({})",
+        placeholders(9, 1)
+    ))
+    .bind(&p.id)
+    .bind(&p.project_id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(db::flag(p.shared))
+    .bind(db::flag(p.is_default))
+    .bind(p.revision)
+    .bind(&p.created_at)
+    .bind(&p.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    set_tags(conn, p.id.as_str(), &p.tags).await
+}
+
+pub async fn get_qos(conn: &mut Conn, id: &QosPolicyId) -> Result<Option<QosPolicy>> {
+    let row = sqlx::query(&format!(
+        "SELECT {QOS_COLUMNS} FROM qos_policies WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut p = [qos_row(&row)?];
+    hydrate_qos(conn, &mut p).await?;
+    let [p] = p;
+    Ok(Some(p))
+}
+
+/// Every QoS policy (the app layer filters what a caller may see).
+pub async fn list_qos(conn: &mut Conn) -> Result<Vec<QosPolicy>> {
+    let mut policies = db::Select::new("qos_policies", QOS_COLUMNS)
+        .order_by("created_at, id")
+        .fetch(&mut *conn, qos_row)
+        .await?
+        .items;
+    hydrate_qos(conn, &mut policies).await?;
+    Ok(policies)
+}
+
+pub async fn update_qos(conn: &mut Conn, p: &QosPolicy, revision: i64) -> Result<bool> {
+    let r = db::Update::new("qos_policies")
+        .set("name", p.name.clone())
+        .set("description", p.description.clone())
+        .set("shared", p.shared)
+        .set("is_default", p.is_default)
+        .set("updated_at", p.updated_at.clone())
+        .apply(&mut *conn, p.id.as_str(), revision)
+        .await?;
+    Ok(r == db::Cas::Done)
+}
+
+/// Ports and networks that use a policy.
+pub async fn qos_users(conn: &mut Conn, id: &QosPolicyId) -> Result<i64> {
+    let ports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ports WHERE qos_policy_id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let nets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM networks WHERE qos_policy_id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ports + nets)
+}
+
+pub async fn delete_qos(conn: &mut Conn, id: &QosPolicyId) -> Result<()> {
+    for sql in [
+        "DELETE FROM qos_rules WHERE policy_id = $1",
+        "DELETE FROM rbac_policies WHERE object_type = 'qos_policy' AND object_id = $1",
+        "DELETE FROM tags WHERE resource_id = $1",
+        "DELETE FROM qos_policies WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Insert a rule; false when the policy has one of that direction already.
+pub async fn insert_qos_rule(conn: &mut Conn, r: &BandwidthLimitRule) -> Result<bool> {
+    let res = sqlx::query("INSERT INTO qos_rules (id, policy_id, rule_type, max_kbps, max_burst_kbps, direction) VALUES ($1, $2, 'bandwidth_limit', $3, $4, $5) ON CONFLICT DO NOTHING")
+        .bind(&r.id)
+        .bind(&r.policy_id)
+        .bind(i64::try_from(r.max_kbps).map_err(|_| Error::bad_request("max_kbps is too large"))?)
+        .bind(i64::try_from(r.max_burst_kbps).map_err(|_| Error::bad_request("max_burst_kbps is too large"))?)
+        .bind(&r.direction)
+        .execute(&mut *conn)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+pub async fn update_qos_rule(conn: &mut Conn, r: &BandwidthLimitRule) -> Result<()> {
+    sqlx::query(
+        "UPDATE qos_rules SET max_kbps = $1, max_burst_kbps = $2, direction = $3 WHERE id = $4",
+    )
+    .bind(i64::try_from(r.max_kbps).map_err(|_| Error::bad_request("max_kbps is too large"))?)
+    .bind(
+        i64::try_from(r.max_burst_kbps)
+            .map_err(|_| Error::bad_request("max_burst_kbps is too large"))?,
+    )
+    .bind(&r.direction)
+    .bind(&r.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_qos_rule(conn: &mut Conn, policy: &QosPolicyId, id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM qos_rules WHERE policy_id = $1 AND id = $2")
+        .bind(policy)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+// ------------------------------------------------------------------ RBAC
+
+const RBAC_COLUMNS: &str = "id, project_id, object_type, object_id, action, target_project, revision, created_at, updated_at";
+
+fn rbac_row(r: &AnyRow) -> Result<RbacPolicy> {
+    let c = Columns::new("rbac_policies", r);
+    Ok(RbacPolicy {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        object_type: c.get("object_type")?,
+        object_id: c.get("object_id")?,
+        action: c.get("action")?,
+        target_project: c.get("target_project")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+    })
+}
+
+/// Insert; false when the same grant exists.
+pub async fn insert_rbac(conn: &mut Conn, p: &RbacPolicy) -> Result<bool> {
+    let r = sqlx::query(&format!(
+        "INSERT INTO rbac_policies ({RBAC_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
+        placeholders(9, 1)
+    ))
+    .bind(&p.id)
+    .bind(&p.project_id)
+    .bind(&p.object_type)
+    .bind(&p.object_id)
+    .bind(&p.action)
+    .bind(&p.target_project)
+    .bind(p.revision)
+    .bind(&p.created_at)
+    .bind(&p.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Every RBAC policy (the app layer filters what a caller may see).
+pub async fn list_rbac(conn: &mut Conn) -> Result<Vec<RbacPolicy>> {
+    Ok(db::Select::new("rbac_policies", RBAC_COLUMNS)
+        .order_by("created_at, id")
+        .fetch(&mut *conn, rbac_row)
+        .await?
+        .items)
+}
+
+pub async fn get_rbac(conn: &mut Conn, id: &RbacPolicyId) -> Result<Option<RbacPolicy>> {
+    let row = sqlx::query(&format!(
+        "SELECT {RBAC_COLUMNS} FROM rbac_policies WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(rbac_row).transpose()
+}
+
+pub async fn update_rbac_target(conn: &mut Conn, id: &RbacPolicyId, target: &str) -> Result<()> {
+    sqlx::query("UPDATE rbac_policies SET target_project = $1, revision = revision + 1, updated_at = $2 WHERE id = $3")
+        .bind(target)
+        .bind(now())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_rbac(conn: &mut Conn, id: &RbacPolicyId) -> Result<()> {
+    sqlx::query("DELETE FROM rbac_policies WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Ports of projects other than the network's owner on `network` (an RBAC grant being
+/// withdrawn would strand them).
+pub async fn foreign_ports(conn: &mut Conn, network: &str, owner: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT DISTINCT project_id FROM ports WHERE network_id = $1 AND project_id <> $2 AND project_id <> ''")
+        .bind(network)
+        .bind(owner)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Columns::new("ports", r).get("project_id"))
+        .collect()
 }

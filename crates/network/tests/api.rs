@@ -786,3 +786,185 @@ on_engines!(
         assert!(left.is_empty(), "{left:?}");
     }
 );
+
+on_engines!(qos_policies_and_rbac_sharing, |tc: TestCloud| async move {
+    let admin = tc.admin_token().await;
+    let t = tc.demo_token().await;
+    // QoS: the admin makes a shared policy; members put it on their ports.
+    let (s, _) = call(
+        &tc,
+        &t,
+        Method::POST,
+        "/v2.0/qos/policies",
+        Some(json!({"policy": {"name": "mine"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "members cannot make QoS policies");
+    let pol = create(
+        &tc,
+        &admin,
+        "/v2.0/qos/policies",
+        json!({"policy": {"name": "slow", "shared": true}}),
+    )
+    .await;
+    let pid = pol["id"].as_str().unwrap().to_owned();
+    let rule = create(
+        &tc,
+        &admin,
+        &format!("/v2.0/qos/policies/{pid}/bandwidth_limit_rules"),
+        json!({"bandwidth_limit_rule": {"max_kbps": 8000, "max_burst_kbps": 800}}),
+    )
+    .await;
+    assert_eq!(
+        (rule["direction"].as_str(), rule["max_kbps"].as_u64()),
+        (Some("egress"), Some(8000))
+    );
+    let dup = json!({"bandwidth_limit_rule": {"max_kbps": 1}});
+    assert_eq!(
+        refused(
+            &tc,
+            &admin,
+            Method::POST,
+            &format!("/v2.0/qos/policies/{pid}/bandwidth_limit_rules"),
+            Some(dup)
+        )
+        .await
+        .0,
+        409
+    );
+    let (net, _) = network_with_subnet(&tc, &t, "10.30.0.0/24").await;
+    let port = create(
+        &tc,
+        &t,
+        "/v2.0/ports",
+        json!({"port": {"network_id": net, "qos_policy_id": pid}}),
+    )
+    .await;
+    assert_eq!(port["qos_policy_id"], pid.as_str());
+    let (s, v) = call(
+        &tc,
+        &t,
+        Method::PUT,
+        &format!("/v2.0/networks/{net}"),
+        Some(json!({"network": {"qos_policy_id": pid}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, shown) = call(
+        &tc,
+        &t,
+        Method::GET,
+        &format!("/v2.0/ports/{}", port["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(shown["port"]["qos_network_policy_id"], pid.as_str());
+    assert_eq!(
+        refused(
+            &tc,
+            &admin,
+            Method::DELETE,
+            &format!("/v2.0/qos/policies/{pid}"),
+            None
+        )
+        .await,
+        (409, "QosPolicyInUse".into())
+    );
+    // RBAC: the owner shares its network with one other project, which then sees it as
+    // shared and may put a port on it; a third project sees nothing.
+    let friend = tc.new_member().await;
+    let stranger = tc.new_member().await;
+    let (s, _) = call(
+        &tc,
+        &friend.token,
+        Method::GET,
+        &format!("/v2.0/networks/{net}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let grant = create(
+        &tc,
+        &t,
+        "/v2.0/rbac-policies",
+        json!({"rbac_policy": {"object_type": "network", "object_id": net,
+        "action": "access_as_shared", "target_tenant": friend.project_id}}),
+    )
+    .await;
+    let (s, v) = call(
+        &tc,
+        &friend.token,
+        Method::GET,
+        &format!("/v2.0/networks/{net}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, &v["network"]["shared"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
+    let theirs = create(
+        &tc,
+        &friend.token,
+        "/v2.0/ports",
+        json!({"port": {"network_id": net}}),
+    )
+    .await;
+    let (s, _) = call(
+        &tc,
+        &stranger.token,
+        Method::GET,
+        &format!("/v2.0/networks/{net}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A member may not share with everyone; the grant in use cannot be withdrawn.
+    let all = json!({"rbac_policy": {"object_type": "network", "object_id": net, "action": "access_as_shared", "target_tenant": "*"}});
+    assert_eq!(
+        call(&tc, &t, Method::POST, "/v2.0/rbac-policies", Some(all))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let gid = grant["id"].as_str().unwrap();
+    assert_eq!(
+        refused(
+            &tc,
+            &t,
+            Method::DELETE,
+            &format!("/v2.0/rbac-policies/{gid}"),
+            None
+        )
+        .await,
+        (409, "RbacPolicyInUse".into())
+    );
+    let (s, _) = call(
+        &tc,
+        &friend.token,
+        Method::DELETE,
+        &format!("/v2.0/ports/{}", theirs["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(
+        &tc,
+        &t,
+        Method::DELETE,
+        &format!("/v2.0/rbac-policies/{gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(
+        &tc,
+        &friend.token,
+        Method::GET,
+        &format!("/v2.0/networks/{net}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+});

@@ -291,6 +291,23 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
         r#"{"port_forwarding": {"protocol": "tcp", "internal_port_id": "{port}", "internal_ip_address": "10.98.0.5", "internal_port": 22, "external_port": 2222}}"#),
     ("network", "GET /v2.0/floatingips/{id}/port_forwardings/{pf}", Hidden, ""),
     ("network", "DELETE /v2.0/floatingips/{id}/port_forwardings/{pf}", Hidden, ""),
+    ("network", "GET /v2.0/qos/policies", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/qos/policies", Denied, r#"{"policy": {"name": "{new}"}}"#),
+    ("network", "GET /v2.0/qos/policies/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/qos/policies/{id}", Hidden, r#"{"policy": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/qos/policies/{id}", Hidden, ""),
+    ("network", "GET /v2.0/qos/policies/{id}/bandwidth_limit_rules", Hidden, ""),
+    ("network", "POST /v2.0/qos/policies/{id}/bandwidth_limit_rules", Hidden, r#"{"bandwidth_limit_rule": {"max_kbps": 1000}}"#),
+    ("network", "GET /v2.0/qos/policies/{id}/bandwidth_limit_rules/{rule}", Hidden, ""),
+    ("network", "PUT /v2.0/qos/policies/{id}/bandwidth_limit_rules/{rule}", Hidden, r#"{"bandwidth_limit_rule": {"max_kbps": 10}}"#),
+    ("network", "DELETE /v2.0/qos/policies/{id}/bandwidth_limit_rules/{rule}", Hidden, ""),
+    ("network", "GET /v2.0/qos/rule-types", Allowed(&[200]), ""),
+    ("network", "GET /v2.0/rbac-policies", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/rbac-policies", Hidden,
+        r#"{"rbac_policy": {"object_type": "network", "object_id": "{network}", "action": "access_as_shared", "target_tenant": "{caller_project}"}}"#),
+    ("network", "GET /v2.0/rbac-policies/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/rbac-policies/{id}", Hidden, r#"{"rbac_policy": {"target_tenant": "{caller_project}"}}"#),
+    ("network", "DELETE /v2.0/rbac-policies/{id}", Hidden, ""),
     ("network", "GET /v2.0/{collection}/{id}/tags", Hidden, ""),
     ("network", "PUT /v2.0/{collection}/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
     ("network", "DELETE /v2.0/{collection}/{id}/tags", Hidden, ""),
@@ -372,6 +389,9 @@ struct Fixture {
     rule: String,
     router: String,
     floating_ip: String,
+    qos_policy: String,
+    qos_rule: String,
+    rbac: String,
     stranger: Member,
 }
 
@@ -576,6 +596,28 @@ impl Fixture {
                 json!({"floatingip": {"floating_network_id": public}}),
             )
             .await;
+        // A QoS policy (the admin's, for the victim's project) with a rule, and an RBAC
+        // policy sharing the victim's network with a third project.
+        let qos_policy = tc
+            .create_in(
+                "network",
+                &admin,
+                "/v2.0/qos/policies",
+                json!({"policy": {"name": unique("qos"), "project_id": victim.project_id}}),
+            )
+            .await;
+        let qos_rule = tc
+            .create_in(
+                "network",
+                &admin,
+                &format!("/v2.0/qos/policies/{qos_policy}/bandwidth_limit_rules"),
+                json!({"bandwidth_limit_rule": {"max_kbps": 1000}}),
+            )
+            .await;
+        let rbac = tc
+            .create_in("network", &victim.token, "/v2.0/rbac-policies",
+                json!({"rbac_policy": {"object_type": "network", "object_id": network, "action": "access_as_shared", "target_tenant": image_member}}))
+            .await;
         Fixture {
             victim,
             group,
@@ -598,6 +640,9 @@ impl Fixture {
             rule,
             router,
             floating_ip,
+            qos_policy,
+            qos_rule,
+            rbac,
             stranger,
         }
     }
@@ -620,6 +665,9 @@ impl Fixture {
             &self.rule,
             &self.router,
             &self.floating_ip,
+            &self.qos_policy,
+            &self.qos_rule,
+            &self.rbac,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -665,6 +713,9 @@ impl Fixture {
                 ("security-groups", "{id}") => &self.security_group,
                 ("security-group-rules", "{id}") => &self.rule,
                 ("routers", "{id}") => &self.router,
+                ("policies", "{id}") => &self.qos_policy,
+                ("bandwidth_limit_rules", "{rule}") => &self.qos_rule,
+                ("rbac-policies", "{id}") => &self.rbac,
                 ("floatingips", "{id}") => &self.floating_ip,
                 ("port_forwardings", "{pf}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a12",
                 ("quotas", "{project}") => &self.victim.project_id,

@@ -128,6 +128,12 @@ kinds! {
     SecurityGroup = "security group", UUID,
         (not_found: "Security group {id} does not exist",
          conflict: "Security group {id} already exists.");
+    QosPolicy = "QoS policy", UUID,
+        (not_found: "QoS policy {id} could not be found.",
+         conflict: "QoS policy {id} already exists.");
+    RbacPolicy = "RBAC policy", UUID,
+        (not_found: "RBAC policy with id {id} could not be found.",
+         conflict: "RBAC policy {id} already exists.");
     SecurityGroupRule = "security group rule", UUID,
         (not_found: "Security group rule {id} does not exist",
          conflict: "Security group rule {id} already exists.");

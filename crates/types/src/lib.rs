@@ -37,7 +37,7 @@ aliases! {
     HypervisorId = Hypervisor, ResourceProviderId = ResourceProvider,
     NetworkId = Network, SubnetId = Subnet, SubnetPoolId = SubnetPool, PortId = Port,
     RouterId = Router, FloatingIpId = FloatingIp, SecurityGroupId = SecurityGroup,
-    SecurityGroupRuleId = SecurityGroupRule,
+    SecurityGroupRuleId = SecurityGroupRule, QosPolicyId = QosPolicy, RbacPolicyId = RbacPolicy,
     VolumeId = Volume, SnapshotId = Snapshot, BackupId = Backup, VolumeTypeId = VolumeType,
     VolumeAttachmentId = VolumeAttachment,
     SagaId = Saga,

@@ -3,6 +3,7 @@
 
 mod l3;
 mod misc;
+mod qos;
 mod query;
 mod render;
 mod resources;
@@ -123,6 +124,37 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
             get(misc::tag_check)
                 .put(misc::tag_add)
                 .delete(misc::tag_delete),
+        )
+        .route(
+            "/v2.0/qos/policies",
+            get(qos::policy_list).post(qos::policy_create),
+        )
+        .route(
+            "/v2.0/qos/policies/{id}",
+            get(qos::policy_show)
+                .put(qos::policy_update)
+                .delete(qos::policy_delete),
+        )
+        .route(
+            "/v2.0/qos/policies/{id}/bandwidth_limit_rules",
+            get(qos::rule_list).post(qos::rule_create),
+        )
+        .route(
+            "/v2.0/qos/policies/{id}/bandwidth_limit_rules/{rule}",
+            get(qos::rule_show)
+                .put(qos::rule_update)
+                .delete(qos::rule_delete),
+        )
+        .route("/v2.0/qos/rule-types", get(qos::rule_types))
+        .route(
+            "/v2.0/rbac-policies",
+            get(qos::rbac_list).post(qos::rbac_create),
+        )
+        .route(
+            "/v2.0/rbac-policies/{id}",
+            get(qos::rbac_show)
+                .put(qos::rbac_update)
+                .delete(qos::rbac_delete),
         )
         .route("/v2.0/quotas", get(misc::quota_list))
         .route(

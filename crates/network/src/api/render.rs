@@ -60,7 +60,7 @@ pub fn network(n: &Network, provider: bool) -> Value {
         "revision_number": n.revision,
         "l2_adjacency": true,
         "is_default": false,
-        "qos_policy_id": null,
+        "qos_policy_id": n.qos_policy_id,
     });
     if provider {
         v["provider:network_type"] = json!(n.segment.network_type);
@@ -169,7 +169,12 @@ pub fn hostname(p: &Port, ip: &std::net::IpAddr) -> String {
     }
 }
 
-pub fn port(p: &Port, binding: bool, dns_domain: &str) -> Value {
+pub fn port(
+    p: &Port,
+    binding: bool,
+    dns_domain: &str,
+    network_qos: Option<&types::QosPolicyId>,
+) -> Value {
     let mut v = json!({
         "id": p.id,
         "name": p.name,
@@ -188,8 +193,8 @@ pub fn port(p: &Port, binding: bool, dns_domain: &str) -> Value {
         "description": p.description,
         "binding:vnic_type": p.vnic_type,
         "port_security_enabled": p.port_security_enabled,
-        "qos_policy_id": null,
-        "qos_network_policy_id": null,
+        "qos_policy_id": p.qos_policy_id,
+        "qos_network_policy_id": network_qos,
         "tags": p.tags,
         "created_at": p.created_at,
         "updated_at": p.updated_at,
@@ -461,5 +466,70 @@ pub fn port_forwarding(p: &PortForwarding) -> Value {
         "internal_port_range": format!("{0}:{0}", p.internal_port),
         "external_port_range": format!("{0}:{0}", p.external_port),
         "description": p.description,
+    })
+}
+
+pub const QOS_ATTRS: &[&str] = &[
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "description",
+    "shared",
+    "is_default",
+    "rules",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
+];
+
+pub fn bandwidth_rule(r: &BandwidthLimitRule) -> Value {
+    json!({
+        "id": r.id,
+        "qos_policy_id": r.policy_id,
+        "max_kbps": r.max_kbps,
+        "max_burst_kbps": r.max_burst_kbps,
+        "direction": r.direction,
+        "type": "bandwidth_limit",
+    })
+}
+
+pub fn qos_policy(p: &QosPolicy) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "tenant_id": p.project_id,
+        "project_id": p.project_id,
+        "description": p.description,
+        "shared": p.shared,
+        "is_default": p.is_default,
+        "rules": p.rules.iter().map(bandwidth_rule).collect::<Vec<_>>(),
+        "tags": p.tags,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "revision_number": p.revision,
+    })
+}
+
+pub const RBAC_ATTRS: &[&str] = &[
+    "id",
+    "tenant_id",
+    "project_id",
+    "object_type",
+    "object_id",
+    "action",
+    "target_tenant",
+];
+
+pub fn rbac(p: &RbacPolicy) -> Value {
+    json!({
+        "id": p.id,
+        "tenant_id": p.project_id,
+        "project_id": p.project_id,
+        "object_type": p.object_type,
+        "object_id": p.object_id,
+        "action": p.action,
+        "target_tenant": p.target_project,
     })
 }

@@ -183,6 +183,20 @@ pub async fn subnet_delete(
 
 // ------------------------------------------------------------------ ports
 
+async fn port_json(
+    st: &ApiState,
+    caller: &crate::app::Caller<'_>,
+    p: &crate::model::Port,
+) -> Result<Value, Error> {
+    let qos = st.svc.network_qos_policies().await?;
+    Ok(render::port(
+        p,
+        st.svc.sees_binding(caller),
+        &st.svc.cfg.dns_domain,
+        qos.get(p.network_id.as_str()).and_then(Option::as_ref),
+    ))
+}
+
 pub async fn port_list(State(st): State<ApiState>, ctx: Ctx, RawQuery(q): RawQuery) -> JsonResult {
     let q = query(&st, &q)?;
     let caller = st.svc.caller(&ctx.0);
@@ -198,9 +212,13 @@ pub async fn port_list(State(st): State<ApiState>, ctx: Ctx, RawQuery(q): RawQue
         .port_list(&caller, network.as_ref(), q.filter("device_id"))
         .await?;
     let binding = st.svc.sees_binding(&caller);
+    let qos = st.svc.network_qos_policies().await?;
     let items = ports
         .iter()
-        .map(|p| render::port(p, binding, &st.svc.cfg.dns_domain))
+        .map(|p| {
+            let net_qos = qos.get(p.network_id.as_str()).and_then(Option::as_ref);
+            render::port(p, binding, &st.svc.cfg.dns_domain, net_qos)
+        })
         .collect();
     Ok(Json(q.apply(
         "ports",
@@ -220,16 +238,19 @@ pub async fn port_show(
     let id = path_id(&id, not_found("port"))?;
     let caller = st.svc.caller(&ctx.0);
     let p = st.svc.port_show(&caller, &id).await?;
-    let v = render::port(&p, st.svc.sees_binding(&caller), &st.svc.cfg.dns_domain);
-    Ok(Json(json!({"port": q.cut(v)})))
+    Ok(Json(
+        json!({"port": q.cut(port_json(&st, &caller, &p).await?)}),
+    ))
 }
 
 pub async fn port_create(State(st): State<ApiState>, ctx: Ctx, b: Bytes) -> Created {
     let req: PortCreate = body(&b, "port")?;
     let caller = st.svc.caller(&ctx.0);
     let p = st.svc.port_create(&caller, req).await?;
-    let v = render::port(&p, st.svc.sees_binding(&caller), &st.svc.cfg.dns_domain);
-    Ok((StatusCode::CREATED, Json(json!({"port": v}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"port": port_json(&st, &caller, &p).await?})),
+    ))
 }
 
 pub async fn port_update(
@@ -243,8 +264,7 @@ pub async fn port_update(
     let req: PortUpdate = body(&b, "port")?;
     let caller = st.svc.caller(&ctx.0);
     let p = st.svc.port_update(&caller, &id, req, if_match(&h)?).await?;
-    let v = render::port(&p, st.svc.sees_binding(&caller), &st.svc.cfg.dns_domain);
-    Ok(Json(json!({"port": v})))
+    Ok(Json(json!({"port": port_json(&st, &caller, &p).await?})))
 }
 
 pub async fn port_delete(

@@ -83,9 +83,12 @@ impl Networking {
         id: &NetworkId,
     ) -> Result<Network> {
         let mut conn = self.conn().await?;
-        let n = store::get_network(&mut conn, id)
+        let mut n = store::get_network(&mut conn, id)
             .await?
             .ok_or_else(|| not_found(id.as_str()))?;
+        drop(conn);
+        let grants = self.grants().await?;
+        self.rbac_view(caller, &grants, &mut n);
         if !self.allowed(caller, Rule::GetNetwork, &network_target(&n)) {
             return Err(not_found(id.as_str()));
         }
@@ -103,7 +106,12 @@ impl Networking {
 
     pub async fn network_list(&self, caller: &Caller<'_>) -> Result<Vec<Network>> {
         let mut conn = self.conn().await?;
-        let nets = store::list_networks(&mut conn, caller.scope()).await?;
+        let mut nets = store::list_networks(&mut conn, caller.scope()).await?;
+        drop(conn);
+        let grants = self.grants().await?;
+        for n in &mut nets {
+            self.rbac_view(caller, &grants, n);
+        }
         Ok(nets
             .into_iter()
             .filter(|n| self.allowed(caller, Rule::GetNetwork, &network_target(n)))
@@ -260,6 +268,9 @@ impl Networking {
             segment,
             availability_zone_hints: req.availability_zone_hints.unwrap_or_default(),
             dns_domain: req.dns_domain.unwrap_or_default(),
+            qos_policy_id: self
+                .usable_qos(caller, req.qos_policy_id.clone().flatten().as_deref())
+                .await?,
             revision: 1,
             created_at: ts.clone(),
             updated_at: ts,
@@ -327,6 +338,9 @@ impl Networking {
         }
         if let Some(v) = req.dns_domain {
             n.dns_domain = v;
+        }
+        if let Some(q) = req.qos_policy_id {
+            n.qos_policy_id = self.usable_qos(caller, q.as_deref()).await?;
         }
         if let Some(m) = req.mtu {
             let max = self.cfg.mtu_for(&n.segment.network_type);

@@ -437,6 +437,9 @@ impl Networking {
             allowed_address_pairs: Vec::new(),
             extra_dhcp_opts: dhcp_opts(req.extra_dhcp_opts.unwrap_or_default())?,
             dns_name: req.dns_name.unwrap_or_default(),
+            qos_policy_id: self
+                .usable_qos(caller, req.qos_policy_id.clone().flatten().as_deref())
+                .await?,
             revision: 1,
             created_at: ts.clone(),
             updated_at: ts,
@@ -600,6 +603,9 @@ impl Networking {
         }
         if let Some(v) = req.dns_name {
             p.dns_name = v;
+        }
+        if let Some(q) = req.qos_policy_id {
+            p.qos_policy_id = self.usable_qos(caller, q.as_deref()).await?;
         }
         if let Some(v) = req.extra_dhcp_opts {
             p.extra_dhcp_opts = dhcp_opts(v)?;
@@ -785,6 +791,7 @@ pub(super) fn system_port(net: &Network, project: &str, owner: &str, device_id: 
         allowed_address_pairs: Vec::new(),
         extra_dhcp_opts: Vec::new(),
         dns_name: String::new(),
+        qos_policy_id: None,
         revision: 1,
         created_at: ts.clone(),
         updated_at: ts,

@@ -14,6 +14,7 @@ pub enum Tagged {
     SecurityGroup,
     Router,
     FloatingIp,
+    QosPolicy,
 }
 
 impl Tagged {
@@ -25,6 +26,7 @@ impl Tagged {
             "security-groups" => Tagged::SecurityGroup,
             "routers" => Tagged::Router,
             "floatingips" => Tagged::FloatingIp,
+            "policies" => Tagged::QosPolicy,
             _ => return None,
         })
     }
@@ -37,6 +39,7 @@ impl Tagged {
             Tagged::SecurityGroup => "security_groups",
             Tagged::Router => "routers",
             Tagged::FloatingIp => "floatingips",
+            Tagged::QosPolicy => "qos_policies",
         }
     }
 }
@@ -120,6 +123,15 @@ impl Networking {
                         .await?;
                 }
                 f.tags
+            }
+            Tagged::QosPolicy => {
+                let id = parse(id, super::qos::not_found)?;
+                let p = self.qos_show(caller, &id).await?;
+                if write {
+                    self.qos_update(caller, &id, Default::default(), None)
+                        .await?;
+                }
+                p.tags
             }
         };
         Ok(tags)

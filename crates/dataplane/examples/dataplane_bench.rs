@@ -113,7 +113,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let dp = Linux::new(Config { state_dir: state.clone(), owner: "oxibench".into() }).unwrap();
-        let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None }];
+        let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None, host_address: None }];
 
         // port plugged -> first packet: b is wired; a's tap appears (as QEMU creates it)
         let mut icmp = security(0);
@@ -133,7 +133,7 @@ fn main() {
             ))
         };
         veth(&b, &vm_b, "10.5.0.3/24");
-        let mut plan = HostPlan { networks: networks.clone(), ports: vec![b.clone(), a.clone()] };
+        let mut plan = HostPlan { networks: networks.clone(), ports: vec![b.clone(), a.clone()], ..Default::default() };
         dp.apply(&plan).await.unwrap();
         veth(&a, &vm_a, "10.5.0.2/24");
         // The veth's carrier comes up with its host end; the kernel activates the VM
@@ -175,7 +175,7 @@ fn main() {
             must(&format!("ip link add {} type veth peer name v{n}", p.device));
             ports.push(p);
         }
-        let plan = HostPlan { networks, ports };
+        let plan = HostPlan { networks, ports, ..Default::default() };
         let t0 = Instant::now();
         let first = dp.apply(&plan).await.unwrap();
         println!("200 ports, first apply: {:.1} ms ({} changes, {} wired)", ms(t0.elapsed()), first.changes.len(), first.wired.len());

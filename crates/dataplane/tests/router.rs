@@ -8,9 +8,22 @@ mod common;
 use common::*;
 use dataplane::names;
 use dataplane::plan::{
-    ExternalMode, ExternalPlan, FloatingIpPlan, HostPlan, NetworkKind, NetworkPlan,
-    PortForwardingPlan, RouterGateway, RouterInterface, RouterPlan,
+    Direction, ExternalMode, ExternalPlan, FloatingIpPlan, HostPlan, NetworkKind, NetworkPlan,
+    PortForwardingPlan, RouterGateway, RouterInterface, RouterPlan, SecurityPlan,
 };
+
+/// Egress anything; ingress ICMP and TCP 8081 only.
+fn icmp_and_8081() -> SecurityPlan {
+    SecurityPlan {
+        allowed_pairs: vec![],
+        rules: vec![
+            rule(Direction::Egress, None, None),
+            rule(Direction::Ingress, Some(1), None),
+            rule(Direction::Ingress, Some(6), Some(8081)),
+        ],
+        stateful: true,
+    }
+}
 
 fn network(id: &str, kind: NetworkKind, host_address: Option<&str>) -> NetworkPlan {
     NetworkPlan {
@@ -86,9 +99,30 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
     let rid = common::id();
     let mut host = Host::new(format!("dpt-h-{t}"));
     host.dhcp_namespaces.push(names::router_namespace(&rid));
-    let (a, pa) = vm(&host, &t, "a", "fa:16:3e:01:00:0a", "10.0.0.10/24", "10.0.0.1");
-    let (b, pb) = vm(&host, &t, "b", "fa:16:3e:01:00:0b", "10.0.0.11/24", "10.0.0.1");
-    let (c, pc) = vm(&host, &t, "c", "fa:16:3e:01:00:0c", "10.1.0.10/24", "10.1.0.1");
+    let (a, pa) = vm(
+        &host,
+        &t,
+        "a",
+        "fa:16:3e:01:00:0a",
+        "10.0.0.10/24",
+        "10.0.0.1",
+    );
+    let (b, pb) = vm(
+        &host,
+        &t,
+        "b",
+        "fa:16:3e:01:00:0b",
+        "10.0.0.11/24",
+        "10.0.0.1",
+    );
+    let (c, pc) = vm(
+        &host,
+        &t,
+        "c",
+        "fa:16:3e:01:00:0c",
+        "10.1.0.10/24",
+        "10.1.0.1",
+    );
     let x = external_host(&host, &t, "ext0", "172.24.4.100/24");
 
     let mut r = router(&rid, &public, true);
@@ -117,7 +151,10 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
             ),
         ],
         ports: vec![
-            port(&pa, &private, &a, "10.0.0.10"),
+            dataplane::plan::PortPlan {
+                security: Some(icmp_and_8081()),
+                ..port(&pa, &private, &a, "10.0.0.10")
+            },
             port(&pb, &private, &b, "10.0.0.11"),
             port(&pc, &private2, &c, "10.1.0.10"),
         ],
@@ -144,7 +181,10 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
     );
 
     // east-west through the router
-    assert!(a.ping_soon("10.1.0.10", 3), "a cannot reach c via the router");
+    assert!(
+        a.ping_soon("10.1.0.10", 3),
+        "a cannot reach c via the router"
+    );
     assert!(c.ping("10.0.0.11"), "c cannot reach b via the router");
     // SNAT: b has no floating IP, the external host sees the gateway address
     assert_eq!(
@@ -167,6 +207,14 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
         Some("172.24.4.20"),
         "a's traffic leaves from its floating IP"
     );
+    // a's security group still filters what the router forwards to it (the allowed
+    // port, tried as often, is the control)
+    assert!(tcp_peer_tries(&a.ns, 8081, &x, "172.24.4.20", 8081, 4).is_some());
+    assert_eq!(
+        tcp_peer_tries(&a.ns, 9999, &x, "172.24.4.20", 9999, 4),
+        None,
+        "a's security group lets tcp 9999 in"
+    );
     // port forwarding tcp 172.24.4.21:2222 -> b:22
     assert_eq!(
         tcp_peer(&b.ns, 22, &x, "172.24.4.21", 2222).as_deref(),
@@ -186,7 +234,10 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
     without.routers[0].floating_ips.clear();
     let removed = host.apply(&without);
     eprintln!("floating IP removed: {:#?}", removed.changes);
-    assert!(removed.changes.iter().any(|c| c.starts_with("removed 172.24.4.20/32 from qg-")));
+    assert!(removed
+        .changes
+        .iter()
+        .any(|c| c.starts_with("removed 172.24.4.20/32 from qg-")));
     assert!(
         removed
             .changes
@@ -242,7 +293,14 @@ fn routed_mode_reaches_floating_ips_behind_an_uplink_that_drops_foreign_macs() {
     let rid = common::id();
     let mut host = Host::new(format!("dpt-h-{t}"));
     host.dhcp_namespaces.push(names::router_namespace(&rid));
-    let (a, pa) = vm(&host, &t, "a", "fa:16:3e:02:00:0a", "10.0.0.10/24", "10.0.0.1");
+    let (a, pa) = vm(
+        &host,
+        &t,
+        "a",
+        "fa:16:3e:02:00:0a",
+        "10.0.0.10/24",
+        "10.0.0.1",
+    );
     // the provider's network: the host's uplink 198.51.100.2, a neighbour at .100 that
     // sees the floating IP range on its link and drops frames from any other MAC
     let x = external_host(&host, &t, "up0", "198.51.100.100/24");
@@ -251,7 +309,7 @@ fn routed_mode_reaches_floating_ips_behind_an_uplink_that_drops_foreign_macs() {
     let uplink_mac = host.ns.exec("cat /sys/class/net/up0/address");
     x.exec("ip route add 172.24.4.0/24 dev eth0");
     x.exec(&format!(
-        "nft -f - <<'EOF'\ntable netdev provider {{\n chain in {{ type filter hook ingress device eth0 priority 0; policy accept;\n  ether saddr != {} drop\n }}\n}}\nEOF",
+        "nft -f - <<'EOF'\ntable netdev provider {{\n chain in {{ type filter hook ingress device eth0 priority 0; policy accept;\n  ether saddr != {} counter drop\n }}\n}}\nEOF",
         uplink_mac.trim()
     ));
 
@@ -286,6 +344,12 @@ fn routed_mode_reaches_floating_ips_behind_an_uplink_that_drops_foreign_macs() {
     assert!(
         !x.ok("busybox ping -c 2 -W 1 172.24.4.20"),
         "bridged: the floating IP must be unreachable behind this uplink"
+    );
+    // because of the provider's filter: it dropped the router's frames
+    let dropped = x.exec("nft -j list table netdev provider");
+    assert!(
+        !dropped.contains("\"packets\": 0"),
+        "the uplink filter dropped nothing: {dropped}"
     );
 
     // routed: the host answers for the floating IP with the uplink's MAC and routes it
@@ -330,7 +394,10 @@ fn routed_mode_reaches_floating_ips_behind_an_uplink_that_drops_foreign_macs() {
         .ns
         .exec("ip neigh show proxy dev up0")
         .contains("172.24.4.20"));
-    assert!(!host.ns.exec("ip route show proto 77").contains("172.24.4.20"));
+    assert!(!host
+        .ns
+        .exec("ip route show proto 77")
+        .contains("172.24.4.20"));
     assert!(host.ns.exec("ip -o link show up0").contains("master brq"));
     host.teardown();
 }

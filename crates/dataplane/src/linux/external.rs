@@ -55,7 +55,11 @@ pub fn routed(plan: &HostPlan) -> Option<Routed> {
     let mut addresses = BTreeSet::new();
     let mut subnets = BTreeSet::new();
     for r in &plan.routers {
-        let Some(g) = r.gateway.as_ref().filter(|g| g.network_id == ext.network_id) else {
+        let Some(g) = r
+            .gateway
+            .as_ref()
+            .filter(|g| g.network_id == ext.network_id)
+        else {
             continue;
         };
         addresses.extend(g.addresses.iter().map(IpNet::addr));
@@ -151,7 +155,10 @@ impl Linux {
                 .map_err(Error::io(format!("writing {}", file.display())))?;
         }
         let uplink = links.get(&r.uplink).ok_or_else(|| {
-            Error::Plan(format!("uplink {} of the external network does not exist", r.uplink))
+            Error::Plan(format!(
+                "uplink {} of the external network does not exist",
+                r.uplink
+            ))
         })?;
         if ensure_sysctl(None, "net/ipv4/ip_forward", "1")? {
             changes.push("enabled forwarding in the host".into());

@@ -67,9 +67,10 @@ fn message(route: &Route) -> RouteMessage {
     } else {
         RouteScope::Link
     };
-    m.attributes.push(RouteAttribute::Destination(RouteAddress::from(
-        route.dst.network(),
-    )));
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::from(
+            route.dst.network(),
+        )));
     if let Some(via) = route.via {
         m.attributes
             .push(RouteAttribute::Gateway(RouteAddress::from(via)));

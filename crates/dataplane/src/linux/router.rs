@@ -220,9 +220,8 @@ pub fn ensure_sysctl(ns: Option<&str>, key: &str, value: &str) -> Result<bool, E
 
 /// Whether `arping` (iputils) is on the PATH: gratuitous ARP is skipped without it.
 fn have_arping() -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("arping").is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("arping").is_file()))
 }
 
 /// Announce new floating IPs (gratuitous ARP from `qg-`) so that neighbours forget a
@@ -329,7 +328,14 @@ impl Linux {
                 ns_links = Links::read(&inside).await?;
             }
             let br = links.require(&names::bridge(&d.network_id))?.clone();
-            Self::wire(nl, links.require(&d.peer)?, Some(&br), Some(net.mtu), changes).await?;
+            Self::wire(
+                nl,
+                links.require(&d.peer)?,
+                Some(&br),
+                Some(net.mtu),
+                changes,
+            )
+            .await?;
             let dev = ns_links.require(&d.inner)?;
             let mac = netlink::parse_mac(&d.mac)?;
             if dev.mac != Some(mac) {

@@ -221,6 +221,13 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
         Some("172.24.4.100"),
         "port forwarding"
     );
+    // hairpin: b reaches a (on its own subnet) by a's floating IP, through the router
+    assert!(b.ping("172.24.4.20"), "b cannot ping a's floating IP");
+    assert_eq!(
+        tcp_peer(&a.ns, 8081, &b.ns, "172.24.4.20", 8081).as_deref(),
+        Some("10.0.0.1"),
+        "hairpin: masqueraded to the router's internal address"
+    );
     // the host itself reaches the floating IP through its address on the external bridge
     assert!(
         host.ns.ok("busybox ping -c 1 -W 2 172.24.4.20"),
@@ -252,6 +259,23 @@ fn a_router_routes_nats_forwards_and_is_rebuilt() {
         "the port forwarding survives"
     );
     assert!(a.ping("10.1.0.10"));
+
+    // an interface removed: its devices go, its network is cut off
+    let mut one_interface = without.clone();
+    one_interface.routers[0].interfaces.truncate(1);
+    let cut = host.apply(&one_interface);
+    eprintln!("interface removed: {:#?}", cut.changes);
+    assert!(cut
+        .changes
+        .iter()
+        .any(|c| c.starts_with("deleted qr-") && c.contains(&rid)));
+    assert!(!a.ping("10.1.0.10"));
+    assert!(a.ping("172.24.4.100"), "the other interface is untouched");
+    host.apply(&without);
+    assert!(
+        a.ping_soon("10.1.0.10", 3),
+        "the interface did not come back"
+    );
 
     // the router's namespace deleted by hand: rebuilt
     sh(&format!("ip netns del {qrouter}"));

@@ -4,10 +4,12 @@
 //! (`ip <owner>`) doing the NAT:
 //! - `prerouting` (dstnat): port forwardings (`ip daddr F tcp dport P dnat to I:Q`),
 //!   then floating IPs 1:1 (`dnat to ip daddr map { F : X }`);
-//! - `postrouting` (srcnat), only on packets leaving `qg-`: floating IPs 1:1
-//!   (`snat to ip saddr map { X : F }`), then, with `enable_snat`, everything from the
-//!   internal subnets (and the destinations of extra routes) to the first gateway
-//!   address.
+//! - `postrouting` (srcnat): connections DNATed from inside back inside (a VM reaching
+//!   another's floating IP) are masqueraded to the router's `qr-` address, so the
+//!   answer comes back through the router; then, only on packets leaving `qg-`:
+//!   floating IPs 1:1 (`snat to ip saddr map { X : F }`), then, with `enable_snat`,
+//!   everything from the internal subnets (and the destinations of extra routes) to
+//!   the first gateway address.
 //!
 //! NAT is decided on a connection's first packet, so replies to forwarded connections
 //! are never rewritten by the general SNAT. The floating IPs (and port forwarding
@@ -148,6 +150,13 @@ pub fn chains(r: &RouterPlan) -> Result<Vec<Chain>, Error> {
         )));
     }
     let mut post = Vec::new();
+    if !pre.is_empty() || !fips.is_empty() {
+        // hairpin: a VM reaching a floating IP (or port forwarding) from inside; its
+        // peer behind the router must answer through the router, not straight back
+        post.push(format!(
+            "iifname != \"{qg}\" oifname != \"{qg}\" ct status dnat masquerade"
+        ));
+    }
     if !fips.is_empty() {
         let dnat = fips
             .iter()
@@ -455,6 +464,7 @@ mod tests {
         assert_eq!(
             chains[1].rules,
             [
+                "iifname != \"qg-11111111-aa\" oifname != \"qg-11111111-aa\" ct status dnat masquerade",
                 "oifname \"qg-11111111-aa\" snat to ip saddr map { 10.0.0.10 : 172.24.4.20 }",
                 "oifname \"qg-11111111-aa\" ip saddr { 10.0.0.0/24, 192.168.5.0/24 } snat to 172.24.4.10"
             ]

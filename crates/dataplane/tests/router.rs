@@ -423,5 +423,17 @@ fn routed_mode_reaches_floating_ips_behind_an_uplink_that_drops_foreign_macs() {
         .exec("ip route show proto 77")
         .contains("172.24.4.20"));
     assert!(host.ns.exec("ip -o link show up0").contains("master brq"));
+
+    // teardown in routed mode leaves no route, proxy entry or table behind
+    plan.external = Some(ExternalPlan {
+        network_id: public.clone(),
+        mode: ExternalMode::Routed {
+            uplink: "up0".into(),
+        },
+    });
+    host.apply(&plan);
     host.teardown();
+    assert_eq!(host.ns.exec("ip neigh show proxy dev up0").trim(), "");
+    assert_eq!(host.ns.exec("ip route show proto 77").trim(), "");
+    assert!(!host.ns.exec("nft list tables").contains("oxitest"));
 }

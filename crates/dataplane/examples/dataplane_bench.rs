@@ -1,7 +1,9 @@
 //! Figures of the Linux dataplane (needs root; creates and removes its own namespaces):
 //! - a port plugged -> its first packet answered,
 //! - a security group of 1,000 rules applied to one port (target < 500 ms),
-//! - apply with 200 ports where nothing changed (target < 2 s, zero changes).
+//! - apply with 200 ports where nothing changed (target < 2 s, zero changes),
+//! - a router with 50 floating IPs applied, re-applied unchanged, one floating IP
+//!   added and removed.
 //!
 //! `cargo run -p dataplane --example dataplane_bench`
 
@@ -12,8 +14,8 @@ use std::time::{Duration, Instant};
 use dataplane::linux::{Config, Linux};
 use dataplane::names;
 use dataplane::plan::{
-    Direction, Ethertype, HostPlan, NetworkKind, NetworkPlan, PortPlan, Remote, SecurityPlan,
-    SgRule,
+    Direction, Ethertype, FloatingIpPlan, HostPlan, NetworkKind, NetworkPlan, PortPlan, Remote,
+    RouterGateway, RouterInterface, RouterPlan, SecurityPlan, SgRule,
 };
 use dataplane::Dataplane;
 
@@ -95,6 +97,7 @@ fn main() {
         vm_a.clone(),
         vm_b.clone(),
         names::dhcp_namespace(&net),
+        names::router_namespace(&router_id(tag)),
     ]);
     for ns in [&host, &vm_a, &vm_b] {
         must(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
@@ -113,7 +116,7 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let dp = Linux::new(Config { state_dir: state.clone(), owner: "oxibench".into() }).unwrap();
-        let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None }];
+        let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None, host_address: None }];
 
         // port plugged -> first packet: b is wired; a's tap appears (as QEMU creates it)
         let mut icmp = security(0);
@@ -133,7 +136,7 @@ fn main() {
             ))
         };
         veth(&b, &vm_b, "10.5.0.3/24");
-        let mut plan = HostPlan { networks: networks.clone(), ports: vec![b.clone(), a.clone()] };
+        let mut plan = HostPlan { networks: networks.clone(), ports: vec![b.clone(), a.clone()], ..Default::default() };
         dp.apply(&plan).await.unwrap();
         veth(&a, &vm_a, "10.5.0.2/24");
         // The veth's carrier comes up with its host end; the kernel activates the VM
@@ -175,16 +178,77 @@ fn main() {
             must(&format!("ip link add {} type veth peer name v{n}", p.device));
             ports.push(p);
         }
-        let plan = HostPlan { networks, ports };
+        let plan = HostPlan { networks, ports, ..Default::default() };
         let t0 = Instant::now();
         let first = dp.apply(&plan).await.unwrap();
         println!("200 ports, first apply: {:.1} ms ({} changes, {} wired)", ms(t0.elapsed()), first.changes.len(), first.wired.len());
         let t0 = Instant::now();
         let again = dp.apply(&plan).await.unwrap();
         println!("200 ports, nothing changed: {:.1} ms, {} changes (target < 2 s, 0 changes)", ms(t0.elapsed()), again.changes.len());
+        // the router alone, so that its figures are its own
+        dp.teardown_all().await;
+        routers(&dp, HostPlan { networks: plan.networks, ..Default::default() }, tag).await;
         dp.teardown_all().await;
     });
     let _ = std::fs::remove_dir_all(&state);
+}
+
+fn router_id(tag: u32) -> String {
+    format!("{tag:08x}-3333-4000-8000-000000000000")
+}
+
+/// A router on the 200 ports' network, gatewayed to an external network, with 50
+/// floating IPs: first apply, unchanged re-apply, one floating IP added, one removed.
+async fn routers(dp: &Linux, mut plan: HostPlan, tag: u32) {
+    let public = format!("{tag:08x}-2222-4000-8000-000000000000");
+    plan.networks.push(NetworkPlan {
+        id: public.clone(),
+        kind: NetworkKind::Flat { interface: None },
+        mtu: 1500,
+        dhcp: None,
+        host_address: Some("172.24.0.1/16".parse().unwrap()),
+    });
+    let fip = |n: usize| FloatingIpPlan {
+        floating_ip: format!("172.24.1.{n}").parse().unwrap(),
+        fixed_ip: format!("10.5.0.{n}").parse().unwrap(),
+    };
+    plan.routers.push(RouterPlan {
+        id: router_id(tag),
+        gateway: Some(RouterGateway {
+            network_id: public,
+            port_id: format!("{tag:08x}-4444-4000-8000-000000000000"),
+            mac: "fa:16:3e:ff:00:01".into(),
+            addresses: vec!["172.24.0.10/16".parse().unwrap()],
+            gateway_ip: Some("172.24.0.1".parse().unwrap()),
+            enable_snat: true,
+        }),
+        interfaces: vec![RouterInterface {
+            port_id: format!("{tag:08x}-5555-4000-8000-000000000000"),
+            network_id: plan.networks[0].id.clone(),
+            mac: "fa:16:3e:ff:00:02".into(),
+            addresses: vec!["10.5.255.1/16".parse().unwrap()],
+        }],
+        routes: vec![],
+        floating_ips: (2..52).map(fip).collect(),
+        port_forwardings: vec![],
+    });
+    timed(dp, &plan, "router with 50 floating IPs, first apply").await;
+    timed(dp, &plan, "  re-apply, unchanged").await;
+    plan.routers[0].floating_ips.push(fip(52));
+    timed(dp, &plan, "  one floating IP added").await;
+    plan.routers[0].floating_ips.remove(0);
+    timed(dp, &plan, "  one floating IP removed").await;
+}
+
+/// Apply `plan` and print how long it took and how many changes it made.
+async fn timed(dp: &Linux, plan: &HostPlan, what: &str) {
+    let t0 = Instant::now();
+    let applied = dp.apply(plan).await.unwrap();
+    println!(
+        "{what}: {:.1} ms ({} changes)",
+        ms(t0.elapsed()),
+        applied.changes.len()
+    );
 }
 
 fn ms(d: Duration) -> f64 {

@@ -73,6 +73,7 @@ mod tests {
                 kind: NetworkKind::Local,
                 mtu: 1500,
                 dhcp: None,
+                host_address: None,
             }],
             ports: vec![PortPlan {
                 id: "p1".into(),
@@ -83,6 +84,7 @@ mod tests {
                 security: None,
                 qos: None,
             }],
+            ..Default::default()
         };
         let first = fake.apply(&plan).await.unwrap();
         assert_eq!(first.wired, vec!["p1".to_owned()]);

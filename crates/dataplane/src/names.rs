@@ -57,6 +57,33 @@ pub fn dhcp_ns_device(network_id: &str) -> String {
     format!("ns-{}", dhcp_suffix(network_id))
 }
 
+/// A router's namespace: `qrouter-` + its id (as Neutron's L3 agent).
+pub fn router_namespace(router_id: &str) -> String {
+    format!("qrouter-{router_id}")
+}
+
+/// A router's internal interface in its namespace: `qr-` + 11 characters of the port id.
+pub fn router_internal(port_id: &str) -> String {
+    format!("qr-{}", prefix11(port_id))
+}
+
+/// A router's gateway interface in its namespace: `qg-` + 11 characters of the port id.
+pub fn router_gateway(port_id: &str) -> String {
+    format!("qg-{}", prefix11(port_id))
+}
+
+/// The host end (a port of the internal network's bridge) of a `qr-` veth:
+/// `tr-` + the same 11 characters (`tap` is the VM ports' prefix).
+pub fn router_internal_peer(port_id: &str) -> String {
+    format!("tr-{}", prefix11(port_id))
+}
+
+/// The host end (a port of the external network's bridge) of a `qg-` veth:
+/// `tg-` + the same 11 characters.
+pub fn router_gateway_peer(port_id: &str) -> String {
+    format!("tg-{}", prefix11(port_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,11 +97,18 @@ mod tests {
             dhcp_tap(id),
             dhcp_ns_device(id),
             vxlan(16_777_215),
+            router_internal(id),
+            router_gateway(id),
+            router_internal_peer(id),
+            router_gateway_peer(id),
         ] {
             assert!(name.len() <= 15, "{name}");
         }
         assert_eq!(bridge(id), "brq6f2c1c33-0b");
         assert_eq!(tap(id), "tap6f2c1c33-0b");
         assert_ne!(dhcp_tap(id), tap(id));
+        assert_eq!(router_internal(id), "qr-6f2c1c33-0b");
+        assert_eq!(router_gateway_peer(id), "tg-6f2c1c33-0b");
+        assert_eq!(router_namespace(id), format!("qrouter-{id}"));
     }
 }

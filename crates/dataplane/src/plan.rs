@@ -15,6 +15,122 @@ pub struct HostPlan {
     pub networks: Vec<NetworkPlan>,
     /// The ports bound to this host; each names its network by `network_id`.
     pub ports: Vec<PortPlan>,
+    /// The routers hosted here (Neutron's L3 agent): each a `qrouter-<id>` namespace
+    /// whose devices are plugged into the bridges of [`HostPlan::networks`].
+    #[serde(default)]
+    pub routers: Vec<RouterPlan>,
+    /// How the external network reaches the world from this host; `None` = bridged
+    /// like any flat network.
+    #[serde(default)]
+    pub external: Option<ExternalPlan>,
+}
+
+/// The external network of this host and how it leaves the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalPlan {
+    /// The external network (in [`HostPlan::networks`]).
+    pub network_id: String,
+    /// Bridged to its interface, or routed by the host.
+    pub mode: ExternalMode,
+}
+
+/// How floating IPs and SNAT traffic reach the world.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExternalMode {
+    /// The network's bridge has its flat interface enslaved: routers' gateway and
+    /// floating IP MACs appear on the physical network (DevStack's br-ex with
+    /// PUBLIC_INTERFACE).
+    Bridged,
+    /// For uplinks that drop frames from MACs they did not assign (a cloud VM): the
+    /// bridge is *not* enslaved; the host routes between `uplink` and the bridge. What
+    /// is set in the host namespace (see [`crate::linux`] for the details):
+    /// `net.ipv4.ip_forward=1`; a /32 route via the bridge for every floating IP and
+    /// router gateway address of this host; a proxy neighbour entry for each of them on
+    /// `uplink` (so the host answers ARP for them with the uplink's MAC) and
+    /// `net.ipv4.neigh.<uplink>.proxy_delay=0`; and masquerade (the uplink's own
+    /// address) of what the external subnets send out of `uplink`.
+    Routed {
+        /// The host's real interface.
+        uplink: String,
+    },
+}
+
+/// One router on this host: the namespace `qrouter-<id>` with `net.ipv4.ip_forward=1`,
+/// a `qg-` device on the external network, `qr-` devices on internal ones, and one nft
+/// table doing SNAT, floating IPs and port forwardings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterPlan {
+    /// The router's uuid (names the namespace).
+    pub id: String,
+    /// Its external gateway (Neutron's `external_gateway_info`), if set.
+    pub gateway: Option<RouterGateway>,
+    /// Its interfaces on internal networks.
+    pub interfaces: Vec<RouterInterface>,
+    /// Its extra routes (Neutron's `routes`): next hops in one of its subnets.
+    pub routes: Vec<HostRoute>,
+    /// The floating IPs associated with ports behind it (1:1 NAT).
+    pub floating_ips: Vec<FloatingIpPlan>,
+    /// Port forwardings of floating IPs to internal addresses.
+    pub port_forwardings: Vec<PortForwardingPlan>,
+}
+
+/// A router's gateway port on the external network: the `qg-` device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterGateway {
+    /// The external network: its bridge is `brq<id>` on this host, in
+    /// [`HostPlan::networks`].
+    pub network_id: String,
+    /// The gateway port's uuid (names the devices).
+    pub port_id: String,
+    /// The gateway port's MAC.
+    pub mac: String,
+    /// Its addresses with prefix, e.g. `172.24.4.10/24`.
+    pub addresses: Vec<IpNet>,
+    /// The default route's next hop (the external subnet's gateway).
+    pub gateway_ip: Option<IpAddr>,
+    /// Whether traffic of the internal subnets leaving by the gateway is source-NATed
+    /// to the first gateway address (floating IPs are NATed regardless).
+    pub enable_snat: bool,
+}
+
+/// A router's interface on an internal network: the `qr-` device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterInterface {
+    /// The interface port's uuid (names the devices).
+    pub port_id: String,
+    /// The internal network (in [`HostPlan::networks`]).
+    pub network_id: String,
+    /// The port's MAC.
+    pub mac: String,
+    /// Its addresses with prefix, e.g. `10.0.0.1/24` (the subnets' gateways).
+    pub addresses: Vec<IpNet>,
+}
+
+/// A floating IP: DNAT floating -> fixed on the way in, SNAT fixed -> floating on the
+/// way out, and the floating address as a /32 on the router's `qg-` device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingIpPlan {
+    /// The floating address (in the external subnet).
+    pub floating_ip: IpAddr,
+    /// The internal port's fixed address.
+    pub fixed_ip: IpAddr,
+}
+
+/// A port forwarding: (floating IP, protocol, port) -> (internal address, port). Its
+/// floating IP is held on `qg-` as a /32 too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForwardingPlan {
+    /// The floating IP.
+    pub external_ip: IpAddr,
+    /// 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    /// The port on the floating IP.
+    pub external_port: u16,
+    /// The internal port's fixed address.
+    pub internal_ip: IpAddr,
+    /// The port on the internal address.
+    pub internal_port: u16,
 }
 
 /// One network on this host: a bridge `brq<id[..11]>`, its uplink, and maybe DHCP.
@@ -29,6 +145,11 @@ pub struct NetworkPlan {
     pub mtu: u32,
     /// The DHCP server of this network on this host, if it runs here.
     pub dhcp: Option<DhcpPlan>,
+    /// An address the host itself holds on the network's bridge, e.g. `172.24.4.1/24`
+    /// on the external network (DevStack's br-ex: the host reaches floating IPs
+    /// through it).
+    #[serde(default)]
+    pub host_address: Option<IpNet>,
 }
 
 /// The segmentation of a network (Neutron's `provider:network_type`).

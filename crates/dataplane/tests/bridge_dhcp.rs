@@ -48,11 +48,13 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
                 ],
                 metadata: true,
             }),
+            host_address: None,
         }],
         ports: vec![
             port(&pa, &net, &a, "10.9.0.10"),
             port(&pb, &net, &b, "10.9.0.11"),
         ],
+        ..Default::default()
     };
 
     let first = host.apply(&plan);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use dataplane::plan::{Direction, Ethertype, Remote, SecurityPlan, SgRule};
+use dataplane::plan::{Direction, SecurityPlan, SgRule};
 
 /// Whether a UDP datagram from `from`'s port 67 (a DHCP server's) reaches `to`'s
 /// port 68 (`to`'s ingress allows DHCP replies).
@@ -22,17 +22,6 @@ fn dhcp_answer_delivered(from: &Vm, to: &Vm, to_ip: &str) -> bool {
         "s.bind(('0.0.0.0', 67)); s.sendto(b'offer', ('{to_ip}', 68))"
     )));
     receiver.wait().expect("receiver").success()
-}
-
-fn rule(direction: Direction, protocol: Option<u8>, port: Option<u16>) -> SgRule {
-    SgRule {
-        direction,
-        ethertype: Ethertype::V4,
-        protocol,
-        port_min: port,
-        port_max: port,
-        remote: Remote::Any,
-    }
 }
 
 fn security(rules: Vec<SgRule>) -> Option<SecurityPlan> {

@@ -44,8 +44,10 @@ fn vms_on_two_hosts_reach_each_other_over_vxlan() {
             },
             mtu: 1450,
             dhcp: None,
+            host_address: None,
         }],
         ports: vec![port],
+        ..Default::default()
     };
     let p1 = plan(
         "192.168.77.1",

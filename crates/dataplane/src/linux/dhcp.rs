@@ -286,6 +286,7 @@ mod tests {
             kind: NetworkKind::Local,
             mtu: 1450,
             dhcp: Some(dhcp.clone()),
+            host_address: None,
         };
         let files = Files { dir: "/s/n".into() };
         let conf = render_conf(&net, &dhcp, &files, "ns-x");

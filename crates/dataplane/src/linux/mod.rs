@@ -16,11 +16,14 @@
 
 mod cmd;
 mod dhcp;
+mod external;
 mod fdb;
 mod marks;
 mod netlink;
 mod nft;
 mod qos;
+mod route;
+mod router;
 mod sg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +36,21 @@ use tokio::sync::Mutex;
 use self::netlink::{Link, Netlink};
 use crate::names;
 use crate::plan::{HostPlan, NetworkKind, NetworkPlan, PortPlan};
+
+/// The names in a state subdirectory (none when it does not exist).
+fn list_dir(dir: &std::path::Path) -> Result<Vec<String>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()))(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
+        out.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
 use crate::{Applied, Dataplane, Error};
 
 /// How the Linux dataplane is set up.
@@ -381,15 +399,29 @@ impl Linux {
 
     /// Network ids with a DHCP directory (owned DHCP namespaces).
     fn dhcp_dirs(&self) -> Result<Vec<String>, Error> {
-        let dir = self.config.state_dir.join("dhcp");
-        let mut out = Vec::new();
-        for entry in
-            std::fs::read_dir(&dir).map_err(Error::io(format!("listing {}", dir.display())))?
-        {
-            let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
-            out.push(entry.file_name().to_string_lossy().into_owned());
+        list_dir(&self.config.state_dir.join("dhcp"))
+    }
+
+    /// The host's own address on a network's bridge: exactly `host_address` (the
+    /// bridge is the dataplane's, so any other address on it is removed).
+    async fn ensure_host_address(
+        nl: &Netlink,
+        links: &Links,
+        net: &NetworkPlan,
+        changes: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let bridge = links.require(&names::bridge(&net.id))?;
+        let want: BTreeSet<IpNet> = net.host_address.into_iter().collect();
+        let have: BTreeSet<IpNet> = nl.addresses(bridge).await?.into_iter().collect();
+        for a in want.difference(&have) {
+            nl.add_address(bridge, *a).await?;
+            changes.push(format!("added {a} to {}", bridge.name));
         }
-        Ok(out)
+        for a in have.difference(&want) {
+            nl.del_address(bridge, *a).await?;
+            changes.push(format!("removed {a} from {}", bridge.name));
+        }
+        Ok(())
     }
 
     async fn ensure_port(
@@ -432,6 +464,9 @@ impl Linux {
         sup: &mut dhcp::Supervisor,
         plan: &HostPlan,
     ) -> Result<Applied, Error> {
+        let routed = external::routed(plan);
+        let effective = effective_networks(plan, routed.as_ref());
+        let plan = &effective;
         let networks: BTreeMap<&str, &NetworkPlan> =
             plan.networks.iter().map(|n| (n.id.as_str(), n)).collect();
         for port in &plan.ports {
@@ -464,14 +499,23 @@ impl Linux {
                 })
             })
             .collect();
-        changes.extend(nft::reconcile(&self.config.owner, &sg::chains(&secured)).await?);
+        let mut chains = sg::chains(&secured);
+        chains.extend(external::chains(routed.as_ref()));
+        changes.extend(nft::reconcile(&self.config.owner, &chains).await?);
 
         for net in &plan.networks {
             self.ensure_network(&nl, &mut links, net, &mut changes)
                 .await?;
+            Self::ensure_host_address(&nl, &links, net, &mut changes).await?;
             self.ensure_dhcp(sup, &nl, &mut links, net, &mut changes)
                 .await?;
         }
+        for r in &plan.routers {
+            self.ensure_router(&nl, &mut links, &networks, r, &mut changes)
+                .await?;
+        }
+        self.ensure_external(&nl, &links, routed.as_ref(), &mut changes)
+            .await?;
         let mut wired = Vec::new();
         for port in &plan.ports {
             if self
@@ -489,6 +533,13 @@ impl Linux {
         }
 
         // what the plan no longer has
+        let routers: BTreeSet<&str> = plan.routers.iter().map(|r| r.id.as_str()).collect();
+        for id in self.router_dirs()? {
+            if !routers.contains(id.as_str()) {
+                self.remove_router(&id).await?;
+                changes.push(format!("removed router {id}"));
+            }
+        }
         for id in self.dhcp_dirs()? {
             if networks.get(id.as_str()).is_none_or(|n| n.dhcp.is_none()) {
                 self.remove_dhcp(sup, &id).await?;
@@ -538,6 +589,12 @@ impl Linux {
         }
         keep.extend(plan.ports.iter().map(|p| p.device.clone()));
         keep.extend(
+            plan.routers
+                .iter()
+                .flat_map(router::devices)
+                .map(|d| d.peer),
+        );
+        keep.extend(
             plan.ports
                 .iter()
                 .filter(|p| p.qos.is_some())
@@ -549,6 +606,16 @@ impl Linux {
     /// Remove everything owned; every step is tried, the errors are returned together.
     async fn teardown_locked(&self, sup: &mut dhcp::Supervisor) -> Vec<Error> {
         let mut errors = Vec::new();
+        match self.router_dirs() {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = self.remove_router(&id).await {
+                        errors.push(e);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
         match self.dhcp_dirs() {
             Ok(ids) => {
                 for id in ids {
@@ -573,6 +640,15 @@ impl Linux {
             }
         };
         if let Some((nl, links)) = links {
+            let by_name = Links {
+                by_name: links.iter().map(|l| (l.name.clone(), l.clone())).collect(),
+            };
+            if let Err(e) = self
+                .ensure_external(&nl, &by_name, None, &mut Vec::new())
+                .await
+            {
+                errors.push(e);
+            }
             for link in links.iter().filter(|l| self.owned_network(l).is_some()) {
                 if let Err(e) = nl.delete(link).await {
                     errors.push(e);
@@ -601,6 +677,17 @@ impl Linux {
     }
 }
 
+/// The plan as wired: in routed mode the external network's bridge gets no uplink.
+fn effective_networks(plan: &HostPlan, routed: Option<&external::Routed>) -> HostPlan {
+    let mut out = plan.clone();
+    if let Some(r) = routed {
+        for net in out.networks.iter_mut().filter(|n| n.id == r.network_id) {
+            net.kind = NetworkKind::Flat { interface: None };
+        }
+    }
+    out
+}
+
 #[async_trait::async_trait]
 impl Dataplane for Linux {
     async fn apply(&self, plan: &HostPlan) -> Result<Applied, Error> {
@@ -627,6 +714,7 @@ mod tests {
             kind,
             mtu: 1500,
             dhcp: None,
+            host_address: None,
         }
     }
 

@@ -25,7 +25,7 @@ pub const VXLAN_PORT: u16 = 4789;
 
 /// A netlink connection; its driver task ends when this is dropped.
 pub struct Netlink {
-    handle: Handle,
+    pub(super) handle: Handle,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -71,28 +71,13 @@ impl Netlink {
 
     /// A connection inside the named namespace (`/run/netns/<name>`), see the module docs.
     pub fn in_namespace(name: &str) -> Result<Netlink, Error> {
-        let path = format!("/run/netns/{name}");
         let runtime = tokio::runtime::Handle::current();
-        let (connection, handle) = std::thread::scope(|s| {
-            s.spawn(|| {
-                let ns =
-                    std::fs::File::open(&path).map_err(Error::io(format!("opening {path}")))?;
-                rustix::thread::move_into_link_name_space(
-                    ns.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .map_err(|e| Error::Io {
-                    what: format!("entering namespace {name}"),
-                    source: e.into(),
-                })?;
-                // the socket registers with the caller's runtime
-                let _guard = runtime.enter();
-                let (connection, handle, _) = rtnetlink::new_connection()
-                    .map_err(Error::io(format!("opening a netlink socket in {name}")))?;
-                Ok::<_, Error>((connection, handle))
-            })
-            .join()
-            .map_err(|_| Error::Plan(format!("netlink thread for {name} panicked")))?
+        let (connection, handle) = in_namespace_thread(name, || {
+            // the socket registers with the caller's runtime
+            let _guard = runtime.enter();
+            let (connection, handle, _) = rtnetlink::new_connection()
+                .map_err(Error::io(format!("opening a netlink socket in {name}")))?;
+            Ok((connection, handle))
         })?;
         Ok(Netlink {
             handle,
@@ -333,6 +318,32 @@ impl Netlink {
         }
         Ok(())
     }
+}
+
+/// Run `f` on a short-lived thread that first entered the named namespace
+/// (`/run/netns/<name>`): what it opens (sockets, `/proc/sys/net` files) belongs to that
+/// namespace; the caller's threads never change namespace.
+pub fn in_namespace_thread<T: Send>(
+    name: &str,
+    f: impl FnOnce() -> Result<T, Error> + Send,
+) -> Result<T, Error> {
+    let path = format!("/run/netns/{name}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let ns = std::fs::File::open(&path).map_err(Error::io(format!("opening {path}")))?;
+            rustix::thread::move_into_link_name_space(
+                ns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(|e| Error::Io {
+                what: format!("entering namespace {name}"),
+                source: e.into(),
+            })?;
+            f()
+        })
+        .join()
+        .map_err(|_| Error::Plan(format!("thread in namespace {name} panicked")))?
+    })
 }
 
 fn link_of(m: &LinkMessage) -> Link {

@@ -25,7 +25,12 @@ pub enum Family {
     Bridge,
     /// `inet`: IPv4 and IPv6, with connection tracking (the security groups proper).
     Inet,
+    /// `ip`: IPv4 only (a router's NAT).
+    Ip,
 }
+
+/// The families of the host's tables.
+pub const HOST: &[Family] = &[Family::Bridge, Family::Inet];
 
 impl Family {
     /// The word nft uses.
@@ -33,6 +38,7 @@ impl Family {
         match self {
             Family::Bridge => "bridge",
             Family::Inet => "inet",
+            Family::Ip => "ip",
         }
     }
 
@@ -40,6 +46,7 @@ impl Family {
         match word {
             "bridge" => Some(Family::Bridge),
             "inet" => Some(Family::Inet),
+            "ip" => Some(Family::Ip),
             _ => None,
         }
     }
@@ -186,37 +193,65 @@ pub fn parse_listing(json: &str, into: &mut Existing) -> Result<(), Error> {
     Ok(())
 }
 
-/// Read the dataplane's tables (a table that does not exist has no chains).
-pub async fn read(table: &str) -> Result<Existing, Error> {
+/// Run nft in the namespace `ns` (`None` = the current one).
+async fn nft(ns: Option<&str>, args: &[&str], stdin: Option<&str>) -> Result<String, Error> {
+    match ns {
+        None => cmd::run("nft", args, stdin).await,
+        Some(ns) => {
+            let mut all = vec!["netns", "exec", ns, "nft"];
+            all.extend_from_slice(args);
+            cmd::run("ip", &all, stdin).await
+        }
+    }
+}
+
+fn missing(e: &Error) -> bool {
+    matches!(e, Error::Command { stderr, .. } if stderr.contains("No such file or directory"))
+}
+
+/// Read the dataplane's tables of `families` in `ns` (a table that does not exist has
+/// no chains).
+pub async fn read(ns: Option<&str>, table: &str, families: &[Family]) -> Result<Existing, Error> {
     let mut existing = Existing::new();
-    for family in [Family::Bridge, Family::Inet] {
-        match cmd::run("nft", &["-j", "list", "table", family.word(), table], None).await {
+    for family in families {
+        match nft(ns, &["-j", "list", "table", family.word(), table], None).await {
             Ok(json) => parse_listing(&json, &mut existing)?,
-            Err(Error::Command { stderr, .. }) if stderr.contains("No such file or directory") => {}
+            Err(e) if missing(&e) => {}
             Err(e) => return Err(e),
         }
     }
     Ok(existing)
 }
 
-/// Make the kernel's tables match `desired`; returns what changed.
+/// Make the host's tables match `desired`; returns what changed.
 pub async fn reconcile(table: &str, desired: &[Chain]) -> Result<Vec<String>, Error> {
-    let existing = read(table).await?;
+    reconcile_in(None, table, HOST, desired).await
+}
+
+/// Make the tables of `families` in namespace `ns` match `desired` (chains of those
+/// families only); returns what changed.
+pub async fn reconcile_in(
+    ns: Option<&str>,
+    table: &str,
+    families: &[Family],
+    desired: &[Chain],
+) -> Result<Vec<String>, Error> {
+    let existing = read(ns, table, families).await?;
     match transaction(table, desired, &existing) {
         None => Ok(Vec::new()),
         Some((script, changes)) => {
-            cmd::run("nft", &["-f", "-"], Some(&script)).await?;
+            nft(ns, &["-f", "-"], Some(&script)).await?;
             Ok(changes)
         }
     }
 }
 
-/// Delete the dataplane's tables.
+/// Delete the host's tables.
 pub async fn delete_tables(table: &str) -> Result<(), Error> {
-    for family in [Family::Bridge, Family::Inet] {
-        match cmd::run("nft", &["delete", "table", family.word(), table], None).await {
+    for family in HOST {
+        match nft(None, &["delete", "table", family.word(), table], None).await {
             Ok(_) => {}
-            Err(Error::Command { stderr, .. }) if stderr.contains("No such file or directory") => {}
+            Err(e) if missing(&e) => {}
             Err(e) => return Err(e),
         }
     }

@@ -133,7 +133,7 @@ fn set<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 
 /// Drop prefixes contained in another one of the list (nft refuses overlapping
 /// intervals in one set), and duplicates.
-fn disjoint(mut nets: Vec<IpNet>) -> Vec<IpNet> {
+pub(super) fn disjoint(mut nets: Vec<IpNet>) -> Vec<IpNet> {
     nets.sort_by_key(|n| (n.prefix_len(), n.network()));
     let mut out: Vec<IpNet> = Vec::new();
     for n in nets {

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use dataplane::linux::{Config, Linux};
-use dataplane::plan::{HostPlan, PortPlan};
+use dataplane::plan::{Direction, Ethertype, HostPlan, PortPlan, Remote, SgRule};
 use dataplane::{Applied, Dataplane};
 
 /// Whether the test can run (root, tools present); when it cannot, fails under
@@ -346,11 +346,13 @@ impl Lan {
                 kind: dataplane::plan::NetworkKind::Local,
                 mtu: 1500,
                 dhcp: None,
+                host_address: None,
             }],
             ports: vec![
                 port(&pa, &net, &a, &format!("{prefix}.10")),
                 port(&pb, &net, &b, &format!("{prefix}.11")),
             ],
+            ..Default::default()
         };
         Lan {
             host,
@@ -368,4 +370,68 @@ pub fn spawn_in(ns: &Ns, cmd: &str) -> std::process::Child {
         .args(["netns", "exec", &ns.name, "sh", "-c", cmd])
         .spawn()
         .expect("spawn in namespace")
+}
+
+/// One TCP connection: a listener in `server` on `port` (python3) accepting once, a
+/// client in `client` connecting to `to_ip:to_port` (retried while the listener
+/// starts). Returns the peer address the listener saw, `None` when no connection was
+/// made within a few seconds.
+pub fn tcp_peer(server: &Ns, port: u16, client: &Ns, to_ip: &str, to_port: u16) -> Option<String> {
+    tcp_peer_tries(server, port, client, to_ip, to_port, 30)
+}
+
+/// [`tcp_peer`] with `tries` connection attempts of up to 1 s each.
+pub fn tcp_peer_tries(
+    server: &Ns,
+    port: u16,
+    client: &Ns,
+    to_ip: &str,
+    to_port: u16,
+    tries: u32,
+) -> Option<String> {
+    let listener = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',{port}))\ns.listen()\ns.settimeout(8)\nc,a=s.accept()\nprint(a[0],flush=True)\nc.sendall(b'hi')\nc.close()\n"
+    );
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &server.name,
+            "timeout",
+            "9",
+            "python3",
+            "-c",
+            &listener,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn listener");
+    let connect = format!(
+        "import socket,sys,time\nfor i in range({tries}):\n  try:\n    s=socket.create_connection(('{to_ip}',{to_port}),timeout=1)\n    sys.exit(0 if s.recv(2)==b'hi' else 1)\n  except OSError:\n    time.sleep(0.2)\nsys.exit(1)\n"
+    );
+    let connected = Command::new("ip")
+        .args(["netns", "exec", &client.name, "python3", "-c", &connect])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !connected {
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let out = child.wait_with_output().expect("listener output");
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// An IPv4 security group rule from anywhere (`port` = its only port, or ICMP type).
+pub fn rule(direction: Direction, protocol: Option<u8>, port: Option<u16>) -> SgRule {
+    SgRule {
+        direction,
+        ethertype: Ethertype::V4,
+        protocol,
+        port_min: port,
+        port_max: port,
+        remote: Remote::Any,
+    }
 }

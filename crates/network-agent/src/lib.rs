@@ -41,6 +41,19 @@ pub struct Config {
     pub bridge_mappings: BTreeMap<String, String>,
     /// Whether this host serves DHCP for the networks scheduled to it.
     pub dhcp: bool,
+    /// Whether this host runs routers (Neutron's L3 agent).
+    pub l3: bool,
+    /// The physical network of the external network (its flat networks are external).
+    pub external_physnet: String,
+    /// How floating IPs and SNAT leave this host: `bridged` (the external network's
+    /// bridge holds the physnet's interface of `bridge_mappings`, or none: a network of
+    /// the host alone, which the host reaches at the subnet's gateway address, as
+    /// DevStack's br-ex) or `routed` (for uplinks that drop frames from MACs they did not
+    /// assign, such as a cloud VM's: the host routes floating IPs through
+    /// `external_uplink` with proxy ARP and masquerades SNAT with its own address).
+    pub external_mode: ExternalModeName,
+    /// The host's interface for `routed` mode.
+    pub external_uplink: Option<String>,
     /// Seconds between full resyncs (repairs what was changed by hand).
     pub resync_interval: u64,
     /// Seconds between heartbeats.
@@ -59,6 +72,10 @@ impl Default for Config {
             tunnel_ip: None,
             bridge_mappings: BTreeMap::new(),
             dhcp: true,
+            l3: true,
+            external_physnet: "public".into(),
+            external_mode: ExternalModeName::Bridged,
+            external_uplink: None,
             resync_interval: 30,
             heartbeat_interval: 10,
             state_dir: None,
@@ -78,6 +95,17 @@ enabled = true
 bridge_mappings = {}
 # Serve DHCP for the networks scheduled to this host.
 dhcp = true
+# Run routers (SNAT, floating IPs, port forwarding) on this host.
+l3 = true
+# The physical network of the external network.
+external_physnet = "public"
+# How floating IPs and SNAT leave this host: "bridged" (the external bridge holds the
+# physnet's interface from bridge_mappings, or none: the host alone reaches it, at the
+# subnet's gateway address) or "routed" (for uplinks that drop frames from foreign MACs,
+# such as a cloud VM's: the host routes floating IPs through external_uplink with proxy
+# ARP, and SNAT leaves with the host's own address).
+external_mode = "bridged"
+# external_uplink = "eth0"
 resync_interval = 30
 heartbeat_interval = 10
 # Where the agent keeps its files (default <data_dir>/network-agent).
@@ -85,6 +113,31 @@ heartbeat_interval = 10
 # The tag of everything the agent creates (link aliases, the nftables table).
 owner = "oxistack"
 "#;
+
+/// `external_mode` in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalModeName {
+    Bridged,
+    Routed,
+}
+
+impl Config {
+    /// The external mode the plan carries (`None`: bridged, nothing special).
+    fn external_mode(&self) -> anyhow::Result<Option<dataplane::plan::ExternalMode>> {
+        match (self.external_mode, &self.external_uplink) {
+            (ExternalModeName::Bridged, _) => Ok(None),
+            (ExternalModeName::Routed, Some(uplink)) => {
+                Ok(Some(dataplane::plan::ExternalMode::Routed {
+                    uplink: uplink.clone(),
+                }))
+            }
+            (ExternalModeName::Routed, None) => {
+                anyhow::bail!("[network_agent] external_mode = \"routed\" needs external_uplink")
+            }
+        }
+    }
+}
 
 /// The network agent, as the kit registers it.
 pub struct NetworkAgent;
@@ -99,6 +152,7 @@ impl service::Agent for NetworkAgent {
     }
 
     async fn start(cfg: Config, ctx: AgentContext) -> anyhow::Result<()> {
+        cfg.external_mode()?;
         let state_dir = cfg
             .state_dir
             .clone()
@@ -169,6 +223,9 @@ impl Agent {
                 "tunnel_ip": self.cfg.tunnel_ip,
                 "bridge_mappings": self.cfg.bridge_mappings,
                 "dhcp": self.cfg.dhcp,
+                "l3": self.cfg.l3,
+                "external_physnet": self.cfg.external_physnet,
+                "external_mode": self.cfg.external_mode().ok().flatten(),
                 "devices": devices,
                 "tunnel_types": if self.cfg.tunnel_ip.is_some() { vec!["vxlan"] } else { vec![] },
             }),

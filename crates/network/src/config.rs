@@ -33,6 +33,30 @@ pub struct Config {
     pub pagination_max_limit: usize,
     /// The default quotas of every project; `-1` is unlimited.
     pub quotas: Quotas,
+    /// What `oxistack up` creates.
+    pub bootstrap: Bootstrap,
+}
+
+/// The networks `oxistack up` creates (DevStack's `public`, `private`, `router1`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Bootstrap {
+    /// Create them at all.
+    pub enabled: bool,
+    /// The subnet of the external network `public`; the host holds its first address.
+    pub public_cidr: String,
+    /// The subnet of the demo project's network `private`.
+    pub private_cidr: String,
+}
+
+impl Default for Bootstrap {
+    fn default() -> Self {
+        Bootstrap {
+            enabled: true,
+            public_cidr: "172.24.4.0/24".into(),
+            private_cidr: "10.0.0.0/26".into(),
+        }
+    }
 }
 
 /// A physical network's VLAN ids open to project networks.
@@ -87,6 +111,7 @@ impl Default for Config {
             max_request_body_size: 114_688,
             pagination_max_limit: 1000,
             quotas: Quotas::default(),
+            bootstrap: Bootstrap::default(),
         }
     }
 }
@@ -116,6 +141,14 @@ agent_down_time = 75
 max_request_body_size = 114688
 # Largest page of a list.
 pagination_max_limit = 1000
+
+[network.bootstrap]
+# What `oxistack up` creates: an external network `public` (the host holds the first
+# address of its subnet, so it reaches floating IPs) and, for the demo project, a network
+# `private` behind a router `router1`.
+enabled = true
+public_cidr = "172.24.4.0/24"
+private_cidr = "10.0.0.0/26"
 
 [network.quotas]
 # Default per-project quotas; -1 is unlimited.

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod app;
+mod bootstrap;
 pub mod config;
 pub mod ipam;
 pub mod model;
@@ -20,6 +21,7 @@ mod service;
 pub mod store;
 
 pub use app::Networking;
+pub use bootstrap::Projects;
 pub use config::Config;
 pub use service::NetworkService;
 

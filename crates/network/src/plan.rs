@@ -28,6 +28,10 @@ struct Host {
     tunnel_ip: Option<IpAddr>,
     /// physnet -> host interface
     mappings: BTreeMap<String, String>,
+    /// How the external network leaves this host (`external_mode` of its agent).
+    external: Option<dp::ExternalMode>,
+    /// The physical network of the external network (`external_physnet`).
+    external_physnet: String,
 }
 
 fn host_of(a: &Agent) -> Host {
@@ -42,6 +46,11 @@ fn host_of(a: &Agent) -> Host {
                     .collect()
             })
             .unwrap_or_default(),
+        external: serde_json::from_value(c["external_mode"].clone()).ok(),
+        external_physnet: c["external_physnet"]
+            .as_str()
+            .unwrap_or("public")
+            .to_owned(),
     }
 }
 
@@ -66,8 +75,12 @@ struct World {
     groups: HashMap<String, model::SecurityGroup>,
     members: HashMap<String, Vec<IpAddr>>,
     qos: HashMap<String, model::QosPolicy>,
+    routers: Vec<model::Router>,
+    fips: Vec<model::FloatingIp>,
+    pfs: Vec<model::PortForwarding>,
     hosts: HashMap<String, Host>,
     dhcp_hosts: Vec<String>,
+    l3_hosts: Vec<String>,
 }
 
 impl Networking {
@@ -91,17 +104,25 @@ impl Networking {
             .into_iter()
             .map(|p| (p.id.to_string(), p))
             .collect();
+        let routers = store::list_routers(&mut conn, None).await?;
+        let fips = store::list_fips(&mut conn, store::FipScope::default()).await?;
+        let pfs = store::list_pfs(&mut conn, None).await?;
         drop(conn);
         let agents = self.agents().await?;
-        let mut dhcp_hosts: Vec<String> = agents
-            .iter()
-            .filter(|a| {
-                a.alive && a.admin_state_up && a.configurations["dhcp"] == Value::Bool(true)
-            })
-            .map(|a| a.host.clone())
-            .collect();
-        dhcp_hosts.sort();
-        dhcp_hosts.dedup();
+        let offering = |what: &str| {
+            let mut hosts: Vec<String> = agents
+                .iter()
+                .filter(|a| {
+                    a.alive && a.admin_state_up && a.configurations[what] == Value::Bool(true)
+                })
+                .map(|a| a.host.clone())
+                .collect();
+            hosts.sort();
+            hosts.dedup();
+            hosts
+        };
+        let dhcp_hosts = offering("dhcp");
+        let l3_hosts = offering("l3");
         let hosts = agents
             .iter()
             .map(|a| (a.host.clone(), host_of(a)))
@@ -113,8 +134,12 @@ impl Networking {
             groups,
             members,
             qos,
+            routers,
+            fips,
+            pfs,
             hosts,
             dhcp_hosts,
+            l3_hosts,
         })
     }
 
@@ -155,6 +180,16 @@ fn plan_for(w: &World, host: &str, lease: u32) -> HostPlan {
         .map(String::as_str)
         .collect();
     net_ids.extend(dhcp_here.iter().copied());
+    let router_plans: Vec<dp::RouterPlan> = w
+        .routers
+        .iter()
+        .filter(|r| r.admin_state_up && dhcp_host(r.id.as_str(), &w.l3_hosts) == Some(host))
+        .map(|r| router_plan(w, r))
+        .collect();
+    for r in &router_plans {
+        net_ids.extend(r.gateway.iter().map(|g| g.network_id.as_str()));
+        net_ids.extend(r.interfaces.iter().map(|i| i.network_id.as_str()));
+    }
     let me = w.hosts.get(host);
     let mut networks = Vec::new();
     for id in net_ids {
@@ -166,19 +201,147 @@ fn plan_for(w: &World, host: &str, lease: u32) -> HostPlan {
             .contains(id)
             .then(|| dhcp_plan(w, net, lease))
             .flatten();
+        let host_address = host_address(w, net, &kind, !router_plans.is_empty());
         networks.push(dp::NetworkPlan {
             id: id.to_owned(),
             kind,
             mtu: net.mtu,
             dhcp,
+            host_address,
         });
     }
+    let external = me.and_then(|h| {
+        let mode = h.external.clone()?;
+        let net = w.networks.values().find(|n| {
+            n.external
+                && n.segment.network_type == "flat"
+                && n.segment.physical_network.as_deref() == Some(h.external_physnet.as_str())
+        })?;
+        networks
+            .iter()
+            .any(|p| p.id == net.id.as_str())
+            .then(|| dp::ExternalPlan {
+                network_id: net.id.to_string(),
+                mode,
+            })
+    });
     let ports = here
         .iter()
         .filter(|p| networks.iter().any(|n| n.id == p.network_id.as_str()))
         .map(|p| port_plan(w, p))
         .collect();
-    HostPlan { networks, ports }
+    HostPlan {
+        networks,
+        ports,
+        routers: router_plans,
+        external,
+    }
+}
+
+/// The host's own address on an external flat network with no uplink on this host
+/// (DevStack's br-ex): its subnet's gateway address, so routers' default route leads to
+/// the host and the host reaches floating IPs. Only on a host that runs routers.
+fn host_address(
+    w: &World,
+    net: &Network,
+    kind: &dp::NetworkKind,
+    routers_here: bool,
+) -> Option<IpNet> {
+    if !routers_here || !net.external || !matches!(kind, dp::NetworkKind::Flat { interface: None })
+    {
+        return None;
+    }
+    w.subnets
+        .iter()
+        .filter(|s| s.network_id == net.id && s.ip_version() == 4)
+        .find_map(|s| IpNet::new(s.gateway_ip?, s.cidr.prefix_len()).ok())
+}
+
+/// A port's addresses with their subnets' prefix lengths.
+fn addresses(w: &World, p: &Port) -> Vec<IpNet> {
+    p.fixed_ips
+        .iter()
+        .filter_map(|f| {
+            let s = w.subnets.iter().find(|s| s.id == f.subnet_id)?;
+            IpNet::new(f.ip_address, s.cidr.prefix_len()).ok()
+        })
+        .collect()
+}
+
+fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
+    let owned = |owner: &'static str| {
+        w.ports
+            .iter()
+            .filter(move |p| p.device_owner == owner && p.device_id == r.id.as_str())
+    };
+    let gateway = r.gateway.as_ref().and_then(|g| {
+        let port = owned(model::DEVICE_OWNER_ROUTER_GATEWAY).next()?;
+        let gateway_ip = port.fixed_ips.iter().find_map(|f| {
+            w.subnets
+                .iter()
+                .find(|s| s.id == f.subnet_id && s.ip_version() == 4)?
+                .gateway_ip
+        });
+        Some(dp::RouterGateway {
+            network_id: g.network_id.to_string(),
+            port_id: port.id.to_string(),
+            mac: port.mac_address.clone(),
+            addresses: addresses(w, port),
+            gateway_ip,
+            enable_snat: g.enable_snat,
+        })
+    });
+    let interfaces = owned(model::DEVICE_OWNER_ROUTER_INTERFACE)
+        .map(|p| dp::RouterInterface {
+            port_id: p.id.to_string(),
+            network_id: p.network_id.to_string(),
+            mac: p.mac_address.clone(),
+            addresses: addresses(w, p),
+        })
+        .collect();
+    let mine: Vec<&model::FloatingIp> = w
+        .fips
+        .iter()
+        .filter(|f| f.router_id.as_ref() == Some(&r.id))
+        .collect();
+    let floating_ips = mine
+        .iter()
+        .filter_map(|f| {
+            Some(dp::FloatingIpPlan {
+                floating_ip: f.floating_ip_address,
+                fixed_ip: f.fixed_ip_address?,
+            })
+        })
+        .collect();
+    let port_forwardings = w
+        .pfs
+        .iter()
+        .filter_map(|pf| {
+            let f = mine.iter().find(|f| f.id == pf.floatingip_id)?;
+            Some(dp::PortForwardingPlan {
+                external_ip: f.floating_ip_address,
+                protocol: if pf.protocol == "udp" { 17 } else { 6 },
+                external_port: pf.external_port,
+                internal_ip: pf.internal_ip_address,
+                internal_port: pf.internal_port,
+            })
+        })
+        .collect();
+    dp::RouterPlan {
+        id: r.id.to_string(),
+        gateway,
+        interfaces,
+        routes: r
+            .routes
+            .iter()
+            .map(|h| dp::HostRoute {
+                destination: h.destination,
+                nexthop: h.nexthop,
+            })
+            .collect(),
+        floating_ips,
+        port_forwardings,
+    }
 }
 
 fn network_kind(w: &World, net: &Network, host: &str, me: Option<&Host>) -> dp::NetworkKind {

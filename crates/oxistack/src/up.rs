@@ -144,6 +144,33 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
         .handle::<identity::Identity>("identity")
         .context("identity is not running")?;
     bootstrap(&cfg, &id).await?;
+    if let Some(net) = cloud.handle::<network::Networking>("network") {
+        if net.cfg.bootstrap.enabled {
+            let project = |name: &str| {
+                let store = &id.store;
+                let name = name.to_owned();
+                async move {
+                    store
+                        .project_by_name(identity::bootstrap::DEFAULT_DOMAIN, &name)
+                        .await?
+                        .map(|p| p.id)
+                        .with_context(|| format!("no project {name}"))
+                }
+            };
+            let admin = project(
+                &cfg.service::<identity::IdentityService>()
+                    .admin_project_name,
+            )
+            .await?;
+            let demo = project("demo").await?;
+            net.bootstrap_defaults(network::Projects {
+                admin: &admin,
+                demo: &demo,
+            })
+            .await
+            .context("cannot create the default networks")?;
+        }
+    }
     let mut agents = Vec::new();
     for agent in AGENTS {
         if agent.enabled(cfg.section(agent.name()))? {

@@ -363,16 +363,28 @@ impl Networking {
             ))
             .with_code("FipAssociated"));
         }
-        // The internal port must be reachable from the floating network.
-        self.association(
-            caller,
-            fip,
-            &f.project_id,
-            &f.floating_network_id,
-            &req.internal_port_id,
-            Some(req.internal_ip_address),
-        )
-        .await?;
+        // The internal port must be reachable from the floating network; its router
+        // carries the forwarding.
+        let (_, router) = self
+            .association(
+                caller,
+                fip,
+                &f.project_id,
+                &f.floating_network_id,
+                &req.internal_port_id,
+                Some(req.internal_ip_address),
+            )
+            .await?;
+        if f.router_id.as_ref().is_some_and(|r| r != &router) {
+            return Err(Error::conflict(format!(
+                "The port forwardings of floating IP {fip} must all go through router {}.",
+                f.router_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+            .with_code("BadRequest"));
+        }
         let ts = now();
         let pf = PortForwarding {
             id: uuid::Uuid::new_v4().to_string(),
@@ -388,6 +400,14 @@ impl Networking {
             updated_at: ts,
         };
         let mut tx = self.db.begin_write().await?;
+        if f.router_id.is_none() {
+            let mut with_router = f.clone();
+            with_router.router_id = Some(router);
+            with_router.updated_at = now();
+            if !store::update_fip(&mut tx, &with_router, f.revision).await? {
+                return Err(super::revision_mismatch());
+            }
+        }
         if !store::insert_pf(&mut tx, &pf).await? {
             return Err(Error::conflict(format!(
                 "A port forwarding for {} port {} of floating IP {fip} already exists.",
@@ -406,6 +426,13 @@ impl Networking {
         let mut tx = self.db.begin_write().await?;
         if !store::delete_pf(&mut tx, fip, id).await? {
             return Err(pf_not_found(id));
+        }
+        if f.port_id.is_none() && store::list_pfs(&mut tx, Some(fip)).await?.is_empty() {
+            // The last forwarding gone, the floating IP no longer goes through a router.
+            let mut free = f.clone();
+            free.router_id = None;
+            free.updated_at = now();
+            store::update_fip(&mut tx, &free, f.revision).await?;
         }
         tx.commit().await?;
         self.changed();

@@ -44,6 +44,35 @@ pub struct SubnetCreate {
     pub tags: Option<Vec<String>>,
 }
 
+impl SubnetCreate {
+    /// An IPv4 subnet with every default (for the bootstrap).
+    pub fn new(network_id: NetworkId, cidr: &str, name: &str) -> SubnetCreate {
+        SubnetCreate {
+            network_id,
+            cidr: Some(cidr.to_owned()),
+            ip_version: Some(4),
+            name: Some(name.to_owned()),
+            description: None,
+            gateway_ip: None,
+            allocation_pools: None,
+            dns_nameservers: None,
+            host_routes: None,
+            enable_dhcp: None,
+            ipv6_ra_mode: None,
+            ipv6_address_mode: None,
+            subnetpool_id: None,
+            prefixlen: None,
+            use_default_subnetpool: None,
+            segment_id: None,
+            service_types: None,
+            dns_publish_fixed_ip: None,
+            project_id: None,
+            tenant_id: None,
+            tags: None,
+        }
+    }
+}
+
 /// `PUT /v2.0/subnets/{id}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

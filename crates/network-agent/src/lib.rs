@@ -10,6 +10,8 @@
 //! repair what was changed on the host by hand. The dataplane reconciles, so a restarted
 //! agent rebuilds what is missing and leaves what is right alone.
 
+mod tools;
+
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -167,6 +169,7 @@ impl service::Agent for NetworkAgent {
         let notices = Server::<AgentNotifier>::listen(&*ctx.bus, Some(&agent.host)).await?;
         ctx.tasks
             .spawn("network-agent", move |progress| async move {
+                tools::ensure(|m| progress.set(m)).await?;
                 agent.run(notices, progress).await;
                 Ok("stopped".into())
             });

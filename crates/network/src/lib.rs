@@ -42,4 +42,9 @@ pub const MIGRATIONS: &[db::Migration] = &[
         name: "qos_rbac",
         sql: include_str!("../migrations/0003_qos_rbac.sql"),
     },
+    db::Migration {
+        version: 4,
+        name: "subnet_pools",
+        sql: include_str!("../migrations/0004_subnet_pools.sql"),
+    },
 ];

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use types::{
-    FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, RouterId, SecurityGroupId,
+    AddressScopeId, SubnetPoolId, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, RouterId, SecurityGroupId,
     SecurityGroupRuleId, SubnetId,
 };
 
@@ -332,6 +332,41 @@ pub struct RbacPolicy {
     /// `access_as_shared` or `access_as_external`.
     pub action: String,
     pub target_project: String,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A pool subnets take their prefixes from.
+#[derive(Debug, Clone)]
+pub struct SubnetPool {
+    pub id: SubnetPoolId,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub ip_version: u8,
+    pub prefixes: Vec<IpNet>,
+    pub default_prefixlen: u8,
+    pub min_prefixlen: u8,
+    pub max_prefixlen: u8,
+    pub shared: bool,
+    pub is_default: bool,
+    pub address_scope_id: Option<AddressScopeId>,
+    pub default_quota: Option<i64>,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub tags: Vec<String>,
+}
+
+/// A scope of addresses pools belong to (routing between scopes is not NATed).
+#[derive(Debug, Clone)]
+pub struct AddressScope {
+    pub id: AddressScopeId,
+    pub project_id: String,
+    pub name: String,
+    pub ip_version: u8,
+    pub shared: bool,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,

@@ -104,6 +104,18 @@ policy::rules! {
     UpdateRbacPolicy = ("update_rbac_policy", MEMBER),
     DeleteRbacPolicy = ("delete_rbac_policy", MEMBER),
 
+    CreateSubnetPool = ("create_subnetpool", MEMBER),
+    CreateSubnetPoolShared = ("create_subnetpool:shared", ADMIN),
+    CreateSubnetPoolDefault = ("create_subnetpool:is_default", ADMIN),
+    GetSubnetPool = ("get_subnetpool", rule!("rule:admin_only or rule:project_reader or rule:shared")),
+    UpdateSubnetPool = ("update_subnetpool", MEMBER),
+    DeleteSubnetPool = ("delete_subnetpool", MEMBER),
+    CreateAddressScope = ("create_address_scope", MEMBER),
+    CreateAddressScopeShared = ("create_address_scope:shared", ADMIN),
+    GetAddressScope = ("get_address_scope", rule!("rule:admin_only or rule:project_reader or rule:shared")),
+    UpdateAddressScope = ("update_address_scope", MEMBER),
+    DeleteAddressScope = ("delete_address_scope", MEMBER),
+
     GetQuota = ("get_quota", READER),
     UpdateQuota = ("update_quota", ADMIN),
     DeleteQuota = ("delete_quota", ADMIN),

@@ -11,7 +11,7 @@ use db::Columns;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyConnection};
 use types::{
-    Error, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, Result, RouterId,
+    AddressScopeId, Error, FloatingIpId, SubnetPoolId, NetworkId, PortId, QosPolicyId, RbacPolicyId, Result, RouterId,
     SecurityGroupId, SubnetId,
 };
 
@@ -1776,4 +1776,196 @@ pub async fn foreign_ports(conn: &mut Conn, network: &str, owner: &str) -> Resul
     rows.iter()
         .map(|r| Columns::new("ports", r).get("project_id"))
         .collect()
+}
+
+// ------------------------------------------------------------------ subnet pools, address scopes
+
+const POOL_COLUMNS: &str = "id, project_id, name, description, ip_version, prefixes, default_prefixlen, min_prefixlen, max_prefixlen, shared, is_default, address_scope_id, default_quota, revision, created_at, updated_at";
+
+fn pool_row(r: &AnyRow) -> Result<SubnetPool> {
+    let c = Columns::new("subnet_pools", r);
+    Ok(SubnetPool {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        name: c.get("name")?,
+        description: c.get("description")?,
+        ip_version: c.int("ip_version")?,
+        prefixes: json_col(&c, "prefixes")?,
+        default_prefixlen: c.int("default_prefixlen")?,
+        min_prefixlen: c.int("min_prefixlen")?,
+        max_prefixlen: c.int("max_prefixlen")?,
+        shared: c.flag("shared")?,
+        is_default: c.flag("is_default")?,
+        address_scope_id: c.get("address_scope_id")?,
+        default_quota: c.get("default_quota")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+        tags: Vec::new(),
+    })
+}
+
+pub async fn insert_pool(conn: &mut Conn, p: &SubnetPool) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO subnet_pools ({POOL_COLUMNS}) VALUES ({})", placeholders(16, 1)))
+        .bind(&p.id)
+        .bind(&p.project_id)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(i64::from(p.ip_version))
+        .bind(to_json(&p.prefixes))
+        .bind(i64::from(p.default_prefixlen))
+        .bind(i64::from(p.min_prefixlen))
+        .bind(i64::from(p.max_prefixlen))
+        .bind(db::flag(p.shared))
+        .bind(db::flag(p.is_default))
+        .bind(&p.address_scope_id)
+        .bind(p.default_quota)
+        .bind(p.revision)
+        .bind(&p.created_at)
+        .bind(&p.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    set_tags(conn, p.id.as_str(), &p.tags).await
+}
+
+async fn hydrate_pools(conn: &mut Conn, pools: &mut [SubnetPool]) -> Result<()> {
+    let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for p in pools {
+        p.tags = tags.remove(p.id.as_str()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub async fn get_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<Option<SubnetPool>> {
+    let row = sqlx::query(&format!("SELECT {POOL_COLUMNS} FROM subnet_pools WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut p = [pool_row(&row)?];
+    hydrate_pools(conn, &mut p).await?;
+    let [p] = p;
+    Ok(Some(p))
+}
+
+/// Every pool (the app layer filters what a caller may see).
+pub async fn list_pools(conn: &mut Conn) -> Result<Vec<SubnetPool>> {
+    let mut pools = db::Select::new("subnet_pools", POOL_COLUMNS)
+        .order_by("created_at, id")
+        .fetch(&mut *conn, pool_row)
+        .await?
+        .items;
+    hydrate_pools(conn, &mut pools).await?;
+    Ok(pools)
+}
+
+pub async fn update_pool(conn: &mut Conn, p: &SubnetPool, revision: i64) -> Result<bool> {
+    let r = db::Update::new("subnet_pools")
+        .set("name", p.name.clone())
+        .set("description", p.description.clone())
+        .set("prefixes", to_json(&p.prefixes))
+        .set("default_prefixlen", i64::from(p.default_prefixlen))
+        .set("min_prefixlen", i64::from(p.min_prefixlen))
+        .set("max_prefixlen", i64::from(p.max_prefixlen))
+        .set("is_default", p.is_default)
+        .set("address_scope_id", p.address_scope_id.as_ref().map(|a| a.to_string()))
+        .set("updated_at", p.updated_at.clone())
+        .apply(&mut *conn, p.id.as_str(), revision)
+        .await?;
+    Ok(r == db::Cas::Done)
+}
+
+/// The subnets allocated from a pool (their CIDRs).
+pub async fn pool_allocations(conn: &mut Conn, pool: &SubnetPoolId) -> Result<Vec<ipnet::IpNet>> {
+    let rows = sqlx::query("SELECT cidr FROM subnets WHERE subnetpool_id = $1")
+        .bind(pool)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Columns::new("subnets", r).parse("cidr"))
+        .collect()
+}
+
+pub async fn delete_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<()> {
+    for sql in [
+        "DELETE FROM tags WHERE resource_id = $1",
+        "DELETE FROM subnet_pools WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+const SCOPE_COLUMNS: &str = "id, project_id, name, ip_version, shared, revision, created_at, updated_at";
+
+fn scope_row(r: &AnyRow) -> Result<AddressScope> {
+    let c = Columns::new("address_scopes", r);
+    Ok(AddressScope {
+        id: c.get("id")?,
+        project_id: c.get("project_id")?,
+        name: c.get("name")?,
+        ip_version: c.int("ip_version")?,
+        shared: c.flag("shared")?,
+        revision: c.get("revision")?,
+        created_at: c.get("created_at")?,
+        updated_at: c.get("updated_at")?,
+    })
+}
+
+pub async fn insert_scope(conn: &mut Conn, s: &AddressScope) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO address_scopes ({SCOPE_COLUMNS}) VALUES ({})", placeholders(8, 1)))
+        .bind(&s.id)
+        .bind(&s.project_id)
+        .bind(&s.name)
+        .bind(i64::from(s.ip_version))
+        .bind(db::flag(s.shared))
+        .bind(s.revision)
+        .bind(&s.created_at)
+        .bind(&s.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<Option<AddressScope>> {
+    let row = sqlx::query(&format!("SELECT {SCOPE_COLUMNS} FROM address_scopes WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(scope_row).transpose()
+}
+
+pub async fn list_scopes(conn: &mut Conn) -> Result<Vec<AddressScope>> {
+    Ok(db::Select::new("address_scopes", SCOPE_COLUMNS)
+        .order_by("created_at, id")
+        .fetch(&mut *conn, scope_row)
+        .await?
+        .items)
+}
+
+pub async fn update_scope(conn: &mut Conn, s: &AddressScope, revision: i64) -> Result<bool> {
+    let r = db::Update::new("address_scopes")
+        .set("name", s.name.clone())
+        .set("shared", s.shared)
+        .set("updated_at", s.updated_at.clone())
+        .apply(&mut *conn, s.id.as_str(), revision)
+        .await?;
+    Ok(r == db::Cas::Done)
+}
+
+/// Pools in a scope.
+pub async fn scope_users(conn: &mut Conn, id: &AddressScopeId) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM subnet_pools WHERE address_scope_id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+pub async fn delete_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<()> {
+    sqlx::query("DELETE FROM address_scopes WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

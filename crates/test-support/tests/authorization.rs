@@ -308,6 +308,16 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("network", "GET /v2.0/rbac-policies/{id}", Hidden, ""),
     ("network", "PUT /v2.0/rbac-policies/{id}", Hidden, r#"{"rbac_policy": {"target_tenant": "{caller_project}"}}"#),
     ("network", "DELETE /v2.0/rbac-policies/{id}", Hidden, ""),
+    ("network", "GET /v2.0/subnetpools", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/subnetpools", CreatesOwn(201), r#"{"subnetpool": {"name": "{new}", "prefixes": ["10.200.0.0/16"]}}"#),
+    ("network", "GET /v2.0/subnetpools/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/subnetpools/{id}", Hidden, r#"{"subnetpool": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/subnetpools/{id}", Hidden, ""),
+    ("network", "GET /v2.0/address-scopes", Allowed(&[200]), ""),
+    ("network", "POST /v2.0/address-scopes", CreatesOwn(201), r#"{"address_scope": {"name": "{new}", "ip_version": 4}}"#),
+    ("network", "GET /v2.0/address-scopes/{id}", Hidden, ""),
+    ("network", "PUT /v2.0/address-scopes/{id}", Hidden, r#"{"address_scope": {"name": "x"}}"#),
+    ("network", "DELETE /v2.0/address-scopes/{id}", Hidden, ""),
     ("network", "GET /v2.0/{collection}/{id}/tags", Hidden, ""),
     ("network", "PUT /v2.0/{collection}/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
     ("network", "DELETE /v2.0/{collection}/{id}/tags", Hidden, ""),
@@ -392,6 +402,8 @@ struct Fixture {
     qos_policy: String,
     qos_rule: String,
     rbac: String,
+    subnet_pool: String,
+    address_scope: String,
     stranger: Member,
 }
 
@@ -618,6 +630,14 @@ impl Fixture {
             .create_in("network", &victim.token, "/v2.0/rbac-policies",
                 json!({"rbac_policy": {"object_type": "network", "object_id": network, "action": "access_as_shared", "target_tenant": image_member}}))
             .await;
+        let address_scope = tc
+            .create_in("network", &victim.token, "/v2.0/address-scopes",
+                json!({"address_scope": {"name": unique("scope"), "ip_version": 4}}))
+            .await;
+        let subnet_pool = tc
+            .create_in("network", &victim.token, "/v2.0/subnetpools",
+                json!({"subnetpool": {"name": unique("pool"), "prefixes": ["10.210.0.0/16"], "address_scope_id": address_scope}}))
+            .await;
         Fixture {
             victim,
             group,
@@ -643,6 +663,8 @@ impl Fixture {
             qos_policy,
             qos_rule,
             rbac,
+            subnet_pool,
+            address_scope,
             stranger,
         }
     }
@@ -668,6 +690,8 @@ impl Fixture {
             &self.qos_policy,
             &self.qos_rule,
             &self.rbac,
+            &self.subnet_pool,
+            &self.address_scope,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -716,6 +740,8 @@ impl Fixture {
                 ("policies", "{id}") => &self.qos_policy,
                 ("bandwidth_limit_rules", "{rule}") => &self.qos_rule,
                 ("rbac-policies", "{id}") => &self.rbac,
+                ("subnetpools", "{id}") => &self.subnet_pool,
+                ("address-scopes", "{id}") => &self.address_scope,
                 ("floatingips", "{id}") => &self.floating_ip,
                 ("port_forwardings", "{pf}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a12",
                 ("quotas", "{project}") => &self.victim.project_id,

@@ -128,6 +128,9 @@ kinds! {
     SecurityGroup = "security group", UUID,
         (not_found: "Security group {id} does not exist",
          conflict: "Security group {id} already exists.");
+    AddressScope = "address scope", UUID,
+        (not_found: "Address scope {id} could not be found.",
+         conflict: "Address scope {id} already exists.");
     QosPolicy = "QoS policy", UUID,
         (not_found: "QoS policy {id} could not be found.",
          conflict: "QoS policy {id} already exists.");

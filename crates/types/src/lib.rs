@@ -38,6 +38,7 @@ aliases! {
     NetworkId = Network, SubnetId = Subnet, SubnetPoolId = SubnetPool, PortId = Port,
     RouterId = Router, FloatingIpId = FloatingIp, SecurityGroupId = SecurityGroup,
     SecurityGroupRuleId = SecurityGroupRule, QosPolicyId = QosPolicy, RbacPolicyId = RbacPolicy,
+    AddressScopeId = AddressScope,
     VolumeId = Volume, SnapshotId = Snapshot, BackupId = Backup, VolumeTypeId = VolumeType,
     VolumeAttachmentId = VolumeAttachment,
     SagaId = Saga,

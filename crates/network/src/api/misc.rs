@@ -34,6 +34,7 @@ pub async fn version_resources(State(st): State<ApiState>) -> Json<Value> {
         ("security_group_rule", "security-group-rules"),
         ("router", "routers"),
         ("floatingip", "floatingips"),
+        ("subnetpool", "subnetpools"),
     ]
     .iter()
     .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"rel": "self", "href": format!("{}/v2.0/{coll}", st.base)}]}))
@@ -43,6 +44,7 @@ pub async fn version_resources(State(st): State<ApiState>) -> Json<Value> {
 
 /// The extensions implemented, exactly: (alias, name, description).
 const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("address-scope", "Address scope", "Address scopes extension."),
     ("agent", "agent", "The agent management extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("availability_zone", "Availability Zone", "The availability zone extension."),
@@ -69,6 +71,8 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
     ("security-group", "security-group", "The security groups extension."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
     ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, port, network, security_group", "Enables to set tag on resources with standard attribute."),

@@ -3,6 +3,7 @@
 
 mod l3;
 mod misc;
+mod pools;
 mod qos;
 mod query;
 mod render;
@@ -155,6 +156,16 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
             get(qos::rbac_show)
                 .put(qos::rbac_update)
                 .delete(qos::rbac_delete),
+        )
+        .route("/v2.0/subnetpools", get(pools::pool_list).post(pools::pool_create))
+        .route(
+            "/v2.0/subnetpools/{id}",
+            get(pools::pool_show).put(pools::pool_update).delete(pools::pool_delete),
+        )
+        .route("/v2.0/address-scopes", get(pools::scope_list).post(pools::scope_create))
+        .route(
+            "/v2.0/address-scopes/{id}",
+            get(pools::scope_show).put(pools::scope_update).delete(pools::scope_delete),
         )
         .route("/v2.0/quotas", get(misc::quota_list))
         .route(

@@ -533,3 +533,45 @@ pub fn rbac(p: &RbacPolicy) -> Value {
         "target_tenant": p.target_project,
     })
 }
+
+pub const POOL_ATTRS: &[&str] = &[
+    "id", "name", "tenant_id", "project_id", "description", "ip_version", "prefixes",
+    "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared", "is_default",
+    "address_scope_id", "default_quota", "tags", "created_at", "updated_at", "revision_number",
+];
+
+pub fn subnet_pool(p: &SubnetPool) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "tenant_id": p.project_id,
+        "project_id": p.project_id,
+        "description": p.description,
+        "ip_version": p.ip_version,
+        "prefixes": p.prefixes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "default_prefixlen": p.default_prefixlen,
+        "min_prefixlen": p.min_prefixlen,
+        "max_prefixlen": p.max_prefixlen,
+        "shared": p.shared,
+        "is_default": p.is_default,
+        "address_scope_id": p.address_scope_id,
+        "default_quota": p.default_quota,
+        "tags": p.tags,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "revision_number": p.revision,
+    })
+}
+
+pub const SCOPE_ATTRS: &[&str] = &["id", "name", "tenant_id", "project_id", "ip_version", "shared"];
+
+pub fn address_scope(s: &AddressScope) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "tenant_id": s.project_id,
+        "project_id": s.project_id,
+        "ip_version": s.ip_version,
+        "shared": s.shared,
+    })
+}

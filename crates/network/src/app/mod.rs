@@ -11,6 +11,7 @@ mod quotas;
 mod rbac;
 mod routers;
 pub(crate) mod security_groups;
+mod subnet_pools;
 mod subnets;
 mod tags;
 
@@ -30,6 +31,7 @@ pub use quotas::{QuotaUsage, RESOURCES};
 pub use rbac::{RbacCreate, RbacUpdate};
 pub use routers::{GatewayRequest, InterfaceInfo, InterfaceRequest, RouterCreate, RouterUpdate};
 pub use security_groups::{GroupCreate, GroupUpdate, RuleCreate};
+pub use subnet_pools::{PoolCreate, PoolUpdate, ScopeCreate, ScopeUpdate};
 pub use subnets::{SubnetCreate, SubnetUpdate};
 pub use tags::Tagged;
 

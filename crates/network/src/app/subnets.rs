@@ -196,22 +196,37 @@ impl Networking {
             ],
         );
         self.authorize(caller, Rule::CreateSubnet, &t)?;
-        if req.subnetpool_id.as_ref().is_some_and(Option::is_some)
-            || req.use_default_subnetpool == Some(true)
-        {
-            return Err(invalid("subnet pools are not supported yet: give a cidr"));
-        }
-        let Some(cidr_text) = req.cidr.as_deref() else {
-            return Err(Error::bad_request(
-                "Bad subnets request: a cidr must be specified in the absence of a subnet pool",
-            )
-            .with_code("BadRequest"));
-        };
         let ip_version = req.ip_version.unwrap_or(4);
         if ip_version != 4 && ip_version != 6 {
             return Err(invalid(format_args!("'{ip_version}' is not in [4, 6]")));
         }
-        let cidr = ipam::parse_cidr(cidr_text, Some(ip_version))?;
+        let pool = self
+            .requested_pool(
+                caller,
+                req.subnetpool_id.clone().flatten().as_deref(),
+                req.use_default_subnetpool == Some(true),
+                ip_version,
+            )
+            .await?;
+        let asked = req
+            .cidr
+            .as_deref()
+            .map(|c| ipam::parse_cidr(c, Some(ip_version)))
+            .transpose()?;
+        if asked.is_none() && pool.is_none() {
+            return Err(Error::bad_request(
+                "Bad subnets request: a cidr must be specified in the absence of a subnet pool",
+            )
+            .with_code("BadRequest"));
+        }
+        self.check_quota(&project, "subnet", 1).await?;
+        // With a pool, the prefix is carved in the transaction that inserts the subnet.
+        let mut tx = self.db.begin_write().await?;
+        let cidr = match (&pool, asked) {
+            (Some(p), asked) => self.carve(&mut tx, p, asked, req.prefixlen).await?,
+            (None, Some(c)) => c,
+            (None, None) => unreachable!("checked above"),
+        };
         for (what, mode) in [
             ("ipv6_ra_mode", &req.ipv6_ra_mode),
             ("ipv6_address_mode", &req.ipv6_address_mode),
@@ -253,7 +268,6 @@ impl Networking {
         check_dns(&cidr, &dns)?;
         let routes = req.host_routes.unwrap_or_default();
         check_routes(&cidr, &routes)?;
-        self.check_quota(&project, "subnet", 1).await?;
         let ts = now();
         let s = Subnet {
             id: SubnetId::generate(),
@@ -269,13 +283,12 @@ impl Networking {
             enable_dhcp: req.enable_dhcp.unwrap_or(true),
             ipv6_ra_mode: req.ipv6_ra_mode,
             ipv6_address_mode: req.ipv6_address_mode,
-            subnetpool_id: None,
+            subnetpool_id: pool.as_ref().map(|p| p.id.to_string()),
             revision: 1,
             created_at: ts.clone(),
             updated_at: ts,
             tags: req.tags.unwrap_or_default(),
         };
-        let mut tx = self.db.begin_write().await?;
         for other in store::list_subnets(&mut tx, Some(&net.id)).await? {
             if ipam::overlaps(&other.cidr, &s.cidr) {
                 return Err(invalid(format_args!(

@@ -15,6 +15,7 @@ pub enum Tagged {
     Router,
     FloatingIp,
     QosPolicy,
+    SubnetPool,
 }
 
 impl Tagged {
@@ -27,6 +28,7 @@ impl Tagged {
             "routers" => Tagged::Router,
             "floatingips" => Tagged::FloatingIp,
             "policies" => Tagged::QosPolicy,
+            "subnetpools" => Tagged::SubnetPool,
             _ => return None,
         })
     }
@@ -40,6 +42,7 @@ impl Tagged {
             Tagged::Router => "routers",
             Tagged::FloatingIp => "floatingips",
             Tagged::QosPolicy => "qos_policies",
+            Tagged::SubnetPool => "subnet_pools",
         }
     }
 }
@@ -130,6 +133,14 @@ impl Networking {
                 if write {
                     self.qos_update(caller, &id, Default::default(), None)
                         .await?;
+                }
+                p.tags
+            }
+            Tagged::SubnetPool => {
+                let id = parse(id, super::subnet_pools::pool_not_found)?;
+                let p = self.pool_show(caller, &id).await?;
+                if write {
+                    self.pool_update(caller, &id, Default::default(), None).await?;
                 }
                 p.tags
             }

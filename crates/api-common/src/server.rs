@@ -310,6 +310,13 @@ impl Connection {
             // Our watchdog times headers from their first byte; hyper's own timer would
             // also run between keep-alive requests.
             .header_read_timeout(None)
+            // A client that closes its side while its request is in flight still gets
+            // the answer, and the handler is not dropped halfway through its work (a
+            // request in flight is never cut, see above). It also spares a read per
+            // request: without it hyper reads the socket while the handler runs, to see
+            // an early close, and that read takes a fresh read buffer each time, since
+            // the request still holds the previous one.
+            .half_close(true)
             .serve_connection(io, service));
         let mut stopping = false;
         loop {

@@ -53,9 +53,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     /// [`RequireToken`](crate::auth::RequireToken)); routes added afterwards are not
     /// covered.
     pub fn require_token(mut self, auth: AuthLayerState) -> Self {
-        self.router = self
-            .router
-            .route_layer(RequireTokenLayer::new(auth));
+        self.router = self.router.route_layer(RequireTokenLayer::new(auth));
         self
     }
 

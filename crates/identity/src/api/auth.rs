@@ -349,26 +349,26 @@ fn token_json(v: &Validated, catalog: Option<&Value>) -> Value {
 
 /// The `X-Subject-Token` of a request: the token a validation, check or revocation is
 /// about. (An extractor of that one header: `HeaderMap` would copy every header.)
-struct Subject(HeaderValue);
-
-impl Subject {
-    fn as_str(&self) -> &str {
-        // Checked by the extractor.
-        self.0.to_str().unwrap_or_default()
-    }
+struct Subject {
+    token: String,
+    /// The header as it came, for the answer's `X-Subject-Token`.
+    header: HeaderValue,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Subject {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        parts
-            .headers
-            .get(SUBJECT_TOKEN)
-            .filter(|v| v.to_str().is_ok())
-            .cloned()
-            .map(Subject)
-            .ok_or_else(|| Error::bad_request("The X-Subject-Token header is required."))
+        let header = parts.headers.get(SUBJECT_TOKEN);
+        match header.map(|h| (h, h.to_str())) {
+            Some((h, Ok(token))) => Ok(Subject {
+                token: token.to_owned(),
+                header: h.clone(),
+            }),
+            _ => Err(Error::bad_request(
+                "The X-Subject-Token header is required.",
+            )),
+        }
     }
 }
 
@@ -443,7 +443,7 @@ async fn subject_validated(
     } else {
         0
     };
-    let v = st.id.validate_within(subject.as_str(), window).await?;
+    let v = st.id.validate_within(&subject.token, window).await?;
     // Another user's valid token answers as an invalid one does: a 403 would tell it
     // is valid. (A flat dotted key: the policy engine looks those up first.)
     let target = json!({"target.token.user_id": v.user.id});
@@ -496,7 +496,7 @@ async fn token_validate(
         body,
     )
         .into_response();
-    resp.headers_mut().insert(SUBJECT_TOKEN, subject.0);
+    resp.headers_mut().insert(SUBJECT_TOKEN, subject.header);
     Ok(resp)
 }
 

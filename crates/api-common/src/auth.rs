@@ -7,17 +7,19 @@
 //! answer briefly.
 
 use std::{
-    sync::{Arc, Mutex},
+    convert::Infallible,
+    sync::{Arc, Mutex, OnceLock},
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
 use axum::{
-    extract::{FromRequestParts, Request, State},
-    middleware::Next,
+    extract::{FromRequestParts, Request},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use http::{request::Parts, HeaderValue};
 use serde_json::Value;
 
@@ -55,6 +57,24 @@ pub struct AuthContext {
     pub application_credential_id: Option<String>,
     /// The roles of a valid `X-Service-Token`, when one was sent.
     pub service_roles: Vec<String>,
+    /// The token is scoped to the cloud's admin project (Keystone's `is_admin_project`,
+    /// which policies see as `is_admin_project:True`).
+    pub is_admin_project: bool,
+    /// [`AuthContext::policy_credentials`], made on first use. Leave it at its default:
+    /// a context is not changed once shared, and a clone starts with it empty.
+    pub policy_cache: CredentialsCache,
+}
+
+/// The policy credentials of one [`AuthContext`], made once: a validated context is
+/// shared by every request that shows its token, and rules are checked several times per
+/// request. A clone is empty (the clone may be changed before it is used).
+#[derive(Debug, Default)]
+pub struct CredentialsCache(OnceLock<policy::Credentials>);
+
+impl Clone for CredentialsCache {
+    fn clone(&self) -> Self {
+        CredentialsCache::default()
+    }
 }
 
 impl AuthContext {
@@ -78,7 +98,16 @@ impl AuthContext {
         if let Some(d) = &self.project_domain_id {
             c.extra.insert("project_domain_id".into(), d.clone());
         }
+        if self.is_admin_project {
+            c.extra.insert("is_admin_project".into(), "True".into());
+        }
         c
+    }
+
+    /// [`credentials`](Self::credentials), made on the first call and kept with the
+    /// context (which is shared by the cached validation of its token).
+    pub fn policy_credentials(&self) -> &policy::Credentials {
+        self.policy_cache.0.get_or_init(|| self.credentials())
     }
 
     /// Build a context from a Keystone v3 token document (`{"token": {...}}`).
@@ -139,6 +168,11 @@ impl AuthContext {
             issued_at: time("issued_at"),
             application_credential_id: t.get("application_credential").and_then(|a| s(a, "id")),
             service_roles: Vec::new(),
+            is_admin_project: t
+                .get("is_admin_project")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            policy_cache: CredentialsCache::default(),
         })
     }
 }
@@ -177,7 +211,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
-/// The state of [`require_token`].
+/// What [`RequireTokenLayer`] needs: the validator, and where clients authenticate.
 #[derive(Clone)]
 pub struct AuthLayerState {
     pub validator: Arc<dyn TokenValidator>,
@@ -194,12 +228,64 @@ fn unauthenticated(identity_uri: &str) -> Response {
     resp
 }
 
-/// Middleware: every request must carry a valid `X-Auth-Token`.
-pub async fn require_token(
-    State(st): State<AuthLayerState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// The layer that makes every request of the routes under it carry a valid
+/// `X-Auth-Token` (see [`RequireToken`]).
+#[derive(Clone)]
+pub struct RequireTokenLayer(Arc<AuthLayerState>);
+
+impl RequireTokenLayer {
+    pub fn new(auth: AuthLayerState) -> Self {
+        RequireTokenLayer(Arc::new(auth))
+    }
+}
+
+impl<S> tower::Layer<S> for RequireTokenLayer {
+    type Service = RequireToken<S>;
+    fn layer(&self, inner: S) -> RequireToken<S> {
+        RequireToken {
+            inner,
+            auth: self.0.clone(),
+        }
+    }
+}
+
+/// Middleware: every request must carry a valid `X-Auth-Token`; the handler gets its
+/// [`AuthContext`] (extract it with [`Ctx`]). A valid `X-Service-Token` adds its roles
+/// as `service_roles`; an invalid one is a 401. Written as a plain service (not
+/// `middleware::from_fn`), because it runs on every request of every protected route:
+/// one boxed future per request and nothing else allocated here.
+#[derive(Clone)]
+pub struct RequireToken<S> {
+    inner: S,
+    auth: Arc<AuthLayerState>,
+}
+
+impl<S> tower::Service<Request> for RequireToken<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The clone takes the place of the service made ready by `poll_ready`.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move { Ok(authenticate(&auth, req, ready).await) })
+    }
+}
+
+async fn authenticate<S>(st: &AuthLayerState, mut req: Request, mut inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     let Some(token) = req.headers().get(AUTH_TOKEN).and_then(|v| v.to_str().ok()) else {
         return unauthenticated(&st.identity_uri);
     };
@@ -218,7 +304,10 @@ pub async fn require_token(
         }
     }
     req.extensions_mut().insert(ctx);
-    next.run(req).await
+    match inner.call(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
 }
 
 /// What a cached value costs in memory, approximately: its own size plus what it owns on
@@ -266,6 +355,27 @@ impl Weight for AuthContext {
             + strings_weight(&self.methods)
             + strings_weight(&self.audit_ids)
             + strings_weight(&self.service_roles)
+            + self.credentials_weight()
+    }
+}
+
+impl AuthContext {
+    /// What [`AuthContext::policy_credentials`] holds once made (counted whether made yet
+    /// or not, since the cache weighs an entry when it is put): copies of some fields, and
+    /// a map of three more.
+    fn credentials_weight(&self) -> usize {
+        /// A hash map's table and its entries' keys, roughly.
+        const EXTRA: usize = 3 * (2 * std::mem::size_of::<String>() + 24) + 64;
+        std::mem::size_of::<policy::Credentials>()
+            + self.user_id.capacity()
+            + [&self.project_id, &self.domain_id, &self.system_scope]
+                .into_iter()
+                .map(opt_weight)
+                .sum::<usize>()
+            + strings_weight(&self.roles)
+            + self.user_domain_id.capacity()
+            + opt_weight(&self.project_domain_id)
+            + EXTRA
     }
 }
 

@@ -1,16 +1,12 @@
 //! Each OpenStack service has its own fault body. Handlers return [`Error`]; its
 //! `IntoResponse` (in the types crate, for the orphan rule) leaves the error in the
-//! response extensions and [`fault_layer`] renders it, with the [`status`] of its kind, in
+//! response extensions and [`render_fault`] renders it, with the [`status`] of its kind, in
 //! the style of the service that owns the router. Errors are logged here, once, with
 //! their whole source chain.
 
 use std::sync::Arc;
 
-use axum::{
-    extract::Request,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
 
@@ -35,7 +31,7 @@ pub enum FaultStyle {
 
 /// The HTTP status of each kind of error: the one place that maps the app layers'
 /// transport-independent errors to HTTP. (`Error`'s `IntoResponse` only leaves the error
-/// in the response; [`fault_layer`] sets this status and the body.)
+/// in the response; [`render_fault`] sets this status and the body.)
 pub fn status(kind: ErrorKind) -> StatusCode {
     use StatusCode as S;
     match kind {
@@ -237,18 +233,11 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
     }
 }
 
-/// Middleware: turn an [`Error`] left in the response into the service's fault body, and
-/// log it (server errors with their internal detail).
-pub async fn fault_layer(
-    axum::extract::State(style): axum::extract::State<FaultStyle>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let accept = match style {
-        FaultStyle::Glance => req.headers().get(header::ACCEPT).cloned(),
-        _ => None,
-    };
-    let resp = next.run(req).await;
+/// Turn an [`Error`] left in `resp` into the service's fault body (for a request with
+/// the given `Accept` header), and log it (server errors with their internal detail).
+/// Any other response is returned as it is. The shared layers
+/// ([`crate::server::service_layers`]) call it on every response.
+pub fn render_fault(style: FaultStyle, accept: Option<&HeaderValue>, resp: Response) -> Response {
     let Some(err) = resp.extensions().get::<Arc<Error>>().cloned() else {
         return resp;
     };
@@ -258,7 +247,7 @@ pub async fn fault_layer(
     } else {
         tracing::debug!(kind = ?err.kind, error = %err.report(), "request refused");
     }
-    let mut out = render_negotiated(style, &err, accept.as_ref().and_then(|a| a.to_str().ok()));
+    let mut out = render_negotiated(style, &err, accept.and_then(|a| a.to_str().ok()));
     // Keep headers a handler set on purpose (e.g. WWW-Authenticate, Allow).
     for (k, v) in resp.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
@@ -283,6 +272,8 @@ pub async fn method_not_allowed() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use axum::extract::Request;
+
     use super::*;
 
     #[test]
@@ -349,7 +340,7 @@ mod tests {
     /// Through the layers every service has: the status of the kind, the body of the
     /// style, and the cause in the log only.
     #[tokio::test]
-    async fn fault_layer_renders_and_logs_the_chain() {
+    async fn faults_render_and_log_the_chain() {
         use http_body_util::BodyExt;
         use tower::ServiceExt;
         use types::{kind, Id};

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fault;
 pub mod fixed_tokens;
 pub mod json;
+mod layers;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -1,8 +1,6 @@
-//! `x-openstack-request-id` on every response, and one structured log line per request.
+//! `x-openstack-request-id` on every response, and one structured log line per request
+//! (both done by the shared layers, [`crate::server::service_layers`]).
 
-use std::time::Instant;
-
-use axum::{extract::Request, middleware::Next, response::Response};
 use http::HeaderValue;
 
 pub const HEADER: &str = "x-openstack-request-id";
@@ -11,29 +9,32 @@ pub const HEADER: &str = "x-openstack-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// `req-` and a random UUID, as OpenStack's request ids are.
 pub fn new_id() -> String {
-    format!("req-{}", uuid::Uuid::new_v4())
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let uuid = uuid::Uuid::new_v4();
+    let mut id = String::with_capacity(4 + buf.len());
+    id.push_str("req-");
+    id.push_str(uuid.hyphenated().encode_lower(&mut buf));
+    id
 }
 
-/// Middleware: assign a request id, log the request, set the response header.
-pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
-    let id = new_id();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let start = Instant::now();
-    let mut resp = next.run(req).await;
-    let status = resp.status().as_u16();
-    tracing::info!(
-        target: "oxistack::request",
-        request_id = %id,
-        %method,
-        path,
-        status,
-        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(HEADER, v);
+/// A request id as a header value.
+pub fn header_value(id: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(id).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_look_like_openstack_request_ids() {
+        let id = new_id();
+        assert_eq!(id.len(), 40, "{id}");
+        assert!(id.starts_with("req-"), "{id}");
+        assert!(uuid::Uuid::parse_str(&id[4..]).is_ok(), "{id}");
+        assert_ne!(new_id(), id);
+        assert!(header_value(&id).is_some());
     }
-    resp
 }

@@ -5,10 +5,10 @@
 //! authorization test walks that list: a route added through the builder is in the list,
 //! and so cannot escape the test that checks every route refuses strangers.
 
-use axum::{middleware, routing::MethodRouter, Router};
+use axum::{routing::MethodRouter, Router};
 
 use crate::{
-    auth::{require_token, AuthLayerState},
+    auth::{AuthLayerState, RequireTokenLayer},
     server::service_layers,
     FaultStyle,
 };
@@ -50,11 +50,10 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     }
 
     /// Every route registered so far answers only requests with a valid token (see
-    /// [`require_token`]); routes added afterwards are not covered.
+    /// [`RequireToken`](crate::auth::RequireToken)); routes added afterwards are not
+    /// covered.
     pub fn require_token(mut self, auth: AuthLayerState) -> Self {
-        self.router = self
-            .router
-            .route_layer(middleware::from_fn_with_state(auth, require_token));
+        self.router = self.router.route_layer(RequireTokenLayer::new(auth));
         self
     }
 

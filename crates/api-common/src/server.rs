@@ -22,7 +22,7 @@ use std::{
 use axum::{
     body::Body,
     extract::{ConnectInfo, DefaultBodyLimit},
-    middleware, Router,
+    Router,
 };
 use hyper::{body::Incoming, server::conn::http1, Request, Response};
 use hyper_util::rt::TokioIo;
@@ -32,25 +32,30 @@ use tokio::{
     sync::{watch, OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
 };
-use tower::Service;
+use tower::{Layer, Service};
 
 use crate::{
     connection::{
         open_files_soft_limit, ConnState, InFlight, Timeouts, TrackedBody, TrackedIo, Verdict,
         REGISTRY,
     },
-    fault, request_id, FaultStyle,
+    fault,
+    layers::SharedLayers,
+    FaultStyle,
 };
 
 /// Wrap a service's router with the shared layers: fault rendering in the service's style,
-/// unknown-path and wrong-method faults, a request body limit, request ids and logs.
+/// unknown-path and wrong-method faults, a request body limit, request ids and logs. They
+/// wrap the router as a whole (see [`crate::layers`]), as the fallback service of an
+/// outer router that has no routes of its own.
 pub fn service_layers(router: Router, style: FaultStyle, body_limit: usize) -> Router {
-    router
+    let router = router
         .fallback(fault::not_found)
-        .method_not_allowed_fallback(fault::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(style, fault::fault_layer))
-        .layer(middleware::from_fn(request_id::request_id_layer))
+        .method_not_allowed_fallback(fault::method_not_allowed);
+    Router::new().fallback_service(SharedLayers {
+        inner: DefaultBodyLimit::max(body_limit).layer(router),
+        style,
+    })
 }
 
 /// Limits of the HTTP servers: how long a client may keep a connection without using it,
@@ -305,6 +310,13 @@ impl Connection {
             // Our watchdog times headers from their first byte; hyper's own timer would
             // also run between keep-alive requests.
             .header_read_timeout(None)
+            // A client that closes its side while its request is in flight still gets
+            // the answer, and the handler is not dropped halfway through its work (a
+            // request in flight is never cut, see above). It also spares a read per
+            // request: without it hyper reads the socket while the handler runs, to see
+            // an early close, and that read takes a fresh read buffer each time, since
+            // the request still holds the previous one.
+            .half_close(true)
             .serve_connection(io, service));
         let mut stopping = false;
         loop {

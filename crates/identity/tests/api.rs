@@ -1217,3 +1217,95 @@ async fn lists_follow_writes() {
     })
     .await;
 }
+
+/// The rendered documents of a validation (with and without the catalog) are cached with
+/// it: after a role removal, a catalog change or a revocation, the next validation shows
+/// the change, never the document rendered before.
+#[tokio::test]
+async fn cached_token_documents_follow_changes() {
+    each_engine(|c| async move {
+        let admin = c.admin().await;
+        let demo_id = c.id.store.user_by_name("default", "demo").await.unwrap().unwrap().id;
+        let pid = c.id.store.project_by_name("default", "demo").await.unwrap().unwrap().id;
+        let r = c.post("/v3/roles", &admin, json!({"role": {"name": "extra"}})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let extra = r.body["role"]["id"].as_str().unwrap().to_owned();
+        let grant = format!("/v3/projects/{pid}/users/{demo_id}/roles/{extra}");
+        let r = c.call(Method::PUT, &grant, Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        let demo = c.demo().await;
+        let validate = |path: &'static str| {
+            let (c, admin, demo) = (&c, admin.clone(), demo.clone());
+            async move {
+                c.raw(Method::GET, path, Some(&admin), None, &[("x-subject-token", &demo)])
+                    .await
+            }
+        };
+        let roles = |r: &Resp| -> Vec<String> {
+            r.body["token"]["roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let services = |r: &Resp| -> Vec<String> {
+            r.body["token"]["catalog"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        // Rendered, then served from the cache: the same documents.
+        for path in ["/v3/auth/tokens", "/v3/auth/tokens?nocatalog"] {
+            let first = validate(path).await;
+            assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+            assert!(roles(&first).contains(&"extra".to_owned()), "{}", first.body);
+            assert_eq!(first.headers["x-subject-token"], demo.as_str());
+            let again = validate(path).await;
+            assert_eq!(again.body, first.body);
+        }
+        assert!(c.id.validation_cached(&demo));
+
+        // A role removal: the token is still valid, without the role.
+        let r = c.call(Method::DELETE, &grant, Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        for path in ["/v3/auth/tokens", "/v3/auth/tokens?nocatalog"] {
+            let r = validate(path).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(!roles(&r).contains(&"extra".to_owned()), "{path}: {}", r.body);
+            assert!(!roles(&r).is_empty(), "{}", r.body);
+        }
+
+        // A catalog change shows in the document with the catalog.
+        let before = validate("/v3/auth/tokens").await;
+        assert!(!services(&before).contains(&"glance-bis".to_owned()));
+        let r = c
+            .post("/v3/services", &admin, json!({"service": {"type": "image", "name": "glance-bis"}}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let sid = r.body["service"]["id"].as_str().unwrap().to_owned();
+        let r = c
+            .post(
+                "/v3/endpoints",
+                &admin,
+                json!({"endpoint": {"service_id": sid, "interface": "public", "url": "http://localhost:9393", "region_id": "RegionOne"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let after = validate("/v3/auth/tokens").await;
+        assert!(services(&after).contains(&"glance-bis".to_owned()), "{}", after.body);
+
+        // A revocation: neither document is served any more.
+        let r = c
+            .raw(Method::DELETE, "/v3/auth/tokens", Some(&admin), None, &[("x-subject-token", &demo)])
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        for path in ["/v3/auth/tokens", "/v3/auth/tokens?nocatalog"] {
+            assert_eq!(validate(path).await.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        assert_eq!(c.get("/v3/auth/projects", &demo).await.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}

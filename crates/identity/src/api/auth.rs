@@ -9,8 +9,8 @@ use std::sync::Arc;
 use api_common::{auth::SUBJECT_TOKEN, ApiJson, Ctx, Error};
 use axum::{
     body::Bytes,
-    extract::{Query, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    extract::{FromRequestParts, State},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json,
@@ -347,28 +347,68 @@ fn token_json(v: &Validated, catalog: Option<&Value>) -> Value {
     json!({ "token": t })
 }
 
-fn subject(headers: &HeaderMap) -> Result<&str, Error> {
-    headers
-        .get(SUBJECT_TOKEN)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Error::bad_request("The X-Subject-Token header is required."))
+/// The `X-Subject-Token` of a request: the token a validation, check or revocation is
+/// about. (An extractor of that one header: `HeaderMap` would copy every header.)
+struct Subject {
+    token: String,
+    /// The header as it came, for the answer's `X-Subject-Token`.
+    header: HeaderValue,
 }
 
-#[derive(Deserialize, Default)]
+impl<S: Send + Sync> FromRequestParts<S> for Subject {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let header = parts.headers.get(SUBJECT_TOKEN);
+        match header.map(|h| (h, h.to_str())) {
+            Some((h, Ok(token))) => Ok(Subject {
+                token: token.to_owned(),
+                header: h.clone(),
+            }),
+            _ => Err(Error::bad_request(
+                "The X-Subject-Token header is required.",
+            )),
+        }
+    }
+}
+
+/// The query flags of `/v3/auth/tokens`.
+#[derive(Default)]
 struct TokenQuery {
-    nocatalog: Option<String>,
+    /// `nocatalog`, with any value or none.
+    nocatalog: bool,
     allow_expired: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenQuery {
+    type Rejection = Error;
+
+    /// Read by hand: these two flags are all that is looked at, on every validation.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let mut q = TokenQuery::default();
+        let query = parts.uri.query().unwrap_or_default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "nocatalog" => q.nocatalog = true,
+                "allow_expired" if q.allow_expired.is_none() => {
+                    q.allow_expired = Some(v.into_owned())
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
 }
 
 async fn token_issue(
     State(st): State<ApiState>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     ApiJson(body): ApiJson<AuthBody>,
 ) -> Result<Response, Error> {
     let req = parse_auth(body)?;
     let (token, v) = st.id.authenticate(req).await?;
     let mut body = render(&token_json(&v, None))?;
-    if q.nocatalog.is_none() {
+    if !q.nocatalog {
         body = with_catalog(&body, &st.catalog_json().await?);
     }
     let mut resp = (
@@ -394,24 +434,23 @@ async fn token_issue(
 async fn subject_validated(
     st: &ApiState,
     ctx: &Ctx,
-    headers: &HeaderMap,
+    subject: &Subject,
     rule: Rule,
     allow_expired: bool,
-) -> Result<(String, Arc<Validated>), Error> {
-    let token = subject(headers)?.to_owned();
+) -> Result<Arc<Validated>, Error> {
     let window = if allow_expired {
         st.id.cfg.allow_expired_window
     } else {
         0
     };
-    let v = st.id.validate_within(&token, window).await?;
+    let v = st.id.validate_within(&subject.token, window).await?;
     // Another user's valid token answers as an invalid one does: a 403 would tell it
-    // is valid.
-    let target = json!({"target": {"token": {"user_id": v.user.id}}});
+    // is valid. (A flat dotted key: the policy engine looks those up first.)
+    let target = json!({"target.token.user_id": v.user.id});
     authorize_or_hide(st.id.authorize(ctx, rule, target), || {
         Error::not_found("Failed to validate token")
     })?;
-    Ok((token, v))
+    Ok(v)
 }
 
 /// oslo's `bool_from_string`: what a query flag's value means.
@@ -427,14 +466,14 @@ fn truthy(v: Option<&str>) -> bool {
 async fn token_validate(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    q: TokenQuery,
+    subject: Subject,
 ) -> Result<Response, Error> {
     let allow_expired = truthy(q.allow_expired.as_deref());
-    let (token, v) =
-        subject_validated(&st, &ctx, &headers, Rule::ValidateToken, allow_expired).await?;
-    // The document of a token is rendered once per cached validation, the catalog once
-    // per catalog, instead of on every request.
+    let v = subject_validated(&st, &ctx, &subject, Rule::ValidateToken, allow_expired).await?;
+    // The documents of a token are rendered once per cached validation (the catalog
+    // once per catalog) instead of on every request; they go with the validation, so
+    // whatever makes it stale (a revocation, a role or catalog change) drops them too.
     let doc = match v.rendered.without_catalog.get() {
         Some(b) => b.clone(),
         None => {
@@ -443,10 +482,11 @@ async fn token_validate(
             b
         }
     };
-    let body = if q.nocatalog.is_some() {
+    let body = if q.nocatalog {
         doc
     } else {
-        with_catalog(&doc, &st.catalog_json().await?)
+        v.rendered
+            .with_catalog(&st.catalog_json().await?, |c| with_catalog(&doc, c))
     };
     let mut resp = (
         [(
@@ -456,10 +496,7 @@ async fn token_validate(
         body,
     )
         .into_response();
-    resp.headers_mut().insert(
-        SUBJECT_TOKEN,
-        HeaderValue::from_str(&token).map_err(Error::internal)?,
-    );
+    resp.headers_mut().insert(SUBJECT_TOKEN, subject.header);
     Ok(resp)
 }
 
@@ -485,20 +522,20 @@ fn render(doc: &Value) -> Result<Bytes, Error> {
 async fn token_check(
     State(st): State<ApiState>,
     ctx: Ctx,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    q: TokenQuery,
+    subject: Subject,
 ) -> Result<StatusCode, Error> {
     let allow_expired = truthy(q.allow_expired.as_deref());
-    subject_validated(&st, &ctx, &headers, Rule::CheckToken, allow_expired).await?;
+    subject_validated(&st, &ctx, &subject, Rule::CheckToken, allow_expired).await?;
     Ok(StatusCode::OK)
 }
 
 async fn token_revoke(
     State(st): State<ApiState>,
     ctx: Ctx,
-    headers: HeaderMap,
+    subject: Subject,
 ) -> Result<StatusCode, Error> {
-    let (_, v) = subject_validated(&st, &ctx, &headers, Rule::RevokeToken, false).await?;
+    let v = subject_validated(&st, &ctx, &subject, Rule::RevokeToken, false).await?;
     st.id.revoke_token(&v).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, OnceLock, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
     },
     time::{Duration, Instant},
 };
@@ -89,17 +89,38 @@ pub struct Validated {
     pub rendered: Rendered,
 }
 
-/// The rendered token document without the catalog (opaque bytes to this layer), filled
-/// on first use; the catalog, rendered once per catalog, is spliced in by the API. A clone
-/// starts empty.
+/// The rendered token documents (opaque bytes to this layer), filled on first use: the
+/// document without the catalog, and the document with the catalog (the API splices the
+/// catalog, rendered once per catalog, into the first) together with the catalog it holds.
+/// A clone starts empty.
 #[derive(Debug, Default)]
 pub struct Rendered {
     pub without_catalog: OnceLock<Bytes>,
+    with_catalog: Mutex<Option<(Bytes, Bytes)>>,
 }
 
-/// What the cache counts for a rendered document it cannot see yet (the document of a
-/// token is well under this: ids, names, roles, times).
+impl Rendered {
+    /// The document with `catalog`: the one made before while the catalog is the same,
+    /// else `make(catalog)`, kept when it fits the cache's allowance for it.
+    pub fn with_catalog(&self, catalog: &Bytes, make: impl FnOnce(&Bytes) -> Bytes) -> Bytes {
+        let mut slot = self.with_catalog.lock().expect("rendered poisoned");
+        if let Some((c, doc)) = &*slot {
+            if c == catalog {
+                return doc.clone();
+            }
+        }
+        let doc = make(catalog);
+        *slot = (doc.len() <= WITH_CATALOG_ALLOWANCE).then(|| (catalog.clone(), doc.clone()));
+        doc
+    }
+}
+
+/// What the cache counts for the rendered document without the catalog, which it cannot
+/// see yet (the document of a token is well under this: ids, names, roles, times).
 const RENDERED_ALLOWANCE: usize = 2048;
+/// What it counts for the document with the catalog: a larger one (a catalog of many
+/// services and regions) is made again on each request rather than kept.
+const WITH_CATALOG_ALLOWANCE: usize = 6144;
 
 impl Weight for Validated {
     fn weight(&self) -> usize {
@@ -119,6 +140,7 @@ impl Weight for Validated {
                 .map(|r| strings_weight([&r.id, &r.name, &r.description]))
                 .sum::<usize>()
             + RENDERED_ALLOWANCE
+            + WITH_CATALOG_ALLOWANCE
     }
 }
 
@@ -323,11 +345,18 @@ impl Identity {
 
     /// Check a policy rule for the caller against a target (`{"target": {...}}`).
     pub fn authorize(&self, ctx: &AuthContext, rule: Rule, target: Value) -> Result<()> {
-        let mut creds = ctx.credentials();
-        if self.is_admin_project(ctx) {
-            creds.extra.insert("is_admin_project".into(), "True".into());
-        }
-        if self.policy.enforce(rule.name(), &target, &creds) {
+        // A context this service validated says whether it is of the admin project, and
+        // keeps its credentials; any other is looked at here.
+        let made;
+        let creds = if ctx.is_admin_project || !self.is_admin_project(ctx) {
+            ctx.policy_credentials()
+        } else {
+            let mut c = ctx.credentials();
+            c.extra.insert("is_admin_project".into(), "True".into());
+            made = c;
+            &made
+        };
+        if self.policy.enforce(rule.name(), &target, creds) {
             Ok(())
         } else {
             Err(Error::forbidden(format!(

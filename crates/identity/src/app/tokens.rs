@@ -372,6 +372,9 @@ impl Identity {
                 user.id
             )));
         }
+        let is_admin_project = project.as_ref().is_some_and(|(p, d)| {
+            p.name == self.cfg.admin_project_name && d.name == self.cfg.admin_project_domain_name
+        });
         let ctx = AuthContext {
             token: token.to_owned(),
             user_id: user.id.clone(),
@@ -393,10 +396,9 @@ impl Identity {
             issued_at: payload.issued(),
             application_credential_id: payload.app_cred_id.clone(),
             service_roles: Vec::new(),
+            is_admin_project,
+            policy_cache: Default::default(),
         };
-        let is_admin_project = project.as_ref().is_some_and(|(p, d)| {
-            p.name == self.cfg.admin_project_name && d.name == self.cfg.admin_project_domain_name
-        });
         Ok(Arc::new(Validated {
             payload,
             user,

@@ -5,7 +5,7 @@ mod images;
 mod members;
 
 use crate::policies::Rule;
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use api_common::{visibility::authorize_or_hide, AuthContext, Error, ErrorKind, Result};
 use serde_json::{Map, Value};
@@ -44,7 +44,8 @@ pub struct Image {
 /// The caller, with what policy checks need.
 pub struct Caller<'a> {
     pub ctx: &'a AuthContext,
-    creds: policy::Credentials,
+    /// The context's own (cached) credentials, or a copy that says `is_admin`.
+    creds: Cow<'a, policy::Credentials>,
     pub admin: bool,
 }
 
@@ -129,13 +130,15 @@ impl Image {
     /// The caller's policy view: credentials, and whether it is an admin
     /// (`context_is_admin`).
     pub fn caller<'a>(&self, ctx: &'a AuthContext) -> Caller<'a> {
-        let mut creds = ctx.credentials();
+        let mut creds = Cow::Borrowed(ctx.policy_credentials());
         let admin = self.policy.enforce(
             Rule::ContextIsAdmin.name(),
             &Value::Object(Map::new()),
             &creds,
         );
-        creds.is_admin = admin;
+        if admin != creds.is_admin {
+            creds.to_mut().is_admin = admin;
+        }
         Caller { ctx, creds, admin }
     }
 

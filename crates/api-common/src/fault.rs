@@ -236,7 +236,7 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
 /// Turn an [`Error`] left in `resp` into the service's fault body (for a request with
 /// the given `Accept` header), and log it (server errors with their internal detail).
 /// Any other response is returned as it is. The shared layers
-/// ([`crate::server::service_layers`]) call it on every response.
+/// ([`crate::routes::service_layers`]) call it on every response.
 pub fn render_fault(style: FaultStyle, accept: Option<&HeaderValue>, resp: Response) -> Response {
     let Some(err) = resp.extensions().get::<Arc<Error>>().cloned() else {
         return resp;
@@ -373,7 +373,7 @@ mod tests {
                 )
         };
         let check = |style: FaultStyle, path: &'static str, code: u16, body: &'static str| {
-            let app = crate::server::service_layers(router(), style, 1024);
+            let app = crate::routes::service_layers(router(), style, 1024);
             async move {
                 let req = Request::get(path)
                     .header(header::ACCEPT, "application/json")

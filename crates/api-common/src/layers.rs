@@ -1,6 +1,6 @@
 //! The layers every service router gets, as one service around the router: a request
 //! id and a request log, fault rendering in the service's style, and the request body
-//! limit (see [`crate::server::service_layers`]).
+//! limit (see [`crate::routes::service_layers`]).
 //!
 //! One hand-written service rather than three `middleware::from_fn` layers applied with
 //! `Router::layer`: axum applies such a layer to every route separately, so each request

@@ -1,5 +1,5 @@
 //! `x-openstack-request-id` on every response, and one structured log line per request
-//! (both done by the shared layers, [`crate::server::service_layers`]).
+//! (both done by the shared layers, [`crate::routes::service_layers`]).
 
 use http::HeaderValue;
 

@@ -19,11 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    body::Body,
-    extract::{ConnectInfo, DefaultBodyLimit},
-    Router,
-};
+use axum::{body::Body, extract::ConnectInfo, Router};
 use hyper::{body::Incoming, server::conn::http1, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
@@ -32,31 +28,11 @@ use tokio::{
     sync::{watch, OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
 };
-use tower::{Layer, Service};
+use tower::Service;
 
-use crate::{
-    connection::{
-        open_files_soft_limit, ConnState, InFlight, Timeouts, TrackedBody, TrackedIo, Verdict,
-        REGISTRY,
-    },
-    fault,
-    layers::SharedLayers,
-    FaultStyle,
+use crate::connection::{
+    open_files_soft_limit, ConnState, InFlight, Timeouts, TrackedBody, TrackedIo, Verdict, REGISTRY,
 };
-
-/// Wrap a service's router with the shared layers: fault rendering in the service's style,
-/// unknown-path and wrong-method faults, a request body limit, request ids and logs. They
-/// wrap the router as a whole (see [`crate::layers`]), as the fallback service of an
-/// outer router that has no routes of its own.
-pub fn service_layers(router: Router, style: FaultStyle, body_limit: usize) -> Router {
-    let router = router
-        .fallback(fault::not_found)
-        .method_not_allowed_fallback(fault::method_not_allowed);
-    Router::new().fallback_service(SharedLayers {
-        inner: DefaultBodyLimit::max(body_limit).layer(router),
-        style,
-    })
-}
 
 /// Limits of the HTTP servers: how long a client may keep a connection without using it,
 /// and how many connections may be open at once.

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use types::{
-    AddressScopeId, SubnetPoolId, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, RouterId, SecurityGroupId,
-    SecurityGroupRuleId, SubnetId,
+    AddressScopeId, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, RouterId,
+    SecurityGroupId, SecurityGroupRuleId, SubnetId, SubnetPoolId,
 };
 
 /// How a network reaches the wire (Neutron's provider attributes).

@@ -11,8 +11,8 @@ use db::Columns;
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyConnection};
 use types::{
-    AddressScopeId, Error, FloatingIpId, SubnetPoolId, NetworkId, PortId, QosPolicyId, RbacPolicyId, Result, RouterId,
-    SecurityGroupId, SubnetId,
+    AddressScopeId, Error, FloatingIpId, NetworkId, PortId, QosPolicyId, RbacPolicyId, Result,
+    RouterId, SecurityGroupId, SubnetId, SubnetPoolId,
 };
 
 use crate::model::*;
@@ -1806,25 +1806,28 @@ fn pool_row(r: &AnyRow) -> Result<SubnetPool> {
 }
 
 pub async fn insert_pool(conn: &mut Conn, p: &SubnetPool) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO subnet_pools ({POOL_COLUMNS}) VALUES ({})", placeholders(16, 1)))
-        .bind(&p.id)
-        .bind(&p.project_id)
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(i64::from(p.ip_version))
-        .bind(to_json(&p.prefixes))
-        .bind(i64::from(p.default_prefixlen))
-        .bind(i64::from(p.min_prefixlen))
-        .bind(i64::from(p.max_prefixlen))
-        .bind(db::flag(p.shared))
-        .bind(db::flag(p.is_default))
-        .bind(&p.address_scope_id)
-        .bind(p.default_quota)
-        .bind(p.revision)
-        .bind(&p.created_at)
-        .bind(&p.updated_at)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO subnet_pools ({POOL_COLUMNS}) VALUES ({})",
+        placeholders(16, 1)
+    ))
+    .bind(&p.id)
+    .bind(&p.project_id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(i64::from(p.ip_version))
+    .bind(to_json(&p.prefixes))
+    .bind(i64::from(p.default_prefixlen))
+    .bind(i64::from(p.min_prefixlen))
+    .bind(i64::from(p.max_prefixlen))
+    .bind(db::flag(p.shared))
+    .bind(db::flag(p.is_default))
+    .bind(&p.address_scope_id)
+    .bind(p.default_quota)
+    .bind(p.revision)
+    .bind(&p.created_at)
+    .bind(&p.updated_at)
+    .execute(&mut *conn)
+    .await?;
     set_tags(conn, p.id.as_str(), &p.tags).await
 }
 
@@ -1838,10 +1841,12 @@ async fn hydrate_pools(conn: &mut Conn, pools: &mut [SubnetPool]) -> Result<()> 
 }
 
 pub async fn get_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<Option<SubnetPool>> {
-    let row = sqlx::query(&format!("SELECT {POOL_COLUMNS} FROM subnet_pools WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {POOL_COLUMNS} FROM subnet_pools WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let mut p = [pool_row(&row)?];
     hydrate_pools(conn, &mut p).await?;
@@ -1869,7 +1874,10 @@ pub async fn update_pool(conn: &mut Conn, p: &SubnetPool, revision: i64) -> Resu
         .set("min_prefixlen", i64::from(p.min_prefixlen))
         .set("max_prefixlen", i64::from(p.max_prefixlen))
         .set("is_default", p.is_default)
-        .set("address_scope_id", p.address_scope_id.as_ref().map(|a| a.to_string()))
+        .set(
+            "address_scope_id",
+            p.address_scope_id.as_ref().map(|a| a.to_string()),
+        )
         .set("updated_at", p.updated_at.clone())
         .apply(&mut *conn, p.id.as_str(), revision)
         .await?;
@@ -1897,7 +1905,8 @@ pub async fn delete_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<()> {
     Ok(())
 }
 
-const SCOPE_COLUMNS: &str = "id, project_id, name, ip_version, shared, revision, created_at, updated_at";
+const SCOPE_COLUMNS: &str =
+    "id, project_id, name, ip_version, shared, revision, created_at, updated_at";
 
 fn scope_row(r: &AnyRow) -> Result<AddressScope> {
     let c = Columns::new("address_scopes", r);
@@ -1914,25 +1923,30 @@ fn scope_row(r: &AnyRow) -> Result<AddressScope> {
 }
 
 pub async fn insert_scope(conn: &mut Conn, s: &AddressScope) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO address_scopes ({SCOPE_COLUMNS}) VALUES ({})", placeholders(8, 1)))
-        .bind(&s.id)
-        .bind(&s.project_id)
-        .bind(&s.name)
-        .bind(i64::from(s.ip_version))
-        .bind(db::flag(s.shared))
-        .bind(s.revision)
-        .bind(&s.created_at)
-        .bind(&s.updated_at)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO address_scopes ({SCOPE_COLUMNS}) VALUES ({})",
+        placeholders(8, 1)
+    ))
+    .bind(&s.id)
+    .bind(&s.project_id)
+    .bind(&s.name)
+    .bind(i64::from(s.ip_version))
+    .bind(db::flag(s.shared))
+    .bind(s.revision)
+    .bind(&s.created_at)
+    .bind(&s.updated_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 pub async fn get_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<Option<AddressScope>> {
-    let row = sqlx::query(&format!("SELECT {SCOPE_COLUMNS} FROM address_scopes WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SCOPE_COLUMNS} FROM address_scopes WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(scope_row).transpose()
 }
 
@@ -1956,10 +1970,12 @@ pub async fn update_scope(conn: &mut Conn, s: &AddressScope, revision: i64) -> R
 
 /// Pools in a scope.
 pub async fn scope_users(conn: &mut Conn, id: &AddressScopeId) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM subnet_pools WHERE address_scope_id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM subnet_pools WHERE address_scope_id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
 
 pub async fn delete_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<()> {

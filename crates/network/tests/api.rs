@@ -969,51 +969,152 @@ on_engines!(qos_policies_and_rbac_sharing, |tc: TestCloud| async move {
     assert_eq!(s, StatusCode::NOT_FOUND);
 });
 
-on_engines!(subnet_pools_and_address_scopes, |tc: TestCloud| async move {
-    let t = tc.demo_token().await;
-    let scope = create(&tc, &t, "/v2.0/address-scopes", json!({"address_scope": {"name": "s", "ip_version": 4}})).await;
-    let bad = json!({"subnetpool": {"prefixes": ["2001:db8::/48"], "address_scope_id": scope["id"]}});
-    assert_eq!(refused(&tc, &t, Method::POST, "/v2.0/subnetpools", Some(bad)).await.0, 400, "a v6 pool in a v4 scope");
-    let pool = create(&tc, &t, "/v2.0/subnetpools", json!({"subnetpool": {"name": "p", "prefixes": ["10.40.0.0/22"],
-        "default_prefixlen": 24, "address_scope_id": scope["id"]}})).await;
-    let pid = pool["id"].as_str().unwrap().to_owned();
-    let net = create(&tc, &t, "/v2.0/networks", json!({"network": {"name": "pooled"}})).await;
-    let nid = net["id"].as_str().unwrap().to_owned();
-    // Carved by the default length, by an explicit one, and by a CIDR inside the pool.
-    let sub = |extra: Value| {
-        let mut b = json!({"network_id": nid, "ip_version": 4, "subnetpool_id": pid});
-        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        json!({"subnet": b})
-    };
-    let a = create(&tc, &t, "/v2.0/subnets", sub(json!({}))).await;
-    assert_eq!(a["cidr"], "10.40.0.0/24");
-    assert_eq!(a["subnetpool_id"], pid.as_str());
-    let b = create(&tc, &t, "/v2.0/subnets", sub(json!({"prefixlen": 25}))).await;
-    assert_eq!(b["cidr"], "10.40.1.0/25");
-    let c = create(&tc, &t, "/v2.0/subnets", sub(json!({"cidr": "10.40.2.0/24"}))).await;
-    assert_eq!(c["cidr"], "10.40.2.0/24");
-    assert_eq!(refused(&tc, &t, Method::POST, "/v2.0/subnets", Some(sub(json!({"cidr": "10.50.0.0/24"})))).await.0, 400);
-    assert_eq!(refused(&tc, &t, Method::POST, "/v2.0/subnets", Some(sub(json!({"prefixlen": 23})))).await.0, 409, "no /23 left");
-    // In use: neither the pool nor the scope goes.
-    assert_eq!(refused(&tc, &t, Method::DELETE, &format!("/v2.0/subnetpools/{pid}"), None).await, (409, "SubnetPoolInUse".into()));
-    let sid = scope["id"].as_str().unwrap();
-    assert_eq!(refused(&tc, &t, Method::DELETE, &format!("/v2.0/address-scopes/{sid}"), None).await, (409, "AddressScopeInUse".into()));
-    // Prefixes only grow.
-    let shrink = json!({"subnetpool": {"prefixes": ["10.40.0.0/23"]}});
-    assert_eq!(refused(&tc, &t, Method::PUT, &format!("/v2.0/subnetpools/{pid}"), Some(shrink)).await.0, 400);
-    let (s, v) = call(&tc, &t, Method::PUT, &format!("/v2.0/subnetpools/{pid}"), Some(json!({"subnetpool": {"prefixes": ["10.40.0.0/22", "10.41.0.0/24"]}}))).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    // Concurrent carvers never get the same prefix.
-    let carvers = (0..4).map(|_| {
-        let (tc, t, body) = (&tc, &t, sub(json!({"prefixlen": 28})));
-        async move { call(tc, t, Method::POST, "/v2.0/subnets", Some(body)).await }
-    });
-    let made: Vec<String> = futures::future::join_all(carvers)
-        .await
-        .into_iter()
-        .filter(|(s, _)| *s == StatusCode::CREATED)
-        .map(|(_, v)| v["subnet"]["cidr"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(!made.is_empty());
-    assert_eq!(made.iter().collect::<HashSet<_>>().len(), made.len(), "{made:?}");
-});
+on_engines!(
+    subnet_pools_and_address_scopes,
+    |tc: TestCloud| async move {
+        let t = tc.demo_token().await;
+        let scope = create(
+            &tc,
+            &t,
+            "/v2.0/address-scopes",
+            json!({"address_scope": {"name": "s", "ip_version": 4}}),
+        )
+        .await;
+        let bad =
+            json!({"subnetpool": {"prefixes": ["2001:db8::/48"], "address_scope_id": scope["id"]}});
+        assert_eq!(
+            refused(&tc, &t, Method::POST, "/v2.0/subnetpools", Some(bad))
+                .await
+                .0,
+            400,
+            "a v6 pool in a v4 scope"
+        );
+        let pool = create(
+            &tc,
+            &t,
+            "/v2.0/subnetpools",
+            json!({"subnetpool": {"name": "p", "prefixes": ["10.40.0.0/22"],
+        "default_prefixlen": 24, "address_scope_id": scope["id"]}}),
+        )
+        .await;
+        let pid = pool["id"].as_str().unwrap().to_owned();
+        let net = create(
+            &tc,
+            &t,
+            "/v2.0/networks",
+            json!({"network": {"name": "pooled"}}),
+        )
+        .await;
+        let nid = net["id"].as_str().unwrap().to_owned();
+        // Carved by the default length, by an explicit one, and by a CIDR inside the pool.
+        let sub = |extra: Value| {
+            let mut b = json!({"network_id": nid, "ip_version": 4, "subnetpool_id": pid});
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json!({"subnet": b})
+        };
+        let a = create(&tc, &t, "/v2.0/subnets", sub(json!({}))).await;
+        assert_eq!(a["cidr"], "10.40.0.0/24");
+        assert_eq!(a["subnetpool_id"], pid.as_str());
+        let b = create(&tc, &t, "/v2.0/subnets", sub(json!({"prefixlen": 25}))).await;
+        assert_eq!(b["cidr"], "10.40.1.0/25");
+        let c = create(
+            &tc,
+            &t,
+            "/v2.0/subnets",
+            sub(json!({"cidr": "10.40.2.0/24"})),
+        )
+        .await;
+        assert_eq!(c["cidr"], "10.40.2.0/24");
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/subnets",
+                Some(sub(json!({"cidr": "10.50.0.0/24"})))
+            )
+            .await
+            .0,
+            400
+        );
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::POST,
+                "/v2.0/subnets",
+                Some(sub(json!({"prefixlen": 23})))
+            )
+            .await
+            .0,
+            409,
+            "no /23 left"
+        );
+        // In use: neither the pool nor the scope goes.
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/subnetpools/{pid}"),
+                None
+            )
+            .await,
+            (409, "SubnetPoolInUse".into())
+        );
+        let sid = scope["id"].as_str().unwrap();
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::DELETE,
+                &format!("/v2.0/address-scopes/{sid}"),
+                None
+            )
+            .await,
+            (409, "AddressScopeInUse".into())
+        );
+        // Prefixes only grow.
+        let shrink = json!({"subnetpool": {"prefixes": ["10.40.0.0/23"]}});
+        assert_eq!(
+            refused(
+                &tc,
+                &t,
+                Method::PUT,
+                &format!("/v2.0/subnetpools/{pid}"),
+                Some(shrink)
+            )
+            .await
+            .0,
+            400
+        );
+        let (s, v) = call(
+            &tc,
+            &t,
+            Method::PUT,
+            &format!("/v2.0/subnetpools/{pid}"),
+            Some(json!({"subnetpool": {"prefixes": ["10.40.0.0/22", "10.41.0.0/24"]}})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Concurrent carvers never get the same prefix.
+        let carvers = (0..4).map(|_| {
+            let (tc, t, body) = (&tc, &t, sub(json!({"prefixlen": 28})));
+            async move { call(tc, t, Method::POST, "/v2.0/subnets", Some(body)).await }
+        });
+        let made: Vec<String> = futures::future::join_all(carvers)
+            .await
+            .into_iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .map(|(_, v)| v["subnet"]["cidr"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!made.is_empty());
+        assert_eq!(
+            made.iter().collect::<HashSet<_>>().len(),
+            made.len(),
+            "{made:?}"
+        );
+    }
+);

@@ -49,13 +49,18 @@ impl Artifacts {
     }
 }
 
-/// The root of the oxistack workspace.
+/// The root of the oxistack workspace: that of the crate whose tests run (cargo and
+/// nextest set `CARGO_MANIFEST_DIR` for them), else of this crate's build. At run time
+/// first: a test binary a shared target directory kept from another checkout must not
+/// reach into that checkout.
 pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     here.ancestors()
         .nth(2)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| here.to_path_buf())
+        .unwrap_or(here)
 }
 
 /// `$OXISTACK_TEST_IMAGE_DIR`, else `<workspace>/images/out`.

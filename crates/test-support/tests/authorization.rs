@@ -631,8 +631,12 @@ impl Fixture {
                 json!({"rbac_policy": {"object_type": "network", "object_id": network, "action": "access_as_shared", "target_tenant": image_member}}))
             .await;
         let address_scope = tc
-            .create_in("network", &victim.token, "/v2.0/address-scopes",
-                json!({"address_scope": {"name": unique("scope"), "ip_version": 4}}))
+            .create_in(
+                "network",
+                &victim.token,
+                "/v2.0/address-scopes",
+                json!({"address_scope": {"name": unique("scope"), "ip_version": 4}}),
+            )
             .await;
         let subnet_pool = tc
             .create_in("network", &victim.token, "/v2.0/subnetpools",
@@ -1095,7 +1099,10 @@ async fn every_route_refuses_strangers_on_postgres() {
 /// builds an axum router (or adds routes to one) any other way.
 #[test]
 fn routers_are_built_only_through_the_route_table() {
-    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The checkout whose tests run, not the one a reused test binary was built in.
+    let dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let crates = std::path::Path::new(&dir).join("..");
     let allowed = crates.join("api-common/src/routes.rs");
     let mut found = Vec::new();
     // the benchmarks serve bare baseline routes of their own, not a service's

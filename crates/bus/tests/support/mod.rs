@@ -47,11 +47,11 @@ pub struct Broker {
 }
 
 fn script(args: &[&str]) -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/rabbitmq-private"
-    );
-    let out = Command::new(path)
+    // The checkout whose tests run (see e2e::workspace_root for why at run time).
+    let dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let path = format!("{dir}/../../scripts/rabbitmq-private");
+    let out = Command::new(&path)
         .args(args)
         .output()
         .expect("run scripts/rabbitmq-private");

@@ -157,15 +157,25 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
                 .put(qos::rbac_update)
                 .delete(qos::rbac_delete),
         )
-        .route("/v2.0/subnetpools", get(pools::pool_list).post(pools::pool_create))
+        .route(
+            "/v2.0/subnetpools",
+            get(pools::pool_list).post(pools::pool_create),
+        )
         .route(
             "/v2.0/subnetpools/{id}",
-            get(pools::pool_show).put(pools::pool_update).delete(pools::pool_delete),
+            get(pools::pool_show)
+                .put(pools::pool_update)
+                .delete(pools::pool_delete),
         )
-        .route("/v2.0/address-scopes", get(pools::scope_list).post(pools::scope_create))
+        .route(
+            "/v2.0/address-scopes",
+            get(pools::scope_list).post(pools::scope_create),
+        )
         .route(
             "/v2.0/address-scopes/{id}",
-            get(pools::scope_show).put(pools::scope_update).delete(pools::scope_delete),
+            get(pools::scope_show)
+                .put(pools::scope_update)
+                .delete(pools::scope_delete),
         )
         .route("/v2.0/quotas", get(misc::quota_list))
         .route(

@@ -535,9 +535,24 @@ pub fn rbac(p: &RbacPolicy) -> Value {
 }
 
 pub const POOL_ATTRS: &[&str] = &[
-    "id", "name", "tenant_id", "project_id", "description", "ip_version", "prefixes",
-    "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared", "is_default",
-    "address_scope_id", "default_quota", "tags", "created_at", "updated_at", "revision_number",
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "description",
+    "ip_version",
+    "prefixes",
+    "default_prefixlen",
+    "min_prefixlen",
+    "max_prefixlen",
+    "shared",
+    "is_default",
+    "address_scope_id",
+    "default_quota",
+    "tags",
+    "created_at",
+    "updated_at",
+    "revision_number",
 ];
 
 pub fn subnet_pool(p: &SubnetPool) -> Value {
@@ -563,7 +578,14 @@ pub fn subnet_pool(p: &SubnetPool) -> Value {
     })
 }
 
-pub const SCOPE_ATTRS: &[&str] = &["id", "name", "tenant_id", "project_id", "ip_version", "shared"];
+pub const SCOPE_ATTRS: &[&str] = &[
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "ip_version",
+    "shared",
+];
 
 pub fn address_scope(s: &AddressScope) -> Value {
     json!({

@@ -70,11 +70,13 @@ pub struct ScopeUpdate {
 }
 
 pub(super) fn pool_not_found(id: &str) -> Error {
-    Error::not_found(format!("Subnet pool {id} could not be found.")).with_code("SubnetPoolNotFound")
+    Error::not_found(format!("Subnet pool {id} could not be found."))
+        .with_code("SubnetPoolNotFound")
 }
 
 fn scope_not_found(id: &str) -> Error {
-    Error::not_found(format!("Address scope {id} could not be found.")).with_code("AddressScopeNotFound")
+    Error::not_found(format!("Address scope {id} could not be found."))
+        .with_code("AddressScopeNotFound")
 }
 
 /// Prefixes as given: network addresses of one IP version, merged where they touch.
@@ -88,7 +90,10 @@ fn parse_prefixes(prefixes: &[String]) -> Result<(Vec<IpNet>, u8)> {
     };
     let version = if first.addr().is_ipv4() { 4 } else { 6 };
     if nets.iter().any(|n| n.addr().is_ipv4() != (version == 4)) {
-        return Err(Error::bad_request("Illegal subnetpool prefix: all prefixes must be of one IP version.").with_code("PrefixVersionMismatch"));
+        return Err(Error::bad_request(
+            "Illegal subnetpool prefix: all prefixes must be of one IP version.",
+        )
+        .with_code("PrefixVersionMismatch"));
     }
     Ok((IpNet::aggregate(&nets), version))
 }
@@ -96,7 +101,8 @@ fn parse_prefixes(prefixes: &[String]) -> Result<(Vec<IpNet>, u8)> {
 fn check_lengths(p: &SubnetPool) -> Result<()> {
     let max_bits = if p.ip_version == 4 { 32 } else { 128 };
     let shortest = p.prefixes.iter().map(IpNet::prefix_len).min().unwrap_or(0);
-    if p.min_prefixlen < shortest || p.max_prefixlen > max_bits || p.min_prefixlen > p.max_prefixlen {
+    if p.min_prefixlen < shortest || p.max_prefixlen > max_bits || p.min_prefixlen > p.max_prefixlen
+    {
         return Err(invalid(format_args!(
             "Illegal prefix bounds: min_prefixlen {} and max_prefixlen {} must be within {shortest}..{max_bits}",
             p.min_prefixlen, p.max_prefixlen
@@ -114,7 +120,9 @@ fn check_lengths(p: &SubnetPool) -> Result<()> {
 /// The first prefix of length `len` in `pool` that overlaps none of `taken`.
 pub fn first_free_prefix(pool: &[IpNet], len: u8, taken: &[IpNet]) -> Option<IpNet> {
     for p in pool {
-        let Ok(mut candidates) = p.subnets(len) else { continue };
+        let Ok(mut candidates) = p.subnets(len) else {
+            continue;
+        };
         if let Some(free) = candidates.find(|c| !taken.iter().any(|t| ipam::overlaps(t, c))) {
             return Some(free);
         }
@@ -123,10 +131,20 @@ pub fn first_free_prefix(pool: &[IpNet], len: u8, taken: &[IpNet]) -> Option<IpN
 }
 
 impl Networking {
-    pub(super) async fn visible_pool(&self, caller: &Caller<'_>, id: &SubnetPoolId) -> Result<SubnetPool> {
+    pub(super) async fn visible_pool(
+        &self,
+        caller: &Caller<'_>,
+        id: &SubnetPoolId,
+    ) -> Result<SubnetPool> {
         let mut conn = self.conn().await?;
-        let p = store::get_pool(&mut conn, id).await?.ok_or_else(|| pool_not_found(id.as_str()))?;
-        if !self.allowed(caller, Rule::GetSubnetPool, &target(&p.project_id, &[("shared", json!(p.shared))])) {
+        let p = store::get_pool(&mut conn, id)
+            .await?
+            .ok_or_else(|| pool_not_found(id.as_str()))?;
+        if !self.allowed(
+            caller,
+            Rule::GetSubnetPool,
+            &target(&p.project_id, &[("shared", json!(p.shared))]),
+        ) {
             return Err(pool_not_found(id.as_str()));
         }
         Ok(p)
@@ -141,11 +159,22 @@ impl Networking {
         Ok(store::list_pools(&mut conn)
             .await?
             .into_iter()
-            .filter(|p| self.allowed(caller, Rule::GetSubnetPool, &target(&p.project_id, &[("shared", json!(p.shared))])))
+            .filter(|p| {
+                self.allowed(
+                    caller,
+                    Rule::GetSubnetPool,
+                    &target(&p.project_id, &[("shared", json!(p.shared))]),
+                )
+            })
             .collect())
     }
 
-    async fn check_scope(&self, caller: &Caller<'_>, scope: Option<&AddressScopeId>, version: u8) -> Result<()> {
+    async fn check_scope(
+        &self,
+        caller: &Caller<'_>,
+        scope: Option<&AddressScopeId>,
+        version: u8,
+    ) -> Result<()> {
         let Some(id) = scope else { return Ok(()) };
         let s = self.scope_show(caller, id).await?;
         if s.ip_version != version {
@@ -169,10 +198,14 @@ impl Networking {
             self.authorize(caller, Rule::CreateSubnetPoolDefault, &t)?;
         }
         let (prefixes, ip_version) = parse_prefixes(&req.prefixes)?;
-        self.check_scope(caller, req.address_scope_id.as_ref(), ip_version).await?;
+        self.check_scope(caller, req.address_scope_id.as_ref(), ip_version)
+            .await?;
         let shortest = prefixes.iter().map(IpNet::prefix_len).min().unwrap_or(0);
         let max_bits = if ip_version == 4 { 32 } else { 128 };
-        let min = req.min_prefixlen.unwrap_or(if ip_version == 4 { 8 } else { 64 }).max(shortest);
+        let min = req
+            .min_prefixlen
+            .unwrap_or(if ip_version == 4 { 8 } else { 64 })
+            .max(shortest);
         let ts = now();
         let p = SubnetPool {
             id: SubnetPoolId::generate(),
@@ -195,15 +228,29 @@ impl Networking {
         };
         check_lengths(&p)?;
         let mut tx = self.db.begin_write().await?;
-        if p.is_default && store::list_pools(&mut tx).await?.iter().any(|o| o.is_default && o.ip_version == ip_version) {
-            return Err(Error::bad_request(format!("A default subnetpool for IPv{ip_version} already exists.")).with_code("DefaultSubnetPoolExists"));
+        if p.is_default
+            && store::list_pools(&mut tx)
+                .await?
+                .iter()
+                .any(|o| o.is_default && o.ip_version == ip_version)
+        {
+            return Err(Error::bad_request(format!(
+                "A default subnetpool for IPv{ip_version} already exists."
+            ))
+            .with_code("DefaultSubnetPoolExists"));
         }
         store::insert_pool(&mut tx, &p).await?;
         tx.commit().await?;
         Ok(p)
     }
 
-    pub async fn pool_update(&self, caller: &Caller<'_>, id: &SubnetPoolId, req: PoolUpdate, if_match: Option<i64>) -> Result<SubnetPool> {
+    pub async fn pool_update(
+        &self,
+        caller: &Caller<'_>,
+        id: &SubnetPoolId,
+        req: PoolUpdate,
+        if_match: Option<i64>,
+    ) -> Result<SubnetPool> {
         let mut p = self.visible_pool(caller, id).await?;
         check_revision(if_match, p.revision)?;
         let t = target(&p.project_id, &[]);
@@ -220,8 +267,15 @@ impl Networking {
         }
         if let Some(prefixes) = req.prefixes {
             let (new, version) = parse_prefixes(&prefixes)?;
-            if version != p.ip_version || p.prefixes.iter().any(|old| !new.iter().any(|n| n.contains(old))) {
-                return Err(Error::bad_request("Illegal update to prefixes: prefixes of a subnet pool may only grow.").with_code("IllegalSubnetPoolPrefixUpdate"));
+            if version != p.ip_version
+                || p.prefixes
+                    .iter()
+                    .any(|old| !new.iter().any(|n| n.contains(old)))
+            {
+                return Err(Error::bad_request(
+                    "Illegal update to prefixes: prefixes of a subnet pool may only grow.",
+                )
+                .with_code("IllegalSubnetPoolPrefixUpdate"));
             }
             p.prefixes = new;
         }
@@ -259,7 +313,10 @@ impl Networking {
         self.authorize(caller, Rule::DeleteSubnetPool, &target(&p.project_id, &[]))?;
         let mut tx = self.db.begin_write().await?;
         if !store::pool_allocations(&mut tx, id).await?.is_empty() {
-            return Err(Error::conflict(format!("Unable to delete subnet pool {id}: subnets are allocated from it.")).with_code("SubnetPoolInUse"));
+            return Err(Error::conflict(format!(
+                "Unable to delete subnet pool {id}: subnets are allocated from it."
+            ))
+            .with_code("SubnetPoolInUse"));
         }
         store::delete_pool(&mut tx, id).await?;
         tx.commit().await?;
@@ -281,7 +338,11 @@ impl Networking {
         let out = match cidr {
             Some(c) => {
                 if !pool.prefixes.iter().any(|p| p.contains(&c)) {
-                    return Err(Error::bad_request(format!("Cidr {c} is not within the prefixes of subnet pool {}.", pool.id)).with_code("CidrOutsideSubnetPool"));
+                    return Err(Error::bad_request(format!(
+                        "Cidr {c} is not within the prefixes of subnet pool {}.",
+                        pool.id
+                    ))
+                    .with_code("CidrOutsideSubnetPool"));
                 }
                 if taken.iter().any(|t| ipam::overlaps(t, &c)) {
                     return Err(Error::conflict(format!("Subnet allocation of {c} from pool {} failed: it overlaps an allocated subnet.", pool.id)).with_code("SubnetAllocationError"));
@@ -297,14 +358,21 @@ impl Networking {
                     )));
                 }
                 first_free_prefix(&pool.prefixes, len, &taken).ok_or_else(|| {
-                    Error::conflict(format!("Insufficient prefix space to allocate subnet size /{len}.")).with_code("SubnetAllocationError")
+                    Error::conflict(format!(
+                        "Insufficient prefix space to allocate subnet size /{len}."
+                    ))
+                    .with_code("SubnetAllocationError")
                 })?
             }
         };
         let mut bumped = pool.clone();
         bumped.updated_at = now();
         if !store::update_pool(tx, &bumped, pool.revision).await? {
-            return Err(Error::conflict(format!("Subnet pool {} changed meanwhile: try again.", pool.id)).with_code("SubnetPoolChanged"));
+            return Err(Error::conflict(format!(
+                "Subnet pool {} changed meanwhile: try again.",
+                pool.id
+            ))
+            .with_code("SubnetPoolChanged"));
         }
         Ok(out)
     }
@@ -322,7 +390,10 @@ impl Networking {
             let id: SubnetPoolId = id.parse().map_err(|_| pool_not_found(id))?;
             let p = self.visible_pool(caller, &id).await?;
             if p.ip_version != ip_version {
-                return Err(invalid(format_args!("Cannot allocate an IPv{ip_version} subnet from the IPv{} subnet pool {id}", p.ip_version)));
+                return Err(invalid(format_args!(
+                    "Cannot allocate an IPv{ip_version} subnet from the IPv{} subnet pool {id}",
+                    p.ip_version
+                )));
             }
             return Ok(Some(p));
         }
@@ -334,15 +405,28 @@ impl Networking {
             .into_iter()
             .find(|p| p.is_default && p.ip_version == ip_version)
             .map(Some)
-            .ok_or_else(|| Error::bad_request(format!("No default subnetpool found for IPv{ip_version}")).with_code("BadRequest"))
+            .ok_or_else(|| {
+                Error::bad_request(format!("No default subnetpool found for IPv{ip_version}"))
+                    .with_code("BadRequest")
+            })
     }
 
     // -------------------------------------------------------------- address scopes
 
-    pub async fn scope_show(&self, caller: &Caller<'_>, id: &AddressScopeId) -> Result<AddressScope> {
+    pub async fn scope_show(
+        &self,
+        caller: &Caller<'_>,
+        id: &AddressScopeId,
+    ) -> Result<AddressScope> {
         let mut conn = self.conn().await?;
-        let s = store::get_scope(&mut conn, id).await?.ok_or_else(|| scope_not_found(id.as_str()))?;
-        if !self.allowed(caller, Rule::GetAddressScope, &target(&s.project_id, &[("shared", json!(s.shared))])) {
+        let s = store::get_scope(&mut conn, id)
+            .await?
+            .ok_or_else(|| scope_not_found(id.as_str()))?;
+        if !self.allowed(
+            caller,
+            Rule::GetAddressScope,
+            &target(&s.project_id, &[("shared", json!(s.shared))]),
+        ) {
             return Err(scope_not_found(id.as_str()));
         }
         Ok(s)
@@ -353,11 +437,21 @@ impl Networking {
         Ok(store::list_scopes(&mut conn)
             .await?
             .into_iter()
-            .filter(|s| self.allowed(caller, Rule::GetAddressScope, &target(&s.project_id, &[("shared", json!(s.shared))])))
+            .filter(|s| {
+                self.allowed(
+                    caller,
+                    Rule::GetAddressScope,
+                    &target(&s.project_id, &[("shared", json!(s.shared))]),
+                )
+            })
             .collect())
     }
 
-    pub async fn scope_create(&self, caller: &Caller<'_>, req: ScopeCreate) -> Result<AddressScope> {
+    pub async fn scope_create(
+        &self,
+        caller: &Caller<'_>,
+        req: ScopeCreate,
+    ) -> Result<AddressScope> {
         let project = caller.owner(req.project_id.as_deref().or(req.tenant_id.as_deref()))?;
         let t = target(&project, &[]);
         self.authorize(caller, Rule::CreateAddressScope, &t)?;
@@ -365,7 +459,10 @@ impl Networking {
             self.authorize(caller, Rule::CreateAddressScopeShared, &t)?;
         }
         if req.ip_version != 4 && req.ip_version != 6 {
-            return Err(invalid(format_args!("'{}' is not in [4, 6]", req.ip_version)));
+            return Err(invalid(format_args!(
+                "'{}' is not in [4, 6]",
+                req.ip_version
+            )));
         }
         let ts = now();
         let s = AddressScope {
@@ -383,7 +480,12 @@ impl Networking {
         Ok(s)
     }
 
-    pub async fn scope_update(&self, caller: &Caller<'_>, id: &AddressScopeId, req: ScopeUpdate) -> Result<AddressScope> {
+    pub async fn scope_update(
+        &self,
+        caller: &Caller<'_>,
+        id: &AddressScopeId,
+        req: ScopeUpdate,
+    ) -> Result<AddressScope> {
         let mut s = self.scope_show(caller, id).await?;
         let t = target(&s.project_id, &[]);
         self.authorize(caller, Rule::UpdateAddressScope, &t)?;
@@ -408,7 +510,11 @@ impl Networking {
 
     pub async fn scope_delete(&self, caller: &Caller<'_>, id: &AddressScopeId) -> Result<()> {
         let s = self.scope_show(caller, id).await?;
-        self.authorize(caller, Rule::DeleteAddressScope, &target(&s.project_id, &[]))?;
+        self.authorize(
+            caller,
+            Rule::DeleteAddressScope,
+            &target(&s.project_id, &[]),
+        )?;
         let mut conn = self.conn().await?;
         if store::scope_users(&mut conn, id).await? > 0 {
             return Err(Error::conflict(format!("Unable to complete operation on address scope {id}. There are one or more subnet pools in use on the address scope.")).with_code("AddressScopeInUse"));
@@ -422,9 +528,18 @@ mod tests {
     #[test]
     fn carving_skips_what_is_taken() {
         let pool = vec!["10.100.0.0/16".parse().unwrap()];
-        let taken = vec!["10.100.0.0/24".parse().unwrap(), "10.100.1.0/25".parse().unwrap()];
-        assert_eq!(super::first_free_prefix(&pool, 24, &taken), Some("10.100.2.0/24".parse().unwrap()));
-        assert_eq!(super::first_free_prefix(&pool, 25, &taken), Some("10.100.1.128/25".parse().unwrap()));
+        let taken = vec![
+            "10.100.0.0/24".parse().unwrap(),
+            "10.100.1.0/25".parse().unwrap(),
+        ];
+        assert_eq!(
+            super::first_free_prefix(&pool, 24, &taken),
+            Some("10.100.2.0/24".parse().unwrap())
+        );
+        assert_eq!(
+            super::first_free_prefix(&pool, 25, &taken),
+            Some("10.100.1.128/25".parse().unwrap())
+        );
         assert_eq!(super::first_free_prefix(&pool, 15, &taken), None);
     }
 }

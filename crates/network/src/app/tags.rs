@@ -140,7 +140,8 @@ impl Networking {
                 let id = parse(id, super::subnet_pools::pool_not_found)?;
                 let p = self.pool_show(caller, &id).await?;
                 if write {
-                    self.pool_update(caller, &id, Default::default(), None).await?;
+                    self.pool_update(caller, &id, Default::default(), None)
+                        .await?;
                 }
                 p.tags
             }

@@ -92,6 +92,20 @@ pub struct Api {
     pub routes: Vec<String>,
 }
 
+/// Wrap a service's router with the shared layers: fault rendering in the service's style,
+/// unknown-path and wrong-method faults, a request body limit, request ids and logs. They
+/// wrap the router as a whole (see [`crate::layers`]), as the fallback service of an
+/// outer router that has no routes of its own.
+pub fn service_layers(router: Router, style: FaultStyle, body_limit: usize) -> Router {
+    let router = router
+        .fallback(fault::not_found)
+        .method_not_allowed_fallback(fault::method_not_allowed);
+    Router::new().fallback_service(SharedLayers {
+        inner: DefaultBodyLimit::max(body_limit).layer(router),
+        style,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use axum::routing::get;
@@ -107,18 +121,4 @@ mod tests {
             .finish(FaultStyle::Glance, 1024);
         assert_eq!(api.routes, ["/a", "/b/{id}"]);
     }
-}
-
-/// Wrap a service's router with the shared layers: fault rendering in the service's style,
-/// unknown-path and wrong-method faults, a request body limit, request ids and logs. They
-/// wrap the router as a whole (see [`crate::layers`]), as the fallback service of an
-/// outer router that has no routes of its own.
-pub fn service_layers(router: Router, style: FaultStyle, body_limit: usize) -> Router {
-    let router = router
-        .fallback(fault::not_found)
-        .method_not_allowed_fallback(fault::method_not_allowed);
-    Router::new().fallback_service(SharedLayers {
-        inner: DefaultBodyLimit::max(body_limit).layer(router),
-        style,
-    })
 }

@@ -28,7 +28,10 @@ use std::{
 
 use serde_json::Value;
 
+pub mod agent;
 pub mod netns;
+
+pub use agent::{Bus, HostAgent};
 
 /// The admin cloud of the generated `clouds.yaml`.
 pub const ADMIN: &str = "oxistack-admin";
@@ -508,28 +511,7 @@ fn launch(
     port: u16,
     netns: Option<&str>,
 ) -> Result<Child, String> {
-    let out = File::create(log).expect("server log");
-    let err = out.try_clone().expect("server log");
-    let mut cmd = match netns {
-        None => Command::new(oxistack_bin()),
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(oxistack_bin());
-            c
-        }
-    };
-    let mut child = cmd
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("OXISTACK_CONFIG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", oxistack_bin().display()));
+    let mut child = spawn_oxistack(config, args, log, netns);
     let deadline = Instant::now() + START_TIMEOUT;
     let text = || fs::read_to_string(log).unwrap_or_default();
     loop {
@@ -558,6 +540,37 @@ fn launch(
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Start `oxistack -c <config> <args>` (inside network namespace `netns` when given)
+/// with its output in `log`, without waiting for anything.
+fn spawn_oxistack(
+    config: &Path,
+    args: &[std::ffi::OsString],
+    log: &Path,
+    netns: Option<&str>,
+) -> Child {
+    let out = File::create(log).expect("server log");
+    let err = out.try_clone().expect("server log");
+    let mut cmd = match netns {
+        None => Command::new(oxistack_bin()),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(oxistack_bin());
+            c
+        }
+    };
+    cmd.arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("OXISTACK_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", oxistack_bin().display()))
 }
 
 /// SIGTERM a server and wait; `Err` unless it exits 0 within 30 s.
@@ -646,6 +659,8 @@ pub struct Cloud {
     /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
     serve_role: Option<String>,
     identity_options: Vec<String>,
+    /// The `[bus]` of every process of this cloud (`None`: in-process).
+    bus: Option<Bus>,
     starts: u32,
     log: PathBuf,
     pg: Option<PgDatabase>,
@@ -681,6 +696,7 @@ impl Cloud {
             server: None,
             serve_role: None,
             identity_options: Vec::new(),
+            bus: None,
             starts: 0,
             log: PathBuf::new(),
             pg,
@@ -740,6 +756,9 @@ impl Cloud {
                 serde_json::to_string(url).unwrap_or_default()
             ));
         }
+        if let Some(bus) = &self.bus {
+            text.push_str(&bus.section());
+        }
         text.push_str(&format!("\n[identity]\nport = {port}\n"));
         for o in &self.identity_options {
             text.push_str(o);
@@ -767,6 +786,16 @@ impl Cloud {
             "configure before the first start"
         );
         self.netns = Some(ns.name.clone());
+    }
+
+    /// Have every process of this cloud talk over RabbitMQ (`[bus]`), as `serve` on
+    /// many machines does. Before the first start.
+    pub fn with_bus(&mut self, bus: &Bus) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.bus = Some(bus.clone());
     }
 
     /// Where the network agent keeps its files.

@@ -45,7 +45,10 @@ impl Bus {
 
     /// The broker's port (for a [`netns::LoopbackRelay`]).
     pub fn port(&self) -> u16 {
-        let after_at = self.url.rsplit_once('@').map_or(self.url.as_str(), |(_, r)| r);
+        let after_at = self
+            .url
+            .rsplit_once('@')
+            .map_or(self.url.as_str(), |(_, r)| r);
         let host_port = after_at.split('/').next().unwrap_or(after_at);
         host_port
             .rsplit_once(':')
@@ -115,7 +118,11 @@ impl HostAgent {
 
     /// Start the agent and wait until it runs its loop (its task reports itself).
     pub fn start(&mut self) {
-        assert!(self.child.is_none(), "the agent of {} runs already", self.host);
+        assert!(
+            self.child.is_none(),
+            "the agent of {} runs already",
+            self.host
+        );
         self.starts += 1;
         self.log = self.dir.path().join(format!("agent-{}.log", self.starts));
         let args = ["serve".into(), "--role".into(), "network-agent".into()];
@@ -123,7 +130,11 @@ impl HostAgent {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("the agent of {} exited with {status}:\n{}", self.host, self.log());
+                panic!(
+                    "the agent of {} exited with {status}:\n{}",
+                    self.host,
+                    self.log()
+                );
             }
             if self.log().contains("network-agent") {
                 break;
@@ -131,7 +142,11 @@ impl HostAgent {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the agent of {} did not start within 30 s:\n{}", self.host, self.log());
+                panic!(
+                    "the agent of {} did not start within 30 s:\n{}",
+                    self.host,
+                    self.log()
+                );
             }
             thread::sleep(Duration::from_millis(50));
         }

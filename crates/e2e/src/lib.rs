@@ -346,7 +346,10 @@ pub fn http_in(
             std::os::fd::AsFd::as_fd(&f),
             Some(rustix::thread::LinkNameSpaceType::Network),
         )?;
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         http(port, &method, &path, &h, body.as_ref())
     })
     .join()
@@ -527,7 +530,9 @@ fn launch(
             let t = text();
             t.contains("oxistack is up") || t.contains("serving")
         };
-        if said_ready() && http_in(netns, port, "GET", "/v3", &[], None).is_ok_and(|r| r.status == 200) {
+        if said_ready()
+            && http_in(netns, port, "GET", "/v3", &[], None).is_ok_and(|r| r.status == 200)
+        {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -847,7 +852,13 @@ impl Cloud {
             ]),
             Some(role) => args.extend(["serve".into(), "--role".into(), role.into()]),
         }
-        match launch(&self.config, &args, &self.log, self.port, self.netns.as_deref()) {
+        match launch(
+            &self.config,
+            &args,
+            &self.log,
+            self.port,
+            self.netns.as_deref(),
+        ) {
             Ok(child) => self.server = Some(child),
             Err(log) if !last && log.to_ascii_lowercase().contains("in use") => {
                 eprintln!("e2e: port {} was taken, trying another", self.port);
@@ -894,7 +905,8 @@ impl Cloud {
         let log = self.dir.path().join(format!("{name}.log"));
         fs::write(&config, self.config_text(port, free_port())).expect("node config");
         let args = ["serve".into(), "--role".into(), role.into()];
-        let child = launch(&config, &args, &log, port, self.netns.as_deref()).unwrap_or_else(|e| panic!("{e}"));
+        let child = launch(&config, &args, &log, port, self.netns.as_deref())
+            .unwrap_or_else(|e| panic!("{e}"));
         Node {
             port,
             child: Some(child),
@@ -1084,8 +1096,15 @@ impl Cloud {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> HttpResponse {
-        http_in(self.netns.as_deref(), self.port, method, path, headers, body)
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n{}", self.server_log()))
+        http_in(
+            self.netns.as_deref(),
+            self.port,
+            method,
+            path,
+            headers,
+            body,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n{}", self.server_log()))
     }
 
     /// A project-scoped token by password (`POST /v3/auth/tokens`), in domain Default.

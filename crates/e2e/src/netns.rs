@@ -28,7 +28,10 @@ pub struct Netns {
 
 /// Run `sh -c cmd`; its output.
 pub fn sh(cmd: &str) -> CmdOutput {
-    run(Command::new("sh").args(["-c", cmd]), Duration::from_secs(60))
+    run(
+        Command::new("sh").args(["-c", cmd]),
+        Duration::from_secs(60),
+    )
 }
 
 #[track_caller]
@@ -61,13 +64,19 @@ impl Netns {
     /// A new namespace `<prefix>-<unique>` with its loopback up.
     pub fn new(prefix: &str) -> Netns {
         let name = unique(prefix);
-        must(&format!("ip netns add {name} && ip -n {name} link set lo up"));
+        must(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ));
         Netns { name }
     }
 
     /// `cmd` run inside the namespace by `sh`.
     pub fn sh(&self, cmd: &str) -> CmdOutput {
-        sh(&format!("ip netns exec {} sh -c {}", self.name, shell_quote(cmd)))
+        sh(&format!(
+            "ip netns exec {} sh -c {}",
+            self.name,
+            shell_quote(cmd)
+        ))
     }
 
     /// A command for `program` inside the namespace.
@@ -244,7 +253,9 @@ impl Vm {
             let _ = sh(&format!("chmod 755 {script}"));
         }
         for _ in 0..3 {
-            let out = self.ns.sh(&format!("timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s {script}"));
+            let out = self.ns.sh(&format!(
+                "timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s {script}"
+            ));
             if let Some(ip) = out.stdout.lines().find_map(|l| l.strip_prefix("BOUND ")) {
                 return ip.trim().parse().ok();
             }
@@ -254,7 +265,11 @@ impl Vm {
 
     /// One ping answered within two seconds (three tries).
     pub fn ping(&self, ip: IpAddr) -> bool {
-        self.ns.sh(&format!("busybox ping -c 3 -W 2 {ip} | grep -q ' 0% packet loss\\|[12] packets received'")).success()
+        self.ns
+            .sh(&format!(
+                "busybox ping -c 3 -W 2 {ip} | grep -q ' 0% packet loss\\|[12] packets received'"
+            ))
+            .success()
     }
 
     /// Give `eth0` another address than its port's (spoofing).

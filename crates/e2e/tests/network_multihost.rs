@@ -89,7 +89,17 @@ impl Host {
 fn vm(c: &Cloud, host: &Host, net: &str, name: &str) -> (Value, Vm) {
     let port = c.os_json(
         ADMIN,
-        &["port", "create", "--network", net, "--project", "demo", "--host", &host.agent.host, name],
+        &[
+            "port",
+            "create",
+            "--network",
+            net,
+            "--project",
+            "demo",
+            "--host",
+            &host.agent.host,
+            name,
+        ],
     );
     let v = Vm::plug(&host.ns, s(&port, "id"), s(&port, "mac_address"));
     (port, v)
@@ -138,43 +148,81 @@ fn two_hosts_over_vxlan_survive_an_agent_restart() {
     let mut b = Host::new(
         "hostB",
         &bus,
-        &[fast[0], fast[1], "tunnel_ip = \"192.0.2.2\"", "dhcp = false"],
+        &[
+            fast[0],
+            fast[1],
+            "tunnel_ip = \"192.0.2.2\"",
+            "dhcp = false",
+        ],
     );
     netns::veth_between(&a.ns, "192.0.2.1/24", &b.ns, "192.0.2.2/24", "underlay0");
     let both_alive = vec![("hostA".to_owned(), true), ("hostB".to_owned(), true)];
-    eventually("both agents report", Duration::from_secs(20), || agents(&c) == both_alive);
+    eventually("both agents report", Duration::from_secs(20), || {
+        agents(&c) == both_alive
+    });
 
     // A VXLAN network with a VM on each host.
     let net = c.os_json(DEMO, &["network", "create", "mh-net"]);
     let net_id = s(&net, "id").to_owned();
     assert_eq!(net["mtu"], 1450, "a VXLAN project network: {net}");
-    c.os(DEMO, &["subnet", "create", "--network", "mh-net", "--subnet-range", "10.20.0.0/24", "mh-sub"]);
+    c.os(
+        DEMO,
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "mh-net",
+            "--subnet-range",
+            "10.20.0.0/24",
+            "mh-sub",
+        ],
+    );
     let (pa, vma) = vm(&c, &a, &net_id, "vm-a");
     let (pb, vmb) = vm(&c, &b, &net_id, "vm-b");
     assert_eq!(vma.dhcp(), Some(fixed_ip(&pa)), "DHCP on hostA");
-    assert_eq!(vmb.dhcp(), Some(fixed_ip(&pb)), "DHCP for hostB's VM, over VXLAN from hostA");
+    assert_eq!(
+        vmb.dhcp(),
+        Some(fixed_ip(&pb)),
+        "DHCP for hostB's VM, over VXLAN from hostA"
+    );
     eventually("both ports go ACTIVE", Duration::from_secs(20), || {
         let ports = c.os_json(ADMIN, &["port", "list", "--network", &net_id, "--long"]);
         [&pa, &pb].iter().all(|p| {
-            ports
-                .as_array()
-                .is_some_and(|l| l.iter().any(|q| q["ID"] == p["id"] && q["Status"] == "ACTIVE"))
+            ports.as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|q| q["ID"] == p["id"] && q["Status"] == "ACTIVE")
+            })
         })
     });
-    assert!(vma.ping(fixed_ip(&pb)), "hostA's VM cannot reach hostB's over VXLAN");
-    assert!(vmb.ping(fixed_ip(&pa)), "hostB's VM cannot reach hostA's over VXLAN");
+    assert!(
+        vma.ping(fixed_ip(&pb)),
+        "hostA's VM cannot reach hostB's over VXLAN"
+    );
+    assert!(
+        vmb.ping(fixed_ip(&pa)),
+        "hostB's VM cannot reach hostA's over VXLAN"
+    );
     // The DHCP namespace is on hostA: hostB has the network's bridge and VXLAN only.
     let bridge = format!("brq{}", &net_id[..11]);
     let links_b = b.sh_ok("ip -o link show");
-    assert!(links_b.contains(&bridge) && links_b.contains("vxlan-"), "{links_b}");
+    assert!(
+        links_b.contains(&bridge) && links_b.contains("vxlan-"),
+        "{links_b}"
+    );
     let before_a = a.snapshot();
 
     // hostB's agent dies: the dataplane it made keeps carrying traffic.
     b.agent.kill();
-    assert!(vma.ping(fixed_ip(&pb)), "traffic stopped with hostB's agent");
+    assert!(
+        vma.ping(fixed_ip(&pb)),
+        "traffic stopped with hostB's agent"
+    );
     // Someone deletes hostB's bridge meanwhile: hostB's VM is cut off...
     b.sh_ok(&format!("ip link del {bridge}"));
-    assert!(!vma.ping(fixed_ip(&pb)), "hostB's VM still reachable without its bridge");
+    assert!(
+        !vma.ping(fixed_ip(&pb)),
+        "hostB's VM still reachable without its bridge"
+    );
     // ...until the agent is back and rebuilds it.
     b.agent.start();
     eventually("hostB's bridge is rebuilt", Duration::from_secs(20), || {
@@ -182,20 +230,32 @@ fn two_hosts_over_vxlan_survive_an_agent_restart() {
     });
     let tap_b = format!("tap{}", &s(&pb, "id")[..11]);
     let in_bridge = b.sh_ok(&format!("ip -o link show master {bridge}"));
-    assert!(in_bridge.contains(&tap_b) && in_bridge.contains("vxlan-"), "{in_bridge}");
-    assert!(vmb.ping(fixed_ip(&pa)), "hostB's VM cannot reach hostA's after the restart");
+    assert!(
+        in_bridge.contains(&tap_b) && in_bridge.contains("vxlan-"),
+        "{in_bridge}"
+    );
+    assert!(
+        vmb.ping(fixed_ip(&pa)),
+        "hostB's VM cannot reach hostA's after the restart"
+    );
     // hostA was left alone through all of it, resyncs included (every 5 s).
     thread::sleep(Duration::from_secs(6));
-    assert_eq!(a.snapshot(), before_a, "hostA changed while hostB's agent restarted");
+    assert_eq!(
+        a.snapshot(),
+        before_a,
+        "hostA changed while hostB's agent restarted"
+    );
     assert_eq!(agents(&c), both_alive);
 
     // Deleting the ports and the network removes the DHCP namespace.
     drop((vma, vmb));
     c.os(ADMIN, &["port", "delete", s(&pa, "id"), s(&pb, "id")]);
     c.os(DEMO, &["network", "delete", "mh-net"]);
-    eventually("the DHCP namespace is removed", Duration::from_secs(10), || {
-        !netns::sh(&format!("ip netns list | grep -q qdhcp-{net_id}")).success()
-    });
+    eventually(
+        "the DHCP namespace is removed",
+        Duration::from_secs(10),
+        || !netns::sh(&format!("ip netns list | grep -q qdhcp-{net_id}")).success(),
+    );
     eventually("the bridges are removed", Duration::from_secs(10), || {
         [&a, &b]
             .iter()

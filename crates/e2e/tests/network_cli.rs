@@ -5,11 +5,7 @@
 //! unblocked by security group rules, and cannot spoof another address. openstacksdk
 //! drives the same objects once.
 
-use std::{
-    net::IpAddr,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, thread, time::{Duration, Instant}};
 
 use e2e::{
     netns::{self, Netns, Vm},
@@ -46,16 +42,7 @@ fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 /// A port of the demo project on `net`, bound to the agent's host (as Compute binds a
 /// server's port), and a VM plugged on it.
 fn vm(c: &Cloud, host: &Netns, net: &str, name: &str, extra: &[&str]) -> (Value, Vm) {
-    let mut args = vec![
-        "port",
-        "create",
-        "--network",
-        net,
-        "--project",
-        "demo",
-        "--host",
-        "h1",
-    ];
+    let mut args = vec!["port", "create", "--network", net, "--project", "demo", "--host", "h1"];
     args.extend_from_slice(extra);
     args.push(name);
     let port = c.os_json(ADMIN, &args);
@@ -69,53 +56,16 @@ fn fixed_ip(port: &Value) -> IpAddr {
 
 #[test]
 fn cli_networks_with_real_packets() {
-    let Some((host, c)) = host_cloud(Engine::Sqlite) else {
-        return;
-    };
+    let Some((host, c)) = host_cloud(Engine::Sqlite) else { return };
     // The user's view: a network, a subnet, refusals with Neutron's words.
     let net = c.os_json(DEMO, &["network", "create", "net1"]);
     let net_id = s(&net, "id").to_owned();
     assert_eq!(net["mtu"], 1450, "a VXLAN project network: {net}");
-    let subnet = c.os_json(
-        DEMO,
-        &[
-            "subnet",
-            "create",
-            "--network",
-            "net1",
-            "--subnet-range",
-            "10.10.0.0/24",
-            "sub1",
-        ],
-    );
+    let subnet = c.os_json(DEMO, &["subnet", "create", "--network", "net1", "--subnet-range", "10.10.0.0/24", "sub1"]);
     assert_eq!(s(&subnet, "gateway_ip"), "10.10.0.1");
-    let err = c.os_err(
-        DEMO,
-        &[
-            "subnet",
-            "create",
-            "--network",
-            "net1",
-            "--subnet-range",
-            "10.10.0.128/25",
-            "overlap",
-        ],
-    );
+    let err = c.os_err(DEMO, &["subnet", "create", "--network", "net1", "--subnet-range", "10.10.0.128/25", "overlap"]);
     assert!(err.stderr.contains("overlaps with another subnet"), "{err}");
-    let err = c.os_err(
-        DEMO,
-        &[
-            "subnet",
-            "create",
-            "--network",
-            "net1",
-            "--subnet-range",
-            "10.11.0.0/24",
-            "--gateway",
-            "10.12.0.1",
-            "badgw",
-        ],
-    );
+    let err = c.os_err(DEMO, &["subnet", "create", "--network", "net1", "--subnet-range", "10.11.0.0/24", "--gateway", "10.12.0.1", "badgw"]);
     assert!(err.stderr.contains("is not in subnet"), "{err}");
     // Two VMs on it: DHCP gives each the address the API chose, and the ports go ACTIVE.
     let (p1, vm1) = vm(&c, &host, &net_id, "vm1", &[]);
@@ -132,46 +82,13 @@ fn cli_networks_with_real_packets() {
     let shown = c.os_json(ADMIN, &["port", "show", s(&p1, "id")]);
     assert_eq!(shown["binding_vif_type"], "bridge", "{shown}");
     // The default group lets members of the group reach each other.
-    assert!(
-        vm1.ping(fixed_ip(&p2)),
-        "vm1 cannot reach vm2 in the default group"
-    );
+    assert!(vm1.ping(fixed_ip(&p2)), "vm1 cannot reach vm2 in the default group");
     // A group with no ingress rule cuts vm2 off; a rule for ICMP lets pings in again.
     c.os(DEMO, &["security", "group", "create", "closed"]);
-    c.os(
-        DEMO,
-        &[
-            "port",
-            "set",
-            "--no-security-group",
-            "--security-group",
-            "closed",
-            s(&p2, "id"),
-        ],
-    );
-    eventually(
-        "the closed group blocks pings",
-        Duration::from_secs(10),
-        || !vm1.ping(fixed_ip(&p2)),
-    );
-    c.os(
-        DEMO,
-        &[
-            "security",
-            "group",
-            "rule",
-            "create",
-            "--protocol",
-            "icmp",
-            "--ingress",
-            "closed",
-        ],
-    );
-    eventually(
-        "the ICMP rule lets pings in",
-        Duration::from_secs(10),
-        || vm1.ping(fixed_ip(&p2)),
-    );
+    c.os(DEMO, &["port", "set", "--no-security-group", "--security-group", "closed", s(&p2, "id")]);
+    eventually("the closed group blocks pings", Duration::from_secs(10), || !vm1.ping(fixed_ip(&p2)));
+    c.os(DEMO, &["security", "group", "rule", "create", "--protocol", "icmp", "--ingress", "closed"]);
+    eventually("the ICMP rule lets pings in", Duration::from_secs(10), || vm1.ping(fixed_ip(&p2)));
     // vm1 cannot take another address: its port sends from its own only.
     vm1.readdress("10.10.0.250/24");
     assert!(!vm1.ping(fixed_ip(&p2)), "a spoofed source got through");
@@ -187,18 +104,14 @@ fn cli_networks_with_real_packets() {
     eventually("the bridge is removed", Duration::from_secs(10), || {
         !host.sh(&format!("ip link show {bridge}")).success()
     });
-    eventually(
-        "the DHCP namespace is removed",
-        Duration::from_secs(10),
-        || !netns::sh(&format!("ip netns list | grep -q qdhcp-{net_id}")).success(),
-    );
+    eventually("the DHCP namespace is removed", Duration::from_secs(10), || {
+        !netns::sh(&format!("ip netns list | grep -q qdhcp-{net_id}")).success()
+    });
 }
 
 #[test]
 fn sdk_networks_ports_and_groups() {
-    let Some((_host, c)) = host_cloud(Engine::Sqlite) else {
-        return;
-    };
+    let Some((_host, c)) = host_cloud(Engine::Sqlite) else { return };
     let out = c.python(
         r#"
 import openstack

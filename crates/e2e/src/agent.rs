@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{netns, signal, spawn_oxistack, wait_timeout, TempDir, STOP_TIMEOUT};
+use crate::{end, netns, print_tail, spawn_oxistack, TempDir};
 
 /// Environment variable naming the test RabbitMQ broker (`amqp://user:pw@host:port/vhost`),
 /// which `scripts/test` starts.
@@ -174,23 +174,12 @@ impl HostAgent {
 
 impl Drop for HostAgent {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id(), "TERM");
-            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(child) = self.child.take() {
+            end(child);
         }
         netns::remove_agent_leftovers(&self.state_dir);
         if thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!(
-                "e2e: last lines of the agent log of {} ({}):\n{}",
-                self.host,
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+            print_tail(&format!("the agent log of {}", self.host), &self.log, 40);
         }
     }
 }

@@ -1136,25 +1136,45 @@ impl Cloud {
 
 impl Drop for Cloud {
     fn drop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            signal(child.id(), "TERM");
-            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(child) = self.server.take() {
+            end(child);
         }
         if self.netns.is_some() {
             netns::remove_agent_leftovers(&self.agent_state_dir());
         }
         if thread::panicking() {
-            let log = self.server_log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!(
-                "e2e: last lines of the server log {}:\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+            print_tail("the server log", &self.log, 60);
         }
+    }
+}
+
+/// SIGTERM a process, SIGKILL it if it is still there after [`STOP_TIMEOUT`], and reap it.
+fn end(mut child: Child) {
+    signal(child.id(), "TERM");
+    if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Print the last `n` lines of the log `path` (`what` it is), for a failing test.
+fn print_tail(what: &str, path: &Path, n: usize) {
+    let log = fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(n).collect();
+    eprintln!(
+        "e2e: last lines of {what} {}:\n{}",
+        path.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Wait until `f` holds, trying every 200 ms; fail after `within`.
+#[track_caller]
+pub fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -27,6 +27,7 @@ use std::{
 };
 
 use e2e::{
+    eventually,
     netns::{self, LoopbackRelay, Netns, Vm},
     Bus, Cloud, Engine, HostAgent, ADMIN, DEMO,
 };
@@ -34,16 +35,6 @@ use serde_json::Value;
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
-}
-
-/// Wait until `f` holds (or fail after `within`).
-#[track_caller]
-fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A host: its namespace, its relay to the broker and its agent.

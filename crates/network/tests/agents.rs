@@ -27,37 +27,20 @@ async fn heartbeats_that_change_plans_notify_the_agents() {
     let svc = tc.cloud.handle::<Networking>("network").expect("network");
     let mut changes = svc.watch_changes();
     changes.borrow_and_update();
+    // (what, host, tunnel address, DHCP, device count, whether the agents are told)
     let cases = [
-        ("a new agent", report("hostA", "192.0.2.1", true, 0), true),
-        (
-            "the same heartbeat",
-            report("hostA", "192.0.2.1", true, 0),
-            false,
-        ),
-        (
-            "more devices only",
-            report("hostA", "192.0.2.1", true, 3),
-            false,
-        ),
-        (
-            "another tunnel address",
-            report("hostA", "192.0.2.9", true, 3),
-            true,
-        ),
-        (
-            "DHCP turned off",
-            report("hostA", "192.0.2.9", false, 3),
-            true,
-        ),
-        ("a second host", report("hostB", "192.0.2.2", true, 0), true),
-        (
-            "the second host again",
-            report("hostB", "192.0.2.2", true, 0),
-            false,
-        ),
+        ("a new agent", "hostA", "192.0.2.1", true, 0, true),
+        ("the same heartbeat", "hostA", "192.0.2.1", true, 0, false),
+        ("more devices only", "hostA", "192.0.2.1", true, 3, false),
+        ("new tunnel address", "hostA", "192.0.2.9", true, 3, true),
+        ("DHCP turned off", "hostA", "192.0.2.9", false, 3, true),
+        ("a second host", "hostB", "192.0.2.2", true, 0, true),
+        ("hostB again", "hostB", "192.0.2.2", true, 0, false),
     ];
-    for (what, r, notified) in cases {
-        svc.agent_heartbeat(&r).await.unwrap();
+    for (what, host, tunnel_ip, dhcp, devices, notified) in cases {
+        svc.agent_heartbeat(&report(host, tunnel_ip, dhcp, devices))
+            .await
+            .unwrap();
         assert_eq!(changes.has_changed().unwrap(), notified, "{what}");
         changes.borrow_and_update();
     }

@@ -68,7 +68,8 @@ impl Bus {
 }
 
 /// `oxistack serve --role network-agent` of one host, run inside that host's namespace.
-/// Dropping it stops it (SIGTERM, then SIGKILL) and removes the DHCP namespaces and
+/// Its DHCP namespaces carry its host name (`namespace_tag`), as every host sharing
+/// this machine's `/run/netns` must have its own. Dropping it stops it (SIGTERM, then SIGKILL) and removes the DHCP namespaces and
 /// dnsmasq processes it made, also when the test fails (whose agent log is then printed).
 pub struct HostAgent {
     /// `binding:host_id` of the ports it wires.
@@ -93,11 +94,11 @@ impl HostAgent {
         let config = dir.path().join("oxistack.toml");
         let q = |p: &Path| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
         let mut text = format!(
-            "# written by the e2e tests\ndata_dir = {}\nlog = \"info\"\n{}\n[network_agent]\nenabled = true\nhost = {}\nstate_dir = {}\n",
+            "# written by the e2e tests\ndata_dir = {}\nlog = \"info\"\n{}\n[network_agent]\nenabled = true\nhost = {h}\nnamespace_tag = {h}\nstate_dir = {}\n",
             q(&data_dir),
             bus.section(),
-            serde_json::to_string(host).unwrap_or_default(),
-            q(&state_dir)
+            q(&state_dir),
+            h = serde_json::to_string(host).unwrap_or_default(),
         );
         for o in options {
             text.push_str(o);
@@ -177,7 +178,7 @@ impl Drop for HostAgent {
         if let Some(child) = self.child.take() {
             end(child);
         }
-        netns::remove_agent_leftovers(&self.state_dir);
+        netns::remove_tagged_agent_leftovers(&self.state_dir, Some(&self.host));
         if thread::panicking() {
             print_tail(&format!("the agent log of {}", self.host), &self.log, 40);
         }

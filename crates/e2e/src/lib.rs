@@ -663,7 +663,8 @@ pub struct Cloud {
     server: Option<Child>,
     /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
     serve_role: Option<String>,
-    identity_options: Vec<String>,
+    /// More lines of the `[identity]` and `[network]` sections, by section.
+    options: Vec<(&'static str, String)>,
     /// The `[bus]` of every process of this cloud (`None`: in-process).
     bus: Option<Bus>,
     starts: u32,
@@ -700,7 +701,7 @@ impl Cloud {
             test_image: false,
             server: None,
             serve_role: None,
-            identity_options: Vec::new(),
+            options: Vec::new(),
             bus: None,
             starts: 0,
             log: PathBuf::new(),
@@ -751,6 +752,7 @@ impl Cloud {
         }
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
         text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
+        self.push_options(&mut text, "network");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
@@ -765,11 +767,16 @@ impl Cloud {
             text.push_str(&bus.section());
         }
         text.push_str(&format!("\n[identity]\nport = {port}\n"));
-        for o in &self.identity_options {
-            text.push_str(o);
+        self.push_options(&mut text, "identity");
+        text
+    }
+
+    /// The extra lines of `section`, each ended by a newline.
+    fn push_options(&self, text: &mut String, section: &str) {
+        for (_, line) in self.options.iter().filter(|(s, _)| *s == section) {
+            text.push_str(line);
             text.push('\n');
         }
-        text
     }
 
     /// Have `up` register the test image as `cirros`, built (or found current) in the
@@ -811,11 +818,21 @@ impl Cloud {
     /// Add a line to the `[identity]` section of the configuration (before the first
     /// start), e.g. `validation_cache_seconds = 2`.
     pub fn identity_option(&mut self, line: &str) {
+        self.option("identity", line);
+    }
+
+    /// Add a line to the `[network]` section of the configuration (before the first
+    /// start), e.g. `agent_down_time = 4`.
+    pub fn network_option(&mut self, line: &str) {
+        self.option("network", line);
+    }
+
+    fn option(&mut self, section: &'static str, line: &str) {
         assert!(
             self.starts == 0 && !self.config.is_file(),
             "configure before the first start"
         );
-        self.identity_options.push(line.to_owned());
+        self.options.push((section, line.to_owned()));
     }
 
     /// Start the server. The first time, pick a free port unless configured already,

@@ -284,6 +284,12 @@ impl Vm {
 /// Remove the DHCP namespaces and dnsmasq processes an agent with `state_dir` left
 /// (a test that failed before deleting its networks).
 pub fn remove_agent_leftovers(state_dir: &Path) {
+    remove_tagged_agent_leftovers(state_dir, None);
+}
+
+/// [`remove_agent_leftovers`] of an agent whose DHCP namespaces carry `namespace_tag`
+/// (`qdhcp-<network>-<tag>`: several hosts' agents on one machine).
+pub fn remove_tagged_agent_leftovers(state_dir: &Path, namespace_tag: Option<&str>) {
     let Ok(dirs) = fs::read_dir(state_dir.join("dhcp")) else {
         return;
     };
@@ -292,6 +298,10 @@ pub fn remove_agent_leftovers(state_dir: &Path) {
         if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
             let _ = sh(&format!("kill -9 {}", pid.trim()));
         }
-        let _ = sh(&format!("ip netns del qdhcp-{net}"));
+        let ns = match namespace_tag {
+            Some(tag) => format!("qdhcp-{net}-{tag}"),
+            None => format!("qdhcp-{net}"),
+        };
+        let _ = sh(&format!("ip netns del {ns}"));
     }
 }

@@ -113,49 +113,52 @@ fn agents(c: &Cloud) -> Vec<(String, bool)> {
     out
 }
 
-#[test]
-fn two_hosts_over_vxlan_survive_an_agent_restart() {
-    let started = Instant::now();
+/// The control plane on RabbitMQ and a fresh PostgreSQL database, bootstrapped, with
+/// `network_options` in its `[network]`; `None`: this machine cannot run the test.
+fn control_plane(network_options: &[&str]) -> Option<(Bus, Cloud)> {
     if !netns::available() {
-        return;
+        return None;
     }
-    let Some(bus) = Bus::from_env() else { return };
-    // The control plane.
-    let Some(mut c) = Cloud::new(Engine::Postgres) else {
-        return;
-    };
+    let bus = Bus::from_env()?;
+    let mut c = Cloud::new(Engine::Postgres)?;
     c.with_bus(&bus);
+    for o in network_options {
+        c.network_option(o);
+    }
     c.configure();
     let boot = c.manage(&["bootstrap"]);
     assert!(boot.success(), "{boot}");
     c.serve("api");
-    // The hosts and their underlay. DHCP on hostA only, so where it runs is known.
-    let fast = ["resync_interval = 5", "heartbeat_interval = 2"];
-    let a = Host::new(
-        "hostA",
-        &bus,
-        &[fast[0], fast[1], "tunnel_ip = \"192.0.2.1\"", "dhcp = true"],
-    );
-    let mut b = Host::new(
-        "hostB",
-        &bus,
-        &[
-            fast[0],
-            fast[1],
-            "tunnel_ip = \"192.0.2.2\"",
-            "dhcp = false",
-        ],
-    );
-    netns::veth_between(&a.ns, "192.0.2.1/24", &b.ns, "192.0.2.2/24", "underlay0");
-    let both_alive = vec![("hostA".to_owned(), true), ("hostB".to_owned(), true)];
-    eventually("both agents report", Duration::from_secs(20), || {
-        agents(&c) == both_alive
-    });
+    Some((bus, c))
+}
 
-    // A VXLAN network with a VM on each host.
+/// hostA (192.0.2.1) and hostB (192.0.2.2) on an underlay of their own, their agents
+/// (with `options` each) reporting alive.
+fn hosts(c: &Cloud, bus: &Bus, options: [&[&str]; 2]) -> (Host, Host) {
+    let host = |name: &str, ip: &str, options: &[&str]| {
+        let tunnel = format!("tunnel_ip = \"{ip}\"");
+        let mut all = vec![tunnel.as_str()];
+        all.extend_from_slice(options);
+        Host::new(name, bus, &all)
+    };
+    let a = host("hostA", "192.0.2.1", options[0]);
+    let b = host("hostB", "192.0.2.2", options[1]);
+    netns::veth_between(&a.ns, "192.0.2.1/24", &b.ns, "192.0.2.2/24", "underlay0");
+    eventually("both agents report", Duration::from_secs(20), || {
+        agents(c) == both_alive()
+    });
+    (a, b)
+}
+
+fn both_alive() -> Vec<(String, bool)> {
+    vec![("hostA".to_owned(), true), ("hostB".to_owned(), true)]
+}
+
+/// A VXLAN network `mh-net` of the demo project with a subnet; its id.
+fn network(c: &Cloud) -> String {
     let net = c.os_json(DEMO, &["network", "create", "mh-net"]);
-    let net_id = s(&net, "id").to_owned();
     assert_eq!(net["mtu"], 1450, "a VXLAN project network: {net}");
+    let range = ["--subnet-range", "10.20.0.0/24"];
     c.os(
         DEMO,
         &[
@@ -163,11 +166,32 @@ fn two_hosts_over_vxlan_survive_an_agent_restart() {
             "create",
             "--network",
             "mh-net",
-            "--subnet-range",
-            "10.20.0.0/24",
+            range[0],
+            range[1],
             "mh-sub",
         ],
     );
+    s(&net, "id").to_owned()
+}
+
+#[test]
+fn two_hosts_over_vxlan_survive_an_agent_restart() {
+    let started = Instant::now();
+    let Some((bus, c)) = control_plane(&[]) else {
+        return;
+    };
+    // DHCP on hostA only, so where it runs is known; resyncs every 5 s.
+    let fast = ["resync_interval = 5", "heartbeat_interval = 2"];
+    let (a, mut b) = hosts(
+        &c,
+        &bus,
+        [
+            &[fast[0], fast[1], "dhcp = true"],
+            &[fast[0], fast[1], "dhcp = false"],
+        ],
+    );
+    // A VXLAN network with a VM on each host.
+    let net_id = network(&c);
     let (pa, vma) = vm(&c, &a, &net_id, "vm-a");
     let (pb, vmb) = vm(&c, &b, &net_id, "vm-b");
     assert_eq!(vma.dhcp(), Some(fixed_ip(&pa)), "DHCP on hostA");
@@ -236,7 +260,7 @@ fn two_hosts_over_vxlan_survive_an_agent_restart() {
         before_a,
         "hostA changed while hostB's agent restarted"
     );
-    assert_eq!(agents(&c), both_alive);
+    assert_eq!(agents(&c), both_alive());
 
     // Deleting the ports and the network removes the DHCP namespace.
     drop((vma, vmb));
@@ -253,4 +277,61 @@ fn two_hosts_over_vxlan_survive_an_agent_restart() {
             .all(|h| !h.ns.sh(&format!("ip link show {bridge}")).success())
     });
     eprintln!("network_multihost: {:.1?}", started.elapsed());
+}
+
+/// The DHCP server of a network moves to another host when its host dies: with both
+/// hosts offering DHCP, the one that serves the network goes down (its agent and its
+/// dnsmasq killed), and once the service counts it down (`agent_down_time`), the other
+/// host starts a DHCP server of its own, which its VM renews its lease from.
+#[test]
+fn dhcp_moves_to_the_other_host_when_its_host_dies() {
+    let started = Instant::now();
+    let Some((bus, c)) = control_plane(&["agent_down_time = 4"]) else {
+        return;
+    };
+    let fast: &[&str] = &["resync_interval = 2", "heartbeat_interval = 1"];
+    let (mut a, mut b) = hosts(&c, &bus, [fast, fast]);
+    let net_id = network(&c);
+    let (pa, vma) = vm(&c, &a, &net_id, "vm-a");
+    let (pb, vmb) = vm(&c, &b, &net_id, "vm-b");
+    assert_eq!(vma.dhcp(), Some(fixed_ip(&pa)));
+    assert_eq!(vmb.dhcp(), Some(fixed_ip(&pb)));
+    let serves = |h: &Host| h.agent.state_dir().join("dhcp").join(&net_id).is_dir();
+    assert!(
+        serves(&a) != serves(&b),
+        "one host serves DHCP for the network"
+    );
+    let (dead, alive, vm_alive, ip_alive) = if serves(&a) {
+        (&mut a, &b, &vmb, fixed_ip(&pb))
+    } else {
+        (&mut b, &a, &vma, fixed_ip(&pa))
+    };
+    // The DHCP host dies: its agent and its dnsmasq.
+    dead.agent.kill();
+    let pid = dead
+        .agent
+        .state_dir()
+        .join("dhcp")
+        .join(&net_id)
+        .join("pid");
+    let pid = std::fs::read_to_string(&pid).unwrap_or_else(|e| panic!("{}: {e}", pid.display()));
+    assert!(netns::sh(&format!("kill -9 {}", pid.trim())).success());
+    eventually(
+        "the other host takes over DHCP",
+        Duration::from_secs(20),
+        || serves(alive),
+    );
+    assert_eq!(
+        vm_alive.dhcp(),
+        Some(ip_alive),
+        "no lease from the new DHCP host"
+    );
+    let ns = format!("qdhcp-{net_id}-{}", alive.agent.host);
+    assert!(
+        netns::sh(&format!("ip netns list | grep -q {ns}")).success(),
+        "no {ns}"
+    );
+    let log = alive.agent.log();
+    assert!(!log.contains("cannot apply"), "{log}");
+    eprintln!("network_multihost (DHCP move): {:.1?}", started.elapsed());
 }

@@ -6,6 +6,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Child,
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
@@ -16,26 +17,41 @@ use crate::{end, netns, print_tail, spawn_oxistack, TempDir};
 /// which `scripts/test` starts.
 pub const AMQP_URL_ENV: &str = "OXISTACK_TEST_AMQP_URL";
 
-/// The `[bus]` of a multi-process cloud: a broker and an exchange of this test's own,
-/// so tests sharing the broker never hear each other.
+/// The `[bus]` of a multi-process cloud: the test broker and an exchange of this
+/// test's own. An exchange is not enough to keep two clouds on one broker apart:
+/// crates/bus names a topic's shared queue (`q-plugin`) and fanout exchange by the
+/// topic alone, so one cloud's agents would get their plans from the other's service.
+/// So the tests holding a `Bus` of one broker take turns (an exclusive lock on a file
+/// named by the broker's port, held until the last clone is dropped).
 #[derive(Debug, Clone)]
 pub struct Bus {
     pub url: String,
     pub control_exchange: String,
+    _turn: Arc<fs::File>,
 }
 
 impl Bus {
-    /// The test broker with a fresh exchange; `None` (the test is skipped, or fails
+    /// The test broker with a fresh exchange, once this test's turn has come (see
+    /// [`Bus`]); `None` (the test is skipped, or fails
     /// under scripts/test and CI) when `OXISTACK_TEST_AMQP_URL` is not set.
     pub fn from_env() -> Option<Bus> {
         match std::env::var(AMQP_URL_ENV)
             .ok()
             .filter(|u| !u.trim().is_empty())
         {
-            Some(url) => Some(Bus {
-                url,
-                control_exchange: crate::unique("e2e_"),
-            }),
+            Some(url) => {
+                let port = port_of(&url);
+                let path = std::env::temp_dir().join(format!("oxistack-e2e-amqp-{port}.lock"));
+                let turn = fs::File::create(&path)
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+                rustix::fs::flock(&turn, rustix::fs::FlockOperation::LockExclusive)
+                    .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+                Some(Bus {
+                    url,
+                    control_exchange: crate::unique("e2e_"),
+                    _turn: Arc::new(turn),
+                })
+            }
             None => {
                 db::testing::missing(&format!("no RabbitMQ: {AMQP_URL_ENV} is not set"));
                 None
@@ -45,15 +61,7 @@ impl Bus {
 
     /// The broker's port (for a [`netns::LoopbackRelay`]).
     pub fn port(&self) -> u16 {
-        let after_at = self
-            .url
-            .rsplit_once('@')
-            .map_or(self.url.as_str(), |(_, r)| r);
-        let host_port = after_at.split('/').next().unwrap_or(after_at);
-        host_port
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or(5672)
+        port_of(&self.url)
     }
 
     /// The `[bus]` section of a configuration file.
@@ -65,6 +73,16 @@ impl Bus {
             q(&self.control_exchange)
         )
     }
+}
+
+/// The port of an `amqp://user:pw@host:port/vhost` URL (5672 when it names none).
+fn port_of(url: &str) -> u16 {
+    let after_at = url.rsplit_once('@').map_or(url, |(_, r)| r);
+    let host_port = after_at.split('/').next().unwrap_or(after_at);
+    host_port
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(5672)
 }
 
 /// `oxistack serve --role network-agent` of one host, run inside that host's namespace.

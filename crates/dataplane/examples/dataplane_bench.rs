@@ -115,7 +115,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dp = Linux::new(Config { state_dir: state.clone(), owner: "oxibench".into() }).unwrap();
+        let dp = Linux::new(Config { state_dir: state.clone(), owner: "oxibench".into(), namespace_tag: None }).unwrap();
         let networks = vec![NetworkPlan { id: net.clone(), kind: NetworkKind::Local, mtu: 1500, dhcp: None, host_address: None }];
 
         // port plugged -> first packet: b is wired; a's tap appears (as QEMU creates it)

@@ -28,7 +28,10 @@ use std::{
 
 use serde_json::Value;
 
+pub mod agent;
 pub mod netns;
+
+pub use agent::{Bus, HostAgent};
 
 /// The admin cloud of the generated `clouds.yaml`.
 pub const ADMIN: &str = "oxistack-admin";
@@ -516,28 +519,7 @@ fn launch(
     port: u16,
     netns: Option<&str>,
 ) -> Result<Child, String> {
-    let out = File::create(log).expect("server log");
-    let err = out.try_clone().expect("server log");
-    let mut cmd = match netns {
-        None => Command::new(oxistack_bin()),
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(oxistack_bin());
-            c
-        }
-    };
-    let mut child = cmd
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("OXISTACK_CONFIG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", oxistack_bin().display()));
+    let mut child = spawn_oxistack(config, args, log, netns);
     let deadline = Instant::now() + START_TIMEOUT;
     let text = || fs::read_to_string(log).unwrap_or_default();
     loop {
@@ -568,6 +550,37 @@ fn launch(
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Start `oxistack -c <config> <args>` (inside network namespace `netns` when given)
+/// with its output in `log`, without waiting for anything.
+fn spawn_oxistack(
+    config: &Path,
+    args: &[std::ffi::OsString],
+    log: &Path,
+    netns: Option<&str>,
+) -> Child {
+    let out = File::create(log).expect("server log");
+    let err = out.try_clone().expect("server log");
+    let mut cmd = match netns {
+        None => Command::new(oxistack_bin()),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(oxistack_bin());
+            c
+        }
+    };
+    cmd.arg("-c")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("OXISTACK_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", oxistack_bin().display()))
 }
 
 /// SIGTERM a server and wait; `Err` unless it exits 0 within 30 s.
@@ -655,7 +668,10 @@ pub struct Cloud {
     server: Option<Child>,
     /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
     serve_role: Option<String>,
-    identity_options: Vec<String>,
+    /// More lines of the `[identity]` and `[network]` sections, by section.
+    options: Vec<(&'static str, String)>,
+    /// The `[bus]` of every process of this cloud (`None`: in-process).
+    bus: Option<Bus>,
     starts: u32,
     log: PathBuf,
     pg: Option<PgDatabase>,
@@ -690,7 +706,8 @@ impl Cloud {
             test_image: false,
             server: None,
             serve_role: None,
-            identity_options: Vec::new(),
+            options: Vec::new(),
+            bus: None,
             starts: 0,
             log: PathBuf::new(),
             pg,
@@ -740,6 +757,7 @@ impl Cloud {
         }
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
         text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
+        self.push_options(&mut text, "network");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
@@ -750,12 +768,20 @@ impl Cloud {
                 serde_json::to_string(url).unwrap_or_default()
             ));
         }
+        if let Some(bus) = &self.bus {
+            text.push_str(&bus.section());
+        }
         text.push_str(&format!("\n[identity]\nport = {port}\n"));
-        for o in &self.identity_options {
-            text.push_str(o);
+        self.push_options(&mut text, "identity");
+        text
+    }
+
+    /// The extra lines of `section`, each ended by a newline.
+    fn push_options(&self, text: &mut String, section: &str) {
+        for (_, line) in self.options.iter().filter(|(s, _)| *s == section) {
+            text.push_str(line);
             text.push('\n');
         }
-        text
     }
 
     /// Have `up` register the test image as `cirros`, built (or found current) in the
@@ -779,6 +805,16 @@ impl Cloud {
         self.netns = Some(ns.name.clone());
     }
 
+    /// Have every process of this cloud talk over RabbitMQ (`[bus]`), as `serve` on
+    /// many machines does. Before the first start.
+    pub fn with_bus(&mut self, bus: &Bus) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.bus = Some(bus.clone());
+    }
+
     /// Where the network agent keeps its files.
     pub fn agent_state_dir(&self) -> PathBuf {
         self.data_dir.join("network-agent")
@@ -787,11 +823,21 @@ impl Cloud {
     /// Add a line to the `[identity]` section of the configuration (before the first
     /// start), e.g. `validation_cache_seconds = 2`.
     pub fn identity_option(&mut self, line: &str) {
+        self.option("identity", line);
+    }
+
+    /// Add a line to the `[network]` section of the configuration (before the first
+    /// start), e.g. `agent_down_time = 4`.
+    pub fn network_option(&mut self, line: &str) {
+        self.option("network", line);
+    }
+
+    fn option(&mut self, section: &'static str, line: &str) {
         assert!(
             self.starts == 0 && !self.config.is_file(),
             "configure before the first start"
         );
-        self.identity_options.push(line.to_owned());
+        self.options.push((section, line.to_owned()));
     }
 
     /// Start the server. The first time, pick a free port unless configured already,
@@ -1112,25 +1158,45 @@ impl Cloud {
 
 impl Drop for Cloud {
     fn drop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            signal(child.id(), "TERM");
-            if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(child) = self.server.take() {
+            end(child);
         }
         if self.netns.is_some() {
             netns::remove_agent_leftovers(&self.agent_state_dir());
         }
         if thread::panicking() {
-            let log = self.server_log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!(
-                "e2e: last lines of the server log {}:\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+            print_tail("the server log", &self.log, 60);
         }
+    }
+}
+
+/// SIGTERM a process, SIGKILL it if it is still there after [`STOP_TIMEOUT`], and reap it.
+fn end(mut child: Child) {
+    signal(child.id(), "TERM");
+    if wait_timeout(&mut child, STOP_TIMEOUT).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Print the last `n` lines of the log `path` (`what` it is), for a failing test.
+fn print_tail(what: &str, path: &Path, n: usize) {
+    let log = fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(n).collect();
+    eprintln!(
+        "e2e: last lines of {what} {}:\n{}",
+        path.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Wait until `f` holds, trying every 200 ms; fail after `within`.
+#[track_caller]
+pub fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        thread::sleep(Duration::from_millis(200));
     }
 }
 

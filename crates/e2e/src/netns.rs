@@ -4,7 +4,20 @@
 //! Nothing here touches the machine's own interfaces, and every namespace is removed
 //! when its guard drops, also when the test fails.
 
-use std::{fs, net::IpAddr, path::Path, process::Command, time::Duration};
+use std::{
+    fs::{self, File},
+    io,
+    net::{IpAddr, Shutdown, TcpListener, TcpStream},
+    os::fd::AsFd,
+    path::Path,
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::Duration,
+};
 
 use crate::{run, unique, CmdOutput};
 
@@ -83,6 +96,122 @@ impl Drop for Netns {
     }
 }
 
+/// Connect `a` and `b` by a veth pair whose ends are both named `dev`, with addresses
+/// `a_cidr` and `b_cidr` (an underlay between two hosts: a link of theirs only, no
+/// route anywhere else).
+pub fn veth_between(a: &Netns, a_cidr: &str, b: &Netns, b_cidr: &str, dev: &str) {
+    let tmp = unique("v");
+    let tmp = &tmp[tmp.len() - 12..];
+    must(&format!(
+        "ip -n {a} link add {dev} type veth peer name x{tmp} netns {b} && \
+         ip -n {b} link set x{tmp} name {dev} && \
+         ip -n {a} addr add {a_cidr} dev {dev} && ip -n {b} addr add {b_cidr} dev {dev} && \
+         ip -n {a} link set {dev} up && ip -n {b} link set {dev} up",
+        a = a.name,
+        b = b.name
+    ));
+}
+
+/// A TCP relay from `127.0.0.1:<port>` inside a namespace to the same port on the
+/// loopback of this process's namespace, so a process in the namespace reaches a server
+/// of the machine (RabbitMQ) that listens on 127.0.0.1 only, with no interface, address
+/// or route added anywhere: the listening socket is made by a thread that entered the
+/// namespace (a socket stays in the namespace it was made in), and the relay's threads
+/// connect from the machine's. The server sees a loopback peer (so RabbitMQ's `guest`,
+/// allowed from loopback only, works). Stopped, with its connections cut, on drop.
+pub struct LoopbackRelay {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl LoopbackRelay {
+    /// Relay `127.0.0.1:port` of `ns` to `127.0.0.1:port` here.
+    pub fn new(ns: &Netns, port: u16) -> LoopbackRelay {
+        let path = format!("/var/run/netns/{}", ns.name);
+        let listener = thread::spawn(move || -> io::Result<TcpListener> {
+            let f = File::open(&path)?;
+            rustix::thread::move_into_link_name_space(
+                f.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            let l = TcpListener::bind(("127.0.0.1", port))?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .join()
+        .expect("the relay's namespace thread panicked")
+        .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port} in {}: {e}", ns.name));
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, conns2) = (stop.clone(), conns.clone());
+        // spawned from this thread, so in this process's namespace
+        let accept = thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((inside, _)) => {
+                        if let Err(e) = relay_one(inside, port, &conns2) {
+                            eprintln!("e2e relay: cannot relay to 127.0.0.1:{port}: {e}");
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => {
+                        eprintln!("e2e relay: accept on port {port}: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+        LoopbackRelay {
+            port,
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+}
+
+/// Connect `inside` to `127.0.0.1:port` here, copying both ways on two threads.
+fn relay_one(inside: TcpStream, port: u16, conns: &Mutex<Vec<TcpStream>>) -> io::Result<()> {
+    inside.set_nonblocking(false)?;
+    let outside = TcpStream::connect(("127.0.0.1", port))?;
+    for s in [&inside, &outside] {
+        s.set_nodelay(true)?;
+    }
+    {
+        let mut c = conns.lock().expect("relay connections");
+        c.push(inside.try_clone()?);
+        c.push(outside.try_clone()?);
+    }
+    for (mut from, mut to) in [
+        (inside.try_clone()?, outside.try_clone()?),
+        (outside, inside),
+    ] {
+        thread::spawn(move || {
+            let _ = io::copy(&mut from, &mut to);
+            let _ = to.shutdown(Shutdown::Write);
+        });
+    }
+    Ok(())
+}
+
+impl Drop for LoopbackRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+        if let Ok(conns) = self.conns.lock() {
+            for c in conns.iter() {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
 /// `s` as one shell word.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -155,6 +284,12 @@ impl Vm {
 /// Remove the DHCP namespaces and dnsmasq processes an agent with `state_dir` left
 /// (a test that failed before deleting its networks).
 pub fn remove_agent_leftovers(state_dir: &Path) {
+    remove_tagged_agent_leftovers(state_dir, None);
+}
+
+/// [`remove_agent_leftovers`] of an agent whose DHCP namespaces carry `namespace_tag`
+/// (`qdhcp-<network>-<tag>`: several hosts' agents on one machine).
+pub fn remove_tagged_agent_leftovers(state_dir: &Path, namespace_tag: Option<&str>) {
     let Ok(dirs) = fs::read_dir(state_dir.join("dhcp")) else {
         return;
     };
@@ -163,6 +298,10 @@ pub fn remove_agent_leftovers(state_dir: &Path) {
         if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
             let _ = sh(&format!("kill -9 {}", pid.trim()));
         }
-        let _ = sh(&format!("ip netns del qdhcp-{net}"));
+        let ns = match namespace_tag {
+            Some(tag) => format!("qdhcp-{net}-{tag}"),
+            None => format!("qdhcp-{net}"),
+        };
+        let _ = sh(&format!("ip netns del {ns}"));
     }
 }

@@ -64,6 +64,9 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// The tag of everything the agent creates (link aliases, the nftables table).
     pub owner: String,
+    /// Appended to its DHCP namespaces' names (`qdhcp-<network>-<tag>`): needed only
+    /// when several hosts' agents run on one machine, which share `/run/netns`.
+    pub namespace_tag: Option<String>,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             heartbeat_interval: 10,
             state_dir: None,
             owner: "oxistack".into(),
+            namespace_tag: None,
         }
     }
 }
@@ -114,6 +118,9 @@ heartbeat_interval = 10
 # state_dir = "/var/lib/oxistack/network-agent"
 # The tag of everything the agent creates (link aliases, the nftables table).
 owner = "oxistack"
+# Only for several hosts' agents on one machine (a simulation): appended to the DHCP
+# namespaces' names (qdhcp-<network>-<tag>), different for each.
+# namespace_tag = "host1"
 "#;
 
 /// `external_mode` in the configuration.
@@ -162,6 +169,7 @@ impl service::Agent for NetworkAgent {
         let dp = dataplane::linux::Linux::new(dataplane::linux::Config {
             state_dir,
             owner: cfg.owner.clone(),
+            namespace_tag: cfg.namespace_tag.clone(),
         })
         .context("cannot set up the Linux dataplane")?;
         let agent = Agent::new(cfg, ctx.bus.clone(), Arc::new(dp));

@@ -1134,6 +1134,23 @@ pub async fn heartbeat(conn: &mut Conn, a: &Agent) -> Result<()> {
     Ok(())
 }
 
+/// The agent of `agent_type` on `host`, if it ever reported.
+pub async fn find_agent(
+    conn: &mut Conn,
+    host: &str,
+    agent_type: &str,
+    down_after: chrono::Duration,
+) -> Result<Option<Agent>> {
+    let row = sqlx::query(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE host = $1 AND agent_type = $2"
+    ))
+    .bind(host)
+    .bind(agent_type)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| agent_row(&r, down_after)).transpose()
+}
+
 pub async fn list_agents(conn: &mut Conn, down_after: chrono::Duration) -> Result<Vec<Agent>> {
     let rows = sqlx::query(&format!(
         "SELECT {AGENT_COLUMNS} FROM agents ORDER BY host, agent_type"

@@ -62,6 +62,13 @@ pub struct Config {
     /// its nft tables. Letters, digits and `_` only. Two dataplanes in one namespace
     /// must have different tags (and distinct network ids).
     pub owner: String,
+    /// Appended to the names of its DHCP namespaces (`qdhcp-<network>-<tag>`), which
+    /// live in the machine's `/run/netns` whatever network namespace the agent runs in:
+    /// when several hosts' agents run on one machine (a multi-host simulation), each
+    /// needs its own tag, or the host that takes over a network's DHCP from a dead one
+    /// finds the dead one's namespace under its name. `None`: Neutron's `qdhcp-<network>`.
+    /// Letters, digits, `_` and `-` only.
+    pub namespace_tag: Option<String>,
 }
 
 /// The Linux dataplane (see the module docs).
@@ -170,6 +177,16 @@ impl Linux {
                 config.owner
             )));
         }
+        if let Some(tag) = config.namespace_tag.as_deref().filter(|t| {
+            t.is_empty()
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        }) {
+            return Err(Error::Plan(format!(
+                "bad namespace tag {tag:?}: letters, digits, _ and - only"
+            )));
+        }
         for dir in [config.state_dir.clone(), config.state_dir.join("dhcp")] {
             std::fs::create_dir_all(&dir)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
@@ -190,6 +207,15 @@ impl Linux {
             .as_deref()?
             .strip_prefix(self.config.owner.as_str())?
             .strip_prefix(':')
+    }
+
+    /// The DHCP namespace of a network (see [`Config::namespace_tag`]).
+    fn dhcp_namespace(&self, network_id: &str) -> String {
+        let ns = names::dhcp_namespace(network_id);
+        match &self.config.namespace_tag {
+            Some(tag) => format!("{ns}-{tag}"),
+            None => ns,
+        }
     }
 
     fn dhcp_files(&self, network_id: &str) -> dhcp::Files {
@@ -302,7 +328,7 @@ impl Linux {
         changes: &mut Vec<String>,
     ) -> Result<(), Error> {
         let Some(plan) = &net.dhcp else { return Ok(()) };
-        let ns = names::dhcp_namespace(&net.id);
+        let ns = self.dhcp_namespace(&net.id);
         let tap = names::dhcp_tap(&net.id);
         let inner = names::dhcp_ns_device(&net.id);
         let files = self.dhcp_files(&net.id);
@@ -389,7 +415,7 @@ impl Linux {
     async fn remove_dhcp(&self, sup: &mut dhcp::Supervisor, network_id: &str) -> Result<(), Error> {
         let files = self.dhcp_files(network_id);
         sup.stop(network_id, &files).await?;
-        let ns = names::dhcp_namespace(network_id);
+        let ns = self.dhcp_namespace(network_id);
         if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
@@ -777,8 +803,17 @@ mod tests {
             let config = Config {
                 state_dir: dir.clone(),
                 owner: bad.into(),
+                namespace_tag: None,
             };
             assert!(Linux::new(config).is_err(), "{bad:?}");
+        }
+        for bad in ["", "a b", "a/b", "a:b"] {
+            let config = Config {
+                state_dir: dir.clone(),
+                owner: "oxi".into(),
+                namespace_tag: Some(bad.into()),
+            };
+            assert!(Linux::new(config).is_err(), "tag {bad:?}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -137,6 +137,7 @@ impl Host {
             Linux::new(Config {
                 state_dir: state_dir.clone(),
                 owner: "oxitest".into(),
+                namespace_tag: None,
             })
             .expect("dataplane"),
         );

@@ -30,12 +30,20 @@ fn agent_not_found(id: &str) -> Error {
     Error::not_found(format!("Agent {id} could not be found.")).with_code("AgentNotFound")
 }
 
+/// The settings of an agent that other hosts' plans depend on (not, e.g., its
+/// device count, which changes with every port).
+fn plan_settings(c: &Value) -> [&Value; 3] {
+    [&c["tunnel_ip"], &c["bridge_mappings"], &c["dhcp"]]
+}
+
 impl Networking {
     fn down_after(&self) -> chrono::Duration {
         chrono::Duration::seconds(i64::try_from(self.cfg.agent_down_time).unwrap_or(75))
     }
 
-    /// Record a heartbeat.
+    /// Record a heartbeat. An agent that appears, comes back after it was down, or
+    /// reports other settings that the plans are made from changes other hosts' plans
+    /// (VXLAN peers and forwarding entries, where DHCP runs), so the agents are told.
     pub async fn agent_heartbeat(&self, r: &AgentReport) -> Result<()> {
         let ts = now();
         let a = Agent {
@@ -55,7 +63,16 @@ impl Networking {
             alive: true,
         };
         let mut conn = self.conn().await?;
-        store::heartbeat(&mut conn, &a).await
+        let before =
+            store::find_agent(&mut conn, &r.host, &r.agent_type, self.down_after()).await?;
+        store::heartbeat(&mut conn, &a).await?;
+        let news = before.is_none_or(|b| {
+            !b.alive || plan_settings(&b.configurations) != plan_settings(&r.configurations)
+        });
+        if news {
+            self.changed();
+        }
+        Ok(())
     }
 
     /// Every agent, alive or not (for the plan builder; no policy).

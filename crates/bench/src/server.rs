@@ -100,7 +100,7 @@ pub struct Launch {
     pub top: String,
     /// More of the configuration file (whole sections, e.g. `[network]\nport = 1234\n`).
     pub config: String,
-    /// Run the server inside this network namespace (`ip netns exec`); the caller must
+    /// Run the server inside this network namespace (`nsenter --net`); the caller must
     /// then be in that namespace too, to reach its loopback.
     pub netns: Option<String>,
     /// Run the network agent, with these extra keys of its section (it wires the
@@ -149,9 +149,14 @@ impl Server {
             .append(true)
             .open(dir.join("server.err"))?;
         let mut cmd = match &how.netns {
+            // `nsenter --net` rather than `ip netns exec`: the latter also gives the
+            // server a mount namespace of its own, in which the network namespaces the
+            // agent makes (`ip netns add qdhcp-...`) are mounted and die with the
+            // process, so a restarted agent would find their files but not them. A real
+            // host has one mount namespace.
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(bin);
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(bin);
                 c
             }
             None => Command::new(bin),

@@ -217,7 +217,10 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 impl PgDatabase {
     fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
         let name = format!("bench_network_{}", std::process::id());
-        psql(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        psql(
+            admin_url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
         psql(admin_url, &format!("CREATE DATABASE {name}"))?;
         // The same server URL naming the new database.
         let (base, query) = match admin_url.split_once('?') {
@@ -274,13 +277,20 @@ pub async fn run(bin: &Path, o: &Opts, pg: Option<&str>) -> anyhow::Result<Repor
     };
     let server = Server::launch(bin, &dir, LogMode::Default, &[RUST_LOG.into()], &how).await?;
     println!("  up in {} (spawn -> GET /v3)", ms(server.startup));
-    let n = Neutron::login(&dir, server.addr, SocketAddr::from(([127, 0, 0, 1], net_port))).await?;
+    let n = Neutron::login(
+        &dir,
+        server.addr,
+        SocketAddr::from(([127, 0, 0, 1], net_port)),
+    )
+    .await?;
     let baseline = Baseline::measure().await?;
     println!("  {}", baseline.line());
 
     // 1. Port create at concurrency 1, on a network of its own.
     let mut conn = n.conn().await?;
-    let net1 = n.network(&mut conn, "bench-create", "10.64.0.0/20", false).await?;
+    let net1 = n
+        .network(&mut conn, "bench-create", "10.64.0.0/20", false)
+        .await?;
     create_ports(&n, &net1, 20, 1, None).await?;
     let c1 = create_ports(&n, &net1, o.creates, 1, None).await?;
     println!("  port create c=1: {}", c1.lat.line());
@@ -293,7 +303,12 @@ pub async fn run(bin: &Path, o: &Opts, pg: Option<&str>) -> anyhow::Result<Repor
     let mut bulk_net = String::new();
     for (i, c) in [1, 4].into_iter().enumerate() {
         let net = n
-            .network(&mut conn, &format!("bench-bulk-{c}"), &format!("10.{}.0.0/22", 65 + i), false)
+            .network(
+                &mut conn,
+                &format!("bench-bulk-{c}"),
+                &format!("10.{}.0.0/22", 65 + i),
+                false,
+            )
             .await?;
         let r = create_ports(&n, &net, o.ports, c, None).await?;
         println!(
@@ -310,7 +325,9 @@ pub async fn run(bin: &Path, o: &Opts, pg: Option<&str>) -> anyhow::Result<Repor
     }
 
     // 3. Creators racing on one /26 until it is full.
-    let small = n.network(&mut conn, "bench-small", "10.70.0.0/26", false).await?;
+    let small = n
+        .network(&mut conn, "bench-small", "10.70.0.0/26", false)
+        .await?;
     let pool = 61;
     let before = log_count(&dir, RETRY_LINE);
     let created = create_ports(&n, &small, pool + o.creators, o.creators, None).await?;
@@ -348,14 +365,30 @@ pub async fn run(bin: &Path, o: &Opts, pg: Option<&str>) -> anyhow::Result<Repor
     let max = Duration::from_secs(30);
     get_load(n.addr, ports_path, headers.clone(), 5, 1, max).await?;
     let list_ports = get_load(n.addr, ports_path, headers.clone(), o.list_requests, 1, max).await?;
-    println!("  GET {ports_path} ({listed_ports} ports) c=1: {}", list_ports.line());
+    println!(
+        "  GET {ports_path} ({listed_ports} ports) c=1: {}",
+        list_ports.line()
+    );
     let v = n
-        .expect(&mut conn, Method::GET, "/v2.0/networks", None, StatusCode::OK)
+        .expect(
+            &mut conn,
+            Method::GET,
+            "/v2.0/networks",
+            None,
+            StatusCode::OK,
+        )
         .await?;
     let listed_networks = v["networks"].as_array().map_or(0, Vec::len);
     get_load(n.addr, "/v2.0/networks", headers.clone(), 50, 1, max).await?;
-    let list_networks =
-        get_load(n.addr, "/v2.0/networks", headers, o.list_requests * 10, 1, max).await?;
+    let list_networks = get_load(
+        n.addr,
+        "/v2.0/networks",
+        headers,
+        o.list_requests * 10,
+        1,
+        max,
+    )
+    .await?;
     println!(
         "  GET /v2.0/networks ({listed_networks} networks) c=1: {}",
         list_networks.line()

@@ -67,7 +67,9 @@ struct Netns {
 impl Netns {
     fn new(prefix: &str) -> anyhow::Result<Netns> {
         let name = format!("{prefix}-{}", std::process::id());
-        sh(&format!("ip netns add {name} && ip -n {name} link set lo up"))?;
+        sh(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ))?;
         Ok(Netns { name })
     }
 }
@@ -249,9 +251,16 @@ async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<
         agent: Some(format!("host = \"{HOST}\"\n")),
     };
     let server = Server::launch(bin, &dir, LogMode::Default, &[], &how).await?;
-    let n = Neutron::login(&dir, server.addr, SocketAddr::from(([127, 0, 0, 1], net_port))).await?;
+    let n = Neutron::login(
+        &dir,
+        server.addr,
+        SocketAddr::from(([127, 0, 0, 1], net_port)),
+    )
+    .await?;
     let mut conn = n.conn().await?;
-    let net = n.network(&mut conn, "bench-agent", "10.80.0.0/22", true).await?;
+    let net = n
+        .network(&mut conn, "bench-agent", "10.80.0.0/22", true)
+        .await?;
     let made = create_ports(&n, &net, o.host_ports, 4, Some(HOST)).await?;
     if made.ports.len() != o.host_ports {
         bail!(
@@ -268,9 +277,11 @@ async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<
     for (i, (id, mac, _)) in made.ports.iter().enumerate() {
         let tap = format!("tap{}", &id[..11]);
         up_host.push_str(&format!(
-            "link add {tap} type veth peer name vm{i} netns {vms}\nlink set {tap} up\n"
+            "link add {tap} type veth peer name vm{i}\nlink set vm{i} netns {vms}\nlink set {tap} up\n"
         ));
-        up_vms.push_str(&format!("link set vm{i} address {mac}\nlink set vm{i} up\n"));
+        up_vms.push_str(&format!(
+            "link set vm{i} address {mac}\nlink set vm{i} up\n"
+        ));
     }
     let batch = |ns: &str, cmds: &str, name: &str| -> anyhow::Result<()> {
         let f = dir.join(name);
@@ -368,7 +379,10 @@ async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<
 
 impl HostReport {
     pub fn print(&self) {
-        println!("agent (oxistack up inside a namespace, {} ports on host {HOST}):", self.ports);
+        println!(
+            "agent (oxistack up inside a namespace, {} ports on host {HOST}):",
+            self.ports
+        );
         println!("  baseline: {}", self.baseline.line());
         println!(
             "  5. restart -> reconciled: {} from spawn, {} from the agent's start (GET /v3 at {}); changes made {}   target < 2 s and 0 changes: {}",

@@ -228,10 +228,9 @@ pub async fn run(bin: &Path, o: &Opts) -> anyhow::Result<()> {
     );
     let mut api_reports = Vec::new();
     if !o.no_api {
-        let pg = o
-            .pg
-            .clone()
-            .or_else(|| std::env::var("OXISTACK_TEST_PG_URL").ok());
+        let pg =
+            o.pg.clone()
+                .or_else(|| std::env::var("OXISTACK_TEST_PG_URL").ok());
         api_reports.push(api::run(bin, o, None).await?);
         match pg {
             Some(url) => api_reports.push(api::run(bin, o, Some(&url)).await?),

@@ -457,9 +457,8 @@ pub async fn taken_addresses(conn: &mut Conn, subnet: &SubnetId) -> Result<HashS
         .split(',')
         .filter(|a| !a.is_empty())
         .map(|a| {
-            a.parse().map_err(|e| {
-                Error::internal(format_args!("ip_allocations.ip_address {a:?}: {e}"))
-            })
+            a.parse()
+                .map_err(|e| Error::internal(format_args!("ip_allocations.ip_address {a:?}: {e}")))
         })
         .collect()
 }

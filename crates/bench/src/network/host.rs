@@ -238,7 +238,7 @@ async fn all_active(n: &Neutron, network: &str, ports: usize) -> anyhow::Result<
 async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<HostReport> {
     let dir = fresh_dir("network-agent")?;
     println!("-- agent in namespace {host}, data dir {}", dir.display());
-    let _leftovers = AgentLeftovers {
+    let leftovers = AgentLeftovers {
         state_dir: dir.join("network-agent"),
     };
     let baseline = Baseline::measure().await?;
@@ -334,7 +334,7 @@ async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<
         sample.map(|s| format!(" (first: {s})")).unwrap_or_default()
     );
     let (rss_on, _) = server.memory()?;
-    let pids = _leftovers.dnsmasq_pids();
+    let pids = leftovers.dnsmasq_pids();
     let dnsmasq_rss = pids.iter().map(|p| rss_of(p)).sum();
     println!(
         "  idle RSS of up with the agent and {} ports: {:.1} MiB (+ {} dnsmasq: {:.1} MiB)",
@@ -355,6 +355,8 @@ async fn in_host(bin: &Path, o: &Opts, host: &str, vms: &str) -> anyhow::Result<
         rss_off as f64 / 1024.0
     );
     server.stop().await?;
+    // Before the data directory goes: the leftovers are found in it.
+    drop(leftovers);
     if o.keep {
         println!("  kept {}", dir.display());
     } else {

@@ -126,7 +126,7 @@ fn json_ct() -> HeaderValue {
 }
 
 /// Issue a project-scoped admin token with the password.
-async fn password_token(conn: &mut Conn, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn password_token(conn: &mut Conn, password: &str) -> anyhow::Result<String> {
     let ct = json_ct();
     let req = conn.request(
         Method::POST,

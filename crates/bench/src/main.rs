@@ -31,6 +31,7 @@
 mod bare;
 mod client;
 mod identity;
+mod network;
 mod server;
 mod stats;
 
@@ -80,6 +81,12 @@ enum Command {
         #[arg(long = "loop", value_enum)]
         which: bare::Loop,
     },
+    /// Port create with IPAM, bulk creates, contention, lists; the network agent's
+    /// restart and memory (see `-- network --help`).
+    Network {
+        #[command(flatten)]
+        opts: network::Opts,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -113,6 +120,10 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::BareServer { .. } => unreachable!("served above"),
             Command::Bare { opts } => bare::run(&opts).await,
+            Command::Network { opts } => {
+                let bin = server::find_binary(cli.server_bin.as_deref())?;
+                network::run(&bin, &opts).await
+            }
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 let modes: &[LogMode] = match log {

@@ -47,7 +47,7 @@ pub struct Server {
 }
 
 /// A port nobody listens on now.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -93,6 +93,21 @@ async fn get_v3(addr: SocketAddr) -> bool {
     matches!(c.send(req).await, Ok(r) if r.status == StatusCode::OK)
 }
 
+/// What a benchmark changes in how the server is started.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Top-level keys of the configuration file (e.g. `test_image = false\n`).
+    pub top: String,
+    /// More of the configuration file (whole sections, e.g. `[network]\nport = 1234\n`).
+    pub config: String,
+    /// Run the server inside this network namespace (`nsenter --net`); the caller must
+    /// then be in that namespace too, to reach its loopback.
+    pub netns: Option<String>,
+    /// Run the network agent, with these extra keys of its section (it wires the
+    /// namespace the server runs in: only inside a namespace of the benchmark's own).
+    pub agent: Option<String>,
+}
+
 impl Server {
     /// Start `bin up` on `dir` (created if needed; the server bootstraps it when empty).
     /// Its stdout and stderr go to `dir/server.out` and `dir/server.err`.
@@ -102,17 +117,50 @@ impl Server {
         log: LogMode,
         env: &[String],
     ) -> anyhow::Result<Server> {
+        Server::launch(bin, dir, log, env, &Launch::default()).await
+    }
+
+    /// [`Server::start`], configured by `how`. Without `how.agent` the network agent is
+    /// off, so that a benchmark never wires the machine's own namespace.
+    pub async fn launch(
+        bin: &Path,
+        dir: &Path,
+        log: LogMode,
+        env: &[String],
+        how: &Launch,
+    ) -> anyhow::Result<Server> {
         fs::create_dir_all(dir)?;
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let cfg = dir.join("bench-config.toml");
-        fs::write(&cfg, format!("[identity]\nport = {port}\n"))?;
+        fs::write(
+            &cfg,
+            format!(
+                "{}\n[identity]\nport = {port}\n\n[network_agent]\nenabled = {}\n{}\n{}",
+                how.top,
+                how.agent.is_some(),
+                how.agent.as_deref().unwrap_or(""),
+                how.config
+            ),
+        )?;
         let out = fs::File::create(dir.join("server.out"))?;
         let err = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("server.err"))?;
-        let mut cmd = Command::new(bin);
+        let mut cmd = match &how.netns {
+            // `nsenter --net` rather than `ip netns exec`: the latter also gives the
+            // server a mount namespace of its own, in which the network namespaces the
+            // agent makes (`ip netns add qdhcp-...`) are mounted and die with the
+            // process, so a restarted agent would find their files but not them. A real
+            // host has one mount namespace.
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("up")
             .arg("--data-dir")
             .arg(dir)

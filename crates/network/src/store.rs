@@ -448,13 +448,27 @@ pub async fn delete_subnet(conn: &mut Conn, id: &SubnetId) -> Result<()> {
 // ------------------------------------------------------------------ addresses
 
 /// The addresses of a subnet already given out.
+///
+/// One row of them joined by commas (`string_agg`, in both engines) rather than a row
+/// each: every port create reads them, and a row costs far more to fetch than its
+/// address to parse (on a /22 with 1,000 ports this was most of a create's growth).
 pub async fn taken_addresses(conn: &mut Conn, subnet: &SubnetId) -> Result<HashSet<IpAddr>> {
-    let rows = sqlx::query("SELECT ip_address FROM ip_allocations WHERE subnet_id = $1")
-        .bind(subnet)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| Columns::new("ip_allocations", r).parse("ip_address"))
+    let row = sqlx::query(
+        "SELECT string_agg(ip_address, ',') AS taken FROM ip_allocations WHERE subnet_id = $1",
+    )
+    .bind(subnet)
+    .fetch_one(&mut *conn)
+    .await?;
+    let taken: Option<String> = Columns::new("ip_allocations", &row).get("taken")?;
+    taken
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse()
+                .map_err(|e| Error::internal(format_args!("ip_allocations.ip_address {a:?}: {e}")))
+        })
         .collect()
 }
 

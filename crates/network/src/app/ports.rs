@@ -468,7 +468,11 @@ impl Networking {
         pairs: &[PairRequest],
     ) -> Result<Port> {
         let mut lost = HashSet::new();
-        for _ in 0..RETRIES {
+        for attempt in 0..RETRIES {
+            if attempt > 0 {
+                // Counted by `bench network` (contention on one subnet).
+                tracing::debug!(network = %net.id, attempt, "port create: picking again after a lost race");
+            }
             port.mac_address = given_mac
                 .clone()
                 .unwrap_or_else(|| ipam::random_mac(&self.cfg.base_mac));

@@ -468,3 +468,37 @@ mod broker_restart {
             .unwrap();
     }
 }
+
+/// Two clouds on one broker, each with its control exchange: the same topic, server
+/// names and fanouts, and neither sees the other's messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_control_exchanges_keep_clouds_apart() {
+    let Some(url) = support::amqp_url("amqp_control_exchanges_keep_clouds_apart") else {
+        return;
+    };
+    let one = support::amqp(&url).await;
+    let two = support::amqp(&url).await;
+    let mut a1 = serve::<Routing>(&one, "a").await;
+    let mut a2 = serve::<Routing>(&two, "a").await;
+    let c1 = client::<Routing>(&one);
+    for _ in 0..4 {
+        assert_eq!(
+            c1.to_server("a")
+                .call(&Request::Note("x".into()))
+                .await
+                .unwrap(),
+            Reply::Noted
+        );
+        assert_eq!(
+            c1.call(&Request::Note("y".into())).await.unwrap(),
+            Reply::Noted
+        );
+    }
+    c1.fanout(&Request::Note("f".into())).await.unwrap();
+    for _ in 0..9 {
+        a1.note().await;
+    }
+    a2.no_note().await;
+    a1.stop().await;
+    a2.stop().await;
+}

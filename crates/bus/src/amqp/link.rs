@@ -62,10 +62,14 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// The fanout exchange of `topic`, declared on first use: publishing to an exchange
-    /// that does not exist would close the channel.
-    pub async fn fanout_exchange(&self, topic: &str) -> Result<String, lapin::Error> {
-        let name = format!("{topic}_fanout");
+    /// The fanout exchange of `topic` under the control exchange `exchange`, declared on
+    /// first use: publishing to an exchange that does not exist would close the channel.
+    pub async fn fanout_exchange(
+        &self,
+        exchange: &str,
+        topic: &str,
+    ) -> Result<String, lapin::Error> {
+        let name = fanout_name(exchange, topic);
         if !self.fanouts.lock().expect("bus poisoned").contains(&name) {
             declare_fanout(&self.channel, &name).await?;
             self.fanouts
@@ -314,9 +318,13 @@ async fn start_listener(
     channel
         .basic_qos(PREFETCH, BasicQosOptions::default())
         .await?;
-    let mut queues = vec![spec.topic.clone()];
-    queues.extend(spec.server.as_ref().map(|s| format!("{}.{s}", spec.topic)));
-    for queue in &queues {
+    // Queues and fanout exchanges carry the control exchange's name, so clouds sharing a
+    // broker (each with its own control exchange) never take each other's messages.
+    let mut keys = vec![spec.topic.clone()];
+    keys.extend(spec.server.as_ref().map(|s| format!("{}.{s}", spec.topic)));
+    let mut queues = Vec::new();
+    for key in &keys {
+        let queue = format!("{exchange}.{key}");
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -324,9 +332,10 @@ async fn start_listener(
                 FieldTable::default(),
             )
             .await?;
-        bind(&channel, queue, exchange, queue).await?;
+        bind(&channel, &queue, exchange, key).await?;
+        queues.push(queue);
     }
-    let fanout = format!("{}_fanout", spec.topic);
+    let fanout = fanout_name(exchange, &spec.topic);
     declare_fanout(&channel, &fanout).await?;
     channel
         .queue_declare(
@@ -358,6 +367,11 @@ async fn start_listener(
         link.session.subscribe(),
     ));
     Ok(())
+}
+
+/// The fanout exchange of `topic` under control exchange `exchange`.
+fn fanout_name(exchange: &str, topic: &str) -> String {
+    format!("{exchange}.{topic}_fanout")
 }
 
 async fn bind(

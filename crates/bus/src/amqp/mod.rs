@@ -171,7 +171,7 @@ impl Amqp {
     ) -> Result<(), lapin::Error> {
         let exchange = match exchange {
             Exchange::Control => self.exchange.clone(),
-            Exchange::Fanout(topic) => session.fanout_exchange(topic).await?,
+            Exchange::Fanout(topic) => session.fanout_exchange(&self.exchange, topic).await?,
         };
         session
             .channel
@@ -270,7 +270,11 @@ impl Transport for Amqp {
             .listen(Spec {
                 topic: topic.into(),
                 server: server.map(Into::into),
-                fanout_queue: format!("{topic}_fanout_{}", uuid::Uuid::new_v4().simple()),
+                fanout_queue: format!(
+                    "{}.{topic}_fanout_{}",
+                    self.exchange,
+                    uuid::Uuid::new_v4().simple()
+                ),
                 tx,
             })
             .await?;

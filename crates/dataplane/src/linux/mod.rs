@@ -53,6 +53,29 @@ fn list_dir(dir: &std::path::Path) -> Result<Vec<String>, Error> {
 }
 use crate::{Applied, Dataplane, Error};
 
+/// Whether the named network namespace `/run/netns/<ns>` is there. A file there that is
+/// not a mounted namespace is stale: it outlived the mount namespace that held the
+/// mount (a process run by `ip netns exec`, which gets a private one, made it and
+/// died). It is removed, so the caller makes the namespace afresh.
+pub(crate) fn namespace_present(ns: &str) -> Result<bool, Error> {
+    /// `NSFS_MAGIC` of linux/magic.h.
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let path = format!("/run/netns/{ns}");
+    match rustix::fs::statfs(path.as_str()) {
+        Ok(st) if st.f_type == NSFS_MAGIC => Ok(true),
+        Ok(_) => {
+            tracing::warn!(namespace = ns, "removing a stale namespace file");
+            std::fs::remove_file(&path).map_err(Error::io(format!("removing stale {path}")))?;
+            Ok(false)
+        }
+        Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(e) => Err(Error::Io {
+            what: format!("checking {path}"),
+            source: e.into(),
+        }),
+    }
+}
+
 /// How the Linux dataplane is set up.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -335,7 +358,7 @@ impl Linux {
         std::fs::create_dir_all(&files.dir)
             .map_err(Error::io(format!("creating {}", files.dir.display())))?;
         let ns_path = format!("/run/netns/{ns}");
-        if !std::path::Path::new(&ns_path).exists() {
+        if !namespace_present(&ns)? {
             cmd::run("ip", &["netns", "add", &ns], None).await?;
             changes.push(format!("created namespace {ns}"));
             // the namespace was deleted by hand while dnsmasq kept the old one alive
@@ -416,7 +439,7 @@ impl Linux {
         let files = self.dhcp_files(network_id);
         sup.stop(network_id, &files).await?;
         let ns = self.dhcp_namespace(network_id);
-        if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+        if namespace_present(&ns)? {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
         std::fs::remove_dir_all(&files.dir)

@@ -284,7 +284,7 @@ impl Linux {
         let dir = self.router_dir(&r.id);
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let ns_path = format!("/run/netns/{ns}");
-        if !std::path::Path::new(&ns_path).exists() {
+        if !super::namespace_present(&ns)? {
             cmd::run("ip", &["netns", "add", &ns], None).await?;
             changes.push(format!("created namespace {ns}"));
         }
@@ -388,7 +388,7 @@ impl Linux {
     /// Remove a router: its namespace (its veths go with it) and its directory.
     pub(super) async fn remove_router(&self, router_id: &str) -> Result<(), Error> {
         let ns = names::router_namespace(router_id);
-        if std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+        if super::namespace_present(&ns)? {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
         let dir = self.router_dir(router_id);

@@ -29,6 +29,7 @@ use std::{
 use serde_json::Value;
 
 pub mod netns;
+pub mod network;
 
 /// The admin cloud of the generated `clouds.yaml`.
 pub const ADMIN: &str = "oxistack-admin";
@@ -651,6 +652,7 @@ pub struct Cloud {
     /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
     serve_role: Option<String>,
     identity_options: Vec<String>,
+    agent_options: Vec<String>,
     starts: u32,
     log: PathBuf,
     pg: Option<PgDatabase>,
@@ -686,6 +688,7 @@ impl Cloud {
             server: None,
             serve_role: None,
             identity_options: Vec::new(),
+            agent_options: Vec::new(),
             starts: 0,
             log: PathBuf::new(),
             pg,
@@ -739,6 +742,10 @@ impl Cloud {
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
         ));
+        for o in &self.agent_options {
+            text.push_str(o);
+            text.push('\n');
+        }
         if let Some(url) = self.database_url() {
             text.push_str(&format!(
                 "\n[database]\nurl = {}\n",
@@ -777,6 +784,16 @@ impl Cloud {
     /// Where the network agent keeps its files.
     pub fn agent_state_dir(&self) -> PathBuf {
         self.data_dir.join("network-agent")
+    }
+
+    /// Add a line to the `[network_agent]` section of the configuration (before the
+    /// first start), e.g. `metadata_url = "http://127.0.0.1:8775"`.
+    pub fn agent_option(&mut self, line: &str) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.agent_options.push(line.to_owned());
     }
 
     /// Add a line to the `[identity]` section of the configuration (before the first

@@ -88,6 +88,27 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The udhcpc event script of [`Vm::dhcp`]: option 121 routes replace the router
+/// option when given (RFC 3442), as in a guest.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr flush dev $interface
+    ip addr add $ip/${mask:-24} dev $interface
+    if [ -n "$staticroutes" ]; then
+        set -- $staticroutes
+        while [ $# -ge 2 ]; do
+            ip route replace $1 via $2 dev $interface
+            shift 2
+        done
+    elif [ -n "$router" ]; then
+        ip route replace default via ${router%% *}
+    fi
+    echo "BOUND $ip";;
+esac
+exit 0
+"#;
+
 /// A "VM": a namespace whose `eth0` (with the port's MAC) is the peer of the port's tap
 /// in the host namespace.
 pub struct Vm {
@@ -113,19 +134,19 @@ impl Vm {
         }
     }
 
-    /// Ask for an address by DHCP (busybox udhcpc) and configure it; the address got.
+    /// Ask for an address by DHCP (busybox udhcpc) and configure it, with the option
+    /// 121 routes (or else the default route); the address got.
     pub fn dhcp(&self) -> Option<IpAddr> {
-        let script = "/tmp/oxistack-e2e-udhcpc.sh";
+        let script = "/tmp/oxistack-e2e-udhcpc2.sh";
         if !Path::new(script).exists() {
-            let _ = fs::write(
-                script,
-                "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr flush dev $interface; ip addr add $ip/${mask:-24} dev $interface; [ -n \"$router\" ] && ip route replace default via ${router%% *}; echo \"BOUND $ip\";; esac\nexit 0\n",
-            );
-            let _ = sh(&format!("chmod 755 {script}"));
+            // written whole, then renamed: a test running meanwhile never sees half
+            let tmp = format!("{script}.{}", std::process::id());
+            let _ = fs::write(&tmp, UDHCPC_SCRIPT);
+            let _ = sh(&format!("chmod 755 {tmp} && mv -f {tmp} {script}"));
         }
         for _ in 0..3 {
             let out = self.ns.sh(&format!(
-                "timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s {script}"
+                "timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -O staticroutes -s {script}"
             ));
             if let Some(ip) = out.stdout.lines().find_map(|l| l.strip_prefix("BOUND ")) {
                 return ip.trim().parse().ok();

@@ -10,6 +10,7 @@
 //! repair what was changed on the host by hand. The dataplane reconciles, so a restarted
 //! agent rebuilds what is missing and leaves what is right alone.
 
+pub mod metadata;
 mod tools;
 
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -64,6 +65,11 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// The tag of everything the agent creates (link aliases, the nftables table).
     pub owner: String,
+    /// The compute metadata service the metadata proxies forward guests' requests to.
+    pub metadata_url: String,
+    /// The secret shared with the metadata service: the proxies sign the instance id
+    /// with it (`X-Instance-ID-Signature`), as Neutron's metadata agent does.
+    pub metadata_proxy_shared_secret: String,
 }
 
 impl Default for Config {
@@ -82,6 +88,8 @@ impl Default for Config {
             heartbeat_interval: 10,
             state_dir: None,
             owner: "oxistack".into(),
+            metadata_url: "http://127.0.0.1:8775".into(),
+            metadata_proxy_shared_secret: String::new(),
         }
     }
 }
@@ -114,6 +122,10 @@ heartbeat_interval = 10
 # state_dir = "/var/lib/oxistack/network-agent"
 # The tag of everything the agent creates (link aliases, the nftables table).
 owner = "oxistack"
+# Guests' metadata requests (http://169.254.169.254/) go on to this service, signed
+# with the shared secret (X-Instance-ID-Signature), as Neutron's metadata agent does.
+metadata_url = "http://127.0.0.1:8775"
+metadata_proxy_shared_secret = ""
 "#;
 
 /// `external_mode` in the configuration.
@@ -164,7 +176,7 @@ impl service::Agent for NetworkAgent {
             owner: cfg.owner.clone(),
         })
         .context("cannot set up the Linux dataplane")?;
-        let agent = Agent::new(cfg, ctx.bus.clone(), Arc::new(dp));
+        let agent = Agent::new(cfg, ctx.bus.clone(), Arc::new(dp))?;
         // Listening before start returns: a change made right after is not missed.
         let notices = Server::<AgentNotifier>::listen(&*ctx.bus, Some(&agent.host)).await?;
         ctx.tasks
@@ -192,6 +204,8 @@ pub struct Agent {
     plugin: Client<Plugin>,
     dataplane: Arc<dyn Dataplane>,
     started_at: String,
+    /// What the metadata proxies forward to (they start with [`Agent::run`]).
+    upstream: Arc<metadata::Upstream>,
 }
 
 /// What the last sync left.
@@ -203,15 +217,27 @@ struct Synced {
 }
 
 impl Agent {
-    pub fn new(cfg: Config, bus: Arc<dyn bus::Transport>, dataplane: Arc<dyn Dataplane>) -> Agent {
+    pub fn new(
+        cfg: Config,
+        bus: Arc<dyn bus::Transport>,
+        dataplane: Arc<dyn Dataplane>,
+    ) -> anyhow::Result<Agent> {
         let host = cfg.host.clone().unwrap_or_else(hostname);
-        Agent {
+        // a guest waits for its metadata: a lookup gets seconds, not a sync's 30
+        let lookups = Client::<Plugin>::new(bus.clone()).with_timeout(Duration::from_secs(5));
+        let upstream = Arc::new(metadata::Upstream::new(
+            lookups,
+            &cfg.metadata_url,
+            &cfg.metadata_proxy_shared_secret,
+        )?);
+        Ok(Agent {
             cfg,
             host,
             plugin: Client::<Plugin>::new(bus).with_timeout(Duration::from_secs(30)),
             dataplane,
             started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        }
+            upstream,
+        })
     }
 
     fn report(&self, synced: &Synced) -> AgentReport {
@@ -323,6 +349,7 @@ impl Agent {
         );
         let work = async {
             let mut synced = Synced::default();
+            let mut proxies = metadata::Proxies::new(self.upstream.clone());
             let resync = Duration::from_secs(self.cfg.resync_interval.max(1));
             let beat = Duration::from_secs(self.cfg.heartbeat_interval.max(1));
             let mut last_beat = tokio::time::Instant::now();
@@ -330,6 +357,9 @@ impl Agent {
             self.sync(&mut synced, &progress, true).await;
             self.send_report(&synced).await;
             loop {
+                if let Some(plan) = &synced.plan {
+                    proxies.reconcile(plan);
+                }
                 let wait = if synced.unwired.is_empty() {
                     resync.min(beat)
                 } else {
@@ -350,6 +380,7 @@ impl Agent {
                 }
                 self.sync(&mut synced, &progress, force).await;
             }
+            proxies.stop_all().await;
         };
         tokio::join!(listen, work);
     }

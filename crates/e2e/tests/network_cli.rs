@@ -192,38 +192,118 @@ fn seen_as(to: &Netns, from: &Netns, address: &str, port: u16) -> String {
 
 #[test]
 fn cli_router_floating_ips_port_forwarding_and_qos() {
-    let Some((host, c)) = host_cloud(Engine::Sqlite) else { return };
+    let Some((host, c)) = host_cloud(Engine::Sqlite) else {
+        return;
+    };
     // `up` made public, private and router1 (as DevStack), the host holds 172.24.4.1.
     let nets = c.os_json(DEMO, &["network", "list"]);
-    let names: Vec<&str> = nets.as_array().unwrap().iter().map(|n| s(n, "Name")).collect();
-    assert!(names.contains(&"private") && names.contains(&"public"), "{nets}");
+    let names: Vec<&str> = nets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| s(n, "Name"))
+        .collect();
+    assert!(
+        names.contains(&"private") && names.contains(&"public"),
+        "{nets}"
+    );
     let router = c.os_json(DEMO, &["router", "show", "router1"]);
-    let gw_ip = s(&router["external_gateway_info"]["external_fixed_ips"][0], "ip_address").to_owned();
+    let gw_ip = s(
+        &router["external_gateway_info"]["external_fixed_ips"][0],
+        "ip_address",
+    )
+    .to_owned();
     let (port, vm) = vm(&c, &host, "private", "web", &[]);
     let fixed = fixed_ip(&port);
     assert_eq!(vm.dhcp(), Some(fixed));
     // Out through the router: SNAT to the router's gateway address.
-    eventually("the router answers", Duration::from_secs(20), || vm.ping("10.0.0.1".parse().unwrap()));
-    assert!(vm.ping("172.24.4.1".parse().unwrap()), "the VM cannot reach the host through SNAT");
+    eventually("the router answers", Duration::from_secs(20), || {
+        vm.ping("10.0.0.1".parse().unwrap())
+    });
+    assert!(
+        vm.ping("172.24.4.1".parse().unwrap()),
+        "the VM cannot reach the host through SNAT"
+    );
     assert_eq!(seen_as(&host, &vm.ns, "172.24.4.1", 7001), gw_ip, "SNAT");
     // In through a floating IP, once the group lets it in; out as the floating IP.
-    c.os(DEMO, &["security", "group", "rule", "create", "--protocol", "icmp", "default"]);
-    c.os(DEMO, &["security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", "default"]);
-    let fip = c.os_json(DEMO, &["floating", "ip", "create", "public", "--port", s(&port, "id")]);
+    c.os(
+        DEMO,
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "icmp",
+            "default",
+        ],
+    );
+    c.os(
+        DEMO,
+        &[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "22",
+            "default",
+        ],
+    );
+    let fip = c.os_json(
+        DEMO,
+        &[
+            "floating",
+            "ip",
+            "create",
+            "public",
+            "--port",
+            s(&port, "id"),
+        ],
+    );
     let fip_ip: IpAddr = s(&fip, "floating_ip_address").parse().unwrap();
     eventually("the floating IP answers", Duration::from_secs(20), || {
-        host.sh(&format!("busybox ping -c 1 -W 1 {fip_ip}")).success()
+        host.sh(&format!("busybox ping -c 1 -W 1 {fip_ip}"))
+            .success()
     });
-    assert_eq!(seen_as(&host, &vm.ns, "172.24.4.1", 7002), fip_ip.to_string(), "floating IP SNAT");
-    assert_eq!(seen_as(&vm.ns, &host, &fip_ip.to_string(), 22), "172.24.4.1", "floating IP DNAT");
+    assert_eq!(
+        seen_as(&host, &vm.ns, "172.24.4.1", 7002),
+        fip_ip.to_string(),
+        "floating IP SNAT"
+    );
+    assert_eq!(
+        seen_as(&vm.ns, &host, &fip_ip.to_string(), 22),
+        "172.24.4.1",
+        "floating IP DNAT"
+    );
     // A port forwarding on a second floating IP: its port 2222 reaches the VM's 22
     // (a port with a floating IP of its own takes none, as in Neutron: unset it first).
     c.os(DEMO, &["floating", "ip", "unset", "--port", s(&fip, "id")]);
     let fip2 = c.os_json(DEMO, &["floating", "ip", "create", "public"]);
     let fip2_ip = s(&fip2, "floating_ip_address").to_owned();
-    c.os(DEMO, &["floating", "ip", "port", "forwarding", "create", "--internal-ip-address", &fixed.to_string(),
-        "--port", s(&port, "id"), "--internal-protocol-port", "22", "--external-protocol-port", "2222",
-        "--protocol", "tcp", &fip2_ip]);
+    c.os(
+        DEMO,
+        &[
+            "floating",
+            "ip",
+            "port",
+            "forwarding",
+            "create",
+            "--internal-ip-address",
+            &fixed.to_string(),
+            "--port",
+            s(&port, "id"),
+            "--internal-protocol-port",
+            "22",
+            "--external-protocol-port",
+            "2222",
+            "--protocol",
+            "tcp",
+            &fip2_ip,
+        ],
+    );
     thread::sleep(Duration::from_secs(2));
     let via_pf = {
         let listener = vm
@@ -235,16 +315,42 @@ fn cli_router_floating_ips_port_forwarding_and_qos() {
             .unwrap();
         thread::sleep(Duration::from_millis(300));
         let _ = host.sh(&format!("echo hi | timeout 5 busybox nc {fip2_ip} 2222"));
-        String::from_utf8_lossy(&listener.wait_with_output().unwrap().stdout).trim().to_owned()
+        String::from_utf8_lossy(&listener.wait_with_output().unwrap().stdout)
+            .trim()
+            .to_owned()
     };
     assert_eq!(via_pf, "172.24.4.1", "port forwarding");
     // QoS: a bandwidth limit on the port puts a shaper on its tap.
-    c.os(ADMIN, &["network", "qos", "policy", "create", "--share", "slow"]);
-    c.os(ADMIN, &["network", "qos", "rule", "create", "--type", "bandwidth-limit", "--max-kbps", "8000", "--max-burst-kbits", "800", "--egress", "slow"]);
-    c.os(DEMO, &["port", "set", "--qos-policy", "slow", s(&port, "id")]);
+    c.os(
+        ADMIN,
+        &["network", "qos", "policy", "create", "--share", "slow"],
+    );
+    c.os(
+        ADMIN,
+        &[
+            "network",
+            "qos",
+            "rule",
+            "create",
+            "--type",
+            "bandwidth-limit",
+            "--max-kbps",
+            "8000",
+            "--max-burst-kbits",
+            "800",
+            "--egress",
+            "slow",
+        ],
+    );
+    c.os(
+        DEMO,
+        &["port", "set", "--qos-policy", "slow", s(&port, "id")],
+    );
     let tap = format!("tap{}", &s(&port, "id")[..11]);
     eventually("the tap is shaped", Duration::from_secs(20), || {
-        host.sh(&format!("tc qdisc show dev {tap}")).stdout.contains("tbf")
+        host.sh(&format!("tc qdisc show dev {tap}"))
+            .stdout
+            .contains("tbf")
     });
     // The agent list shows the host's agent.
     let agents = c.os_json(ADMIN, &["network", "agent", "list", "--host", "h1"]);

@@ -60,12 +60,16 @@ impl MetadataDouble {
             .spawn()
             .expect("python3");
         let double = MetadataDouble(child);
-        eventually("the metadata double listens", Duration::from_secs(10), || {
-            host.sh(&format!(
+        eventually(
+            "the metadata double listens",
+            Duration::from_secs(10),
+            || {
+                host.sh(&format!(
                 "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 1)'"
             ))
-            .success()
-        });
+                .success()
+            },
+        );
         double
     }
 }
@@ -131,7 +135,15 @@ fn guests_get_their_own_metadata_through_the_router_or_dhcp() {
     let net = c.os_json(DEMO, &["network", "create", "isolated"]);
     c.os(
         DEMO,
-        &["subnet", "create", "--network", "isolated", "--subnet-range", "10.30.0.0/24", "isolated-sub"],
+        &[
+            "subnet",
+            "create",
+            "--network",
+            "isolated",
+            "--subnet-range",
+            "10.30.0.0/24",
+            "isolated-sub",
+        ],
     );
     let server2 = "0b7e5f1c-2222-4c1a-9d6e-000000000002";
     let (p2, vm2) = vm(&c, &host, s(&net, "id"), "md2", &["--device", server2]);
@@ -141,7 +153,10 @@ fn guests_get_their_own_metadata_through_the_router_or_dhcp() {
     assert_eq!(md["network_id"], net["id"], "{md}");
     assert_eq!(md["router_id"], Value::Null, "{md}");
     // The first VM still gets its own.
-    assert_eq!(metadata(&vm1).map(|m| m["uuid"].clone()), Ok(server1.into()));
+    assert_eq!(
+        metadata(&vm1).map(|m| m["uuid"].clone()),
+        Ok(server1.into())
+    );
 
     // A port that belongs to no instance: 404 from the proxy.
     let (p3, vm3) = vm(&c, &host, s(&net, "id"), "md3", &[]);
@@ -154,7 +169,11 @@ fn guests_get_their_own_metadata_through_the_router_or_dhcp() {
     let started = std::time::Instant::now();
     let err = metadata(&vm1).expect_err("the service is down");
     assert!(err.contains("503"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 
     let shown = c.os_json(ADMIN, &["port", "show", s(&p2, "id")]);
     assert_eq!(shown["device_id"], server2, "{shown}");

@@ -218,7 +218,10 @@ impl Proxies {
     pub async fn stop_all(&mut self) {
         for (_, (_, r)) in std::mem::take(&mut self.running) {
             r.stop.cancel();
-            if tokio::time::timeout(Duration::from_secs(5), r.task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), r.task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("a metadata proxy did not stop within 5 s");
             }
         }
@@ -292,11 +295,26 @@ impl Proxy {
     }
 
     /// The guest's headers without hop-by-hop and identity ones, plus the identity.
-    fn headers(&self, from: &HeaderMap, address: IpAddr, i: &Instance) -> anyhow::Result<HeaderMap> {
+    fn headers(
+        &self,
+        from: &HeaderMap,
+        address: IpAddr,
+        i: &Instance,
+    ) -> anyhow::Result<HeaderMap> {
         let mut out = HeaderMap::new();
         for (name, value) in from {
             let n = name.as_str();
-            if IDENTITY.contains(&n) || matches!(n, "host" | "connection" | "content-length" | "transfer-encoding" | "keep-alive" | "upgrade") {
+            if IDENTITY.contains(&n)
+                || matches!(
+                    n,
+                    "host"
+                        | "connection"
+                        | "content-length"
+                        | "transfer-encoding"
+                        | "keep-alive"
+                        | "upgrade"
+                )
+            {
                 continue;
             }
             out.append(name.clone(), value.clone());
@@ -318,7 +336,12 @@ impl Proxy {
         Ok(out)
     }
 
-    async fn forward(&self, req: Request, address: IpAddr, i: &Instance) -> anyhow::Result<Response> {
+    async fn forward(
+        &self,
+        req: Request,
+        address: IpAddr,
+        i: &Instance,
+    ) -> anyhow::Result<Response> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{path}", self.upstream.url);
@@ -378,7 +401,10 @@ mod tests {
         }))
         .unwrap();
         let w = wanted(&plan);
-        assert_eq!(w, [Origin::Router("r1".into()), Origin::Network("n1".into())]);
+        assert_eq!(
+            w,
+            [Origin::Router("r1".into()), Origin::Network("n1".into())]
+        );
         assert_eq!(w[0].namespace(), "qrouter-r1");
         assert_eq!(w[0].address().to_string(), "0.0.0.0:9697");
         assert_eq!(w[1].namespace(), "qdhcp-n1");

@@ -55,7 +55,10 @@ pub async fn ensure(say: impl Fn(String)) -> anyhow::Result<()> {
             packages.join(" ")
         );
     }
-    say(format!("installing {} (Debian packages)", packages.join(" ")));
+    say(format!(
+        "installing {} (Debian packages)",
+        packages.join(" ")
+    ));
     let mut args = vec!["install", "-y", "--no-install-recommends"];
     args.extend(&packages);
     if !apt(&args).await? {

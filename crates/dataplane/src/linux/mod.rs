@@ -40,7 +40,10 @@ use crate::plan::{HostPlan, NetworkKind, NetworkPlan, PortPlan};
 /// A TCP listener on `addr` opened inside the namespace `ns` (non-blocking, for tokio):
 /// a socket keeps the namespace it was made in, so it accepts there while its owner's
 /// threads stay in theirs (the agent's metadata proxies).
-pub fn tcp_listener_in(ns: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, Error> {
+pub fn tcp_listener_in(
+    ns: &str,
+    addr: std::net::SocketAddr,
+) -> Result<std::net::TcpListener, Error> {
     netlink::in_namespace_thread(ns, || {
         let l = std::net::TcpListener::bind(addr)
             .map_err(Error::io(format!("listening on {addr} in {ns}")))?;

@@ -525,7 +525,10 @@ mod tests {
         let input = rendered.iter().find(|c| c.name == "input").unwrap();
         assert_eq!(
             input.rules,
-            ["tcp dport 9697 ct status dnat accept", "tcp dport 9697 drop"]
+            [
+                "tcp dport 9697 ct status dnat accept",
+                "tcp dport 9697 drop"
+            ]
         );
         r.gateway = None;
         let names = |r: &RouterPlan| -> Vec<String> {

@@ -140,32 +140,29 @@ pub fn chains(r: &RouterPlan) -> Result<Vec<Chain>, Error> {
         None => (Vec::new(), Vec::new()),
     };
     pre.extend(nat_pre);
-    let mut out = Vec::new();
-    if !pre.is_empty() {
-        out.push(Chain {
+    let hooks = [
+        (
+            "prerouting",
+            "type nat hook prerouting priority dstnat",
+            pre,
+        ),
+        (
+            "postrouting",
+            "type nat hook postrouting priority srcnat",
+            post,
+        ),
+        ("input", "type filter hook input priority filter", input),
+    ];
+    Ok(hooks
+        .into_iter()
+        .filter(|(_, _, rules)| !rules.is_empty())
+        .map(|(name, hook, rules)| Chain {
             family: Family::Ip,
-            name: "prerouting".into(),
-            base: Some("type nat hook prerouting priority dstnat; policy accept;".into()),
-            rules: pre,
-        });
-    }
-    if !post.is_empty() {
-        out.push(Chain {
-            family: Family::Ip,
-            name: "postrouting".into(),
-            base: Some("type nat hook postrouting priority srcnat; policy accept;".into()),
-            rules: post,
-        });
-    }
-    if !input.is_empty() {
-        out.push(Chain {
-            family: Family::Ip,
-            name: "input".into(),
-            base: Some("type filter hook input priority filter; policy accept;".into()),
-            rules: input,
-        });
-    }
-    Ok(out)
+            name: name.into(),
+            base: Some(format!("{hook}; policy accept;")),
+            rules,
+        })
+        .collect())
 }
 
 /// The NAT rules of a router with a gateway: (prerouting, postrouting).

@@ -197,3 +197,74 @@ pub async fn serve(
     };
     tokio::join!(server.run(handler, shutdown.cancelled()), notify);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FixedIp, DEVICE_OWNER_DHCP};
+    use types::{Id, NetworkId, SubnetId};
+
+    fn port(network: &NetworkId, owner: &str, device: &str, ip: &str) -> Port {
+        Port {
+            id: Id::generate(),
+            project_id: "p1".into(),
+            network_id: network.clone(),
+            name: String::new(),
+            description: String::new(),
+            admin_state_up: true,
+            mac_address: "fa:16:3e:00:00:01".into(),
+            fixed_ips: vec![FixedIp {
+                subnet_id: SubnetId::generate(),
+                ip_address: ip.parse().unwrap(),
+            }],
+            device_id: device.into(),
+            device_owner: owner.into(),
+            host_id: String::new(),
+            vnic_type: "normal".into(),
+            profile: serde_json::Value::Null,
+            status: "ACTIVE".into(),
+            port_security_enabled: true,
+            security_groups: vec![],
+            allowed_address_pairs: vec![],
+            extra_dhcp_opts: vec![],
+            dns_name: String::new(),
+            qos_policy_id: None,
+            revision: 1,
+            created_at: String::new(),
+            updated_at: String::new(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn an_address_names_its_instance_on_the_router_or_network_asked() {
+        let (a, b) = (NetworkId::generate(), NetworkId::generate());
+        let ports = [
+            port(&a, DEVICE_OWNER_ROUTER_INTERFACE, "r1", "10.0.0.1"),
+            port(&a, DEVICE_OWNER_DHCP, "dhcp", "10.0.0.2"),
+            port(&a, "compute:nova", "server-a", "10.0.0.5"),
+            // the same address on another network (overlapping tenant ranges)
+            port(&b, "compute:nova", "server-b", "10.0.0.5"),
+            port(&b, "", "", "10.0.0.6"),
+        ];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let found = instance_of(&ports, Some("r1"), None, ip("10.0.0.5"));
+        assert_eq!(
+            found,
+            Some(Instance {
+                device_id: "server-a".into(),
+                project_id: "p1".into()
+            })
+        );
+        let on_b = instance_of(&ports, None, Some(b.as_str()), ip("10.0.0.5"));
+        assert_eq!(on_b.map(|i| i.device_id), Some("server-b".into()));
+        // network ports and ports without a device are no instances; unknown routers
+        // have no networks
+        assert_eq!(instance_of(&ports, Some("r1"), None, ip("10.0.0.2")), None);
+        assert_eq!(
+            instance_of(&ports, None, Some(b.as_str()), ip("10.0.0.6")),
+            None
+        );
+        assert_eq!(instance_of(&ports, Some("r2"), None, ip("10.0.0.5")), None);
+    }
+}

@@ -173,17 +173,20 @@ impl Vm {
     }
 }
 
-/// Remove the DHCP namespaces and dnsmasq processes an agent with `state_dir` left
-/// (a test that failed before deleting its networks).
+/// Remove the DHCP and router namespaces and the dnsmasq processes an agent with
+/// `state_dir` left (namespaces are named machine-wide: they outlive the host
+/// namespace the agent ran in).
 pub fn remove_agent_leftovers(state_dir: &Path) {
-    let Ok(dirs) = fs::read_dir(state_dir.join("dhcp")) else {
-        return;
-    };
-    for d in dirs.flatten() {
-        let net = d.file_name().to_string_lossy().into_owned();
-        if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
-            let _ = sh(&format!("kill -9 {}", pid.trim()));
+    for (kind, prefix) in [("dhcp", "qdhcp"), ("routers", "qrouter")] {
+        let Ok(dirs) = fs::read_dir(state_dir.join(kind)) else {
+            continue;
+        };
+        for d in dirs.flatten() {
+            let id = d.file_name().to_string_lossy().into_owned();
+            if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
+                let _ = sh(&format!("kill -9 {}", pid.trim()));
+            }
+            let _ = sh(&format!("ip netns del {prefix}-{id}"));
         }
-        let _ = sh(&format!("ip netns del qdhcp-{net}"));
     }
 }

@@ -231,6 +231,7 @@ async fn routers(dp: &Linux, mut plan: HostPlan, tag: u32) {
         routes: vec![],
         floating_ips: (2..52).map(fip).collect(),
         port_forwardings: vec![],
+        metadata: false,
     });
     timed(dp, &plan, "router with 50 floating IPs, first apply").await;
     timed(dp, &plan, "  re-apply, unchanged").await;

@@ -2,10 +2,17 @@
 //! a [`Dataplane`](crate::Dataplane). Plain data, serializable so it can travel over the
 //! bus, comparable so the agent can skip an apply when nothing changed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+/// The metadata address guests ask (`http://169.254.169.254/`).
+pub const METADATA_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+/// The port of the agent's metadata proxy in a router namespace: guests' connections
+/// to [`METADATA_ADDRESS`] port 80 are redirected there (Neutron's 9697).
+pub const METADATA_PROXY_PORT: u16 = 9697;
 
 /// Everything one host must have: its networks and the ports plugged on it. Whatever the
 /// dataplane owns and this plan does not name is removed by the next apply.
@@ -73,6 +80,13 @@ pub struct RouterPlan {
     pub floating_ips: Vec<FloatingIpPlan>,
     /// Port forwardings of floating IPs to internal addresses.
     pub port_forwardings: Vec<PortForwardingPlan>,
+    /// Whether guests behind it reach the metadata service through it: TCP to
+    /// [`METADATA_ADDRESS`] port 80 arriving on a `qr-` device is redirected to
+    /// [`METADATA_PROXY_PORT`] in the namespace (the source address stays: it tells the
+    /// instance), where the agent's metadata proxy listens; that port is closed to
+    /// anything not redirected.
+    #[serde(default)]
+    pub metadata: bool,
 }
 
 /// A router's gateway port on the external network: the `qg-` device.
@@ -207,7 +221,8 @@ pub struct DhcpPlan {
     /// The static leases: every port of the network with an address in a served subnet.
     pub hosts: Vec<DhcpHost>,
     /// The network has no router: hold 169.254.169.254/32 in the namespace and push it
-    /// to guests as an option-121 route via the DHCP port.
+    /// to guests as an option-121 route via the DHCP port; the agent's metadata proxy
+    /// listens on 169.254.169.254:80 in the namespace.
     pub metadata: bool,
 }
 

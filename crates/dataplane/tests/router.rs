@@ -50,6 +50,7 @@ fn router(id: &str, public: &str, snat: bool) -> RouterPlan {
         routes: vec![],
         floating_ips: vec![],
         port_forwardings: vec![],
+        metadata: false,
     }
 }
 

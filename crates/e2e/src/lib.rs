@@ -30,6 +30,7 @@ use serde_json::Value;
 
 pub mod agent;
 pub mod netns;
+pub mod network;
 
 pub use agent::{Bus, HostAgent};
 
@@ -762,6 +763,7 @@ impl Cloud {
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
         ));
+        self.push_options(&mut text, "network_agent");
         if let Some(url) = self.database_url() {
             text.push_str(&format!(
                 "\n[database]\nurl = {}\n",
@@ -818,6 +820,12 @@ impl Cloud {
     /// Where the network agent keeps its files.
     pub fn agent_state_dir(&self) -> PathBuf {
         self.data_dir.join("network-agent")
+    }
+
+    /// Add a line to the `[network_agent]` section of the configuration (before the
+    /// first start), e.g. `metadata_url = "http://127.0.0.1:8775"`.
+    pub fn agent_option(&mut self, line: &str) {
+        self.option("network_agent", line);
     }
 
     /// Add a line to the `[identity]` section of the configuration (before the first

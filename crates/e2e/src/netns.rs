@@ -217,6 +217,27 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The udhcpc event script of [`Vm::dhcp`]: option 121 routes replace the router
+/// option when given (RFC 3442), as in a guest.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr flush dev $interface
+    ip addr add $ip/${mask:-24} dev $interface
+    if [ -n "$staticroutes" ]; then
+        set -- $staticroutes
+        while [ $# -ge 2 ]; do
+            ip route replace $1 via $2 dev $interface
+            shift 2
+        done
+    elif [ -n "$router" ]; then
+        ip route replace default via ${router%% *}
+    fi
+    echo "BOUND $ip";;
+esac
+exit 0
+"#;
+
 /// A "VM": a namespace whose `eth0` (with the port's MAC) is the peer of the port's tap
 /// in the host namespace.
 pub struct Vm {
@@ -242,19 +263,19 @@ impl Vm {
         }
     }
 
-    /// Ask for an address by DHCP (busybox udhcpc) and configure it; the address got.
+    /// Ask for an address by DHCP (busybox udhcpc) and configure it, with the option
+    /// 121 routes (or else the default route); the address got.
     pub fn dhcp(&self) -> Option<IpAddr> {
-        let script = "/tmp/oxistack-e2e-udhcpc.sh";
+        let script = "/tmp/oxistack-e2e-udhcpc2.sh";
         if !Path::new(script).exists() {
-            let _ = fs::write(
-                script,
-                "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr flush dev $interface; ip addr add $ip/${mask:-24} dev $interface; [ -n \"$router\" ] && ip route replace default via ${router%% *}; echo \"BOUND $ip\";; esac\nexit 0\n",
-            );
-            let _ = sh(&format!("chmod 755 {script}"));
+            // written whole, then renamed: a test running meanwhile never sees half
+            let tmp = format!("{script}.{}", std::process::id());
+            let _ = fs::write(&tmp, UDHCPC_SCRIPT);
+            let _ = sh(&format!("chmod 755 {tmp} && mv -f {tmp} {script}"));
         }
         for _ in 0..3 {
             let out = self.ns.sh(&format!(
-                "timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s {script}"
+                "timeout 15 busybox udhcpc -i eth0 -n -q -t 5 -T 1 -O staticroutes -s {script}"
             ));
             if let Some(ip) = out.stdout.lines().find_map(|l| l.strip_prefix("BOUND ")) {
                 return ip.trim().parse().ok();
@@ -281,8 +302,9 @@ impl Vm {
     }
 }
 
-/// Remove the DHCP namespaces and dnsmasq processes an agent with `state_dir` left
-/// (a test that failed before deleting its networks).
+/// Remove the DHCP and router namespaces and the dnsmasq processes an agent with
+/// `state_dir` left (namespaces are named machine-wide: they outlive the host
+/// namespace the agent ran in).
 pub fn remove_agent_leftovers(state_dir: &Path) {
     remove_tagged_agent_leftovers(state_dir, None);
 }
@@ -290,18 +312,20 @@ pub fn remove_agent_leftovers(state_dir: &Path) {
 /// [`remove_agent_leftovers`] of an agent whose DHCP namespaces carry `namespace_tag`
 /// (`qdhcp-<network>-<tag>`: several hosts' agents on one machine).
 pub fn remove_tagged_agent_leftovers(state_dir: &Path, namespace_tag: Option<&str>) {
-    let Ok(dirs) = fs::read_dir(state_dir.join("dhcp")) else {
-        return;
-    };
-    for d in dirs.flatten() {
-        let net = d.file_name().to_string_lossy().into_owned();
-        if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
-            let _ = sh(&format!("kill -9 {}", pid.trim()));
-        }
-        let ns = match namespace_tag {
-            Some(tag) => format!("qdhcp-{net}-{tag}"),
-            None => format!("qdhcp-{net}"),
+    for (kind, prefix) in [("dhcp", "qdhcp"), ("routers", "qrouter")] {
+        let Ok(dirs) = fs::read_dir(state_dir.join(kind)) else {
+            continue;
         };
-        let _ = sh(&format!("ip netns del {ns}"));
+        for d in dirs.flatten() {
+            let id = d.file_name().to_string_lossy().into_owned();
+            if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
+                let _ = sh(&format!("kill -9 {}", pid.trim()));
+            }
+            let ns = match namespace_tag {
+                Some(tag) if kind == "dhcp" => format!("{prefix}-{id}-{tag}"),
+                _ => format!("{prefix}-{id}"),
+            };
+            let _ = sh(&format!("ip netns del {ns}"));
+        }
     }
 }

@@ -5,67 +5,13 @@
 //! unblocked by security group rules, and cannot spoof another address. openstacksdk
 //! drives the same objects once.
 
-use std::{
-    net::IpAddr,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, thread, time::Duration};
 
 use e2e::{
-    netns::{self, Netns, Vm},
-    Cloud, Engine, ADMIN, DEMO,
+    netns::{self, Netns},
+    network::{eventually, fixed_ip, host_cloud, s, vm},
+    Engine, ADMIN, DEMO,
 };
-use serde_json::Value;
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
-}
-
-/// The cloud inside a fresh host namespace (`None`: this machine cannot run it).
-fn host_cloud(engine: Engine) -> Option<(Netns, Cloud)> {
-    if !netns::available() {
-        return None;
-    }
-    let host = Netns::new("oxi-host");
-    let mut c = Cloud::new(engine)?;
-    c.in_netns(&host);
-    c.up();
-    Some((host, c))
-}
-
-/// Wait until `f` holds (or fail after `within`).
-#[track_caller]
-fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A port of the demo project on `net`, bound to the agent's host (as Compute binds a
-/// server's port), and a VM plugged on it.
-fn vm(c: &Cloud, host: &Netns, net: &str, name: &str, extra: &[&str]) -> (Value, Vm) {
-    let mut args = vec![
-        "port",
-        "create",
-        "--network",
-        net,
-        "--project",
-        "demo",
-        "--host",
-        "h1",
-    ];
-    args.extend_from_slice(extra);
-    args.push(name);
-    let port = c.os_json(ADMIN, &args);
-    let v = Vm::plug(host, s(&port, "id"), s(&port, "mac_address"));
-    (port, v)
-}
-
-fn fixed_ip(port: &Value) -> IpAddr {
-    s(&port["fixed_ips"][0], "ip_address").parse().unwrap()
-}
 
 #[test]
 fn cli_networks_with_real_packets() {

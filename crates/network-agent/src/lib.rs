@@ -10,6 +10,7 @@
 //! repair what was changed on the host by hand. The dataplane reconciles, so a restarted
 //! agent rebuilds what is missing and leaves what is right alone.
 
+pub mod metadata;
 mod tools;
 
 use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -67,6 +68,11 @@ pub struct Config {
     /// Appended to its DHCP namespaces' names (`qdhcp-<network>-<tag>`): needed only
     /// when several hosts' agents run on one machine, which share `/run/netns`.
     pub namespace_tag: Option<String>,
+    /// The compute metadata service the metadata proxies forward guests' requests to.
+    pub metadata_url: String,
+    /// The secret shared with the metadata service: the proxies sign the instance id
+    /// with it (`X-Instance-ID-Signature`), as Neutron's metadata agent does.
+    pub metadata_proxy_shared_secret: String,
 }
 
 impl Default for Config {
@@ -86,6 +92,8 @@ impl Default for Config {
             state_dir: None,
             owner: "oxistack".into(),
             namespace_tag: None,
+            metadata_url: "http://127.0.0.1:8775".into(),
+            metadata_proxy_shared_secret: String::new(),
         }
     }
 }
@@ -121,6 +129,10 @@ owner = "oxistack"
 # Only for several hosts' agents on one machine (a simulation): appended to the DHCP
 # namespaces' names (qdhcp-<network>-<tag>), different for each.
 # namespace_tag = "host1"
+# Guests' metadata requests (http://169.254.169.254/) go on to this service, signed
+# with the shared secret (X-Instance-ID-Signature), as Neutron's metadata agent does.
+metadata_url = "http://127.0.0.1:8775"
+metadata_proxy_shared_secret = ""
 "#;
 
 /// `external_mode` in the configuration.
@@ -172,7 +184,7 @@ impl service::Agent for NetworkAgent {
             namespace_tag: cfg.namespace_tag.clone(),
         })
         .context("cannot set up the Linux dataplane")?;
-        let agent = Agent::new(cfg, ctx.bus.clone(), Arc::new(dp));
+        let agent = Agent::new(cfg, ctx.bus.clone(), Arc::new(dp))?;
         // Listening before start returns: a change made right after is not missed.
         let notices = Server::<AgentNotifier>::listen(&*ctx.bus, Some(&agent.host)).await?;
         ctx.tasks
@@ -200,6 +212,8 @@ pub struct Agent {
     plugin: Client<Plugin>,
     dataplane: Arc<dyn Dataplane>,
     started_at: String,
+    /// What the metadata proxies forward to (they start with [`Agent::run`]).
+    upstream: Arc<metadata::Upstream>,
 }
 
 /// What the last sync left.
@@ -211,15 +225,27 @@ struct Synced {
 }
 
 impl Agent {
-    pub fn new(cfg: Config, bus: Arc<dyn bus::Transport>, dataplane: Arc<dyn Dataplane>) -> Agent {
+    pub fn new(
+        cfg: Config,
+        bus: Arc<dyn bus::Transport>,
+        dataplane: Arc<dyn Dataplane>,
+    ) -> anyhow::Result<Agent> {
         let host = cfg.host.clone().unwrap_or_else(hostname);
-        Agent {
+        // a guest waits for its metadata: a lookup gets seconds, not a sync's 30
+        let lookups = Client::<Plugin>::new(bus.clone()).with_timeout(Duration::from_secs(5));
+        let upstream = Arc::new(metadata::Upstream::new(
+            lookups,
+            &cfg.metadata_url,
+            &cfg.metadata_proxy_shared_secret,
+        )?);
+        Ok(Agent {
             cfg,
             host,
             plugin: Client::<Plugin>::new(bus).with_timeout(Duration::from_secs(30)),
             dataplane,
             started_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        }
+            upstream,
+        })
     }
 
     fn report(&self, synced: &Synced) -> AgentReport {
@@ -331,6 +357,7 @@ impl Agent {
         );
         let work = async {
             let mut synced = Synced::default();
+            let mut proxies = metadata::Proxies::new(self.upstream.clone());
             let resync = Duration::from_secs(self.cfg.resync_interval.max(1));
             let beat = Duration::from_secs(self.cfg.heartbeat_interval.max(1));
             let mut last_beat = tokio::time::Instant::now();
@@ -338,6 +365,9 @@ impl Agent {
             self.sync(&mut synced, &progress, true).await;
             self.send_report(&synced).await;
             loop {
+                if let Some(plan) = &synced.plan {
+                    proxies.reconcile(plan);
+                }
                 let wait = if synced.unwired.is_empty() {
                     resync.min(beat)
                 } else {
@@ -358,6 +388,7 @@ impl Agent {
                 }
                 self.sync(&mut synced, &progress, force).await;
             }
+            proxies.stop_all().await;
         };
         tokio::join!(listen, work);
     }

@@ -291,7 +291,7 @@ fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
             enable_snat: g.enable_snat,
         })
     });
-    let interfaces = owned(model::DEVICE_OWNER_ROUTER_INTERFACE)
+    let interfaces: Vec<dp::RouterInterface> = owned(model::DEVICE_OWNER_ROUTER_INTERFACE)
         .map(|p| dp::RouterInterface {
             port_id: p.id.to_string(),
             network_id: p.network_id.to_string(),
@@ -330,7 +330,6 @@ fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
     dp::RouterPlan {
         id: r.id.to_string(),
         gateway,
-        interfaces,
         routes: r
             .routes
             .iter()
@@ -341,6 +340,9 @@ fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
             .collect(),
         floating_ips,
         port_forwardings,
+        // guests behind it ask it for metadata (their DHCP namespace does not hold it)
+        metadata: !interfaces.is_empty(),
+        interfaces,
     }
 }
 
@@ -394,6 +396,14 @@ fn network_kind(w: &World, net: &Network, host: &str, me: Option<&Host>) -> dp::
         }
         _ => dp::NetworkKind::Local,
     }
+}
+
+/// Whether a router has an interface on the network (its guests get metadata through
+/// that router rather than through the DHCP namespace).
+fn has_router_interface(w: &World, network: &types::NetworkId) -> bool {
+    w.ports
+        .iter()
+        .any(|p| p.network_id == *network && p.device_owner == model::DEVICE_OWNER_ROUTER_INTERFACE)
 }
 
 fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
@@ -452,8 +462,8 @@ fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
             })
             .collect(),
         hosts,
-        // The metadata proxy arrives with routers and the compute metadata service.
-        metadata: false,
+        // without a router, guests reach the metadata proxy in the DHCP namespace
+        metadata: !has_router_interface(w, &net.id),
     })
 }
 

@@ -18,7 +18,7 @@ use crate::plan::{DhcpPlan, NetworkPlan};
 use crate::Error;
 
 /// The metadata address held by DHCP namespaces of networks without a router.
-pub const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+pub const METADATA: Ipv4Addr = crate::plan::METADATA_ADDRESS;
 
 /// The files of one network's dnsmasq.
 #[derive(Clone, Debug, PartialEq, Eq)]

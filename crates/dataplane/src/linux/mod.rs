@@ -37,6 +37,32 @@ use self::netlink::{Link, Netlink};
 use crate::names;
 use crate::plan::{HostPlan, NetworkKind, NetworkPlan, PortPlan};
 
+/// A TCP listener on `addr` opened inside the namespace `ns` (non-blocking, for tokio):
+/// a socket keeps the namespace it was made in, so it accepts there while its owner's
+/// threads stay in theirs (the agent's metadata proxies).
+pub fn tcp_listener_in(
+    ns: &str,
+    addr: std::net::SocketAddr,
+) -> Result<std::net::TcpListener, Error> {
+    netlink::in_namespace_thread(ns, || {
+        let l = std::net::TcpListener::bind(addr)
+            .map_err(Error::io(format!("listening on {addr} in {ns}")))?;
+        l.set_nonblocking(true)
+            .map_err(Error::io(format!("listening on {addr} in {ns}")))?;
+        Ok(l)
+    })
+}
+
+/// The identity of the namespace `ns` (its nsfs inode), `None` when it does not exist:
+/// it changes when the namespace is deleted and made again, so a listener opened in the
+/// old one can be told stale.
+pub fn namespace_identity(ns: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(format!("/run/netns/{ns}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
 /// The names in a state subdirectory (none when it does not exist).
 fn list_dir(dir: &std::path::Path) -> Result<Vec<String>, Error> {
     let entries = match std::fs::read_dir(dir) {

@@ -11,6 +11,11 @@
 //!   everything from the internal subnets (and the destinations of extra routes) to
 //!   the first gateway address.
 //!
+//! - with [`RouterPlan::metadata`]: first in `prerouting`, guests' TCP to
+//!   169.254.169.254:80 arriving on a `qr-` device is redirected to the metadata proxy's
+//!   port in the namespace (REDIRECT keeps the source: it names the instance), and an
+//!   `input` chain drops connections to that port that were not redirected.
+//!
 //! NAT is decided on a connection's first packet, so replies to forwarded connections
 //! are never rewritten by the general SNAT. The floating IPs (and port forwarding
 //! IPs) are /32 addresses on `qg-`: the namespace answers ARP for them. A router's
@@ -26,7 +31,7 @@ use super::nft::{self, Chain, Family};
 use super::route::Route;
 use super::{cmd, Links, Linux};
 use crate::names;
-use crate::plan::{NetworkPlan, RouterPlan};
+use crate::plan::{NetworkPlan, RouterGateway, RouterPlan, METADATA_ADDRESS, METADATA_PROXY_PORT};
 use crate::Error;
 
 /// One router port: the veth pair and what the namespace end carries.
@@ -109,11 +114,59 @@ fn v4_set<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-/// The router's NAT chains (see the module docs); none without a gateway.
+/// The metadata redirect of a router (first in `prerouting`) and the `input` rules
+/// that keep its proxy's port closed to what was not redirected (from `qg-`, or to the
+/// router's own address directly); none unless [`RouterPlan::metadata`].
+pub fn metadata_rules(r: &RouterPlan) -> (Vec<String>, Vec<String>) {
+    if !r.metadata {
+        return (Vec::new(), Vec::new());
+    }
+    let port = METADATA_PROXY_PORT;
+    let pre = vec![format!(
+        "iifname \"qr-*\" ip daddr {METADATA_ADDRESS} tcp dport 80 redirect to :{port}"
+    )];
+    let input = vec![
+        format!("tcp dport {port} ct status dnat accept"),
+        format!("tcp dport {port} drop"),
+    ];
+    (pre, input)
+}
+
+/// The router's chains (see the module docs): metadata, and NAT with a gateway.
 pub fn chains(r: &RouterPlan) -> Result<Vec<Chain>, Error> {
-    let Some(g) = &r.gateway else {
-        return Ok(Vec::new());
+    let (mut pre, input) = metadata_rules(r);
+    let (nat_pre, post) = match &r.gateway {
+        Some(g) => nat_rules(r, g)?,
+        None => (Vec::new(), Vec::new()),
     };
+    pre.extend(nat_pre);
+    let hooks = [
+        (
+            "prerouting",
+            "type nat hook prerouting priority dstnat",
+            pre,
+        ),
+        (
+            "postrouting",
+            "type nat hook postrouting priority srcnat",
+            post,
+        ),
+        ("input", "type filter hook input priority filter", input),
+    ];
+    Ok(hooks
+        .into_iter()
+        .filter(|(_, _, rules)| !rules.is_empty())
+        .map(|(name, hook, rules)| Chain {
+            family: Family::Ip,
+            name: name.into(),
+            base: Some(format!("{hook}; policy accept;")),
+            rules,
+        })
+        .collect())
+}
+
+/// The NAT rules of a router with a gateway: (prerouting, postrouting).
+fn nat_rules(r: &RouterPlan, g: &RouterGateway) -> Result<(Vec<String>, Vec<String>), Error> {
     let qg = names::router_gateway(&g.port_id);
     let mut pre = Vec::new();
     for pf in &r.port_forwardings {
@@ -189,24 +242,7 @@ pub fn chains(r: &RouterPlan) -> Result<Vec<Chain>, Error> {
             ));
         }
     }
-    let mut out = Vec::new();
-    if !pre.is_empty() {
-        out.push(Chain {
-            family: Family::Ip,
-            name: "prerouting".into(),
-            base: Some("type nat hook prerouting priority dstnat; policy accept;".into()),
-            rules: pre,
-        });
-    }
-    if !post.is_empty() {
-        out.push(Chain {
-            family: Family::Ip,
-            name: "postrouting".into(),
-            base: Some("type nat hook postrouting priority srcnat; policy accept;".into()),
-            rules: post,
-        });
-    }
-    Ok(out)
+    Ok((pre, post))
 }
 
 /// Read `/proc/sys/<key>` in the namespace `ns` and set it to `value` when it differs;
@@ -435,6 +471,7 @@ mod tests {
                 internal_ip: "10.0.0.11".parse().unwrap(),
                 internal_port: 22,
             }],
+            metadata: false,
         }
     }
 
@@ -469,6 +506,34 @@ mod tests {
                 "oifname \"qg-11111111-aa\" ip saddr { 10.0.0.0/24, 192.168.5.0/24 } snat to 172.24.4.10"
             ]
         );
+    }
+
+    #[test]
+    fn metadata_is_redirected_to_the_proxy_with_or_without_a_gateway() {
+        let mut r = router();
+        r.metadata = true;
+        let rendered = chains(&r).unwrap();
+        assert_eq!(rendered[0].name, "prerouting");
+        assert_eq!(
+            rendered[0].rules[0],
+            "iifname \"qr-*\" ip daddr 169.254.169.254 tcp dport 80 redirect to :9697"
+        );
+        assert_eq!(rendered[0].rules.len(), 3, "the NAT rules follow");
+        let input = rendered.iter().find(|c| c.name == "input").unwrap();
+        assert_eq!(
+            input.rules,
+            [
+                "tcp dport 9697 ct status dnat accept",
+                "tcp dport 9697 drop"
+            ]
+        );
+        r.gateway = None;
+        let names = |r: &RouterPlan| -> Vec<String> {
+            chains(r).unwrap().into_iter().map(|c| c.name).collect()
+        };
+        assert_eq!(names(&r), ["prerouting", "input"]);
+        r.metadata = false;
+        assert!(names(&r).is_empty());
     }
 
     #[test]

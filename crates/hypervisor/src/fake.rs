@@ -1,0 +1,304 @@
+//! A driver with no processes: guests are entries in a map that change state at once.
+//! For API tests and for simulating many hosts in one process.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::{Driver, Error, HostInfo, InstanceSpec, Nic, PowerState, Result, RootDisk, Snapshot};
+
+#[derive(Clone, Debug)]
+struct Guest {
+    spec: InstanceSpec,
+    state: PowerState,
+    rescued: bool,
+}
+
+/// The fake driver. Clones share their guests.
+#[derive(Clone)]
+pub struct Fake {
+    info: HostInfo,
+    guests: Arc<Mutex<BTreeMap<String, Guest>>>,
+    /// Spawns of guests whose name contains this fail (to test unwinding).
+    fail_spawn_matching: Option<String>,
+}
+
+impl Fake {
+    /// A host with `vcpus`, `memory_mb` and `disk_gb`.
+    pub fn new(vcpus: u32, memory_mb: u64, disk_gb: u64) -> Self {
+        Self {
+            info: HostInfo {
+                hypervisor_type: "fake".into(),
+                hypervisor_version: 1000,
+                virt_type: "fake".into(),
+                vcpus,
+                memory_mb,
+                disk_gb,
+                cpu_model: "fake".into(),
+            },
+            guests: Arc::default(),
+            fail_spawn_matching: None,
+        }
+    }
+
+    /// Make `spawn` fail for guests whose `name` contains `needle`.
+    pub fn fail_spawn_matching(mut self, needle: impl Into<String>) -> Self {
+        self.fail_spawn_matching = Some(needle.into());
+        self
+    }
+
+    /// The spec a guest was last started with.
+    pub fn spec(&self, id: &str) -> Option<InstanceSpec> {
+        self.lock().get(id).map(|g| g.spec.clone())
+    }
+
+    /// Mark a guest as stopped behind the compute manager's back (its process died).
+    pub fn crash(&self, id: &str) {
+        if let Some(g) = self.lock().get_mut(id) {
+            g.state = PowerState::Shutdown;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Guest>> {
+        self.guests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with<T>(&self, id: &str, f: impl FnOnce(&mut Guest) -> Result<T>) -> Result<T> {
+        match self.lock().get_mut(id) {
+            Some(g) => f(g),
+            None => Err(Error::NotFound(id.to_owned())),
+        }
+    }
+
+    fn start(&self, spec: &InstanceSpec) -> Result<()> {
+        self.with(&spec.id, |g| {
+            g.spec = spec.clone();
+            if g.state != PowerState::Paused {
+                g.state = PowerState::Running;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn require(g: &Guest, states: &[PowerState], what: &str) -> Result<()> {
+    if states.contains(&g.state) {
+        Ok(())
+    } else {
+        Err(Error::State(format!(
+            "cannot {what} instance {} in power state {:?}",
+            g.spec.id, g.state
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for Fake {
+    fn host_info(&self) -> HostInfo {
+        self.info.clone()
+    }
+
+    async fn spawn(&self, spec: &InstanceSpec) -> Result<()> {
+        if let Some(n) = &self.fail_spawn_matching {
+            if spec.name.contains(n.as_str()) {
+                return Err(Error::Failed(format!(
+                    "fake spawn failure for {}",
+                    spec.name
+                )));
+            }
+        }
+        self.lock().entry(spec.id.clone()).or_insert_with(|| Guest {
+            spec: spec.clone(),
+            state: PowerState::Running,
+            rescued: false,
+        });
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &str) -> Result<()> {
+        self.lock().remove(id);
+        Ok(())
+    }
+
+    async fn power_off(&self, id: &str, _timeout: Duration) -> Result<()> {
+        self.with(id, |g| {
+            g.state = PowerState::Shutdown;
+            Ok(())
+        })
+    }
+
+    async fn power_on(&self, spec: &InstanceSpec) -> Result<()> {
+        self.start(spec)
+    }
+
+    async fn reboot(&self, spec: &InstanceSpec, hard: bool, _timeout: Duration) -> Result<()> {
+        self.with(&spec.id, |g| {
+            if !hard {
+                require(g, &[PowerState::Running], "soft reboot")?;
+            }
+            g.spec = spec.clone();
+            g.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.with(id, |g| {
+            require(g, &[PowerState::Running], "pause")?;
+            g.state = PowerState::Paused;
+            Ok(())
+        })
+    }
+
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.with(id, |g| {
+            require(g, &[PowerState::Paused], "unpause")?;
+            g.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn suspend(&self, id: &str) -> Result<()> {
+        self.with(id, |g| {
+            require(g, &[PowerState::Running, PowerState::Paused], "suspend")?;
+            g.state = PowerState::Suspended;
+            Ok(())
+        })
+    }
+
+    async fn resume(&self, spec: &InstanceSpec) -> Result<()> {
+        self.with(&spec.id, |g| {
+            require(g, &[PowerState::Suspended], "resume")?;
+            g.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn rescue(&self, spec: &InstanceSpec, _rescue: &RootDisk) -> Result<()> {
+        self.with(&spec.id, |g| {
+            g.rescued = true;
+            g.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn unrescue(&self, spec: &InstanceSpec) -> Result<()> {
+        self.with(&spec.id, |g| {
+            g.rescued = false;
+            g.spec = spec.clone();
+            g.state = PowerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn resize_root(&self, id: &str, size_gb: u64) -> Result<()> {
+        self.with(id, |g| {
+            require(g, &[PowerState::Shutdown], "resize")?;
+            g.spec.root.size_gb = size_gb;
+            Ok(())
+        })
+    }
+
+    async fn snapshot(&self, id: &str, dest: &Path) -> Result<Snapshot> {
+        self.with(id, |_| Ok(()))?;
+        let data = format!("fake snapshot of {id}\n");
+        tokio::fs::write(dest, &data)
+            .await
+            .map_err(|source| Error::Io {
+                context: format!("cannot write {}", dest.display()),
+                source,
+            })?;
+        Ok(Snapshot {
+            disk_format: "raw".into(),
+            size: data.len() as u64,
+        })
+    }
+
+    async fn attach_interface(&self, id: &str, nic: &Nic) -> Result<()> {
+        self.with(id, |g| {
+            g.spec.nics.retain(|n| n.port_id != nic.port_id);
+            g.spec.nics.push(nic.clone());
+            Ok(())
+        })
+    }
+
+    async fn detach_interface(&self, id: &str, port_id: &str) -> Result<()> {
+        self.with(id, |g| {
+            g.spec.nics.retain(|n| n.port_id != port_id);
+            Ok(())
+        })
+    }
+
+    async fn power_state(&self, id: &str) -> Result<PowerState> {
+        Ok(self.lock().get(id).map_or(PowerState::NoState, |g| g.state))
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        Ok(self.lock().keys().cloned().collect())
+    }
+
+    async fn console_log(&self, id: &str, max_bytes: usize) -> Result<String> {
+        self.with(id, |g| {
+            let log = format!(
+                "fake console of {}\nlogin: {}\n",
+                g.spec.name,
+                if g.rescued { "rescue" } else { "cirros" }
+            );
+            let start = log.len().saturating_sub(max_bytes);
+            Ok(log[start..].to_owned())
+        })
+    }
+
+    async fn vnc_address(&self, id: &str) -> Result<Option<SocketAddr>> {
+        self.with(id, |_| Ok(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MachineOptions;
+
+    fn spec(id: &str) -> InstanceSpec {
+        InstanceSpec {
+            id: id.into(),
+            name: format!("instance-{id}"),
+            vcpus: 1,
+            memory_mb: 512,
+            root: RootDisk {
+                base: "/nonexistent".into(),
+                base_format: "qcow2".into(),
+                size_gb: 1,
+            },
+            ephemeral_gb: 0,
+            swap_mb: 0,
+            nics: Vec::new(),
+            config_drive: None,
+            machine: MachineOptions::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fake_guest_moves_through_its_states() {
+        let d = Fake::new(4, 8192, 100);
+        let s = spec("a");
+        d.spawn(&s).await.unwrap();
+        d.spawn(&s).await.unwrap();
+        assert_eq!(d.power_state("a").await.unwrap(), PowerState::Running);
+        d.pause("a").await.unwrap();
+        assert!(matches!(d.pause("a").await, Err(Error::State(_))));
+        d.unpause("a").await.unwrap();
+        d.power_off("a", Duration::ZERO).await.unwrap();
+        assert_eq!(d.power_state("a").await.unwrap(), PowerState::Shutdown);
+        d.power_on(&s).await.unwrap();
+        assert_eq!(d.list().await.unwrap(), ["a"]);
+        d.destroy("a").await.unwrap();
+        d.destroy("a").await.unwrap();
+        assert_eq!(d.power_state("a").await.unwrap(), PowerState::NoState);
+        assert!(matches!(d.pause("a").await, Err(Error::NotFound(_))));
+    }
+}

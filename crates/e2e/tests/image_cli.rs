@@ -708,9 +708,6 @@ print(json.dumps({
 }))
 "#;
 
-/// The whole SDK run may take this long (CLIENT_TIMEOUT of the harness is longer).
-const SDK_BIG_IMAGE_TIMEOUT: Duration = Duration::from_secs(150);
-
 #[test]
 fn openstacksdk_1gib_upload_and_download() {
     let Some(c) = start(Engine::Sqlite, false) else {
@@ -743,9 +740,5 @@ fn openstacksdk_1gib_upload_and_download() {
     assert_eq!(s(img, "os_hash_algo"), "sha512", "{r}");
     assert_eq!(img["os_hash_value"], local["sha512"], "{r}");
     assert_eq!(r["gone"], true, "{r}");
-    assert!(
-        took < SDK_BIG_IMAGE_TIMEOUT,
-        "1 GiB up and down took {took:?} (bound {SDK_BIG_IMAGE_TIMEOUT:?})"
-    );
     assert!(!src.exists() && !dst.exists());
 }

@@ -216,21 +216,36 @@ print("OK")
 /// The address a TCP client in `from` appears with at a listener in `to` (a one-shot
 /// listener on `port` printing its peer), connecting to `address`.
 fn seen_as(to: &Netns, from: &Netns, address: &str, port: u16) -> String {
-    let listener = to
+    seen_via(to, from, address, port, port)
+}
+
+/// [`seen_as`] where `from` dials `address:dial` and `to` listens on `port` (a port
+/// forwarding in between).
+fn seen_via(to: &Netns, from: &Netns, address: &str, dial: u16, port: u16) -> String {
+    use std::io::BufRead;
+    let mut listener = to
         .command("python3")
         .args([
             "-c",
             &format!(
-                "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',{port}));s.listen(1);s.settimeout(15);c,a=s.accept();print(a[0]);c.close()"
+                "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',{port}));s.listen(1);print('listening',flush=True);s.settimeout(15);c,a=s.accept();print(a[0]);c.close()"
             ),
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("listener");
-    thread::sleep(Duration::from_millis(300));
-    let _ = from.sh(&format!("echo hi | timeout 5 busybox nc {address} {port}"));
-    let out = listener.wait_with_output().expect("listener output");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    // Connect only once it listens (a loaded machine starts python slowly).
+    let mut lines = std::io::BufReader::new(listener.stdout.take().expect("stdout")).lines();
+    let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(
+        ready, "listening",
+        "the listener in {} did not start",
+        to.name
+    );
+    let _ = from.sh(&format!("echo hi | timeout 5 busybox nc {address} {dial}"));
+    let seen = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = listener.wait();
+    seen.trim().to_owned()
 }
 
 #[test]
@@ -348,20 +363,7 @@ fn cli_router_floating_ips_port_forwarding_and_qos() {
         ],
     );
     thread::sleep(Duration::from_secs(2));
-    let via_pf = {
-        let listener = vm
-            .ns
-            .command("python3")
-            .args(["-c", "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',22));s.listen(1);s.settimeout(15);c,a=s.accept();print(a[0]);c.close()"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        thread::sleep(Duration::from_millis(300));
-        let _ = host.sh(&format!("echo hi | timeout 5 busybox nc {fip2_ip} 2222"));
-        String::from_utf8_lossy(&listener.wait_with_output().unwrap().stdout)
-            .trim()
-            .to_owned()
-    };
+    let via_pf = seen_via(&vm.ns, &host, &fip2_ip, 2222, 22);
     assert_eq!(via_pf, "172.24.4.1", "port forwarding");
     // QoS: a bandwidth limit on the port puts a shaper on its tap.
     c.os(

@@ -188,7 +188,9 @@ impl Proxies {
             upstream: self.upstream.clone(),
             origin: origin.clone(),
         });
-        let app = axum::Router::new().fallback(handle).with_state(proxy);
+        // One handler for every path: the proxy forwards what a guest asks, it serves no
+        // API of its own (so no route table).
+        let app = axum::handler::Handler::with_state(handle, proxy);
         let stop = CancellationToken::new();
         let until = stop.clone().cancelled_owned();
         let ns_name = ns.to_owned();

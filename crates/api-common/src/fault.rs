@@ -27,6 +27,10 @@ pub enum FaultStyle {
     /// (HTML by default, `{"message", "code", "title"}` for JSON clients, plain text
     /// otherwise); a 401 is keystonemiddleware's Keystone-style JSON.
     Glance,
+    /// Placement (the API-SIG errors guideline): `{"errors": [{"status", "title",
+    /// "detail", "code", "request_id"}]}`, `code` from microversion 1.23 on (see
+    /// [`render_placement`]); a 401 is keystonemiddleware's Keystone-style JSON.
+    Placement,
 }
 
 /// The HTTP status of each kind of error: the one place that maps the app layers'
@@ -44,6 +48,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Gone => S::GONE,
         ErrorKind::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::NotAcceptable => S::NOT_ACCEPTABLE,
         ErrorKind::RangeNotSatisfiable => S::RANGE_NOT_SATISFIABLE,
         ErrorKind::PreconditionFailed => S::PRECONDITION_FAILED,
         ErrorKind::OverLimit => S::PAYLOAD_TOO_LARGE,
@@ -68,6 +73,7 @@ fn nova_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Conflict => "conflictingRequest",
         ErrorKind::OverLimit | ErrorKind::PayloadTooLarge => "overLimit",
         ErrorKind::UnsupportedMediaType => "badMediaType",
+        ErrorKind::NotAcceptable => "notAcceptable",
         ErrorKind::NotImplemented => "notImplemented",
         ErrorKind::Unavailable => "serviceUnavailable",
         ErrorKind::Gone
@@ -186,8 +192,64 @@ fn render_glance(err: &Error, accept: Option<&str>) -> Response {
     }
 }
 
+/// webob's explanation of a status, which Placement's `detail` starts with.
+fn webob_explanation(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+        403 => "Access was denied to this resource.",
+        404 => "The resource could not be found.",
+        405 => "The method specified is not allowed for this resource.",
+        406 => "The resource could not be generated that was acceptable to your request.",
+        409 => "There was a conflict when trying to complete your request.",
+        413 => "The request is larger than the server is willing or able to process.",
+        415 => "The request media type is not supported by this server.",
+        501 => "The server has not implemented the request method.",
+        503 => "The server is currently unavailable. Please try again at a later time.",
+        _ => "The server has either erred or is incapable of performing the requested operation.",
+    }
+}
+
+/// What a Placement fault says besides the error: the request id, the microversion the
+/// request was served at (error codes appear from 1.23), and, when negotiation itself
+/// failed, the supported range.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlacementContext<'a> {
+    pub request_id: &'a str,
+    pub version: Option<crate::microversion::Version>,
+    pub unnegotiated: Option<crate::microversion::Microversions>,
+}
+
+/// Placement's fault: `{"errors": [{"status", "title", "detail", "code" (1.23+),
+/// "request_id"}]}`, the detail as webob words it (its explanation, then the message).
+/// The code is the error's own ([`Error::code`]) or `placement.undefined_code`.
+pub fn render_placement(err: &Error, cx: PlacementContext<'_>) -> Response {
+    if err.kind == ErrorKind::Unauthenticated {
+        return render(FaultStyle::Keystone, err);
+    }
+    let status = status(err.kind);
+    let mut e = json!({
+        "status": status.as_u16(),
+        "title": title(status),
+        "detail": format!("{}\n\n {}  ", webob_explanation(status), err.message),
+    });
+    if cx.version.is_some_and(|v| v.at_least(1, 23)) {
+        e["code"] = json!(err.code.unwrap_or("placement.undefined_code"));
+    }
+    if !cx.request_id.is_empty() {
+        e["request_id"] = json!(cx.request_id);
+    }
+    if let Some(range) = cx.unnegotiated {
+        e["max_version"] = json!(range.max.to_string());
+        e["min_version"] = json!(range.min.to_string());
+    }
+    (status, axum::Json(json!({"errors": [e]}))).into_response()
+}
+
 /// Render an error in a service's fault style.
 pub fn render(style: FaultStyle, err: &Error) -> Response {
+    if style == FaultStyle::Placement {
+        return render_placement(err, PlacementContext::default());
+    }
     if err.kind == ErrorKind::Unauthenticated && style == FaultStyle::Neutron {
         // keystonemiddleware answers for Neutron when the token is missing or invalid.
         return render(FaultStyle::Keystone, err);
@@ -230,6 +292,7 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
                 .into_response()
         }
         FaultStyle::Glance => render_glance(err, None),
+        FaultStyle::Placement => unreachable!("rendered above"),
     }
 }
 
@@ -237,7 +300,12 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
 /// the given `Accept` header), and log it (server errors with their internal detail).
 /// Any other response is returned as it is. The shared layers
 /// ([`crate::routes::service_layers`]) call it on every response.
-pub fn render_fault(style: FaultStyle, accept: Option<&HeaderValue>, resp: Response) -> Response {
+pub fn render_fault(
+    style: FaultStyle,
+    accept: Option<&HeaderValue>,
+    request_id: &str,
+    resp: Response,
+) -> Response {
     let Some(err) = resp.extensions().get::<Arc<Error>>().cloned() else {
         return resp;
     };
@@ -247,7 +315,23 @@ pub fn render_fault(style: FaultStyle, accept: Option<&HeaderValue>, resp: Respo
     } else {
         tracing::debug!(kind = ?err.kind, error = %err.report(), "request refused");
     }
-    let mut out = render_negotiated(style, &err, accept.and_then(|a| a.to_str().ok()));
+    let mut out = match style {
+        FaultStyle::Placement => render_placement(
+            &err,
+            PlacementContext {
+                request_id,
+                version: resp
+                    .extensions()
+                    .get::<crate::microversion::Version>()
+                    .copied(),
+                unnegotiated: resp
+                    .extensions()
+                    .get::<crate::microversion::Unnegotiated>()
+                    .map(|u| u.0),
+            },
+        ),
+        _ => render_negotiated(style, &err, accept.and_then(|a| a.to_str().ok())),
+    };
     // Keep headers a handler set on purpose (e.g. WWW-Authenticate, Allow).
     for (k, v) in resp.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
@@ -404,6 +488,14 @@ mod tests {
         )
         .await;
         check(FaultStyle::Nova, "/image", 404, "itemNotFound").await;
+        check(
+            FaultStyle::Placement,
+            "/image",
+            404,
+            r#""detail":"The resource could not be found.\n\n No image found with ID 6f1e2b9c"#,
+        )
+        .await;
+        check(FaultStyle::Placement, "/internal", 500, r#""request_id":"req-"#).await;
         let logged = log.text();
         assert!(
             logged.contains("An unexpected error prevented the server from fulfilling your request.: open /srv/secret/key: permission denied"),

@@ -64,7 +64,7 @@ where
                 Instant::now(),
             )
         });
-        req.extensions_mut().insert(RequestId(id));
+        req.extensions_mut().insert(RequestId(id.clone()));
         let style = self.style;
         // The clone takes the place of the service made ready by `poll_ready`.
         let clone = self.inner.clone();
@@ -74,7 +74,7 @@ where
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
-            let mut resp = render_fault(style, accept.as_ref(), resp);
+            let mut resp = render_fault(style, accept.as_ref(), &id, resp);
             if let Some((id, method, path, start)) = logged {
                 tracing::info!(
                     target: LOG_TARGET,

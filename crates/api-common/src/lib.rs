@@ -11,6 +11,7 @@ pub mod fault;
 pub mod fixed_tokens;
 pub mod json;
 mod layers;
+pub mod microversion;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -61,6 +61,15 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self
     }
 
+    /// Every route registered so far negotiates the service's microversion (see
+    /// [`crate::microversion`]); handlers read it with the `Version` extractor.
+    pub fn microversions(mut self, spec: crate::microversion::Microversions) -> Self {
+        self.router = self
+            .router
+            .route_layer(crate::microversion::MicroversionLayer(spec));
+        self
+    }
+
     /// Give the handlers their state.
     pub fn with_state<S2: Clone + Send + Sync + 'static>(self, state: S) -> Routes<S2> {
         Routes {

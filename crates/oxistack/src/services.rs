@@ -10,6 +10,7 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &identity::IdentityService,
     &image::ImageService,
     &network::NetworkService,
+    &placement::PlacementService,
 ];
 
 /// The registered service called `name`.

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Nothing the client accepts can be served (a microversion out of range).
+    NotAcceptable,
     RangeNotSatisfiable,
     /// A conditional request's precondition (`If-Match`) does not hold.
     PreconditionFailed,

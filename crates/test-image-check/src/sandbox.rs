@@ -177,6 +177,20 @@ impl Sandbox {
         ssh
     }
 
+    /// A script in the sandbox that execs `program` inside the namespace (with its
+    /// arguments; the process keeps the script's pid), for code that takes a binary's
+    /// path, such as a hypervisor driver's QEMU.
+    pub fn ns_wrapper(&self, program: &str) -> PathBuf {
+        let ns = self.netns.as_deref().expect("no network namespace");
+        let path = self.path(&format!("{program}-in-netns"));
+        write(
+            &path,
+            &format!("#!/bin/sh\nexec ip netns exec {ns} {program} \"$@\"\n"),
+        );
+        run_ok(Command::new("chmod").arg("755").arg(&path));
+        path
+    }
+
     /// A command run inside the namespace (`ip netns exec`, which execs it:
     /// the child's pid is the program's own).
     pub fn ns_command(&self, program: &str) -> Command {
@@ -198,6 +212,16 @@ impl Sandbox {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {label} ({cmd:?}): {e}"));
         self.children.push((label.to_string(), child));
+    }
+
+    /// Kills and reaps the process started as `label`.
+    pub fn stop(&mut self, label: &str) {
+        for (l, child) in &mut self.children {
+            if l == label {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 
     /// Err when the process has exited.

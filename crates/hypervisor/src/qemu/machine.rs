@@ -37,6 +37,8 @@ pub(crate) struct Launch<'a> {
     pub vnc_listen: IpAddr,
     /// For a spec without `hw_machine_type`.
     pub default_machine_type: &'a str,
+    /// What this QEMU offers (`-machine help`); empty: not checked.
+    pub machine_types: &'a [String],
     /// OVMF's code image, when it is installed (UEFI guests need it).
     pub ovmf_code: Option<&'a Path>,
     /// Boot from `disk.rescue`, the guest's own disks after it.
@@ -204,14 +206,13 @@ const HYPERV: &[&str] = &[
     "hv_relaxed",
     "hv_vapic",
     "hv_spinlocks=0x1fff",
-    "hv_vpindex",
     "hv_runtime",
-    "hv_synic",
-    "hv_stimer",
     "hv_reset",
     "hv_frequencies",
     "hv_time",
 ];
+/// The ones that need KVM (TCG refuses to set the VP index, which the others need).
+const HYPERV_KVM: &[&str] = &["hv_vpindex", "hv_synic", "hv_stimer"];
 
 /// One `-blockdev` + `-device` pair.
 struct Disk {
@@ -322,6 +323,11 @@ pub(crate) fn command_line(l: &Launch) -> Result<Vec<String>> {
     let m = &spec.machine;
     validate(spec)?;
     let machine_type = m.machine_type.as_deref().unwrap_or(l.default_machine_type);
+    if !l.machine_types.is_empty() && !l.machine_types.iter().any(|t| t == machine_type) {
+        return Err(Error::Invalid(format!(
+            "image property hw_machine_type={machine_type} is not a machine type of this host's QEMU"
+        )));
+    }
     let q35 = is_q35(machine_type);
     let mut args: Vec<String> = Vec::new();
     let mut arg = |a: &str, v: String| {
@@ -360,7 +366,12 @@ pub(crate) fn command_line(l: &Launch) -> Result<Vec<String>> {
         Accel::Tcg => "qemu64".to_owned(),
     };
     if m.windows {
-        for flag in HYPERV {
+        let kvm_only = if l.accel == Accel::Kvm {
+            HYPERV_KVM
+        } else {
+            &[]
+        };
+        for flag in HYPERV.iter().chain(kvm_only) {
             cpu.push(',');
             cpu.push_str(flag);
         }
@@ -560,6 +571,7 @@ mod tests {
             accel: Accel::Tcg,
             vnc_listen: "127.0.0.1".parse().unwrap(),
             default_machine_type: "pc",
+            machine_types: &[],
             ovmf_code: None,
             rescue: false,
             incoming: false,
@@ -653,7 +665,7 @@ mod tests {
 -uuid {ID}
 -machine q35,hpet=off,pflash0=fw-code,pflash1=fw-vars
 -accel kvm
--cpu host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_synic,hv_stimer,hv_reset,hv_frequencies,hv_time
+-cpu host,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_runtime,hv_reset,hv_frequencies,hv_time,hv_vpindex,hv_synic,hv_stimer
 -m 512
 -smp 2
 -rtc base=localtime,driftfix=slew
@@ -682,6 +694,12 @@ mod tests {
 -msg timestamp=on"
         );
         assert_eq!(got, want, "\n{got}");
+        // TCG cannot set the VP index: no enlightenment that needs it
+        l.accel = Accel::Tcg;
+        let got = render(&command_line(&l).unwrap());
+        assert!(got.contains(
+            "\n-cpu qemu64,hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_runtime,hv_reset,hv_frequencies,hv_time\n"
+        ), "{got}");
     }
 
     #[test]
@@ -752,6 +770,10 @@ mod tests {
                     s.machine.firmware = Firmware::Bios;
                 }),
             ),
+            (
+                "hw_machine_type=virt is not a machine type of this host's QEMU",
+                Box::new(|s| s.machine.machine_type = Some("virt".into())),
+            ),
             ("is not a UUID", Box::new(|s| s.id = "../../etc".into())),
             ("at least one vCPU", Box::new(|s| s.vcpus = 0)),
             (
@@ -777,7 +799,10 @@ mod tests {
                 assert!(e.to_string().contains(want), "{want}: {e}");
                 continue;
             }
-            let e = command_line(&launch(&s, &f)).unwrap_err();
+            let known = ["pc".to_owned(), "q35".to_owned()];
+            let mut l = launch(&s, &f);
+            l.machine_types = &known;
+            let e = command_line(&l).unwrap_err();
             assert!(matches!(e, Error::Invalid(_)), "{want}: {e:?}");
             assert!(e.to_string().contains(want), "{want}: {e}");
         }

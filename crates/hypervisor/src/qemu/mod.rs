@@ -104,6 +104,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// For a guest to release a hot-unplugged NIC (ACPI eject; slow under TCG).
 const UNPLUG_TIMEOUT: Duration = Duration::from_secs(30);
+/// For the kernel to drop the taps of an exited QEMU.
+const TAP_TIMEOUT: Duration = Duration::from_secs(5);
 /// For saving or restoring a guest's memory.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -116,6 +118,7 @@ pub struct Qemu {
 struct Inner {
     cfg: Config,
     accel: Accel,
+    machine_types: Vec<String>,
     info: HostInfo,
     img: QemuImg,
     guests: Mutex<HashMap<String, Arc<Guest>>>,
@@ -203,10 +206,14 @@ impl Qemu {
         let img = QemuImg {
             binary: cfg.qemu_img.clone(),
         };
+        let machine_types = probe::machine_types(&cfg.qemu_binary)
+            .await
+            .map_err(Error::Failed)?;
         let q = Qemu {
             inner: Arc::new(Inner {
                 cfg,
                 accel,
+                machine_types,
                 info,
                 img,
                 guests: Mutex::default(),
@@ -271,6 +278,16 @@ impl Qemu {
     /// The live QEMU of guest `id` (reaping it first when it is our child and exited).
     fn pid(&self, id: &str) -> Option<i32> {
         let files = self.files_of(id)?;
+        self.reap(id);
+        let pid = process::find(&files.pid(), id);
+        if pid.is_none() {
+            lock(&self.guest(id).live).qmp = None;
+        }
+        pid
+    }
+
+    /// Collect our child's exit status once it exited (so it is no zombie).
+    fn reap(&self, id: &str) {
         let guest = self.guest(id);
         let mut live = lock(&guest.live);
         if let Some(child) = &mut live.child {
@@ -278,11 +295,12 @@ impl Qemu {
                 live.child = None;
             }
         }
-        let pid = process::find(&files.pid(), id);
-        if pid.is_none() {
-            live.qmp = None;
-        }
-        pid
+    }
+
+    /// Whether `pid`, once the QEMU of `id`, has not finished exiting yet.
+    fn exiting(&self, id: &str, pid: i32) -> bool {
+        self.reap(id);
+        process::exists(pid)
     }
 
     /// The QMP connection to the running guest `id`, made when there is none.
@@ -379,6 +397,7 @@ impl Qemu {
             accel: self.inner.accel,
             vnc_listen: cfg.vnc_listen,
             default_machine_type: &cfg.machine_type,
+            machine_types: &self.inner.machine_types,
             ovmf_code: ovmf.then_some(cfg.ovmf_code.as_path()),
             rescue: files.rescue_spec().exists(),
             incoming: files.saved_state().exists(),
@@ -485,34 +504,61 @@ impl Qemu {
     }
 
     /// Stop the guest: ACPI power button first when `graceful` is not zero, waiting
-    /// that long for it to power off; then `quit`, then SIGKILL.
+    /// that long for it to power off; then `quit`, then SIGKILL. Returns once the
+    /// process has exited (its taps and sockets closed).
     async fn stop(&self, id: &str, graceful: Duration) {
-        if self.pid(id).is_none() {
+        let Some(pid) = self.pid(id) else {
             return;
-        }
+        };
         if !graceful.is_zero()
             && self
                 .execute(id, "system_powerdown", Value::Null)
                 .await
                 .is_ok()
-            && process::wait_until_gone(graceful, || self.pid(id).is_some()).await
+            && self.wait_exit(id, pid, graceful).await
         {
             return;
         }
         let _ = self.execute(id, "quit", Value::Null).await;
-        if process::wait_until_gone(QUIT_TIMEOUT, || self.pid(id).is_some()).await {
+        if self.wait_exit(id, pid, QUIT_TIMEOUT).await {
             return;
         }
         self.kill(id).await;
     }
 
+    /// Waits at most `timeout` for `pid` (the QEMU of `id`) to exit; whether it did.
+    /// Then a moment more for the kernel to drop its taps (it unregisters a closed tap
+    /// shortly after the process is gone), so that a restart can make them again and a
+    /// destroyed guest leaves none.
+    async fn wait_exit(&self, id: &str, pid: i32, timeout: Duration) -> bool {
+        let gone = process::wait_until_gone(timeout, || self.exiting(id, pid)).await;
+        if gone {
+            lock(&self.guest(id).live).qmp = None;
+            let taps: Vec<String> = self
+                .files_of(id)
+                .and_then(|f| self.read_spec(&f).ok())
+                .map(|s| s.nics.into_iter().map(|n| n.tap).collect())
+                .unwrap_or_default();
+            let left = process::wait_until_gone(TAP_TIMEOUT, || {
+                let links = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+                taps.iter().any(|t| process::has_link(&links, t))
+            })
+            .await;
+            if !left {
+                tracing::warn!(instance = %id, ?taps, "taps outlive their QEMU");
+            }
+        }
+        gone
+    }
+
     /// SIGKILL and wait for the process to be gone.
     async fn kill(&self, id: &str) {
-        if let Some(pid) = self.pid(id) {
-            process::kill(pid);
-        }
-        if !process::wait_until_gone(Duration::from_secs(10), || self.pid(id).is_some()).await {
-            tracing::error!(instance = %id, "QEMU survives SIGKILL");
+        let Some(pid) = self.pid(id) else {
+            return;
+        };
+        process::kill(pid);
+        if !self.wait_exit(id, pid, Duration::from_secs(10)).await {
+            tracing::error!(instance = %id, pid, "QEMU survives SIGKILL");
         }
     }
 
@@ -757,8 +803,9 @@ impl Driver for Qemu {
         if !hard {
             // as Nova: an ACPI shutdown, then a fresh start; hard when it did not stop
             self.require_status(id, &["running"], "soft reboot").await?;
+            let pid = self.pid(id).unwrap_or_default();
             self.execute(id, "system_powerdown", Value::Null).await?;
-            if !process::wait_until_gone(timeout, || self.pid(id).is_some()).await {
+            if !self.wait_exit(id, pid, timeout).await {
                 tracing::info!(instance = %id, "no ACPI shutdown in time: hard reboot");
             }
         }

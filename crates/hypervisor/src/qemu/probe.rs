@@ -127,6 +127,27 @@ pub(crate) async fn version(qemu: &Path) -> Result<u64, String> {
     parse_version(&text).ok_or_else(|| format!("{} --version said {text:?}", qemu.display()))
 }
 
+/// The machine types of `qemu -machine help` (first column after the header).
+pub(crate) fn parse_machine_types(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("Supported machines"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What `-machine help` lists.
+pub(crate) async fn machine_types(qemu: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(qemu)
+        .args(["-machine", "help"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", qemu.display()))?;
+    Ok(parse_machine_types(&String::from_utf8_lossy(&out.stdout)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +169,13 @@ mod tests {
             Some(8_002_050)
         );
         assert_eq!(parse_version("nonsense"), None);
+    }
+
+    #[test]
+    fn machine_types_are_the_first_column() {
+        let out = "Supported machines are:\nmicrovm              microvm (i386)\n\
+                   pc                   Standard PC (alias of pc-i440fx-7.2)\n\
+                   q35                  Standard PC (Q35 + ICH9, 2009)\n";
+        assert_eq!(parse_machine_types(out), ["microvm", "pc", "q35"]);
     }
 }

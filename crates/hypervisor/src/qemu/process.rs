@@ -19,20 +19,27 @@ pub(crate) fn read_pid(pid_file: &Path) -> Option<i32> {
         .filter(|p| *p > 0)
 }
 
-/// Whether `pid` is a live (not zombie) QEMU of the guest `uuid`.
-pub(crate) fn is_guest(pid: i32, uuid: &str) -> bool {
-    let proc = Path::new("/proc").join(pid.to_string());
-    let Ok(stat) = std::fs::read_to_string(proc.join("stat")) else {
+/// Whether `pid` is a process that has not exited (not a zombie). An exiting process
+/// counts until it is a zombie, which is after it closed its files (taps, sockets).
+pub(crate) fn exists(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
     // "pid (comm) S ...": the state follows the last ')'
     let state = stat
         .rfind(')')
         .and_then(|i| stat[i + 1..].split_whitespace().next());
-    if matches!(state, Some("Z" | "X" | "x") | None) {
+    !matches!(state, Some("Z" | "X" | "x") | None)
+}
+
+/// Whether `pid` is a live (not zombie) QEMU of the guest `uuid`.
+pub(crate) fn is_guest(pid: i32, uuid: &str) -> bool {
+    if !exists(pid) {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(proc.join("cmdline")) else {
+    // (empty once an exiting process has released its memory: see `exists`)
+    let Ok(cmdline) = std::fs::read(Path::new("/proc").join(pid.to_string()).join("cmdline"))
+    else {
         return false;
     };
     cmdline.split(|b| *b == 0).any(|arg| arg == uuid.as_bytes())
@@ -41,6 +48,14 @@ pub(crate) fn is_guest(pid: i32, uuid: &str) -> bool {
 /// The live QEMU of guest `uuid` according to its pid file.
 pub(crate) fn find(pid_file: &Path, uuid: &str) -> Option<i32> {
     read_pid(pid_file).filter(|pid| is_guest(*pid, uuid))
+}
+
+/// Whether `/proc/net/dev` (its text) lists the link `name` (this thread's namespace).
+pub(crate) fn has_link(proc_net_dev: &str, name: &str) -> bool {
+    proc_net_dev
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .any(|(link, _)| link.trim() == name)
 }
 
 /// Send SIGKILL (nothing when the process is gone).
@@ -75,6 +90,14 @@ mod tests {
         assert!(!is_guest(i32::MAX, "x"));
         let own = std::env::args().next().unwrap();
         assert!(is_guest(me, &own));
+    }
+
+    #[test]
+    fn links_from_proc_net_dev() {
+        let dev = "Inter-|   Receive\n face |bytes\n    lo: 1 2 3\ntap1234567-ab: 0 0\n";
+        assert!(has_link(dev, "lo"));
+        assert!(has_link(dev, "tap1234567-ab"));
+        assert!(!has_link(dev, "tap1234567"));
     }
 
     #[test]

@@ -193,9 +193,10 @@ async fn main() {
     for round in 0..rounds {
         let h = by_hand(&mut sb, &key, a, round).await;
         println!(
-            "{round:>5}  by hand        {:>7}  {:>5}",
+            "{round:>5}  by hand        {:>7}  {:>5}  {:>23}",
             secs(h.ready),
-            secs(h.ssh)
+            secs(h.ssh),
+            h.guest
         );
         let (t, spawned) = by_driver(&sb, &d, &key, a, round).await;
         println!(

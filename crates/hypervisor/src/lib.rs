@@ -115,7 +115,8 @@ pub trait Driver: Send + Sync {
     /// interface attached meanwhile). A running guest is left alone.
     async fn power_on(&self, spec: &InstanceSpec) -> Result<()>;
 
-    /// Soft: ask the guest to restart (ACPI) and fall back to hard after `timeout`.
+    /// Soft: ask the guest to shut down (ACPI) and start it afresh once it has, as
+    /// Nova's libvirt driver does; hard when it has not within `timeout`.
     /// Hard: stop and start it again from its disks.
     async fn reboot(&self, spec: &InstanceSpec, hard: bool, timeout: Duration) -> Result<()>;
 

@@ -1,7 +1,7 @@
 //! The QEMU driver: each guest is a QEMU process, a child of this one (not
 //! `-daemonize`d) in its own process group, driven over QMP.
 //!
-//! Everything of a guest lives in `<instances_dir>/<id>/` (see [`files`]): its disks
+//! Everything of a guest lives in `<instances_dir>/<id>/` (see `files.rs`): its disks
 //! (`disk`, a qcow2 overlay on the cached base image grown to the flavor's size;
 //! `disk.eph0`, `disk.swap`), `console.log` (the serial console, appended to across
 //! restarts), `qmp.sock`, `pid` (written by QEMU), `spec.json` (the spec it was last
@@ -12,16 +12,20 @@
 //! live process whose command line carries the guest's UUID), reconnects QMP, and
 //! restarts a stopped guest from `spec.json` in the mode its files say.
 //!
-//! KVM where it works, TCG otherwise: with `virt_type = "auto"`, [`probe`] boots a
-//! Linux kernel under KVM once per process and picks TCG when it does not reach its
-//! panic in time (see there).
+//! KVM where it works, TCG otherwise: with `virt_type = "auto"`, `probe.rs` boots a
+//! Linux kernel (the newest `/boot/vmlinuz-*`, or `kvm_probe_kernel`) under KVM once
+//! per process with no disk and `panic=-1 -no-reboot`; a working KVM runs it to its
+//! "cannot mount root" panic and QEMU exits within a second or two. No panic within
+//! `kvm_probe_timeout_secs` (a nested PVM KVM hangs a stock kernel before its first
+//! line, while firmware alone runs), a QEMU error, no `/dev/kvm` or no kernel to probe
+//! with: TCG. The choice is logged and shown as `virt_type` in [`HostInfo`].
 //!
 //! Calls on one guest are serialized (one lifecycle operation at a time);
 //! `power_state`, `console_log`, `vnc_address` and `list` do not wait for them.
 
 mod disk;
-pub mod files;
-pub mod machine;
+mod files;
+mod machine;
 mod probe;
 mod process;
 mod qmp;
@@ -38,12 +42,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use self::{
-    disk::QemuImg,
-    files::InstanceDir,
-    machine::{Accel, Launch},
-    qmp::Qmp,
-};
+pub use self::machine::Accel;
+use self::{disk::QemuImg, files::InstanceDir, machine::Launch, qmp::Qmp};
 use crate::{
     Driver, Error, Firmware, HostInfo, InstanceSpec, Nic, PowerState, Result, RootDisk, Snapshot,
 };
@@ -52,7 +52,8 @@ use crate::{
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VirtType {
-    /// KVM when the probe boots a guest with it, else TCG.
+    /// KVM when a Linux kernel booted under KVM reaches its panic within
+    /// `kvm_probe_timeout_secs` (once per process; see `probe.rs`), else TCG.
     #[default]
     Auto,
     Kvm,

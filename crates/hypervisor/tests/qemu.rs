@@ -8,22 +8,21 @@
 //!   resume (the guest runs on: no new boot, it answers ping); soft reboot (ACPI, then
 //!   a fresh start: READY again, the same lease); graceful power_off; power_on; hard
 //!   reboot (a new QEMU); destroy leaves no process, tap or file.
-//! * `sata_e1000_guest_reads_its_config_drive_and_gets_a_lease`: `hw_disk_bus=sata` +
-//!   `hw_vif_model=e1000`, a vfat config drive on SATA; a NIC hot-plugged and
-//!   unplugged.
-//! * `snapshot_boots_a_second_guest_and_a_new_driver_adopts_them`: VNC answers;
-//!   snapshot a running guest, boot a second guest from the snapshot, rescue and
-//!   unrescue it; resize of a stopped guest's root disk; then a driver made anew (as
-//!   after `kill -9` of the compute service: QEMU lives on, `virt_type = auto` probes)
-//!   finds both, reconnects and destroys them; a QEMU killed behind its back reads as
-//!   shut down.
+//! * `a_snapshot_boots_a_sata_e1000_guest_and_a_new_driver_adopts_them`: VNC answers;
+//!   snapshot a running guest; a second guest boots from the snapshot with
+//!   `hw_disk_bus=sata` + `hw_vif_model=e1000` (DHCP lease) and a vfat config drive on
+//!   SATA; a NIC hot-plugged and unplugged; rescue and unrescue; resize of a stopped
+//!   guest's root disk; then a driver made anew (as after `kill -9` of the compute
+//!   service: QEMU lives on; `virt_type = auto` probes) finds both, reconnects and
+//!   destroys them; a QEMU killed behind its back reads as shut down.
 //! * `every_machine_shape_starts_and_a_refused_one_leaves_nothing`: QEMU accepts the
 //!   command lines of Windows on q35 (SATA, e1000, UEFI when OVMF is installed, Hyper-V
 //!   flags, guest agent), SCSI + rtl8139 and IDE + e1000e; a NIC hot-plugs on q35; a
 //!   spawn QEMU or the driver refuses leaves nothing.
 //!
 //! Needs root (namespaces, taps). Guests boot one after the other within a test (at
-//! most two at once with the test runner's two threads).
+//! most two at once with the test runner's two threads: 4 boots in all). Each test's
+//! namespace, and every process in it, goes when its sandbox drops, also on failure.
 
 use std::{
     path::{Path, PathBuf},
@@ -303,19 +302,14 @@ async fn virtio_guest_lives_through_its_lifecycle() {
     assert!(d.list().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sata_e1000_guest_reads_its_config_drive_and_gets_a_lease() {
-    let a = artifacts();
-    let mut sb = Sandbox::new("qemu-sata");
-    sb.create_netns();
-    std::fs::create_dir_all(sb.path("metadata")).unwrap();
-    start_network_services(&mut sb);
-    let (_key, public_key) = ssh_keypair(&sb);
+/// A vfat config drive labelled config-2 holding `meta_data.json`, made without
+/// mounting anything.
+fn config_drive(sb: &Sandbox, hostname: &str) -> PathBuf {
+    let (_key, public_key) = ssh_keypair(sb);
     write(
         &sb.path("cfg/openstack/latest/meta_data.json"),
-        &openstack_meta_data("sata-guest", &public_key),
+        &openstack_meta_data(hostname, &public_key),
     );
-    // a vfat config drive labelled config-2, made without mounting anything
     let drive = sb.path("config-drive.img");
     run_ok(
         Command::new("mkfs.vfat")
@@ -332,12 +326,66 @@ async fn sata_e1000_guest_reads_its_config_drive_and_gets_a_lease() {
             .arg(sb.path("cfg/openstack"))
             .arg("::/"),
     );
-    let drive_before = std::fs::read(&drive).unwrap();
+    drive
+}
 
-    let d = driver(&sb, sb.ns_wrapper("qemu-system-x86_64"), VirtType::Qemu).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_boots_a_sata_e1000_guest_and_a_new_driver_adopts_them() {
+    let a = artifacts();
+    let mut sb = Sandbox::new("qemu-snap");
+    sb.create_netns();
+    std::fs::create_dir_all(sb.path("metadata")).unwrap();
+    start_network_services(&mut sb);
+    let qemu = sb.ns_wrapper("qemu-system-x86_64");
+    let d = driver(&sb, qemu.clone(), VirtType::Qemu).await;
+
+    let first = spec(&a.qcow2, Vec::new(), MachineOptions::default());
+    d.spawn(&first).await.unwrap();
+    wait_ready(&d, &sb, &first.id, 1).await;
+    // VNC on a local port (of the namespace QEMU runs in), read back over QMP
+    let vnc = d
+        .vnc_address(&first.id)
+        .await
+        .unwrap()
+        .expect("a VNC address");
+    assert!(vnc.ip().is_loopback() && vnc.port() >= 5900, "{vnc}");
+    let mut nc = sb.ns_command("busybox");
+    nc.args([
+        "timeout",
+        "3",
+        "busybox",
+        "nc",
+        &vnc.ip().to_string(),
+        &vnc.port().to_string(),
+    ]);
+    let banner = timg::run_with_timeout(&mut nc, Duration::from_secs(10)).unwrap();
+    assert!(
+        String::from_utf8_lossy(&banner.stdout).starts_with("RFB "),
+        "VNC said {banner:?}"
+    );
+
+    let snap = sb.path("snapshot.qcow2");
+    let taken = d.snapshot(&first.id, &snap).await.unwrap();
+    assert_eq!(taken.disk_format, "qcow2");
+    assert_eq!(taken.size, std::fs::metadata(&snap).unwrap().len());
+    assert_eq!(d.power_state(&first.id).await.unwrap(), PowerState::Running);
+    let info = run_ok(
+        Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(&snap),
+    );
+    assert!(
+        !info.contains("backing-filename"),
+        "the snapshot has a backing file: {info}"
+    );
+
+    // the second guest boots from the snapshot, on SATA with an e1000 NIC and a config
+    // drive (on SATA: an overlay, the drive itself stays as it was)
+    let drive = config_drive(&sb, "sata-guest");
+    let drive_before = std::fs::read(&drive).unwrap();
     let n = nic(2);
-    let mut s = spec(
-        &a.qcow2,
+    let mut second = spec(
+        &snap,
         vec![n.clone()],
         MachineOptions {
             disk_bus: DiskBus::Sata,
@@ -345,12 +393,12 @@ async fn sata_e1000_guest_reads_its_config_drive_and_gets_a_lease() {
             ..MachineOptions::default()
         },
     );
-    s.config_drive = Some(drive.clone());
-    s.swap_mb = 64;
-    let id = s.id.clone();
-    d.spawn(&s).await.unwrap();
+    second.root.size_gb = 0;
+    second.config_drive = Some(drive.clone());
+    second.swap_mb = 64;
+    d.spawn(&second).await.unwrap();
     plug(&sb, &n.tap);
-    let log = wait_ready(&d, &sb, &id, 1).await;
+    let log = wait_ready(&d, &sb, &second.id, 1).await;
     leased_ip(&sb, &log);
     let source = timg::serial_value(&log, "metadata").unwrap_or_default();
     assert!(
@@ -369,86 +417,20 @@ async fn sata_e1000_guest_reads_its_config_drive_and_gets_a_lease() {
 
     // hot-plug a second NIC (its tap appears), then unplug it (its tap goes)
     let extra = nic(3);
-    d.attach_interface(&id, &extra).await.unwrap();
+    d.attach_interface(&second.id, &extra).await.unwrap();
     assert!(sb.has_link(&extra.tap), "no tap {} after attach", extra.tap);
-    d.attach_interface(&id, &extra).await.unwrap();
-    d.detach_interface(&id, &extra.port_id).await.unwrap();
+    d.attach_interface(&second.id, &extra).await.unwrap();
+    d.detach_interface(&second.id, &extra.port_id)
+        .await
+        .unwrap();
     assert!(
         !sb.has_link(&extra.tap),
         "tap {} left after detach",
         extra.tap
     );
-    d.detach_interface(&id, &extra.port_id).await.unwrap();
-
-    let pid = pid_of(&sb, &id);
-    d.destroy(&id).await.unwrap();
-    assert_gone(&sb, pid, &id, &[&n.tap]);
-}
-
-/// Kills the QEMU of every guest directory left under the sandbox when a test fails
-/// half-way (guests in a namespace die with it; these run outside one).
-struct KillGuests(PathBuf);
-
-impl Drop for KillGuests {
-    fn drop(&mut self) {
-        for dir in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap_or_default();
-            let id = dir.file_name().to_string_lossy().into_owned();
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                if String::from_utf8_lossy(&cmdline).contains(&id) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            }
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshot_boots_a_second_guest_and_a_new_driver_adopts_them() {
-    let a = artifacts();
-    let sb = Sandbox::new("qemu-snap");
-    let _guard = KillGuests(sb.path("instances"));
-    let qemu = PathBuf::from("qemu-system-x86_64");
-    let d = driver(&sb, qemu.clone(), VirtType::Qemu).await;
-
-    let first = spec(&a.qcow2, Vec::new(), MachineOptions::default());
-    d.spawn(&first).await.unwrap();
-    wait_ready(&d, &sb, &first.id, 1).await;
-    let snap = sb.path("snapshot.qcow2");
-    // VNC on a local port, read back over QMP
-    let vnc = d
-        .vnc_address(&first.id)
-        .await
-        .unwrap()
-        .expect("a VNC address");
-    assert!(vnc.ip().is_loopback() && vnc.port() >= 5900, "{vnc}");
-    let mut banner = [0u8; 4];
-    let mut conn = tokio::net::TcpStream::connect(vnc).await.unwrap();
-    tokio::io::AsyncReadExt::read_exact(&mut conn, &mut banner)
+    d.detach_interface(&second.id, &extra.port_id)
         .await
         .unwrap();
-    assert_eq!(&banner, b"RFB ");
-    drop(conn);
-
-    let taken = d.snapshot(&first.id, &snap).await.unwrap();
-    assert_eq!(taken.disk_format, "qcow2");
-    assert_eq!(taken.size, std::fs::metadata(&snap).unwrap().len());
-    assert_eq!(d.power_state(&first.id).await.unwrap(), PowerState::Running);
-    let info = run_ok(
-        Command::new("qemu-img")
-            .args(["info", "--output=json"])
-            .arg(&snap),
-    );
-    assert!(
-        !info.contains("backing-filename"),
-        "the snapshot has a backing file: {info}"
-    );
-
-    let mut second = spec(&snap, Vec::new(), MachineOptions::default());
-    second.root.size_gb = 0;
-    d.spawn(&second).await.unwrap();
-    wait_ready(&d, &sb, &second.id, 1).await;
 
     // rescue: the rescue image boots first, its own disk second; unrescue: back
     let rescue = RootDisk {
@@ -457,12 +439,14 @@ async fn snapshot_boots_a_second_guest_and_a_new_driver_adopts_them() {
         size_gb: 0,
     };
     d.rescue(&second, &rescue).await.unwrap();
+    plug(&sb, &n.tap);
     let dir = sb.path(&format!("instances/{}", second.id));
     assert!(dir.join("disk.rescue").exists());
-    let boot = boot_drive(&sb, &second.id);
-    assert_eq!(boot, "rescue", "the rescued guest boots from");
+    assert_eq!(boot_drive(&sb, &second.id), "rescue");
     d.unrescue(&second).await.unwrap();
+    plug(&sb, &n.tap);
     assert!(!dir.join("disk.rescue").exists());
+    assert_eq!(boot_drive(&sb, &second.id), "root");
     assert_eq!(
         d.power_state(&second.id).await.unwrap(),
         PowerState::Running
@@ -542,10 +526,10 @@ async fn snapshot_boots_a_second_guest_and_a_new_driver_adopts_them() {
         PowerState::Shutdown
     );
 
-    for (id, pid) in [(&first.id, first_pid), (&second.id, pid)] {
-        d.destroy(id).await.unwrap();
-        assert_gone(&sb, pid, id, &[]);
-    }
+    d.destroy(&first.id).await.unwrap();
+    assert_gone(&sb, first_pid, &first.id, &[]);
+    d.destroy(&second.id).await.unwrap();
+    assert_gone(&sb, pid, &second.id, &[&n.tap]);
     assert!(d.list().await.unwrap().is_empty());
 }
 

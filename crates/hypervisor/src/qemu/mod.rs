@@ -474,7 +474,11 @@ impl Qemu {
         };
         lock(&guest.live).qmp = Some(qmp.clone());
         if files.saved_state().exists() {
-            self.finish_restore(files, &spec.id, &qmp).await?;
+            if let Err(e) = self.finish_restore(files, &spec.id, &qmp).await {
+                // keep the saved memory for another try; no half-restored QEMU
+                self.stop(&spec.id, Duration::ZERO).await;
+                return Err(e);
+            }
         }
         tracing::info!(instance = %spec.id, pid = ?process::read_pid(&files.pid()), "QEMU started");
         Ok(())

@@ -51,10 +51,12 @@ pub(crate) async fn kvm(qemu: &Path, kernel: Option<&Path>, timeout: Duration) -
     let Some(kernel) = kernel else {
         return KvmProbe::Fails("no kernel to probe KVM with (no /boot/vmlinuz-*)".into());
     };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let log = std::env::temp_dir().join(format!(
-        "oxistack-kvm-probe-{}-{}.log",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
+        "oxistack-kvm-probe-{}-{nanos}.log",
+        std::process::id()
     ));
     let started = Instant::now();
     let child = Command::new(qemu)

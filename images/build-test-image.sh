@@ -148,10 +148,11 @@ copy_with_libs /usr/bin/dropbearkey usr/bin/dropbearkey
 printf '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n' >etc/ld.so.conf
 ldconfig -r "$ROOT" 2>/dev/null || true
 
-# kernel modules: virtio (pci, net, blk, scsi, rng, console), ext4, config
-# drive filesystems (iso9660, vfat) and controllers (IDE/SATA cdrom), ACPI
-# power button. Resolved with their dependencies, in load order.
-MODULES=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_rng virtio_console
+# kernel modules: virtio (pci, net, blk, scsi, rng, console), the emulated
+# Intel NICs (hw_vif_model=e1000/e1000e), ext4, config drive filesystems
+# (iso9660, vfat) and controllers (IDE/SATA cdrom), ACPI power button.
+# Resolved with their dependencies, in load order.
+MODULES=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_rng virtio_console e1000 e1000e
     ext4 isofs vfat nls_cp437 nls_ascii nls_utf8
     ata_piix ahci sd_mod sr_mod button evdev)
 MODDIR=lib/modules/$KVER

@@ -5,6 +5,8 @@
 //! [`build_once`] to get the image and [`serial_value`] to read what the guest
 //! printed on its serial console.
 
+pub mod sandbox;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -95,6 +95,36 @@ pub async fn serve(
     serve_with(listener, router, shutdown, &ServerConfig::default()).await
 }
 
+/// A server of its own on `127.0.0.1` (an OS-picked port), for tests and development
+/// tools: it serves until dropped.
+pub struct Background {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Background {
+    /// `http://127.0.0.1:port`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Serve `router` on a loopback port of its own until the returned handle is dropped.
+pub async fn serve_in_background(router: Router) -> io::Result<Background> {
+    let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let until = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = serve(listener, router, until).await {
+            tracing::warn!(error = %e, "a background server stopped");
+        }
+    });
+    Ok(Background { addr, _stop: stop })
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves: stop accepting, close the
 /// connections that have no request in flight, and return once every request in flight
 /// has been answered. Handlers can extract `ConnectInfo<SocketAddr>` (the peer).
@@ -293,7 +323,9 @@ impl Connection {
             // an early close, and that read takes a fresh read buffer each time, since
             // the request still holds the previous one.
             .half_close(true)
-            .serve_connection(io, service));
+            .serve_connection(io, service)
+            // a websocket (the console proxy) takes the connection over after its 101
+            .with_upgrades());
         let mut stopping = false;
         loop {
             let wait = match state.verdict(self.timeouts) {

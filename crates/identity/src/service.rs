@@ -13,11 +13,11 @@ pub struct IdentityService;
 impl Service for IdentityService {
     type Config = Config;
     const NAME: &'static str = "identity";
-    const CATALOG: CatalogInfo = CatalogInfo {
+    const CATALOG: Option<CatalogInfo> = Some(CatalogInfo {
         kind: "identity",
         name: "keystone",
         path: "/v3",
-    };
+    });
     const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
     const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
     const FAULT_STYLE: FaultStyle = FaultStyle::Keystone;

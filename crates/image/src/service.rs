@@ -13,11 +13,11 @@ pub struct ImageService;
 impl Service for ImageService {
     type Config = Config;
     const NAME: &'static str = "image";
-    const CATALOG: CatalogInfo = CatalogInfo {
+    const CATALOG: Option<CatalogInfo> = Some(CatalogInfo {
         kind: "image",
         name: "glance",
         path: "",
-    };
+    });
     const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
     const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
     const FAULT_STYLE: FaultStyle = FaultStyle::Glance;

@@ -13,11 +13,11 @@ pub struct NetworkService;
 impl Service for NetworkService {
     type Config = Config;
     const NAME: &'static str = "network";
-    const CATALOG: CatalogInfo = CatalogInfo {
+    const CATALOG: Option<CatalogInfo> = Some(CatalogInfo {
         kind: "network",
         name: "neutron",
         path: "",
-    };
+    });
     const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
     const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
     const FAULT_STYLE: FaultStyle = FaultStyle::Neutron;

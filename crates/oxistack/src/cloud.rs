@@ -162,7 +162,11 @@ pub async fn build(
         running.push(Running {
             service: svc,
             addr: listen_addr(cfg, cfg.port(svc))?,
-            endpoint: format!("{}{}", cfg.service_url(svc), svc.catalog().path),
+            endpoint: format!(
+                "{}{}",
+                cfg.service_url(svc),
+                svc.catalog().map_or("", |c| c.path)
+            ),
             routes: started.routes,
             router: started.router,
             handle: started.handle,

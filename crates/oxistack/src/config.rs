@@ -157,11 +157,9 @@ impl Config {
     pub fn endpoints(&self) -> BTreeMap<&'static str, String> {
         SERVICES
             .iter()
-            .map(|s| {
-                (
-                    s.catalog().kind,
-                    format!("{}{}", self.service_url(*s), s.catalog().path),
-                )
+            .filter_map(|s| {
+                let c = s.catalog()?;
+                Some((c.kind, format!("{}{}", self.service_url(*s), c.path)))
             })
             .collect()
     }
@@ -169,7 +167,8 @@ impl Config {
     /// The identity endpoint (`.../v3`), where clients and services authenticate.
     pub fn identity_url(&self) -> String {
         let id = services::by_name("identity").expect("identity is registered");
-        format!("{}{}", self.service_url(id), id.catalog().path)
+        let path = id.catalog().map_or("", |c| c.path);
+        format!("{}{}", self.service_url(id), path)
     }
 
     pub fn database_url(&self) -> String {

@@ -134,7 +134,7 @@ async fn serve(cfg: Config, roles: &[String]) -> anyhow::Result<()> {
                 tracing::info!(service = r.service.name(), %addr, "serving");
                 list.push(status::ServiceStatus {
                     name: r.service.name().into(),
-                    kind: r.service.catalog().kind.into(),
+                    kind: r.service.catalog().map_or("", |c| c.kind).into(),
                     endpoint: r.endpoint.clone(),
                     listen: addr.to_string(),
                 });

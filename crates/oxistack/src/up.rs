@@ -47,10 +47,13 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 pub fn catalog(cfg: &Config) -> Vec<CatalogEntry> {
     SERVICES
         .iter()
-        .map(|s| CatalogEntry {
-            kind: s.catalog().kind.into(),
-            name: s.catalog().name.into(),
-            url: format!("{}{}", cfg.service_url(*s), s.catalog().path),
+        .filter_map(|s| {
+            let c = s.catalog()?;
+            Some(CatalogEntry {
+                kind: c.kind.into(),
+                name: c.name.into(),
+                url: format!("{}{}", cfg.service_url(*s), c.path),
+            })
         })
         .collect()
 }
@@ -203,7 +206,7 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
                     .iter()
                     .map(|(r, addr)| ServiceStatus {
                         name: r.service.name().into(),
-                        kind: r.service.catalog().kind.into(),
+                        kind: r.service.catalog().map_or("", |c| c.kind).into(),
                         endpoint: r.endpoint.clone(),
                         listen: addr.to_string(),
                     })

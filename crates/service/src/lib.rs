@@ -101,7 +101,9 @@ pub trait Service: Send + Sync + 'static {
     type Config: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
     /// Its name: the config section, the `serve --role` and the log name.
     const NAME: &'static str;
-    const CATALOG: CatalogInfo;
+    /// Its entry in the identity catalog; `None` for a service clients do not look up
+    /// there (the metadata API, which guests reach through the metadata proxies).
+    const CATALOG: Option<CatalogInfo>;
     const MIGRATIONS: &'static [db::Migration];
     /// Its default policy rules, in oslo.policy's language.
     const POLICY: &'static [(&'static str, &'static str)];
@@ -132,7 +134,7 @@ pub trait Service: Send + Sync + 'static {
 /// iterates over. Every [`Service`] is one.
 pub trait AnyService: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    fn catalog(&self) -> CatalogInfo;
+    fn catalog(&self) -> Option<CatalogInfo>;
     fn migrations(&self) -> &'static [db::Migration];
     fn policy_defaults(&self) -> &'static [(&'static str, &'static str)];
     fn fault_style(&self) -> FaultStyle;
@@ -169,7 +171,7 @@ impl<S: Service> AnyService for S {
     fn name(&self) -> &'static str {
         S::NAME
     }
-    fn catalog(&self) -> CatalogInfo {
+    fn catalog(&self) -> Option<CatalogInfo> {
         S::CATALOG
     }
     fn migrations(&self) -> &'static [db::Migration] {

@@ -1,0 +1,56 @@
+//! The metadata API as a service of the kit: `[metadata]`, port 8775, no catalog entry
+//! (guests reach it through the metadata proxies, never through the catalog), no
+//! schema and no policy (the proxy's signature is the only credential). It is generic
+//! over where its instances come from: Compute registers
+//! `&metadata::service::MetadataService::<ItsSource>(PhantomData)` in the binary's
+//! service list.
+
+use std::{future::Future, marker::PhantomData, sync::Arc};
+
+use api_common::FaultStyle;
+use service::{CatalogInfo, Context, Service, Started};
+
+use crate::{api, Config, Instances};
+
+/// Where a started metadata service gets its instances.
+pub trait Source: Send + Sync + 'static {
+    fn instances(ctx: &Context) -> impl Future<Output = anyhow::Result<Arc<dyn Instances>>> + Send;
+}
+
+/// The metadata service over the instances of `S`.
+pub struct MetadataService<S>(pub PhantomData<fn() -> S>);
+
+impl<S: Source> Service for MetadataService<S> {
+    type Config = Config;
+    const NAME: &'static str = "metadata";
+    const CATALOG: Option<CatalogInfo> = None;
+    const MIGRATIONS: &'static [db::Migration] = &[];
+    const POLICY: &'static [(&'static str, &'static str)] = &[];
+    const FAULT_STYLE: FaultStyle = FaultStyle::Glance;
+    const CONFIG_EXAMPLE: &'static str = crate::config::EXAMPLE;
+
+    fn port(cfg: &Config) -> u16 {
+        cfg.port
+    }
+
+    async fn start(cfg: Config, ctx: Context) -> anyhow::Result<Started> {
+        if cfg.metadata_proxy_shared_secret.is_empty() {
+            tracing::warn!(
+                "metadata_proxy_shared_secret is not configured: anyone who can reach the \
+                 metadata service can sign a request"
+            );
+        }
+        let options = api::Options {
+            secret: cfg.metadata_proxy_shared_secret.clone(),
+            settings: cfg.settings()?,
+        };
+        let instances = S::instances(&ctx).await?;
+        let api = api::api(instances, options);
+        Ok(Started {
+            router: api.router,
+            routes: api.routes,
+            validator: None,
+            handle: Arc::new(()),
+        })
+    }
+}

@@ -13,11 +13,11 @@ pub struct PlacementService;
 impl Service for PlacementService {
     type Config = Config;
     const NAME: &'static str = "placement";
-    const CATALOG: CatalogInfo = CatalogInfo {
+    const CATALOG: Option<CatalogInfo> = Some(CatalogInfo {
         kind: "placement",
         name: "placement",
         path: "",
-    };
+    });
     const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
     const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
     const FAULT_STYLE: FaultStyle = FaultStyle::Placement;

@@ -2,6 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
+use super::io_err;
+use crate::{Error, Result};
+
 /// The directory of one guest and the names of the files in it.
 #[derive(Clone, Debug)]
 pub(crate) struct InstanceDir {
@@ -73,5 +78,59 @@ impl InstanceDir {
     /// The guest's memory, saved by `suspend`; its presence means "suspended".
     pub(crate) fn saved_state(&self) -> PathBuf {
         self.file("suspend.state")
+    }
+}
+
+/// Write `value` as JSON, atomically (a temporary file renamed over).
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.part");
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Failed(format!("cannot encode {}: {e}", path.display())))?;
+    std::fs::write(&tmp, text).map_err(io_err(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_err(format!("cannot write {}", path.display())))
+}
+
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(format!("cannot remove {}", path.display()))(e)),
+    }
+}
+
+/// The last `max_bytes` of a file, as text (empty when there is none).
+pub(crate) fn tail(path: &Path, max_bytes: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(u64::try_from(max_bytes).unwrap_or(u64::MAX));
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_ok() {
+        let _ = f.read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// What QEMU wrote to its log since `offset`, for an error message.
+pub(crate) fn log_since(path: &Path, offset: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let start = usize::try_from(offset).unwrap_or(0).min(text.len());
+    String::from_utf8_lossy(&text[start..]).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_cut_at_the_end() {
+        let p = std::env::temp_dir().join(format!("oxi-tail-{}", std::process::id()));
+        std::fs::write(&p, "hello world").unwrap();
+        assert_eq!(tail(&p, 5), "world");
+        assert_eq!(tail(&p, 100), "hello world");
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(tail(&p, 5), "");
     }
 }

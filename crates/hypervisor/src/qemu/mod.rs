@@ -25,7 +25,10 @@
 
 mod disk;
 mod files;
+mod host;
 mod machine;
+mod memory;
+mod nics;
 mod probe;
 mod process;
 mod qmp;
@@ -40,10 +43,15 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use self::machine::Accel;
-use self::{disk::QemuImg, files::InstanceDir, machine::Launch, qmp::Qmp};
+use self::{
+    disk::QemuImg,
+    files::{log_since, remove_file, tail, write_json, InstanceDir},
+    machine::Launch,
+    qmp::Qmp,
+};
 use crate::{
     Driver, Error, Firmware, HostInfo, InstanceSpec, Nic, PowerState, Result, RootDisk, Snapshot,
 };
@@ -199,10 +207,10 @@ impl Qemu {
             hypervisor_type: "QEMU".into(),
             hypervisor_version: version,
             virt_type: accel.virt_type().into(),
-            vcpus: host_vcpus(),
-            memory_mb: host_memory_mb(),
+            vcpus: host::vcpus(),
+            memory_mb: host::memory_mb(),
             disk_gb: 0,
-            cpu_model: host_cpu_model(),
+            cpu_model: host::cpu_model(),
         };
         let img = QemuImg {
             binary: cfg.qemu_img.clone(),
@@ -484,30 +492,6 @@ impl Qemu {
         Ok(())
     }
 
-    /// After `-incoming`: wait for the memory to be loaded, run the guest, drop the file.
-    async fn finish_restore(&self, files: &InstanceDir, id: &str, qmp: &Qmp) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + MIGRATE_TIMEOUT;
-        loop {
-            let status = qmp.execute("query-status", Value::Null).await?;
-            match status.get("status").and_then(Value::as_str) {
-                Some("inmigrate") if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Some("inmigrate") => {
-                    return Err(Error::Failed(format!(
-                        "instance {id}: restoring its memory took over {MIGRATE_TIMEOUT:?}"
-                    )))
-                }
-                Some("running") => break,
-                _ => {
-                    qmp.execute("cont", Value::Null).await?;
-                    break;
-                }
-            }
-        }
-        remove_file(&files.saved_state())
-    }
-
     /// Stop the guest: ACPI power button first when `graceful` is not zero, waiting
     /// that long for it to power off; then `quit`, then SIGKILL. Returns once the
     /// process has exited (its taps and sockets closed).
@@ -581,151 +565,6 @@ impl Qemu {
                 "cannot {what} instance {id} while it is {status}"
             )))
         }
-    }
-
-    /// Plug a NIC into the running guest.
-    async fn hotplug(&self, spec: &InstanceSpec, nic: &Nic) -> Result<()> {
-        let id = &spec.id;
-        let mut netdev = serde_json::Map::new();
-        netdev.insert("type".into(), json!("tap"));
-        for (k, v) in machine::netdev_props(nic) {
-            let v = if k == "vhost" {
-                json!(v == "on")
-            } else {
-                json!(v)
-            };
-            netdev.insert(k.into(), v);
-        }
-        self.execute(id, "netdev_add", Value::Object(netdev))
-            .await?;
-        let model = spec.machine.vif_model;
-        let mut device = serde_json::Map::new();
-        device.insert("driver".into(), json!(machine::nic_driver(model)));
-        for (k, v) in machine::nic_props(nic, model) {
-            let v = match v.parse::<u64>() {
-                Ok(n) if k == "host_mtu" => json!(n),
-                _ => json!(v),
-            };
-            device.insert(k.into(), v);
-        }
-        let machine_type = spec
-            .machine
-            .machine_type
-            .as_deref()
-            .unwrap_or(&self.cfg().machine_type);
-        // q35's root bus takes no hot-plug: try the free root ports in turn
-        let buses: Vec<Option<String>> = if machine_type.contains("q35") {
-            (0..machine::HOTPLUG_PORTS)
-                .map(|n| Some(machine::hotplug_port(n)))
-                .collect()
-        } else {
-            vec![None]
-        };
-        let mut last = None;
-        for bus in buses {
-            let mut d = device.clone();
-            if let Some(bus) = bus {
-                d.insert("bus".into(), json!(bus));
-            }
-            match self.execute(id, "device_add", Value::Object(d)).await {
-                Ok(_) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-        }
-        let _ = self
-            .execute(
-                id,
-                "netdev_del",
-                json!({ "id": machine::netdev_id(&nic.port_id) }),
-            )
-            .await;
-        Err(last.unwrap_or_else(|| Error::Failed("device_add: no bus".into())))
-    }
-
-    /// Unplug a NIC from the running guest: `device_del`, wait for its
-    /// DEVICE_DELETED (the guest's eject), then the backend.
-    async fn unplug(&self, id: &str, port_id: &str) -> Result<()> {
-        let dev = machine::nic_id(port_id);
-        let qmp = self.qmp(id).await?;
-        let mut events = qmp.events();
-        match qmp.execute("device_del", json!({ "id": dev })).await {
-            Ok(_) => {
-                qmp::wait_event(&mut events, UNPLUG_TIMEOUT, |e| {
-                    e.name == "DEVICE_DELETED"
-                        && e.data.get("device").and_then(Value::as_str) == Some(dev.as_str())
-                })
-                .await
-                .map_err(|e| {
-                    Error::Failed(format!("instance {id} did not release NIC {port_id}: {e}"))
-                })?;
-            }
-            Err(e) if e.to_string().contains("not found") => {}
-            Err(e) => return Err(e),
-        }
-        match qmp
-            .execute("netdev_del", json!({ "id": machine::netdev_id(port_id) }))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("not found") => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Save the memory of the running guest to `suspend.state` and stop it.
-    async fn save(&self, files: &InstanceDir, id: &str) -> Result<()> {
-        let status = self
-            .require_status(id, &["running", "paused"], "suspend")
-            .await?;
-        if status == "running" {
-            self.execute(id, "stop", Value::Null).await?;
-        }
-        let tmp = files.saved_state().with_extension("part");
-        let saved = async {
-            self.execute(
-                id,
-                "migrate-set-parameters",
-                json!({ "max-bandwidth": 8u64 << 30 }),
-            )
-            .await?;
-            let uri = format!(
-                "exec:cat > {}",
-                machine::shell_quote(&tmp.display().to_string())
-            );
-            self.execute(id, "migrate", json!({ "uri": uri })).await?;
-            let deadline = tokio::time::Instant::now() + MIGRATE_TIMEOUT;
-            loop {
-                let m = self.execute(id, "query-migrate", Value::Null).await?;
-                match m.get("status").and_then(Value::as_str) {
-                    Some("completed") => break,
-                    Some("failed" | "cancelled") => {
-                        return Err(Error::Failed(format!(
-                            "saving the memory of instance {id} failed: {}",
-                            m.get("error-desc").and_then(Value::as_str).unwrap_or("?")
-                        )))
-                    }
-                    _ if tokio::time::Instant::now() > deadline => {
-                        let _ = self.execute(id, "migrate_cancel", Value::Null).await;
-                        return Err(Error::Failed(format!(
-                            "saving the memory of instance {id} took over {MIGRATE_TIMEOUT:?}"
-                        )));
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-            std::fs::rename(&tmp, files.saved_state())
-                .map_err(io_err(format!("cannot rename {}", tmp.display())))
-        }
-        .await;
-        if let Err(e) = saved {
-            let _ = std::fs::remove_file(&tmp);
-            if status == "running" {
-                let _ = self.execute(id, "cont", Value::Null).await;
-            }
-            return Err(e);
-        }
-        self.stop(id, Duration::ZERO).await;
-        Ok(())
     }
 }
 
@@ -1013,80 +852,10 @@ impl Driver for Qemu {
     }
 }
 
-/// Write `value` as JSON, atomically (a temporary file renamed over).
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("json.part");
-    let text = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Failed(format!("cannot encode {}: {e}", path.display())))?;
-    std::fs::write(&tmp, text).map_err(io_err(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_err(format!("cannot write {}", path.display())))
-}
-
-fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(format!("cannot remove {}", path.display()))(e)),
-    }
-}
-
-/// The last `max_bytes` of a file, as text (empty when there is none).
-fn tail(path: &Path, max_bytes: usize) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(u64::try_from(max_bytes).unwrap_or(u64::MAX));
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(start)).is_ok() {
-        let _ = f.read_to_end(&mut buf);
-    }
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// What QEMU wrote to its log since `offset`, for an error message.
-fn log_since(path: &Path, offset: u64) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let start = usize::try_from(offset).unwrap_or(0).min(text.len());
-    String::from_utf8_lossy(&text[start..]).trim().to_owned()
-}
-
-fn host_vcpus() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-        .unwrap_or(1)
-}
-
-fn host_memory_mb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
-fn host_cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))?
-                .split_once(':')
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_config_reads_from_toml_like_json_with_defaults() {
@@ -1096,15 +865,5 @@ mod tests {
         assert_eq!(c.instances_dir, PathBuf::from("/x"));
         assert_eq!(c.machine_type, "pc");
         assert!(serde_json::from_value::<Config>(json!({ "virt_typo": "kvm" })).is_err());
-    }
-
-    #[test]
-    fn tails_cut_at_the_end() {
-        let p = std::env::temp_dir().join(format!("oxi-tail-{}", std::process::id()));
-        std::fs::write(&p, "hello world").unwrap();
-        assert_eq!(tail(&p, 5), "world");
-        assert_eq!(tail(&p, 100), "hello world");
-        std::fs::remove_file(&p).unwrap();
-        assert_eq!(tail(&p, 5), "");
     }
 }

@@ -495,7 +495,13 @@ mod tests {
             r#""detail":"The resource could not be found.\n\n No image found with ID 6f1e2b9c"#,
         )
         .await;
-        check(FaultStyle::Placement, "/internal", 500, r#""request_id":"req-"#).await;
+        check(
+            FaultStyle::Placement,
+            "/internal",
+            500,
+            r#""request_id":"req-"#,
+        )
+        .await;
         let logged = log.text();
         assert!(
             logged.contains("An unexpected error prevented the server from fulfilling your request.: open /srv/secret/key: permission denied"),

@@ -32,6 +32,7 @@ mod bare;
 mod client;
 mod identity;
 mod network;
+mod placement;
 mod server;
 mod stats;
 
@@ -87,6 +88,11 @@ enum Command {
         #[command(flatten)]
         opts: network::Opts,
     },
+    /// GET /allocation_candidates over 100 providers, beside the bare baseline.
+    Placement {
+        #[command(flatten)]
+        opts: placement::Opts,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -123,6 +129,10 @@ fn main() -> anyhow::Result<()> {
             Command::Network { opts } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 network::run(&bin, &opts).await
+            }
+            Command::Placement { opts } => {
+                let bin = server::find_binary(cli.server_bin.as_deref())?;
+                placement::run(&bin, &opts).await
             }
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;

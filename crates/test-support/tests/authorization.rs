@@ -55,6 +55,7 @@ const PUBLIC: &[(&str, &str)] = &[
     ("network", "GET /"),
     ("network", "GET /v2.0"),
     ("network", "GET /v2.0/"),
+    ("placement", "GET /"),
 ];
 
 /// The authorization test of every route: (service, "METHOD path", what a stranger
@@ -335,6 +336,50 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("network", "GET /v2.0/agents/{id}", Denied, ""),
     ("network", "PUT /v2.0/agents/{id}", Denied, r#"{"agent": {"admin_state_up": false}}"#),
     ("network", "DELETE /v2.0/agents/{id}", Denied, ""),
+    // ---- placement: all of it is the admin's and the services' (a project's readers may
+    // see only their own project's usages)
+    ("placement", "GET /", Allowed(&[200]), ""),
+    ("placement", "GET /resource_providers", Denied, ""),
+    ("placement", "POST /resource_providers", Denied, r#"{"name": "{new}"}"#),
+    ("placement", "GET /resource_providers/{uuid}", Denied, ""),
+    ("placement", "PUT /resource_providers/{uuid}", Denied, r#"{"name": "{new}"}"#),
+    ("placement", "DELETE /resource_providers/{uuid}", Denied, ""),
+    ("placement", "GET /resource_providers/{uuid}/inventories", Denied, ""),
+    ("placement", "POST /resource_providers/{uuid}/inventories", Denied, r#"{"resource_class": "DISK_GB", "total": 10}"#),
+    ("placement", "PUT /resource_providers/{uuid}/inventories", Denied,
+        r#"{"resource_provider_generation": {rp_generation}, "inventories": {"VCPU": {"total": 1}}}"#),
+    ("placement", "DELETE /resource_providers/{uuid}/inventories", Denied, ""),
+    ("placement", "GET /resource_providers/{uuid}/inventories/{resource_class}", Denied, ""),
+    ("placement", "PUT /resource_providers/{uuid}/inventories/{resource_class}", Denied,
+        r#"{"resource_provider_generation": {rp_generation}, "total": 1}"#),
+    ("placement", "DELETE /resource_providers/{uuid}/inventories/{resource_class}", Denied, ""),
+    ("placement", "GET /resource_providers/{uuid}/usages", Denied, ""),
+    ("placement", "GET /resource_providers/{uuid}/aggregates", Denied, ""),
+    ("placement", "PUT /resource_providers/{uuid}/aggregates", Denied,
+        r#"{"aggregates": ["5a8f7a2c-3b7e-4f4e-9f1e-2d3c4b5a6978"], "resource_provider_generation": {rp_generation}}"#),
+    ("placement", "GET /resource_providers/{uuid}/traits", Denied, ""),
+    ("placement", "PUT /resource_providers/{uuid}/traits", Denied,
+        r#"{"traits": ["HW_CPU_X86_AVX2"], "resource_provider_generation": {rp_generation}}"#),
+    ("placement", "DELETE /resource_providers/{uuid}/traits", Denied, ""),
+    ("placement", "GET /resource_providers/{uuid}/allocations", Denied, ""),
+    ("placement", "POST /allocations", Denied,
+        r#"{"{consumer}": {"allocations": {}, "project_id": "{caller_project}", "user_id": "x", "consumer_generation": 1, "consumer_type": "INSTANCE"}}"#),
+    ("placement", "GET /allocations/{consumer_uuid}", Denied, ""),
+    ("placement", "PUT /allocations/{consumer_uuid}", Denied,
+        r#"{"allocations": {"{rp}": {"resources": {"VCPU": 2}}}, "project_id": "{caller_project}", "user_id": "x", "consumer_generation": 1, "consumer_type": "INSTANCE"}"#),
+    ("placement", "DELETE /allocations/{consumer_uuid}", Denied, ""),
+    ("placement", "GET /allocation_candidates", Denied, ""),
+    ("placement", "GET /usages", Denied, ""),
+    ("placement", "POST /reshaper", Denied, r#"{"inventories": {}, "allocations": {}}"#),
+    ("placement", "GET /resource_classes", Denied, ""),
+    ("placement", "POST /resource_classes", Denied, r#"{"name": "CUSTOM_STRANGER"}"#),
+    ("placement", "GET /resource_classes/{name}", Denied, ""),
+    ("placement", "PUT /resource_classes/{name}", Denied, ""),
+    ("placement", "DELETE /resource_classes/{name}", Denied, ""),
+    ("placement", "GET /traits", Denied, ""),
+    ("placement", "GET /traits/{name}", Denied, ""),
+    ("placement", "PUT /traits/{name}", Denied, ""),
+    ("placement", "DELETE /traits/{name}", Denied, ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -404,6 +449,11 @@ struct Fixture {
     rbac: String,
     subnet_pool: String,
     address_scope: String,
+    /// A resource provider with inventory and an allocation of the victim's project.
+    provider: String,
+    consumer: String,
+    custom_class: String,
+    custom_trait: String,
     stranger: Member,
 }
 
@@ -642,7 +692,13 @@ impl Fixture {
             .create_in("network", &victim.token, "/v2.0/subnetpools",
                 json!({"subnetpool": {"name": unique("pool"), "prefixes": ["10.210.0.0/16"], "address_scope_id": address_scope}}))
             .await;
+        let (provider, consumer, custom_class, custom_trait) =
+            placement_fixture(tc, &admin, &victim.project_id).await;
         Fixture {
+            provider,
+            consumer,
+            custom_class,
+            custom_trait,
             victim,
             group,
             role,
@@ -751,6 +807,11 @@ impl Fixture {
                 ("quotas", "{project}") => &self.victim.project_id,
                 ("agents", "{id}") => "6b2a0b4e-0d7c-4b0e-9a57-2f4e8d7c1a11",
                 ("extensions", "{alias}") => "agent",
+                ("resource_providers", "{uuid}") => &self.provider,
+                ("inventories", "{resource_class}") => "VCPU",
+                ("allocations", "{consumer_uuid}") => &self.consumer,
+                ("resource_classes", "{name}") => &self.custom_class,
+                ("traits", "{name}") => &self.custom_trait,
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
             };
             out.push(v.to_string());
@@ -771,7 +832,67 @@ impl Fixture {
             .replace("{security_group}", &self.security_group)
             .replace("{subnet}", &self.subnet)
             .replace("{port}", &self.port)
+            .replace("{rp}", &self.provider)
+            .replace("{rp_generation}", "2")
+            .replace("{consumer}", &self.consumer)
     }
+}
+
+/// Placement's victims: a provider with VCPUs (generation 2 after its inventory and the
+/// allocation), an allocation of the victim's project on it, a custom class and trait.
+async fn placement_fixture(
+    tc: &TestCloud,
+    admin: &str,
+    project: &str,
+) -> (String, String, String, String) {
+    let call = |method: Method, path: String, body: Option<Value>| async move {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(&path)
+            .header("x-auth-token", admin)
+            .header("openstack-api-version", "placement 1.28");
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
+        let r = tc.send("placement", b.body(body).expect("a request")).await;
+        assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text());
+        r
+    };
+    let rp = call(
+        Method::POST,
+        "/resource_providers".into(),
+        Some(json!({"name": unique("victim-rp")})),
+    )
+    .await
+    .json()["uuid"]
+        .as_str()
+        .expect("a provider uuid")
+        .to_owned();
+    call(
+        Method::PUT,
+        format!("/resource_providers/{rp}/inventories"),
+        Some(json!({"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 8}}})),
+    )
+    .await;
+    let consumer = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a".to_owned();
+    call(
+        Method::PUT,
+        format!("/allocations/{consumer}"),
+        Some(
+            json!({"allocations": {rp.clone(): {"resources": {"VCPU": 1}}},
+            "project_id": project, "user_id": "victim-user", "consumer_generation": null}),
+        ),
+    )
+    .await;
+    call(
+        Method::POST,
+        "/resource_classes".into(),
+        Some(json!({"name": "CUSTOM_VICTIM"})),
+    )
+    .await;
+    call(Method::PUT, "/traits/CUSTOM_VICTIM".into(), None).await;
+    (rp, consumer, "CUSTOM_VICTIM".into(), "CUSTOM_VICTIM".into())
 }
 
 /// A success, else panic with the answer.
@@ -818,6 +939,10 @@ fn request(fx: &Fixture, probe: &Probe, token: Option<&str>, body: &str) -> Requ
     }
     if path == "/v3/auth/tokens" {
         b = b.header("x-subject-token", &fx.victim.token);
+    }
+    // placement's routes of every microversion, each reaching its policy check
+    if probe.svc == "placement" {
+        b = b.header("openstack-api-version", "placement latest");
     }
     if !body.is_empty() {
         let ctype = if body == "data" {

@@ -407,6 +407,8 @@ pub async fn candidate_list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     since(v, 1, 10)?;
+    // placement's order: the policy, then the query
+    st.authorize(&ctx, crate::policies::Rule::AllocationCandidateList)?;
     let q = query::Query::parse(raw.as_deref());
     let cq = parse_candidates(&q, v)?;
     let found = st.allocation_candidates(&ctx, cq).await?;

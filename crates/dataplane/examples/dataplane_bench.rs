@@ -227,6 +227,7 @@ async fn routers(dp: &Linux, mut plan: HostPlan, tag: u32) {
             network_id: plan.networks[0].id.clone(),
             mac: "fa:16:3e:ff:00:02".into(),
             addresses: vec!["10.5.255.1/16".parse().unwrap()],
+            ipv6_subnets: vec![],
         }],
         routes: vec![],
         floating_ips: (2..52).map(fip).collect(),

@@ -119,6 +119,60 @@ pub struct RouterInterface {
     pub mac: String,
     /// Its addresses with prefix, e.g. `10.0.0.1/24` (the subnets' gateways).
     pub addresses: Vec<IpNet>,
+    /// The IPv6 subnets it is on, with their modes: the router advertises (radvd on
+    /// the `qr-` device) the prefixes of those with an `ipv6_ra_mode`.
+    #[serde(default)]
+    pub ipv6_subnets: Vec<Ipv6Subnet>,
+}
+
+/// How an IPv6 subnet's guests are configured: Neutron's `ipv6_ra_mode` and
+/// `ipv6_address_mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Mode {
+    /// Addresses by SLAAC from the advertised prefix; no DHCPv6.
+    Slaac,
+    /// Addresses and options by DHCPv6 (the RA's M flag, prefix not autonomous).
+    Dhcpv6Stateful,
+    /// Addresses by SLAAC, options by DHCPv6 (the RA's O flag).
+    Dhcpv6Stateless,
+}
+
+/// What DHCPv6 serves on an IPv6 subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dhcpv6 {
+    /// Addresses (the ports' own, by MAC) and options.
+    Stateful,
+    /// Options only (addresses come by SLAAC).
+    Stateless,
+}
+
+impl Dhcpv6 {
+    /// What DHCPv6 serves on an IPv6 subnet with these modes, as Neutron's DHCP agent:
+    /// `dhcpv6-stateful`, and no mode at all (the pre-Juno behaviour), are served
+    /// statefully; `dhcpv6-stateless` statelessly; `slaac`, and a RA mode without an
+    /// address mode, not at all.
+    pub fn of(ra_mode: Option<Ipv6Mode>, address_mode: Option<Ipv6Mode>) -> Option<Dhcpv6> {
+        match (ra_mode, address_mode) {
+            (_, Some(Ipv6Mode::Dhcpv6Stateful)) | (None, None) => Some(Dhcpv6::Stateful),
+            (_, Some(Ipv6Mode::Dhcpv6Stateless)) => Some(Dhcpv6::Stateless),
+            (_, Some(Ipv6Mode::Slaac)) | (Some(_), None) => None,
+        }
+    }
+}
+
+/// An IPv6 subnet a router has an interface on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Subnet {
+    /// The prefix, e.g. `2001:db8:1::/64`.
+    pub cidr: IpNet,
+    /// Who sends router advertisements and with which flags: `None` = not this
+    /// router (an external one, or none).
+    pub ra_mode: Option<Ipv6Mode>,
+    /// How guests get their addresses.
+    pub address_mode: Option<Ipv6Mode>,
+    /// The subnet's DNS servers (advertised as RDNSS on SLAAC subnets).
+    pub dns_nameservers: Vec<IpAddr>,
 }
 
 /// A floating IP: DNAT floating -> fixed on the way in, SNAT fixed -> floating on the
@@ -216,7 +270,8 @@ pub struct DhcpPlan {
     pub port_mac: String,
     /// The DHCP port's addresses with prefix, e.g. `10.0.0.2/24`.
     pub addresses: Vec<IpNet>,
-    /// The subnets served (IPv4 only are served; IPv6 subnets are ignored for now).
+    /// The subnets served: IPv4 ones, and IPv6 ones by DHCPv6 as their
+    /// [`DhcpSubnet::ipv6_address_mode`] says.
     pub subnets: Vec<DhcpSubnet>,
     /// The static leases: every port of the network with an address in a served subnet.
     pub hosts: Vec<DhcpHost>,
@@ -239,6 +294,15 @@ pub struct DhcpSubnet {
     pub host_routes: Vec<HostRoute>,
     /// The lease time.
     pub lease_seconds: u32,
+    /// IPv6 only: how guests get their addresses. `dhcpv6-stateful` (or no mode at
+    /// all, Neutron's pre-Juno behaviour): addresses of the static leases and options;
+    /// `dhcpv6-stateless`: options only; `slaac`: nothing (no DHCPv6 on it).
+    #[serde(default)]
+    pub ipv6_address_mode: Option<Ipv6Mode>,
+    /// IPv6 only: the subnet's `ipv6_ra_mode` (with no address mode, a subnet with a
+    /// RA mode gets no DHCPv6, as in Neutron).
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<Ipv6Mode>,
 }
 
 /// A static route pushed to guests.

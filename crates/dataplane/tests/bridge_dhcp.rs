@@ -33,6 +33,8 @@ fn two_vms_get_dhcp_and_reach_each_other_and_a_deleted_bridge_comes_back() {
                     dns_nameservers: vec![],
                     host_routes: vec![],
                     lease_seconds: 600,
+                    ipv6_address_mode: None,
+                    ipv6_ra_mode: None,
                 }],
                 hosts: vec![
                     DhcpHost {

@@ -60,6 +60,7 @@ fn interface(network_id: &str, mac: &str, address: &str) -> RouterInterface {
         network_id: network_id.to_owned(),
         mac: mac.to_owned(),
         addresses: vec![address.parse().unwrap()],
+        ipv6_subnets: vec![],
     }
 }
 

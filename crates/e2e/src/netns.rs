@@ -284,6 +284,50 @@ impl Vm {
         None
     }
 
+    /// Take router advertisements on `eth0` (`accept_ra=2`, `autoconf=1`) and solicit
+    /// them (the link goes down and up); true once its link-local address is usable.
+    pub fn accept_ra(&self) -> bool {
+        self.ns.sh(
+            "sysctl -qw net.ipv6.conf.eth0.accept_ra=2 net.ipv6.conf.eth0.autoconf=1 && \
+             ip link set eth0 down && ip link set eth0 up && \
+             for i in $(seq 40); do ip -6 -o addr show dev eth0 scope link | grep -v tentative | grep -q fe80 && exit 0; sleep 0.25; done; exit 1",
+        )
+        .success()
+    }
+
+    /// The global IPv6 addresses of `eth0`.
+    pub fn ipv6_addresses(&self) -> Vec<IpAddr> {
+        let out = self.ns.sh("ip -6 -o addr show dev eth0 scope global");
+        out.stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3)?.split('/').next()?.parse().ok())
+            .collect()
+    }
+
+    /// Ask for an address by DHCPv6 (`dhclient -6`, one try) and configure it; the
+    /// address got.
+    pub fn dhcp6(&self) -> Option<IpAddr> {
+        let dir = format!("/tmp/oxistack-e2e-dhclient6-{}", self.ns.name);
+        let script = format!("{dir}/script");
+        fs::create_dir_all(&dir).ok()?;
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n[ \"$reason\" = BOUND6 ] && [ -n \"$new_ip6_address\" ] && \
+                 ip -6 addr add $new_ip6_address/$new_ip6_prefixlen dev $interface && \
+                 echo $new_ip6_address > {dir}/bound\nexit 0\n"
+            ),
+        )
+        .ok()?;
+        let _ = self.ns.sh(&format!(
+            "chmod 755 {script} && timeout 25 dhclient -6 -1 -sf {script} -lf {dir}/lease -pf {dir}/pid eth0; \
+             kill $(cat {dir}/pid) 2>/dev/null; true"
+        ));
+        let bound = fs::read_to_string(format!("{dir}/bound")).ok();
+        let _ = fs::remove_dir_all(&dir);
+        bound?.trim().parse().ok()
+    }
+
     /// One ping answered within two seconds (three tries).
     pub fn ping(&self, ip: IpAddr) -> bool {
         self.ns
@@ -318,8 +362,11 @@ pub fn remove_tagged_agent_leftovers(state_dir: &Path, namespace_tag: Option<&st
         };
         for d in dirs.flatten() {
             let id = d.file_name().to_string_lossy().into_owned();
-            if let Ok(pid) = fs::read_to_string(d.path().join("pid")) {
-                let _ = sh(&format!("kill -9 {}", pid.trim()));
+            // dnsmasq's, or a router's radvd
+            for file in ["pid", "radvd.pid"] {
+                if let Ok(pid) = fs::read_to_string(d.path().join(file)) {
+                    let _ = sh(&format!("kill -9 {}", pid.trim()));
+                }
             }
             let ns = match namespace_tag {
                 Some(tag) if kind == "dhcp" => format!("{prefix}-{id}-{tag}"),

@@ -401,3 +401,80 @@ fn cli_router_floating_ips_port_forwarding_and_qos() {
     let agents = c.os_json(ADMIN, &["network", "agent", "list", "--host", "h1"]);
     assert_eq!(agents.as_array().map(Vec::len), Some(1), "{agents}");
 }
+
+#[test]
+fn cli_ipv6_router_advertisements_and_dhcpv6() {
+    let Some((host, c)) = host_cloud(Engine::Sqlite) else {
+        return;
+    };
+    // Two IPv6 networks behind one router: SLAAC on one, DHCPv6 stateful on the other.
+    let mut subnets = Vec::new();
+    for (net, cidr, mode) in [
+        ("v6slaac", "2001:db8:60::/64", "slaac"),
+        ("v6dhcp", "2001:db8:61::/64", "dhcpv6-stateful"),
+    ] {
+        c.os_json(DEMO, &["network", "create", net]);
+        let subnet = c.os_json(
+            DEMO,
+            &[
+                "subnet",
+                "create",
+                "--network",
+                net,
+                "--ip-version",
+                "6",
+                "--subnet-range",
+                cidr,
+                "--ipv6-ra-mode",
+                mode,
+                "--ipv6-address-mode",
+                mode,
+                "--dns-nameserver",
+                "2001:db8::53",
+                &format!("{net}-sub"),
+            ],
+        );
+        assert_eq!(s(&subnet, "ipv6_ra_mode"), mode, "{subnet}");
+        assert_eq!(s(&subnet, "ipv6_address_mode"), mode, "{subnet}");
+        subnets.push(format!("{net}-sub"));
+    }
+    c.os_json(DEMO, &["router", "create", "r6"]);
+    for sub in &subnets {
+        c.os(DEMO, &["router", "add", "subnet", "r6", sub]);
+    }
+    let router_ports = c.os_json(DEMO, &["port", "list", "--router", "r6"]);
+    assert_eq!(
+        router_ports.as_array().map(Vec::len),
+        Some(2),
+        "{router_ports}"
+    );
+
+    // SLAAC: the guest takes the address the API gave its port (EUI-64 of its MAC) from
+    // the router's advertisement, and its default route via the router.
+    let (p1, vm1) = vm(&c, &host, "v6slaac", "slaac-vm", &[]);
+    let want = fixed_ip(&p1);
+    assert!(want.is_ipv6() && want.to_string().starts_with("2001:db8:60:"));
+    assert!(vm1.accept_ra(), "no link-local address");
+    eventually("the SLAAC address", Duration::from_secs(30), || {
+        vm1.ipv6_addresses().contains(&want)
+    });
+    let routes = vm1.ns.sh("ip -6 route show default").stdout;
+    assert!(routes.contains("via fe80::"), "{routes}");
+    // DHCPv6 stateful: exactly the port's address, no SLAAC address (A off).
+    let (p2, vm2) = vm(&c, &host, "v6dhcp", "dhcp6-vm", &[]);
+    let want = fixed_ip(&p2);
+    assert!(vm2.accept_ra(), "no link-local address");
+    let mut got = None;
+    eventually("a DHCPv6 lease", Duration::from_secs(60), || {
+        got = vm2.dhcp6();
+        got.is_some()
+    });
+    assert_eq!(got, Some(want));
+    assert_eq!(vm2.ipv6_addresses(), vec![want]);
+    // Across the router, by the addresses the API gave.
+    eventually("IPv6 across the router", Duration::from_secs(20), || {
+        vm1.ns
+            .sh(&format!("busybox ping -6 -c 1 -W 2 {want}"))
+            .success()
+    });
+}

@@ -1,4 +1,4 @@
-//! The host programs the Linux dataplane runs (dnsmasq, nft, ip, bridge, tc), installed
+//! The host programs the Linux dataplane runs (dnsmasq, radvd, nft, ip, bridge, tc), installed
 //! from Debian's packages when missing, so `oxistack up` on a fresh machine wires its
 //! networks without a manual step.
 
@@ -10,6 +10,7 @@ use tokio::process::Command;
 /// Each program and the Debian package that brings it.
 const TOOLS: &[(&str, &str)] = &[
     ("dnsmasq", "dnsmasq-base"),
+    ("radvd", "radvd"),
     ("nft", "nftables"),
     ("ip", "iproute2"),
     ("bridge", "iproute2"),

@@ -175,7 +175,7 @@ fn plan_for(w: &World, host: &str, lease: u32) -> HostPlan {
         .filter(|n| {
             w.subnets
                 .iter()
-                .any(|s| s.network_id.as_str() == *n && s.enable_dhcp && s.ip_version() == 4)
+                .any(|s| s.network_id.as_str() == *n && dhcp_served(s))
         })
         .map(String::as_str)
         .collect();
@@ -268,6 +268,43 @@ fn addresses(w: &World, p: &Port) -> Vec<IpNet> {
         .collect()
 }
 
+/// A subnet's `ipv6_ra_mode` / `ipv6_address_mode` value.
+fn ipv6_mode(mode: Option<&str>) -> Option<dp::Ipv6Mode> {
+    match mode? {
+        "slaac" => Some(dp::Ipv6Mode::Slaac),
+        "dhcpv6-stateful" => Some(dp::Ipv6Mode::Dhcpv6Stateful),
+        "dhcpv6-stateless" => Some(dp::Ipv6Mode::Dhcpv6Stateless),
+        _ => None,
+    }
+}
+
+/// Whether the network's DHCP server serves the subnet: IPv4 with DHCP enabled, IPv6
+/// with DHCP enabled and a mode served by DHCPv6 ([`dp::Dhcpv6::of`]).
+fn dhcp_served(s: &Subnet) -> bool {
+    s.enable_dhcp
+        && (s.ip_version() == 4
+            || dp::Dhcpv6::of(
+                ipv6_mode(s.ipv6_ra_mode.as_deref()),
+                ipv6_mode(s.ipv6_address_mode.as_deref()),
+            )
+            .is_some())
+}
+
+/// The IPv6 subnets a router port is on, with their modes.
+fn ipv6_subnets(w: &World, p: &Port) -> Vec<dp::Ipv6Subnet> {
+    p.fixed_ips
+        .iter()
+        .filter_map(|f| w.subnets.iter().find(|s| s.id == f.subnet_id))
+        .filter(|s| s.ip_version() == 6)
+        .map(|s| dp::Ipv6Subnet {
+            cidr: s.cidr,
+            ra_mode: ipv6_mode(s.ipv6_ra_mode.as_deref()),
+            address_mode: ipv6_mode(s.ipv6_address_mode.as_deref()),
+            dns_nameservers: s.dns_nameservers.clone(),
+        })
+        .collect()
+}
+
 fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
     let owned = |owner: &'static str| {
         w.ports
@@ -297,6 +334,7 @@ fn router_plan(w: &World, r: &model::Router) -> dp::RouterPlan {
             network_id: p.network_id.to_string(),
             mac: p.mac_address.clone(),
             addresses: addresses(w, p),
+            ipv6_subnets: ipv6_subnets(w, p),
         })
         .collect();
     let mine: Vec<&model::FloatingIp> = w
@@ -410,7 +448,7 @@ fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
     let subnets: Vec<&Subnet> = w
         .subnets
         .iter()
-        .filter(|s| s.network_id == net.id && s.enable_dhcp && s.ip_version() == 4)
+        .filter(|s| s.network_id == net.id && dhcp_served(s))
         .collect();
     let port = w
         .ports
@@ -459,6 +497,8 @@ fn dhcp_plan(w: &World, net: &Network, lease: u32) -> Option<dp::DhcpPlan> {
                     })
                     .collect(),
                 lease_seconds: lease,
+                ipv6_address_mode: ipv6_mode(s.ipv6_address_mode.as_deref()),
+                ipv6_ra_mode: ipv6_mode(s.ipv6_ra_mode.as_deref()),
             })
             .collect(),
         hosts,

@@ -3,19 +3,23 @@
 //! Files live in `<state dir>/dhcp/<network id>/`: `dnsmasq.conf` (everything but the
 //! leases: a change restarts dnsmasq), `hosts` (MAC, IP, hostname per line: a change is
 //! picked up by SIGHUP, no restart per port), `leases`, `pid`, `log`.
-//! dnsmasq runs in the foreground as a child of the dataplane (`ip netns exec`); after an
-//! agent restart it is found again by its pid file and command line.
+//! dnsmasq is supervised as a [`super::daemon::Daemon`].
+//!
+//! IPv6 subnets are served by DHCPv6 as Neutron's DHCP agent does: a `static` range
+//! (only the ports' own addresses, matched by MAC) for `dhcpv6-stateful` subnets and for
+//! subnets without any mode; the same range serves the options (DNS servers) of
+//! `dhcpv6-stateless` subnets, which get no static leases; `slaac` subnets (and those
+//! with a RA mode but no address mode) get nothing. dnsmasq sends no router
+//! advertisements: the router does ([`super::ra`]).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ipnet::IpNet;
-use tokio::process::{Child, Command};
 
-use crate::plan::{DhcpPlan, NetworkPlan};
-use crate::Error;
+use super::daemon::Daemon;
+use crate::plan::{DhcpPlan, DhcpSubnet, Dhcpv6, NetworkPlan};
 
 /// The metadata address held by DHCP namespaces of networks without a router.
 pub const METADATA: Ipv4Addr = crate::plan::METADATA_ADDRESS;
@@ -40,6 +44,28 @@ impl Files {
     pub fn pid(&self) -> PathBuf {
         self.dir.join("pid")
     }
+
+    /// The network's dnsmasq, run in `namespace`.
+    pub fn daemon(&self, namespace: &str) -> Daemon {
+        Daemon {
+            program: "dnsmasq",
+            namespace: namespace.to_owned(),
+            args: vec![format!("--conf-file={}", self.conf().display())],
+            conf: self.conf(),
+            pid: self.pid(),
+            log: self.dir.join("log"),
+        }
+    }
+}
+
+/// What DHCPv6 serves on `subnet` (`None` for IPv4 subnets, and IPv6 subnets it does
+/// not serve: see the module docs). Prefixes shorter than /64 are not served (Neutron
+/// skips them too).
+pub fn dhcpv6(subnet: &DhcpSubnet) -> Option<Dhcpv6> {
+    if !matches!(subnet.cidr, IpNet::V6(_)) || subnet.cidr.prefix_len() < 64 {
+        return None;
+    }
+    Dhcpv6::of(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
 }
 
 /// The configuration of dnsmasq for `net` (pure).
@@ -64,10 +90,11 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
     let _ = writeln!(c, "dhcp-leasefile={dir}/leases");
     let _ = writeln!(c, "dhcp-hostsfile={dir}/hosts");
     for (i, subnet) in dhcp.subnets.iter().enumerate() {
+        let tag = format!("subnet{i}");
         let IpNet::V4(cidr) = subnet.cidr else {
+            render_v6(&mut c, subnet, &tag);
             continue;
         };
-        let tag = format!("subnet{i}");
         let _ = writeln!(
             c,
             "dhcp-range=set:{tag},{},static,{},{}s",
@@ -128,123 +155,59 @@ pub fn render_conf(net: &NetworkPlan, dhcp: &DhcpPlan, files: &Files, device: &s
     c
 }
 
-/// The static hosts file (pure).
+/// The DHCPv6 range and options of an IPv6 subnet, if it is served.
+fn render_v6(c: &mut String, subnet: &DhcpSubnet, tag: &str) {
+    if dhcpv6(subnet).is_none() {
+        return;
+    }
+    // `static` serves only the hosts file's addresses, and options to anyone asking
+    let _ = writeln!(
+        c,
+        "dhcp-range=set:{tag},{},static,{},{}s",
+        subnet.cidr.network(),
+        subnet.cidr.prefix_len(),
+        subnet.lease_seconds
+    );
+    let dns: Vec<String> = subnet
+        .dns_nameservers
+        .iter()
+        .filter(|a| a.is_ipv6())
+        .map(|a| format!("[{a}]"))
+        .collect();
+    if dns.is_empty() {
+        // none: dnsmasq would offer its own address
+        let _ = writeln!(c, "dhcp-option=tag:{tag},option6:dns-server");
+    } else {
+        let _ = writeln!(
+            c,
+            "dhcp-option=tag:{tag},option6:dns-server,{}",
+            dns.join(",")
+        );
+    }
+}
+
+/// The static hosts file (pure): IPv4 leases, and the IPv6 addresses of the subnets
+/// served statefully.
 pub fn render_hosts(dhcp: &DhcpPlan) -> String {
+    let stateful = |ip: &IpAddr| {
+        dhcp.subnets
+            .iter()
+            .any(|s| s.cidr.contains(ip) && dhcpv6(s) == Some(Dhcpv6::Stateful))
+    };
     let mut lines: Vec<String> = dhcp
         .hosts
         .iter()
-        .filter(|h| h.ip.is_ipv4())
-        .map(|h| format!("{},{},{}\n", h.mac.to_lowercase(), h.ip, h.hostname))
+        .filter_map(|h| {
+            let mac = h.mac.to_lowercase();
+            match h.ip {
+                IpAddr::V4(ip) => Some(format!("{mac},{ip},{}\n", h.hostname)),
+                IpAddr::V6(ip) if stateful(&h.ip) => Some(format!("{mac},[{ip}],{}\n", h.hostname)),
+                IpAddr::V6(_) => None,
+            }
+        })
         .collect();
     lines.sort();
     lines.concat()
-}
-
-/// Write `content` to `path` unless it already holds it; true when written.
-pub fn write_if_changed(path: &Path, content: &str) -> Result<bool, Error> {
-    match std::fs::read_to_string(path) {
-        Ok(old) if old == content => return Ok(false),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()))(e)),
-    }
-    std::fs::write(path, content).map_err(Error::io(format!("writing {}", path.display())))?;
-    Ok(true)
-}
-
-/// The dnsmasq processes the dataplane started, by network id.
-#[derive(Default)]
-pub struct Supervisor {
-    children: BTreeMap<String, Child>,
-}
-
-fn pid_alive_with(pid: i32, needle: &str) -> bool {
-    // no such process: not running
-    let (Ok(stat), Ok(cmdline)) = (
-        std::fs::read_to_string(format!("/proc/{pid}/stat")),
-        std::fs::read(format!("/proc/{pid}/cmdline")),
-    ) else {
-        return false;
-    };
-    // the state follows the parenthesized command name; a zombie is not running
-    let zombie = stat
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-    !zombie && String::from_utf8_lossy(&cmdline).contains(needle)
-}
-
-impl Supervisor {
-    /// The pid of the network's running dnsmasq, if one runs.
-    pub fn running(&mut self, network_id: &str, files: &Files) -> Option<i32> {
-        if let Some(child) = self.children.get_mut(network_id) {
-            match child.try_wait() {
-                Ok(None) => return child.id().and_then(|p| i32::try_from(p).ok()),
-                _ => {
-                    self.children.remove(network_id);
-                }
-            }
-        }
-        // started by an earlier agent: its pid file and command line tell
-        let pid: i32 = std::fs::read_to_string(files.pid())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        pid_alive_with(pid, &files.conf().display().to_string()).then_some(pid)
-    }
-
-    /// Start dnsmasq for a network in its namespace.
-    pub fn start(&mut self, network_id: &str, namespace: &str, files: &Files) -> Result<(), Error> {
-        let log = std::fs::File::create(files.dir.join("log"))
-            .map_err(Error::io(format!("creating {}/log", files.dir.display())))?;
-        let conf = format!("--conf-file={}", files.conf().display());
-        let child = Command::new("ip")
-            .args(["netns", "exec", namespace, "dnsmasq", &conf])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(Error::io(format!("starting dnsmasq in {namespace}")))?;
-        self.children.insert(network_id.to_owned(), child);
-        Ok(())
-    }
-
-    /// Make a running dnsmasq re-read its hosts file.
-    pub fn reload(pid: i32) -> Result<(), Error> {
-        signal(pid, rustix::process::Signal::HUP)
-    }
-
-    /// Stop a network's dnsmasq, waiting for it to exit.
-    pub async fn stop(&mut self, network_id: &str, files: &Files) -> Result<(), Error> {
-        let Some(pid) = self.running(network_id, files) else {
-            return Ok(());
-        };
-        signal(pid, rustix::process::Signal::TERM)?;
-        if let Some(mut child) = self.children.remove(network_id) {
-            child
-                .wait()
-                .await
-                .map_err(Error::io("waiting for dnsmasq"))?;
-        } else {
-            let needle = files.conf().display().to_string();
-            for _ in 0..100 {
-                if !pid_alive_with(pid, &needle) {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn signal(pid: i32, sig: rustix::process::Signal) -> Result<(), Error> {
-    let pid =
-        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Plan(format!("bad pid {pid}")))?;
-    rustix::process::kill_process(pid, sig).map_err(|e| Error::Io {
-        what: format!("signalling dnsmasq {pid:?}"),
-        source: e.into(),
-    })
 }
 
 #[cfg(test)]
@@ -266,6 +229,8 @@ mod tests {
                     nexthop: "10.0.0.254".parse().unwrap(),
                 }],
                 lease_seconds: 86400,
+                ipv6_address_mode: None,
+                ipv6_ra_mode: None,
             }],
             hosts: vec![
                 DhcpHost {
@@ -305,5 +270,67 @@ mod tests {
             render_hosts(&dhcp),
             "fa:16:3e:00:00:03,10.0.0.3,a\nfa:16:3e:00:00:04,10.0.0.4,b\n"
         );
+    }
+
+    #[test]
+    fn ipv6_subnets_are_served_per_mode() {
+        use crate::plan::Ipv6Mode::{Dhcpv6Stateful, Dhcpv6Stateless, Slaac};
+        let v6 = |cidr: &str, mode| DhcpSubnet {
+            cidr: cidr.parse().unwrap(),
+            gateway: None,
+            dns_nameservers: vec!["2001:db8::53".parse().unwrap()],
+            host_routes: vec![],
+            lease_seconds: 600,
+            ipv6_address_mode: mode,
+            ipv6_ra_mode: mode,
+        };
+        let host = |ip: &str| DhcpHost {
+            mac: "fa:16:3e:00:00:05".into(),
+            ip: ip.parse().unwrap(),
+            hostname: "h".into(),
+        };
+        let dhcp = DhcpPlan {
+            port_mac: "fa:16:3e:00:00:02".into(),
+            addresses: vec![],
+            subnets: vec![
+                v6("2001:db8:1::/64", Some(Dhcpv6Stateful)),
+                v6("2001:db8:2::/64", Some(Dhcpv6Stateless)),
+                v6("2001:db8:3::/64", Some(Slaac)),
+                v6("2001:db8:4::/64", None),
+                v6("2001:db8::/48", Some(Dhcpv6Stateful)),
+            ],
+            hosts: vec![
+                host("2001:db8:1::5"),
+                host("2001:db8:2::5"),
+                host("2001:db8:3::5"),
+            ],
+            metadata: false,
+        };
+        let net = NetworkPlan {
+            id: "n".into(),
+            kind: crate::plan::NetworkKind::Local,
+            mtu: 1450,
+            dhcp: Some(dhcp.clone()),
+            host_address: None,
+        };
+        let conf = render_conf(&net, &dhcp, &Files { dir: "/s/n".into() }, "ns-x");
+        let ranges: Vec<&str> = conf
+            .lines()
+            .filter(|l| l.starts_with("dhcp-range"))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                "dhcp-range=set:subnet0,2001:db8:1::,static,64,600s",
+                "dhcp-range=set:subnet1,2001:db8:2::,static,64,600s",
+                // no mode at all: served statefully (Neutron's pre-Juno behaviour)
+                "dhcp-range=set:subnet3,2001:db8:4::,static,64,600s",
+            ]
+        );
+        assert!(conf
+            .lines()
+            .any(|l| l == "dhcp-option=tag:subnet1,option6:dns-server,[2001:db8::53]"));
+        // only the stateful subnet's address is leased
+        assert_eq!(render_hosts(&dhcp), "fa:16:3e:00:00:05,[2001:db8:1::5],h\n");
     }
 }

@@ -15,6 +15,7 @@
 //! tested here.
 
 mod cmd;
+mod daemon;
 mod dhcp;
 mod external;
 mod fdb;
@@ -22,6 +23,7 @@ mod marks;
 mod netlink;
 mod nft;
 mod qos;
+mod ra;
 mod route;
 mod router;
 mod sg;
@@ -124,7 +126,7 @@ pub struct Config {
 pub struct Linux {
     config: Config,
     /// Held for a whole apply or teardown: they never interleave.
-    state: Mutex<dhcp::Supervisor>,
+    state: Mutex<daemon::Supervisor>,
 }
 
 /// The uplink device a network's bridge needs (pure: the plan -> operations step).
@@ -242,7 +244,7 @@ impl Linux {
         }
         Ok(Linux {
             config,
-            state: Mutex::new(dhcp::Supervisor::default()),
+            state: Mutex::new(daemon::Supervisor::default()),
         })
     }
 
@@ -311,6 +313,10 @@ impl Linux {
             *links = Links::read(nl).await?;
         }
         let br = links.require(&bridge)?.clone();
+        // the host takes no address from the routers advertising on its bridges
+        if router::ensure_sysctl(None, &format!("net/ipv6/conf/{bridge}/accept_ra"), "0")? {
+            changes.push(format!("set accept_ra 0 on {bridge}"));
+        }
         Self::wire(nl, &br, None, Some(net.mtu), changes).await?;
         match &uplink {
             Uplink::None => {}
@@ -370,7 +376,7 @@ impl Linux {
     /// The DHCP namespace, its port and dnsmasq of one network.
     async fn ensure_dhcp(
         &self,
-        sup: &mut dhcp::Supervisor,
+        sup: &mut daemon::Supervisor,
         nl: &Netlink,
         links: &mut Links,
         net: &NetworkPlan,
@@ -389,7 +395,7 @@ impl Linux {
             changes.push(format!("created namespace {ns}"));
             // the namespace was deleted by hand while dnsmasq kept the old one alive
             // (with the veth's inner end): start both afresh
-            sup.stop(&net.id, &files).await?;
+            sup.stop(&files.daemon(&ns)).await?;
             if let Some(stale) = links.get(&tap) {
                 nl.delete(stale).await?;
                 changes.push(format!("deleted stale dhcp port {tap}"));
@@ -421,6 +427,18 @@ impl Linux {
             inside.set_mac(dev, mac).await?;
             changes.push(format!("set mac {} on {inner}", plan.port_mac));
         }
+        if plan.addresses.iter().any(|a| a.addr().is_ipv6()) {
+            // the port's addresses are the plan's: none from the router's RAs, and
+            // no duplicate address detection holding them back from dnsmasq
+            let dev_conf = format!("net/ipv6/conf/{inner}");
+            changes.extend(router::ensure_sysctls(
+                &ns,
+                &[
+                    (format!("{dev_conf}/accept_ra"), "0"),
+                    (format!("{dev_conf}/accept_dad"), "0"),
+                ],
+            )?);
+        }
         Self::wire(&inside, dev, None, Some(net.mtu), changes).await?;
         let mut want: BTreeSet<IpNet> = plan.addresses.iter().copied().collect();
         if plan.metadata {
@@ -438,21 +456,22 @@ impl Linux {
         drop(inside);
 
         let conf_changed =
-            dhcp::write_if_changed(&files.conf(), &dhcp::render_conf(net, plan, &files, &inner))?;
-        let hosts_changed = dhcp::write_if_changed(&files.hosts(), &dhcp::render_hosts(plan))?;
-        match sup.running(&net.id, &files) {
+            daemon::write_if_changed(&files.conf(), &dhcp::render_conf(net, plan, &files, &inner))?;
+        let hosts_changed = daemon::write_if_changed(&files.hosts(), &dhcp::render_hosts(plan))?;
+        let dnsmasq = files.daemon(&ns);
+        match sup.running(&dnsmasq) {
             Some(_) if conf_changed => {
-                sup.stop(&net.id, &files).await?;
-                sup.start(&net.id, &ns, &files)?;
+                sup.stop(&dnsmasq).await?;
+                sup.start(&dnsmasq)?;
                 changes.push(format!("restarted dnsmasq for {}", net.id));
             }
             Some(pid) if hosts_changed => {
-                dhcp::Supervisor::reload(pid)?;
+                daemon::Supervisor::reload(pid)?;
                 changes.push(format!("reloaded dnsmasq hosts for {}", net.id));
             }
             Some(_) => {}
             None => {
-                sup.start(&net.id, &ns, &files)?;
+                sup.start(&dnsmasq)?;
                 changes.push(format!("started dnsmasq for {}", net.id));
             }
         }
@@ -461,10 +480,14 @@ impl Linux {
 
     /// Stop and remove the DHCP of a network: dnsmasq, namespace (its veth goes with it),
     /// files.
-    async fn remove_dhcp(&self, sup: &mut dhcp::Supervisor, network_id: &str) -> Result<(), Error> {
+    async fn remove_dhcp(
+        &self,
+        sup: &mut daemon::Supervisor,
+        network_id: &str,
+    ) -> Result<(), Error> {
         let files = self.dhcp_files(network_id);
-        sup.stop(network_id, &files).await?;
         let ns = self.dhcp_namespace(network_id);
+        sup.stop(&files.daemon(&ns)).await?;
         if namespace_present(&ns)? {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
@@ -536,7 +559,7 @@ impl Linux {
 
     async fn apply_locked(
         &self,
-        sup: &mut dhcp::Supervisor,
+        sup: &mut daemon::Supervisor,
         plan: &HostPlan,
     ) -> Result<Applied, Error> {
         let routed = external::routed(plan);
@@ -586,7 +609,7 @@ impl Linux {
                 .await?;
         }
         for r in &plan.routers {
-            self.ensure_router(&nl, &mut links, &networks, r, &mut changes)
+            self.ensure_router(sup, &nl, &mut links, &networks, r, &mut changes)
                 .await?;
         }
         self.ensure_external(&nl, &links, routed.as_ref(), &mut changes)
@@ -611,7 +634,7 @@ impl Linux {
         let routers: BTreeSet<&str> = plan.routers.iter().map(|r| r.id.as_str()).collect();
         for id in self.router_dirs()? {
             if !routers.contains(id.as_str()) {
-                self.remove_router(&id).await?;
+                self.remove_router(sup, &id).await?;
                 changes.push(format!("removed router {id}"));
             }
         }
@@ -679,12 +702,12 @@ impl Linux {
     }
 
     /// Remove everything owned; every step is tried, the errors are returned together.
-    async fn teardown_locked(&self, sup: &mut dhcp::Supervisor) -> Vec<Error> {
+    async fn teardown_locked(&self, sup: &mut daemon::Supervisor) -> Vec<Error> {
         let mut errors = Vec::new();
         match self.router_dirs() {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(e) = self.remove_router(&id).await {
+                    if let Err(e) = self.remove_router(sup, &id).await {
                         errors.push(e);
                     }
                 }

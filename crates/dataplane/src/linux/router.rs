@@ -11,6 +11,8 @@
 //!   everything from the internal subnets (and the destinations of extra routes) to
 //!   the first gateway address.
 //!
+//! - radvd advertising the IPv6 subnets with a RA mode ([`super::ra`]), with
+//!   `net.ipv6.conf.all.forwarding=1` in the namespace;
 //! - with [`RouterPlan::metadata`]: first in `prerouting`, guests' TCP to
 //!   169.254.169.254:80 arriving on a `qr-` device is redirected to the metadata proxy's
 //!   port in the namespace (REDIRECT keeps the source: it names the instance), and an
@@ -26,10 +28,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::daemon::{write_if_changed, Supervisor};
 use super::netlink::{self, Netlink};
 use super::nft::{self, Chain, Family};
 use super::route::Route;
-use super::{cmd, Links, Linux};
+use super::{cmd, ra, Links, Linux};
 use crate::names;
 use crate::plan::{NetworkPlan, RouterGateway, RouterPlan, METADATA_ADDRESS, METADATA_PROXY_PORT};
 use crate::Error;
@@ -246,11 +249,21 @@ fn nat_rules(r: &RouterPlan, g: &RouterGateway) -> Result<(Vec<String>, Vec<Stri
 }
 
 /// Read `/proc/sys/<key>` in the namespace `ns` and set it to `value` when it differs;
-/// returns whether it changed.
+/// returns whether it changed. IPv6 keys of a kernel without IPv6 are skipped.
 pub fn ensure_sysctl(ns: Option<&str>, key: &str, value: &str) -> Result<bool, Error> {
     let path = format!("/proc/sys/{key}");
     let set = || -> Result<bool, Error> {
-        let now = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {path}")))?;
+        let now = match std::fs::read_to_string(&path) {
+            Ok(now) => now,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && key.starts_with("net/ipv6/")
+                    && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(Error::io(format!("reading {path}"))(e)),
+        };
         if now.trim() == value {
             return Ok(false);
         }
@@ -261,6 +274,20 @@ pub fn ensure_sysctl(ns: Option<&str>, key: &str, value: &str) -> Result<bool, E
         None => set(),
         Some(ns) => netlink::in_namespace_thread(ns, set),
     }
+}
+
+/// [`ensure_sysctl`] for several keys of the namespace `ns` at once; returns what
+/// changed.
+pub fn ensure_sysctls(ns: &str, settings: &[(String, &str)]) -> Result<Vec<String>, Error> {
+    netlink::in_namespace_thread(ns, || {
+        let mut changed = Vec::new();
+        for (key, value) in settings {
+            if ensure_sysctl(None, key, value)? {
+                changed.push(format!("set {key}={value} in {ns}"));
+            }
+        }
+        Ok(changed)
+    })
 }
 
 /// Whether `arping` (iputils) is on the PATH: gratuitous ARP is skipped without it.
@@ -300,6 +327,7 @@ impl Linux {
     /// Make one router's namespace match its plan (see the module docs).
     pub(super) async fn ensure_router(
         &self,
+        sup: &mut Supervisor,
         nl: &Netlink,
         links: &mut Links,
         networks: &BTreeMap<&str, &NetworkPlan>,
@@ -324,9 +352,15 @@ impl Linux {
             cmd::run("ip", &["netns", "add", &ns], None).await?;
             changes.push(format!("created namespace {ns}"));
         }
-        if ensure_sysctl(Some(&ns), "net/ipv4/ip_forward", "1")? {
-            changes.push(format!("enabled forwarding in {ns}"));
-        }
+        // IPv6 too, as Neutron's L3 agent: it routes the IPv6 subnets (and radvd
+        // advertises only as a router)
+        changes.extend(ensure_sysctls(
+            &ns,
+            &[
+                ("net/ipv4/ip_forward".into(), "1"),
+                ("net/ipv6/conf/all/forwarding".into(), "1"),
+            ],
+        )?);
         let inside = Netlink::in_namespace(&ns)?;
         let mut ns_links = Links::read(&inside).await?;
         if let Some(lo) = ns_links.get("lo").filter(|l| !l.up) {
@@ -418,12 +452,59 @@ impl Linux {
             announced.retain(|a| fips.contains(a));
             announce(&ns, &names::router_gateway(&g.port_id), &announced).await;
         }
+        self.ensure_radvd(sup, networks, r, &ns, &dir, changes)
+            .await
+    }
+
+    /// The router's radvd: running with its configuration when it advertises
+    /// something, stopped (and its configuration removed) when not.
+    async fn ensure_radvd(
+        &self,
+        sup: &mut Supervisor,
+        networks: &BTreeMap<&str, &NetworkPlan>,
+        r: &RouterPlan,
+        ns: &str,
+        dir: &std::path::Path,
+        changes: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let radvd = ra::daemon(dir, ns);
+        let Some(conf) = ra::render_conf(r, networks) else {
+            if sup.running(&radvd).is_some() {
+                sup.stop(&radvd).await?;
+                changes.push(format!("stopped radvd in {ns}"));
+            }
+            match std::fs::remove_file(&radvd.conf) {
+                Ok(()) => changes.push(format!("removed radvd.conf of router {}", r.id)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("removing {}", radvd.conf.display()))(e)),
+            }
+            return Ok(());
+        };
+        let changed = write_if_changed(&radvd.conf, &conf)?;
+        match sup.running(&radvd) {
+            Some(pid) if changed => {
+                Supervisor::reload(pid)?;
+                changes.push(format!("reloaded radvd in {ns}"));
+            }
+            Some(_) => {}
+            None => {
+                sup.start(&radvd)?;
+                changes.push(format!("started radvd in {ns}"));
+            }
+        }
         Ok(())
     }
 
-    /// Remove a router: its namespace (its veths go with it) and its directory.
-    pub(super) async fn remove_router(&self, router_id: &str) -> Result<(), Error> {
+    /// Remove a router: its radvd, its namespace (its veths go with it) and its
+    /// directory.
+    pub(super) async fn remove_router(
+        &self,
+        sup: &mut Supervisor,
+        router_id: &str,
+    ) -> Result<(), Error> {
         let ns = names::router_namespace(router_id);
+        sup.stop(&ra::daemon(&self.router_dir(router_id), &ns))
+            .await?;
         if super::namespace_present(&ns)? {
             cmd::run("ip", &["netns", "del", &ns], None).await?;
         }
@@ -455,6 +536,7 @@ mod tests {
                 network_id: "int".into(),
                 mac: "fa:16:3e:00:00:02".into(),
                 addresses: vec!["10.0.0.1/24".parse().unwrap()],
+                ipv6_subnets: vec![],
             }],
             routes: vec![HostRoute {
                 destination: "192.168.5.0/24".parse().unwrap(),

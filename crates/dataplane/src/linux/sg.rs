@@ -12,6 +12,9 @@
 //! - `inet` table, `forward`: bridged IP packets (br_netfilter) dispatch on the mark to
 //!   `egr_<tap>` (returns when allowed, so the destination's chain still runs) and then
 //!   `ing_<tap>` (default deny, established/related and DHCP replies allowed).
+//!   As in Neutron, IPv6 ports may always send ICMPv6 and DHCPv6 requests, and receive
+//!   neighbour discovery, MLD queries, router advertisements (with an IPv6 address)
+//!   and DHCPv6 replies to their own or link-local addresses.
 //!
 //! A port's index is kept stable across applies by the caller ([`super::marks`]) so
 //! adding a port rewrites only the dispatch chains, never other ports' chains.
@@ -62,11 +65,11 @@ pub fn chains(ports: &[Secured<'_>]) -> Vec<Chain> {
         ));
         out.push(inet(
             format!("egr_{tap}"),
-            direction_chain(s.security, Direction::Egress),
+            direction_chain(s.port, s.security, Direction::Egress),
         ));
         out.push(inet(
             format!("ing_{tap}"),
-            direction_chain(s.security, Direction::Ingress),
+            direction_chain(s.port, s.security, Direction::Ingress),
         ));
     }
     if ports.is_empty() {
@@ -217,7 +220,7 @@ fn anti_spoof(port: &PortPlan, security: &SecurityPlan) -> Vec<String> {
     rules
 }
 
-fn direction_chain(security: &SecurityPlan, direction: Direction) -> Vec<String> {
+fn direction_chain(port: &PortPlan, security: &SecurityPlan, direction: Direction) -> Vec<String> {
     let verdict = match direction {
         // the destination port's ingress chain must still run: egress only returns
         Direction::Egress => "return",
@@ -228,22 +231,47 @@ fn direction_chain(security: &SecurityPlan, direction: Direction) -> Vec<String>
         rules.push("ct state invalid drop".into());
         rules.push(format!("ct state established,related {verdict}"));
     }
+    // Neutron's base rules for IPv6 (what a port may send was checked by its
+    // anti-spoofing chain, which drops router advertisements and DHCPv6 replies: only
+    // the router's and the DHCP server's ports send those)
+    let v6: Vec<IpNet> = port
+        .ips
+        .iter()
+        .filter(|ip| ip.is_ipv6())
+        .map(|ip| IpNet::from(*ip))
+        .collect();
     match direction {
         Direction::Egress => {
             rules.push("meta nfproto ipv4 udp sport 68 udp dport 67 return".into());
             rules.push("meta nfproto ipv6 udp sport 546 udp dport 547 return".into());
-            rules.push(
-                "meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } return"
-                    .into(),
-            );
+            // any ICMPv6 (neighbour discovery, MLD, router solicitations, errors)
+            rules.push("meta nfproto ipv6 meta l4proto ipv6-icmp return".into());
         }
         Direction::Ingress => {
             rules.push("meta nfproto ipv4 udp sport 67 udp dport 68 accept".into());
-            rules.push("meta nfproto ipv6 udp sport 547 udp dport 546 accept".into());
-            rules.push(
-                "meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept"
-                    .into(),
+            // DHCPv6 replies to the port's own addresses or its link-local one
+            let dests = disjoint(
+                v6.iter()
+                    .copied()
+                    .chain(["fe80::/64".parse().expect("a prefix")])
+                    .collect(),
             );
+            rules.push(format!(
+                "meta nfproto ipv6 ip6 daddr {} udp sport 547 udp dport 546 accept",
+                set(dests)
+            ));
+            let mut icmp = vec![
+                "mld-listener-query",
+                "nd-neighbor-solicit",
+                "nd-neighbor-advert",
+            ];
+            if !v6.is_empty() {
+                icmp.push("nd-router-advert");
+            }
+            rules.push(format!(
+                "meta nfproto ipv6 icmpv6 type {} accept",
+                set(icmp)
+            ));
         }
     }
     for rule in security.rules.iter().filter(|r| r.direction == direction) {
@@ -486,7 +514,7 @@ mod tests {
             stateful: false,
             ..security
         };
-        let ing = direction_chain(&stateless, Direction::Ingress);
+        let ing = direction_chain(&port, &stateless, Direction::Ingress);
         assert!(ing.iter().all(|r| !r.starts_with("ct ")), "{ing:?}");
         assert_eq!(
             ing[ing.len() - 2],

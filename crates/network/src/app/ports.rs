@@ -749,9 +749,11 @@ impl Networking {
                 p
             }
         };
+        // dnsmasq answers DHCPv6 on a prefix it holds an address in: stateless
+        // subnets too (their address is the port's EUI-64 one); SLAAC ones need none
         for s in subnets
             .iter()
-            .filter(|s| s.ip_version() == 4 || !s.auto_address())
+            .filter(|s| s.ipv6_address_mode.as_deref() != Some("slaac"))
         {
             if port.fixed_ips.iter().any(|f| f.subnet_id == s.id) {
                 continue;

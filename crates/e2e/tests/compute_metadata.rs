@@ -113,13 +113,8 @@ fn instance(uuid: Uuid, project_id: &str, port: &Value) -> InstanceMetadata {
             floating_ips: vec![],
         }],
         flavor_name: "m1.tiny".into(),
-        image_id: None,
         root_device_name: Some("/dev/vda".into()),
-        volume_devices: vec![],
-        devices: vec![],
-        dedicated_cpus: vec![],
-        password: None,
-        vendor_data: BTreeMap::new(),
+        ..Default::default()
     }
 }
 

@@ -49,3 +49,32 @@ impl<S: Source> Service for ConsoleProxyService<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use service::AnyService;
+
+    use super::*;
+    use crate::tokens::MemoryTokens;
+
+    struct Memory;
+
+    impl Source for Memory {
+        async fn consoles(_: &Context) -> anyhow::Result<Arc<dyn Consoles>> {
+            Ok(Arc::new(MemoryTokens::default()))
+        }
+    }
+
+    /// As Compute lists it in the binary's registry.
+    const REGISTRY: &[&dyn AnyService] = &[&ConsoleProxyService::<Memory>(PhantomData)];
+
+    #[test]
+    fn it_registers_as_a_service_outside_the_catalog() {
+        let s = REGISTRY[0];
+        assert_eq!(s.name(), "novncproxy");
+        assert_eq!(s.catalog(), None);
+        assert_eq!(s.port(None).unwrap(), 6080);
+        let example: toml::Value = toml::from_str(s.config_example()).unwrap();
+        assert_eq!(example, s.default_config());
+    }
+}

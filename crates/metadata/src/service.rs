@@ -54,3 +54,36 @@ impl<S: Source> Service for MetadataService<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use service::AnyService;
+
+    use super::*;
+    use crate::memory::MemoryInstances;
+
+    struct Memory;
+
+    impl Source for Memory {
+        async fn instances(_: &Context) -> anyhow::Result<Arc<dyn Instances>> {
+            Ok(Arc::new(MemoryInstances::default()))
+        }
+    }
+
+    /// As Compute lists it in the binary's registry.
+    const REGISTRY: &[&dyn AnyService] = &[&MetadataService::<Memory>(PhantomData)];
+
+    #[test]
+    fn it_registers_as_a_service_outside_the_catalog() {
+        let s = REGISTRY[0];
+        assert_eq!(s.name(), "metadata");
+        assert_eq!(s.catalog(), None);
+        assert!(s.migrations().is_empty() && s.policy_defaults().is_empty());
+        assert_eq!(s.port(None).unwrap(), 8775);
+        s.check_config(None).unwrap();
+        let example: toml::Value = toml::from_str(s.config_example()).unwrap();
+        assert_eq!(example, s.default_config());
+        let bad: toml::Value = toml::from_str("vendordata_providers = 3").unwrap();
+        assert!(s.check_config(Some(&bad)).is_err());
+    }
+}

@@ -36,13 +36,8 @@ fn instance(uuid: Uuid) -> InstanceMetadata {
         security_groups: vec!["default".into()],
         ports: vec![],
         flavor_name: "m1.tiny".into(),
-        image_id: None,
         root_device_name: Some("/dev/vda".into()),
-        volume_devices: vec![],
-        devices: vec![],
-        dedicated_cpus: vec![],
-        password: None,
-        vendor_data: BTreeMap::new(),
+        ..Default::default()
     }
 }
 

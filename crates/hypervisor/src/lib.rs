@@ -5,7 +5,7 @@
 //! image, the ports and their taps' names, the config drive) into an [`InstanceSpec`],
 //! and the driver makes the host match it. Two drivers:
 //!
-//! - `qemu` (module `qemu`): QEMU as a supervised child process driven over QMP, KVM
+//! - [`qemu::Qemu`]: QEMU as a supervised child process driven over QMP, KVM
 //!   where it works and TCG otherwise, a qcow2 overlay on the cached base image, the
 //!   serial console in a log file, VNC on a local port.
 //! - [`fake::Fake`]: no processes, instant; for API tests and for simulating hundreds of
@@ -17,6 +17,7 @@
 //! ([`Driver::list`]).
 
 pub mod fake;
+pub mod qemu;
 pub mod spec;
 
 use std::{net::SocketAddr, path::Path, time::Duration};

@@ -36,7 +36,11 @@ enum Hasher {
 
 impl Hasher {
     fn for_image(image: &ImageRef) -> Option<(Hasher, String)> {
-        match (image.os_hash_algo.as_deref(), &image.os_hash_value, &image.checksum) {
+        match (
+            image.os_hash_algo.as_deref(),
+            &image.os_hash_value,
+            &image.checksum,
+        ) {
             (Some("sha512"), Some(v), _) => Some((Hasher::Sha512(Sha512::new()), v.clone())),
             (Some("sha256"), Some(v), _) => Some((Hasher::Sha256(Sha256::new()), v.clone())),
             (_, _, Some(md5)) => Some((Hasher::Md5(Md5::new()), md5.clone())),
@@ -97,9 +101,9 @@ impl ImageCache {
         let result = self.download(image, &part).await;
         match result {
             Ok(()) => {
-                tokio::fs::rename(&part, &path)
-                    .await
-                    .map_err(|e| Error::internal(format!("cannot rename {}: {e}", part.display())))?;
+                tokio::fs::rename(&part, &path).await.map_err(|e| {
+                    Error::internal(format!("cannot rename {}: {e}", part.display()))
+                })?;
                 Ok(path)
             }
             Err(e) => {
@@ -111,7 +115,8 @@ impl ImageCache {
 
     async fn download(&self, image: &ImageRef, part: &Path) -> Result<()> {
         let failed = |what: String| {
-            Error::unavailable(format!("Image {} could not be downloaded.", image.id)).with_detail(what)
+            Error::unavailable(format!("Image {} could not be downloaded.", image.id))
+                .with_detail(what)
         };
         let id: ImageId = image
             .id

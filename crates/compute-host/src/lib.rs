@@ -21,6 +21,7 @@ mod report;
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
+use hypervisor::qemu::VirtType;
 use serde::{Deserialize, Serialize};
 use service::AgentContext;
 
@@ -32,16 +33,6 @@ pub use manager::Manager;
 pub enum DriverName {
     Qemu,
     Fake,
-}
-
-/// `virt_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VirtType {
-    /// KVM where it works, TCG otherwise.
-    Auto,
-    Kvm,
-    Qemu,
 }
 
 /// The `[compute]` section.
@@ -56,6 +47,7 @@ pub struct Config {
     /// Where guests' disks, consoles and the image cache (`_base/`) live (default
     /// `<data_dir>/instances`).
     pub instances_path: Option<PathBuf>,
+    /// `auto` (KVM where a probe guest boots with it, else TCG), `kvm` or `qemu` (TCG).
     pub virt_type: VirtType,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
@@ -157,7 +149,7 @@ impl service::Agent for ComputeAgent {
             .clone()
             .unwrap_or_else(|| ctx.data_dir.join("instances"));
         let services = Services::new(&ctx.service_token, &ctx.endpoints);
-        let driver = make_driver(&cfg, &instances)?;
+        let driver = make_driver(&cfg, &instances).await?;
         let mut managers = vec![Manager::new(
             cfg.clone(),
             host.clone(),
@@ -171,7 +163,7 @@ impl service::Agent for ComputeAgent {
             let mut sim = cfg.clone();
             sim.driver = DriverName::Fake;
             let dir = instances.join("sim").join(&name);
-            let driver = make_driver(&sim, &dir)?;
+            let driver = make_driver(&sim, &dir).await?;
             managers.push(Manager::new(
                 sim,
                 name,
@@ -196,7 +188,10 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(token: &service::ServiceToken, endpoints: &BTreeMap<&'static str, String>) -> Services {
+    pub fn new(
+        token: &service::ServiceToken,
+        endpoints: &BTreeMap<&'static str, String>,
+    ) -> Services {
         Services {
             placement: compute::clients::placement::Placement::new(token.clone(), endpoints),
             clients: compute::clients::Clients::new(token.clone(), endpoints),
@@ -204,10 +199,10 @@ impl Services {
     }
 }
 
-/// The driver the configuration names.
-pub fn make_driver(
+/// The driver the configuration names, its guests under `instances`.
+pub async fn make_driver(
     cfg: &Config,
-    _instances: &std::path::Path,
+    instances: &std::path::Path,
 ) -> anyhow::Result<Arc<dyn hypervisor::Driver>> {
     match cfg.driver {
         DriverName::Fake => Ok(Arc::new(hypervisor::fake::Fake::new(
@@ -216,7 +211,14 @@ pub fn make_driver(
             cfg.fake_disk_gb,
         ))),
         DriverName::Qemu => {
-            anyhow::bail!("[compute] driver = \"qemu\" is not built into this binary yet")
+            let q = hypervisor::qemu::Qemu::new(hypervisor::qemu::Config {
+                instances_dir: instances.to_owned(),
+                virt_type: cfg.virt_type,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the QEMU driver: {e}"))?;
+            Ok(Arc::new(q))
         }
     }
 }

@@ -122,7 +122,9 @@ impl Manager {
                     if !placed {
                         match self.report_to_placement().await {
                             Ok(()) => placed = true,
-                            Err(e) => progress.set(format!("cannot report to placement: {}", e.report())),
+                            Err(e) => {
+                                progress.set(format!("cannot report to placement: {}", e.report()))
+                            }
                         }
                     }
                     match self.report_service().await {
@@ -159,7 +161,10 @@ impl Manager {
     }
 
     fn is_busy(&self, id: &str) -> bool {
-        self.busy.lock().unwrap_or_else(|e| e.into_inner()).contains(id)
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
     }
 
     /// Answer one request.
@@ -168,27 +173,40 @@ impl Manager {
             HostRequest::Build { spec } => {
                 let _busy = self.busy(&spec.server_id);
                 self.build(&spec).await?;
-                Ok(HostReply::PowerState(self.power_state(&spec.server_id).await?))
+                Ok(HostReply::PowerState(
+                    self.power_state(&spec.server_id).await?,
+                ))
             }
             HostRequest::Destroy { server_id } => {
                 let _busy = self.busy(&server_id);
-                self.driver.destroy(&server_id).await.map_err(driver_error)?;
+                self.driver
+                    .destroy(&server_id)
+                    .await
+                    .map_err(driver_error)?;
                 let _ = tokio::fs::remove_dir_all(self.instances.join(&server_id)).await;
                 Ok(HostReply::Done)
             }
             HostRequest::Action { spec, action } => {
                 let _busy = self.busy(&spec.server_id);
                 self.act(&spec, action).await?;
-                Ok(HostReply::PowerState(self.power_state(&spec.server_id).await?))
+                Ok(HostReply::PowerState(
+                    self.power_state(&spec.server_id).await?,
+                ))
             }
-            HostRequest::ConsoleLog { server_id, max_bytes } => Ok(HostReply::ConsoleLog(
+            HostRequest::ConsoleLog {
+                server_id,
+                max_bytes,
+            } => Ok(HostReply::ConsoleLog(
                 self.driver
                     .console_log(&server_id, max_bytes)
                     .await
                     .map_err(driver_error)?,
             )),
             HostRequest::VncAddress { server_id } => Ok(HostReply::Vnc(
-                self.driver.vnc_address(&server_id).await.map_err(driver_error)?,
+                self.driver
+                    .vnc_address(&server_id)
+                    .await
+                    .map_err(driver_error)?,
             )),
         }
     }
@@ -200,7 +218,8 @@ impl Manager {
     /// The driver's spec of a guest: its base image cached, its taps named.
     async fn instance_spec(&self, spec: &GuestSpec, image: &ImageRef) -> Result<InstanceSpec> {
         let base = self.images.ensure(image).await?;
-        let machine = MachineOptions::from_image_properties(&image.properties).map_err(driver_error)?;
+        let machine =
+            MachineOptions::from_image_properties(&image.properties).map_err(driver_error)?;
         let config_drive = match &spec.config_drive {
             Some(files) => Some(self.write_config_drive(&spec.server_id, files).await?),
             None => None,
@@ -234,7 +253,11 @@ impl Manager {
 
     /// The config drive's files, written as a directory the driver attaches (a vfat
     /// image once the metadata service's builder is wired in).
-    async fn write_config_drive(&self, id: &str, files: &BTreeMap<String, String>) -> Result<PathBuf> {
+    async fn write_config_drive(
+        &self,
+        id: &str,
+        files: &BTreeMap<String, String>,
+    ) -> Result<PathBuf> {
         let dir = self.instances.join(id).join("config-drive");
         for (path, content) in files {
             let rel = path.trim_start_matches('/');
@@ -246,9 +269,13 @@ impl Manager {
                 .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))?;
             let dest = dir.join(rel);
             if let Some(parent) = dest.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(Error::internal)?;
             }
-            tokio::fs::write(&dest, data).await.map_err(Error::internal)?;
+            tokio::fs::write(&dest, data)
+                .await
+                .map_err(Error::internal)?;
         }
         Ok(dir)
     }
@@ -272,10 +299,14 @@ impl Manager {
     /// Wait until the network agent has wired every port (ACTIVE), as Nova waits for
     /// `network-vif-plugged`.
     async fn wait_for_ports(&self, spec: &GuestSpec) -> Result<()> {
-        if self.cfg.driver == DriverName::Fake || self.cfg.vif_plugging_timeout == 0 || spec.nics.is_empty() {
+        if self.cfg.driver == DriverName::Fake
+            || self.cfg.vif_plugging_timeout == 0
+            || spec.nics.is_empty()
+        {
             return Ok(());
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.cfg.vif_plugging_timeout);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.cfg.vif_plugging_timeout);
         let mut waiting: Vec<&str> = spec.nics.iter().map(|n| n.port_id.as_str()).collect();
         while !waiting.is_empty() {
             let mut still = Vec::new();
@@ -313,15 +344,25 @@ impl Manager {
         let shutdown = Duration::from_secs(self.cfg.shutdown_timeout);
         match action {
             HostAction::Stop => d.power_off(id, shutdown).await,
-            HostAction::Start => d.power_on(&self.instance_spec(spec, &spec.image).await?).await,
-            HostAction::Reboot { hard } => {
-                d.reboot(&self.instance_spec(spec, &spec.image).await?, hard, shutdown * 2)
+            HostAction::Start => {
+                d.power_on(&self.instance_spec(spec, &spec.image).await?)
                     .await
+            }
+            HostAction::Reboot { hard } => {
+                d.reboot(
+                    &self.instance_spec(spec, &spec.image).await?,
+                    hard,
+                    shutdown * 2,
+                )
+                .await
             }
             HostAction::Pause => d.pause(id).await,
             HostAction::Unpause => d.unpause(id).await,
             HostAction::Suspend => d.suspend(id).await,
-            HostAction::Resume => d.resume(&self.instance_spec(spec, &spec.image).await?).await,
+            HostAction::Resume => {
+                d.resume(&self.instance_spec(spec, &spec.image).await?)
+                    .await
+            }
             HostAction::Rescue { image } => {
                 let ispec = self.instance_spec(spec, &spec.image).await?;
                 let base = self.images.ensure(&image).await?;
@@ -332,7 +373,10 @@ impl Manager {
                 };
                 d.rescue(&ispec, &rescue).await
             }
-            HostAction::Unrescue => d.unrescue(&self.instance_spec(spec, &spec.image).await?).await,
+            HostAction::Unrescue => {
+                d.unrescue(&self.instance_spec(spec, &spec.image).await?)
+                    .await
+            }
             HostAction::Rebuild { image } => {
                 let ispec = self.instance_spec(spec, &image).await?;
                 d.destroy(id).await.map_err(driver_error)?;
@@ -341,7 +385,9 @@ impl Manager {
             HostAction::Resize => {
                 let ispec = self.instance_spec(spec, &spec.image).await?;
                 d.power_off(id, shutdown).await.map_err(driver_error)?;
-                d.resize_root(id, spec.flavor.root_gb).await.map_err(driver_error)?;
+                d.resize_root(id, spec.flavor.root_gb)
+                    .await
+                    .map_err(driver_error)?;
                 d.power_on(&ispec).await
             }
             HostAction::Snapshot { image_id } => return self.snapshot(id, &image_id).await,
@@ -352,11 +398,18 @@ impl Manager {
     /// Snapshot the root disk and upload it as `image_id` (queued in the Image API).
     async fn snapshot(&self, id: &str, image_id: &str) -> Result<()> {
         let dir = self.instances.join("snapshots");
-        tokio::fs::create_dir_all(&dir).await.map_err(Error::internal)?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(Error::internal)?;
         let dest = dir.join(format!("{image_id}.snap"));
         let result = async {
-            self.driver.snapshot(id, &dest).await.map_err(driver_error)?;
-            let file = tokio::fs::File::open(&dest).await.map_err(Error::internal)?;
+            self.driver
+                .snapshot(id, &dest)
+                .await
+                .map_err(driver_error)?;
+            let file = tokio::fs::File::open(&dest)
+                .await
+                .map_err(Error::internal)?;
             let id: ImageId = image_id
                 .parse()
                 .map_err(|_| Error::bad_request(format!("Bad image id {image_id}.")))?;
@@ -382,7 +435,9 @@ impl Manager {
         {
             Ok(ConductorReply::Instances(list)) => list,
             Ok(other) => return Err(Error::internal(format!("unexpected answer {other:?}"))),
-            Err(e) => return Err(Error::unavailable("The conductor is not reachable.").with_detail(e)),
+            Err(e) => {
+                return Err(Error::unavailable("The conductor is not reachable.").with_detail(e))
+            }
         };
         let ids: HashSet<&str> = known.iter().map(|i| i.id.as_str()).collect();
         let guests = self.driver.list().await.map_err(driver_error)?;
@@ -396,7 +451,10 @@ impl Manager {
             }
         }
         let mut states = Vec::new();
-        for i in known.iter().filter(|i| i.task_state.is_none() && !self.is_busy(&i.id)) {
+        for i in known
+            .iter()
+            .filter(|i| i.task_state.is_none() && !self.is_busy(&i.id))
+        {
             if let Ok(p) = self.driver.power_state(&i.id).await {
                 states.push((i.id.clone(), p));
             }
@@ -408,7 +466,9 @@ impl Manager {
                     states,
                 })
                 .await
-                .map_err(|e| Error::unavailable("The conductor is not reachable.").with_detail(e))?;
+                .map_err(|e| {
+                    Error::unavailable("The conductor is not reachable.").with_detail(e)
+                })?;
         }
         Ok(())
     }

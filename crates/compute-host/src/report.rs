@@ -46,7 +46,11 @@ impl Manager {
             ),
             (
                 "MEMORY_MB",
-                Inventory::new(info.memory_mb, c.reserved_host_memory_mb, c.ram_allocation_ratio),
+                Inventory::new(
+                    info.memory_mb,
+                    c.reserved_host_memory_mb,
+                    c.ram_allocation_ratio,
+                ),
             ),
             (
                 "DISK_GB",

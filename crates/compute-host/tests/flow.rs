@@ -38,7 +38,11 @@ async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
     assert_eq!(guest.memory_mb, 64);
     // placement holds the flavor for the server
     let alloc = f.allocations(&id).await;
-    assert_eq!(alloc, json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1}), "{alloc}");
+    assert_eq!(
+        alloc,
+        json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1}),
+        "{alloc}"
+    );
     // the port is the server's, bound to the host
     let ports = f.ports_of(&id).await;
     assert_eq!(ports.len(), 1);
@@ -46,9 +50,14 @@ async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
     assert_eq!(ports[0]["device_owner"], "compute:nova");
 
     // delete
-    let r = f
-        .tc
-        .call("compute_api", Method::DELETE, &format!("/v2.1/servers/{id}"), Some(&demo), None)
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            Some(&demo),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     f.wait_gone(&demo, &id).await;
@@ -75,9 +84,14 @@ async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
     f.assert_nothing_left(&id).await;
 
     // a server in ERROR can be deleted
-    let r = f
-        .tc
-        .call("compute_api", Method::DELETE, &format!("/v2.1/servers/{id}"), Some(&demo), None)
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            Some(&demo),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     f.wait_gone(&demo, &id).await;

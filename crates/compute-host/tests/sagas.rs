@@ -61,11 +61,10 @@ struct World {
 impl World {
     async fn new() -> World {
         let f = Flow::start().await;
-        let compute = f
-            .tc
-            .cloud
-            .handle::<Compute>("compute_api")
-            .expect("compute runs");
+        let compute =
+            f.tc.cloud
+                .handle::<Compute>("compute_api")
+                .expect("compute runs");
         compute.set_lifecycle(Arc::new(Idle));
         let ctx = f.tc.cloud.agent_context(&f.tc.cfg, service::Mode::AllInOne);
         let conductor = Conductor::new(
@@ -88,7 +87,13 @@ impl World {
 
     async fn new_server(&self) -> String {
         self.f
-            .create_server(&self.demo, "saga", &self.f.image, &self.f.flavor, json!([{"uuid": self.net}]))
+            .create_server(
+                &self.demo,
+                "saga",
+                &self.f.image,
+                &self.f.flavor,
+                json!([{"uuid": self.net}]),
+            )
             .await
     }
 
@@ -101,10 +106,18 @@ impl World {
             vec![sagas::create::saga()],
         );
         let sid = exec
-            .create(sagas::create::NAME, &ServerParams { server_id: id.clone() })
+            .create(
+                sagas::create::NAME,
+                &ServerParams {
+                    server_id: id.clone(),
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(exec.execute(&self.conductor, &sid).await, saga::Outcome::Done);
+        assert_eq!(
+            exec.execute(&self.conductor, &sid).await,
+            saga::Outcome::Done
+        );
         id
     }
 
@@ -112,7 +125,13 @@ impl World {
         let r = self
             .f
             .tc
-            .call("compute_api", Method::GET, &format!("/v2.1/servers/{id}?all_tenants=1"), Some(&self.f.admin), None)
+            .call(
+                "compute_api",
+                Method::GET,
+                &format!("/v2.1/servers/{id}?all_tenants=1"),
+                Some(&self.f.admin),
+                None,
+            )
             .await;
         if r.status == axum::http::StatusCode::NOT_FOUND {
             return json!({"status": "DELETED"});
@@ -124,7 +143,10 @@ impl World {
         let s = self.status(id).await;
         assert_eq!(s["status"], "ACTIVE", "{s}");
         assert!(self.f.fake.spec(id).is_some(), "no guest for {id}");
-        assert_eq!(self.f.allocations(id).await, json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1}));
+        assert_eq!(
+            self.f.allocations(id).await,
+            json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1})
+        );
         assert_eq!(self.f.ports_of(id).await.len(), 1);
     }
 }
@@ -183,7 +205,10 @@ impl Scenario for Delete {
         // already gone
         let id = sid(params);
         let s = self.0.status(&id).await;
-        assert!(matches!(s["status"].as_str(), Some("ERROR" | "DELETED")), "{s}");
+        assert!(
+            matches!(s["status"].as_str(), Some("ERROR" | "DELETED")),
+            "{s}"
+        );
     }
 }
 
@@ -205,9 +230,15 @@ impl Scenario for Resize {
         let id = sid(params);
         let s = self.0.status(&id).await;
         assert_eq!(s["status"], "VERIFY_RESIZE", "{s}");
-        assert_eq!(self.0.f.allocations(&id).await, json!({"VCPU": 2, "MEMORY_MB": 128, "DISK_GB": 2}));
+        assert_eq!(
+            self.0.f.allocations(&id).await,
+            json!({"VCPU": 2, "MEMORY_MB": 128, "DISK_GB": 2})
+        );
         let migration = sagas::resize::migration_id(&id);
-        assert_eq!(self.0.f.allocations(&migration).await, json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1}));
+        assert_eq!(
+            self.0.f.allocations(&migration).await,
+            json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1})
+        );
         assert_eq!(self.0.f.fake.spec(&id).unwrap().memory_mb, 128);
     }
     async fn check_undone(&self, params: &Value) {

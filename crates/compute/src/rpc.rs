@@ -52,21 +52,31 @@ pub enum ConductorRequest {
 pub enum ConductorAction {
     Stop,
     Start,
-    Reboot { hard: bool },
+    Reboot {
+        hard: bool,
+    },
     Pause,
     Unpause,
     Suspend,
     Resume,
     /// From `image` (default: the server's own image).
-    Rescue { image: Option<String> },
+    Rescue {
+        image: Option<String>,
+    },
     Unrescue,
     /// The server's image already changed to `image` in the database.
-    Rebuild { image: String },
-    Resize { flavor: String },
+    Rebuild {
+        image: String,
+    },
+    Resize {
+        flavor: String,
+    },
     ConfirmResize,
     RevertResize,
     /// Snapshot into the image the API created (queued).
-    CreateImage { image_id: String },
+    CreateImage {
+        image_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,17 +240,26 @@ pub struct GuestSpec {
 pub enum HostRequest {
     /// Cache the image, write the config drive, start the guest and wait for its ports
     /// to be wired. Idempotent: a guest that runs already is left alone.
-    Build { spec: GuestSpec },
+    Build {
+        spec: GuestSpec,
+    },
     /// Remove the guest and everything of it; nothing is success.
-    Destroy { server_id: String },
+    Destroy {
+        server_id: String,
+    },
     Action {
         spec: GuestSpec,
         action: HostAction,
     },
     /// What the guest wrote on its serial console (its last `max_bytes`).
-    ConsoleLog { server_id: String, max_bytes: usize },
+    ConsoleLog {
+        server_id: String,
+        max_bytes: usize,
+    },
     /// Where the guest's VNC server listens.
-    VncAddress { server_id: String },
+    VncAddress {
+        server_id: String,
+    },
 }
 
 /// An operation on a running (or stopped) guest.
@@ -248,20 +267,28 @@ pub enum HostRequest {
 pub enum HostAction {
     Stop,
     Start,
-    Reboot { hard: bool },
+    Reboot {
+        hard: bool,
+    },
     Pause,
     Unpause,
     Suspend,
     Resume,
-    Rescue { image: ImageRef },
+    Rescue {
+        image: ImageRef,
+    },
     Unrescue,
     /// Boot again from `image` with a fresh root disk.
-    Rebuild { image: ImageRef },
+    Rebuild {
+        image: ImageRef,
+    },
     /// Stop, grow the root disk to the spec's flavor and start again (the spec holds
     /// the new flavor).
     Resize,
     /// Write the root disk as the (queued) image `image_id` and upload it.
-    Snapshot { image_id: String },
+    Snapshot {
+        image_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,6 +303,10 @@ pub enum HostReply {
 /// The libvirt-style name of a server's guest, from its id (Nova numbers instances; an
 /// id-derived name needs no counter).
 pub fn instance_name(server_id: &str) -> String {
-    let hex: String = server_id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    let hex: String = server_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
     format!("instance-{hex}")
 }

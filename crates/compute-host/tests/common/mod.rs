@@ -58,7 +58,9 @@ impl Flow {
             flavor: String::new(),
         };
         f.flavor = f.flavor_of(1, 64, 1).await;
-        f.image = f.upload_image(b"not really a disk, but raw bytes".to_vec()).await;
+        f.image = f
+            .upload_image(b"not really a disk, but raw bytes".to_vec())
+            .await;
         f.wait_for_host().await;
         f
     }
@@ -116,7 +118,13 @@ impl Flow {
     pub async fn network(&self, token: &str, name: &str, cidr: &str) -> (String, String) {
         let r = self
             .tc
-            .call("network", Method::POST, "/v2.0/networks", Some(token), Some(json!({"network": {"name": name}})))
+            .call(
+                "network",
+                Method::POST,
+                "/v2.0/networks",
+                Some(token),
+                Some(json!({"network": {"name": name}})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let net = r.json()["network"]["id"].as_str().unwrap().to_owned();
@@ -142,20 +150,33 @@ impl Flow {
         loop {
             let r = self
                 .tc
-                .call("compute_api", Method::GET, "/v2.1/os-hypervisors/detail", Some(&self.admin), None)
+                .call(
+                    "compute_api",
+                    Method::GET,
+                    "/v2.1/os-hypervisors/detail",
+                    Some(&self.admin),
+                    None,
+                )
                 .await;
             let up = r.status == StatusCode::OK
-                && r.json()["hypervisors"]
-                    .as_array()
-                    .is_some_and(|l| l.iter().any(|h| h["hypervisor_hostname"] == self.host.as_str()));
+                && r.json()["hypervisors"].as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|h| h["hypervisor_hostname"] == self.host.as_str())
+                });
             let rp = self
                 .placement(&format!("/resource_providers?name={}", self.host))
                 .await;
-            let placed = rp["resource_providers"].as_array().is_some_and(|l| !l.is_empty());
+            let placed = rp["resource_providers"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty());
             if up && placed {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "the host never reported: {}", r.text());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the host never reported: {}",
+                r.text()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -179,7 +200,8 @@ impl Flow {
         let mut total = serde_json::Map::new();
         for (_, rp) in a["allocations"].as_object().cloned().unwrap_or_default() {
             for (k, v) in rp["resources"].as_object().cloned().unwrap_or_default() {
-                let n = total.get(&k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+                let n =
+                    total.get(&k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
                 total.insert(k, json!(n));
             }
         }
@@ -189,13 +211,26 @@ impl Flow {
     pub async fn ports_of(&self, server: &str) -> Vec<Value> {
         let r = self
             .tc
-            .call("network", Method::GET, &format!("/v2.0/ports?device_id={server}"), Some(&self.admin), None)
+            .call(
+                "network",
+                Method::GET,
+                &format!("/v2.0/ports?device_id={server}"),
+                Some(&self.admin),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         r.json()["ports"].as_array().cloned().unwrap_or_default()
     }
 
-    pub async fn create_server(&self, token: &str, name: &str, image: &str, flavor: &str, networks: Value) -> String {
+    pub async fn create_server(
+        &self,
+        token: &str,
+        name: &str,
+        image: &str,
+        flavor: &str,
+        networks: Value,
+    ) -> String {
         let r = self
             .tc
             .call(
@@ -213,7 +248,13 @@ impl Flow {
     pub async fn server(&self, token: &str, id: &str) -> Value {
         let r = self
             .tc
-            .call("compute_api", Method::GET, &format!("/v2.1/servers/{id}"), Some(token), None)
+            .call(
+                "compute_api",
+                Method::GET,
+                &format!("/v2.1/servers/{id}"),
+                Some(token),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         r.json()["server"].clone()
@@ -230,7 +271,10 @@ impl Flow {
                 s["status"] != "ERROR" || status == "ERROR",
                 "server {id} went to ERROR: {s}"
             );
-            assert!(tokio::time::Instant::now() < deadline, "server {id} never {status}: {s}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id} never {status}: {s}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -240,12 +284,22 @@ impl Flow {
         loop {
             let r = self
                 .tc
-                .call("compute_api", Method::GET, &format!("/v2.1/servers/{id}"), Some(token), None)
+                .call(
+                    "compute_api",
+                    Method::GET,
+                    &format!("/v2.1/servers/{id}"),
+                    Some(token),
+                    None,
+                )
                 .await;
             if r.status == StatusCode::NOT_FOUND {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "server {id} never went: {}", r.text());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id} never went: {}",
+                r.text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -254,6 +308,10 @@ impl Flow {
     pub async fn assert_nothing_left(&self, id: &str) {
         assert!(self.fake.spec(id).is_none(), "a guest of {id} is left");
         assert!(self.ports_of(id).await.is_empty(), "ports of {id} are left");
-        assert_eq!(self.allocations(id).await, json!({}), "an allocation of {id} is left");
+        assert_eq!(
+            self.allocations(id).await,
+            json!({}),
+            "an allocation of {id} is left"
+        );
     }
 }

@@ -202,7 +202,12 @@ impl Placement {
     /// Send a request; `(status, body)` (body `Null` when empty). Placement's refusals
     /// are answers here (a 409 is how a claim loses); only an unreachable or failing
     /// service is an error.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, Value)> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value)> {
         let mut req = self
             .http
             .request(As::Service, method.clone(), path)
@@ -225,11 +230,16 @@ impl Placement {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        if status.is_server_error() || status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::unavailable("The placement service failed.").with_detail(format!(
-                "{method} {path}: {status}: {}",
-                error_detail(&value)
-            )));
+        if status.is_server_error()
+            || status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::FORBIDDEN
+        {
+            return Err(
+                Error::unavailable("The placement service failed.").with_detail(format!(
+                    "{method} {path}: {status}: {}",
+                    error_detail(&value)
+                )),
+            );
         }
         Ok((status, value))
     }
@@ -262,7 +272,11 @@ impl Placement {
                 .allocation_requests
                 .into_iter()
                 .map(|r| AllocationRequest {
-                    allocations: r.allocations.into_iter().map(|(k, v)| (k, v.resources)).collect(),
+                    allocations: r
+                        .allocations
+                        .into_iter()
+                        .map(|(k, v)| (k, v.resources))
+                        .collect(),
                 })
                 .collect(),
             summaries: w.provider_summaries,
@@ -288,7 +302,11 @@ impl Placement {
         let w: Wire = serde_json::from_value(body)
             .map_err(|e| Error::internal(format!("allocations of {consumer}: {e}")))?;
         Ok(ConsumerAllocations {
-            allocations: w.allocations.into_iter().map(|(k, v)| (k, v.resources)).collect(),
+            allocations: w
+                .allocations
+                .into_iter()
+                .map(|(k, v)| (k, v.resources))
+                .collect(),
             generation: w.consumer_generation,
             project_id: w.project_id,
             user_id: w.user_id,
@@ -310,7 +328,11 @@ impl Placement {
             "consumer_generation": generation,
         });
         let (status, resp) = self
-            .send(Method::PUT, &format!("/allocations/{}", consumer.id), Some(body))
+            .send(
+                Method::PUT,
+                &format!("/allocations/{}", consumer.id),
+                Some(body),
+            )
             .await?;
         match status {
             StatusCode::NO_CONTENT | StatusCode::OK => Ok(Claim::Claimed),
@@ -321,13 +343,20 @@ impl Placement {
 
     /// Make the consumer's allocations exactly `allocations`, whatever its generation:
     /// read, write, and read again on a conflict. Idempotent (a saga's claim).
-    pub async fn ensure_allocations(&self, consumer: &Consumer, allocations: &Allocations) -> Result<Claim> {
+    pub async fn ensure_allocations(
+        &self,
+        consumer: &Consumer,
+        allocations: &Allocations,
+    ) -> Result<Claim> {
         for _ in 0..5 {
             let current = self.allocations(&consumer.id).await?;
             if current.allocations == *allocations {
                 return Ok(Claim::Claimed);
             }
-            match self.put_allocations(consumer, allocations, current.generation).await? {
+            match self
+                .put_allocations(consumer, allocations, current.generation)
+                .await?
+            {
                 Claim::Claimed => return Ok(Claim::Claimed),
                 Claim::Conflict(why) => {
                     // capacity, or a concurrent writer of the consumer: read again to tell
@@ -344,7 +373,10 @@ impl Placement {
     /// `POST /allocations`: several consumers' allocations in one transaction (a resize
     /// moving the old flavor's allocation to the migration, the new one to the server).
     /// An empty `Allocations` removes the consumer's.
-    pub async fn post_allocations(&self, consumers: &[(Consumer, Allocations, Option<u64>)]) -> Result<Claim> {
+    pub async fn post_allocations(
+        &self,
+        consumers: &[(Consumer, Allocations, Option<u64>)],
+    ) -> Result<Claim> {
         let mut body = serde_json::Map::new();
         for (c, a, gen) in consumers {
             body.insert(
@@ -407,7 +439,9 @@ impl Placement {
                 _ => return Err(Self::unexpected("create provider", status, &body)),
             }
         }
-        Err(Error::unavailable("The placement service refused the host's provider."))
+        Err(Error::unavailable(
+            "The placement service refused the host's provider.",
+        ))
     }
 
     /// A provider named `name` but with another uuid (a host whose id changed) is
@@ -425,7 +459,11 @@ impl Placement {
         for p in body["resource_providers"].as_array().into_iter().flatten() {
             if let Some(other) = p["uuid"].as_str().filter(|u| *u != uuid) {
                 let _ = self
-                    .send(Method::DELETE, &format!("/resource_providers/{other}"), None)
+                    .send(
+                        Method::DELETE,
+                        &format!("/resource_providers/{other}"),
+                        None,
+                    )
                     .await?;
             }
         }
@@ -434,7 +472,11 @@ impl Placement {
 
     /// Set the provider's inventory (retrying on generation conflicts); unchanged
     /// inventory is not written again.
-    pub async fn set_inventory(&self, uuid: &str, inventory: &BTreeMap<String, Inventory>) -> Result<()> {
+    pub async fn set_inventory(
+        &self,
+        uuid: &str,
+        inventory: &BTreeMap<String, Inventory>,
+    ) -> Result<()> {
         for _ in 0..5 {
             let path = format!("/resource_providers/{uuid}/inventories");
             let (status, body) = self.send(Method::GET, &path, None).await?;
@@ -460,13 +502,17 @@ impl Placement {
                 _ => return Err(Self::unexpected("set inventory", status, &body)),
             }
         }
-        Err(Error::unavailable("The host's inventory kept changing in placement."))
+        Err(Error::unavailable(
+            "The host's inventory kept changing in placement.",
+        ))
     }
 
     /// Set the provider's traits (retrying on generation conflicts).
     pub async fn set_traits(&self, uuid: &str, traits: &[String]) -> Result<()> {
         for t in traits.iter().filter(|t| t.starts_with("CUSTOM_")) {
-            let (status, body) = self.send(Method::PUT, &format!("/traits/{t}"), None).await?;
+            let (status, body) = self
+                .send(Method::PUT, &format!("/traits/{t}"), None)
+                .await?;
             if !matches!(status, StatusCode::CREATED | StatusCode::NO_CONTENT) {
                 return Err(Self::unexpected("create trait", status, &body));
             }
@@ -499,13 +545,19 @@ impl Placement {
                 _ => return Err(Self::unexpected("set traits", status, &body)),
             }
         }
-        Err(Error::unavailable("The host's traits kept changing in placement."))
+        Err(Error::unavailable(
+            "The host's traits kept changing in placement.",
+        ))
     }
 
     /// The aggregates of a provider.
     pub async fn aggregates(&self, uuid: &str) -> Result<Vec<String>> {
         let (status, body) = self
-            .send(Method::GET, &format!("/resource_providers/{uuid}/aggregates"), None)
+            .send(
+                Method::GET,
+                &format!("/resource_providers/{uuid}/aggregates"),
+                None,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(Self::unexpected("aggregates", status, &body));
@@ -516,7 +568,11 @@ impl Placement {
     /// What is used of each resource class of a provider.
     pub async fn usages(&self, uuid: &str) -> Result<Resources> {
         let (status, body) = self
-            .send(Method::GET, &format!("/resource_providers/{uuid}/usages"), None)
+            .send(
+                Method::GET,
+                &format!("/resource_providers/{uuid}/usages"),
+                None,
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(Self::unexpected("usages", status, &body));
@@ -565,8 +621,12 @@ mod tests {
     #[test]
     fn candidate_queries_read_as_placement_expects() {
         let q = CandidateQuery {
-            resources: [("VCPU".into(), 1), ("MEMORY_MB".into(), 512), ("DISK_GB".into(), 0)]
-                .into(),
+            resources: [
+                ("VCPU".into(), 1),
+                ("MEMORY_MB".into(), 512),
+                ("DISK_GB".into(), 0),
+            ]
+            .into(),
             required: vec!["HW_CPU_X86_AVX".into()],
             forbidden: vec!["COMPUTE_STATUS_DISABLED".into()],
             member_of: vec![vec!["a1".into(), "a2".into()]],

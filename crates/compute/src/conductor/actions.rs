@@ -24,12 +24,18 @@ fn end_state(a: &ConductorAction) -> Option<(VmState, PowerState)> {
         A::Pause => (VmState::Paused, PowerState::Paused),
         A::Suspend => (VmState::Suspended, PowerState::Suspended),
         A::Rescue { .. } => (VmState::Rescued, PowerState::Running),
-        A::Resize { .. } | A::ConfirmResize | A::RevertResize | A::CreateImage { .. } => return None,
+        A::Resize { .. } | A::ConfirmResize | A::RevertResize | A::CreateImage { .. } => {
+            return None
+        }
     })
 }
 
 impl Conductor {
-    pub(crate) async fn act(self: &std::sync::Arc<Self>, id: &ServerId, action: ConductorAction) -> Result<()> {
+    pub(crate) async fn act(
+        self: &std::sync::Arc<Self>,
+        id: &ServerId,
+        action: ConductorAction,
+    ) -> Result<()> {
         if let ConductorAction::Resize { flavor } = &action {
             let params = crate::sagas::resize::Params {
                 server_id: id.to_string(),
@@ -47,12 +53,15 @@ impl Conductor {
                 tracing::warn!(server = %id, ?action, "action failed: {}", e.report());
                 if matches!(action, ConductorAction::Rebuild { .. }) {
                     self.compute
-                        .set_fault(id, Fault {
-                            code: 500,
-                            message: e.message.clone(),
-                            details: None,
-                            created: crate::model::now(),
-                        })
+                        .set_fault(
+                            id,
+                            Fault {
+                                code: 500,
+                                message: e.message.clone(),
+                                details: None,
+                                created: crate::model::now(),
+                            },
+                        )
                         .await?;
                     self.compute
                         .set_states(id, StateChange::to(VmState::Error).task(None))
@@ -104,14 +113,28 @@ impl Conductor {
                     .clone()
                     .ok_or_else(|| Error::conflict(format!("Instance {id} is not resized.")))?;
                 spec.flavor = super::flavor_spec(&old);
-                self.call_host(&host, &HostRequest::Action { spec, action: HostAction::Resize }, ACTION_TIMEOUT)
-                    .await?;
+                self.call_host(
+                    &host,
+                    &HostRequest::Action {
+                        spec,
+                        action: HostAction::Resize,
+                    },
+                    ACTION_TIMEOUT,
+                )
+                .await?;
                 return self.revert_resize(id).await;
             }
             A::Resize { .. } => unreachable!("resizes are sagas"),
         };
         let reply = self
-            .call_host(&host, &HostRequest::Action { spec, action: host_action }, ACTION_TIMEOUT)
+            .call_host(
+                &host,
+                &HostRequest::Action {
+                    spec,
+                    action: host_action,
+                },
+                ACTION_TIMEOUT,
+            )
             .await?;
         if matches!(action, A::Rebuild { .. }) {
             self.compute.set_launched(id).await?;
@@ -126,7 +149,10 @@ impl Conductor {
             }
             None => StateChange::keep(),
         };
-        self.compute.set_states(id, change.task(None)).await.map(drop)
+        self.compute
+            .set_states(id, change.task(None))
+            .await
+            .map(drop)
     }
 
     async fn confirm_resize(&self, id: &ServerId) -> Result<()> {
@@ -155,17 +181,28 @@ impl Conductor {
             let moved = self
                 .placement
                 .post_allocations(&[
-                    (consumer(id.as_str()), held.allocations.clone(), mine.generation),
+                    (
+                        consumer(id.as_str()),
+                        held.allocations.clone(),
+                        mine.generation,
+                    ),
                     (consumer(&migration), Default::default(), held.generation),
                 ])
                 .await?;
             if let Claim::Conflict(why) = moved {
-                return Err(Error::conflict(format!("Cannot move the allocation back: {why}")));
+                return Err(Error::conflict(format!(
+                    "Cannot move the allocation back: {why}"
+                )));
             }
         }
         self.compute.resize_reverted(id).await?;
         self.compute
-            .set_states(id, StateChange::to(VmState::Active).power(PowerState::Running).task(None))
+            .set_states(
+                id,
+                StateChange::to(VmState::Active)
+                    .power(PowerState::Running)
+                    .task(None),
+            )
             .await
             .map(drop)
     }

@@ -17,7 +17,7 @@ pub mod ports;
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use bus::{BusError, Client, RemoteError, Server};
+use bus::{BusError, Client, RemoteError};
 use saga::{Executor, ExecutorConfig};
 use service::{Context, Mode};
 use types::{Error, ErrorKind, ImageId, PortId, Result, ServerId};
@@ -99,7 +99,11 @@ impl Conductor {
             ExecutorConfig::new("compute", owner),
             crate::sagas::all(),
         );
-        let console_base = console_base(endpoints.get("compute").map_or("http://127.0.0.1", String::as_str));
+        let console_base = console_base(
+            endpoints
+                .get("compute")
+                .map_or("http://127.0.0.1", String::as_str),
+        );
         Arc::new(Conductor {
             compute,
             placement: Placement::new(token.clone(), endpoints),
@@ -117,7 +121,12 @@ impl Conductor {
     }
 
     /// Ask `host`, waiting at most `timeout`.
-    pub(crate) async fn call_host(&self, host: &str, req: &HostRequest, timeout: Duration) -> Result<HostReply> {
+    pub(crate) async fn call_host(
+        &self,
+        host: &str,
+        req: &HostRequest,
+        timeout: Duration,
+    ) -> Result<HostReply> {
         self.host(host)
             .with_timeout(timeout)
             .call(req)
@@ -145,19 +154,30 @@ impl Conductor {
             id: id.to_string(),
             disk_format: i.disk_format.unwrap_or_else(|| "raw".into()),
             size: i.size,
-            checksum: i.properties.get("checksum").and_then(|v| v.as_str()).map(str::to_owned),
-            os_hash_algo: i.properties.get("os_hash_algo").and_then(|v| v.as_str()).map(str::to_owned),
-            os_hash_value: i.properties.get("os_hash_value").and_then(|v| v.as_str()).map(str::to_owned),
+            checksum: i
+                .properties
+                .get("checksum")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            os_hash_algo: i
+                .properties
+                .get("os_hash_algo")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            os_hash_value: i
+                .properties
+                .get("os_hash_value")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
             properties,
         })
     }
 
     /// What a host needs to run the server as it is now (its flavor, image, ports).
     pub(crate) async fn guest_spec(&self, server: &Server) -> Result<GuestSpec> {
-        let image_id = server
-            .image_id
-            .clone()
-            .ok_or_else(|| Error::bad_request("Servers booted from volumes are not supported yet."))?;
+        let image_id = server.image_id.clone().ok_or_else(|| {
+            Error::bad_request("Servers booted from volumes are not supported yet.")
+        })?;
         let image = self.image_ref(&image_id).await?;
         let ids: Vec<PortId> = server.ports.iter().map(|p| p.port_id.clone()).collect();
         let (_, nics) = ports::describe(&self.compute.clients.network, &ids).await?;
@@ -225,10 +245,9 @@ pub struct BusLifecycle {
 
 impl BusLifecycle {
     async fn cast(&self, req: ConductorRequest) -> Result<()> {
-        self.conductor
-            .cast(&req)
-            .await
-            .map_err(|e| Error::unavailable("The compute conductor is not reachable.").with_detail(e))
+        self.conductor.cast(&req).await.map_err(|e| {
+            Error::unavailable("The compute conductor is not reachable.").with_detail(e)
+        })
     }
 
     async fn on_host(&self, server: &ServerId) -> Result<String> {
@@ -315,9 +334,16 @@ impl Lifecycle for BusLifecycle {
         })
     }
 
-    async fn remote_console(&self, server: ServerId, protocol: &str, _kind: &str) -> Result<String> {
+    async fn remote_console(
+        &self,
+        server: ServerId,
+        protocol: &str,
+        _kind: &str,
+    ) -> Result<String> {
         if protocol != "vnc" {
-            return Err(Error::bad_request(format!("Unsupported console protocol {protocol}.")));
+            return Err(Error::bad_request(format!(
+                "Unsupported console protocol {protocol}."
+            )));
         }
         let host = self.on_host(&server).await?;
         let reply = self
@@ -332,11 +358,17 @@ impl Lifecycle for BusLifecycle {
             .await?;
         match reply {
             HostReply::Vnc(Some(addr)) => Ok(self.inner.console_url(&server, addr)),
-            _ => Err(Error::conflict(format!("Instance {server} has no VNC console."))),
+            _ => Err(Error::conflict(format!(
+                "Instance {server} has no VNC console."
+            ))),
         }
     }
 
-    async fn attach_interface(&self, _server: ServerId, _request: InterfaceRequest) -> Result<PortId> {
+    async fn attach_interface(
+        &self,
+        _server: ServerId,
+        _request: InterfaceRequest,
+    ) -> Result<PortId> {
         Err(Error::new(
             ErrorKind::NotImplemented,
             "Attaching interfaces is not supported yet.",
@@ -387,25 +419,27 @@ pub async fn start(compute: &Arc<Compute>, ctx: &Context) -> anyhow::Result<Arc<
         }),
     });
     let sched_server = scheduler::listen(&*ctx.bus).await?;
-    ctx.tasks.spawn("compute-scheduler", move |progress| async move {
-        progress.set("scheduling");
-        scheduler::serve(sched_server, sched, progress.shutdown()).await;
-        Ok("stopped".into())
-    });
-    let server = Server::<rpc::Conductor>::listen(&*ctx.bus, None).await?;
+    ctx.tasks
+        .spawn("compute-scheduler", move |progress| async move {
+            progress.set("scheduling");
+            scheduler::serve(sched_server, sched, progress.shutdown()).await;
+            Ok("stopped".into())
+        });
+    let server = bus::Server::<rpc::Conductor>::listen(&*ctx.bus, None).await?;
     let c = conductor.clone();
-    ctx.tasks.spawn("compute-conductor", move |progress| async move {
-        progress.set("conducting");
-        let shutdown = progress.shutdown();
-        let handler_c = c.clone();
-        let handler = move |req: ConductorRequest| {
-            let c = handler_c.clone();
-            async move { c.handle(req).await.map_err(remote) }
-        };
-        let sagas = executor.run(c.clone(), shutdown.clone().cancelled_owned());
-        tokio::join!(server.run(handler, shutdown.cancelled_owned()), sagas);
-        Ok("stopped".into())
-    });
+    ctx.tasks
+        .spawn("compute-conductor", move |progress| async move {
+            progress.set("conducting");
+            let shutdown = progress.shutdown();
+            let handler_c = c.clone();
+            let handler = move |req: ConductorRequest| {
+                let c = handler_c.clone();
+                async move { c.handle(req).await.map_err(remote) }
+            };
+            let sagas = executor.run(c.clone(), shutdown.clone().cancelled_owned());
+            tokio::join!(server.run(handler, shutdown.cancelled_owned()), sagas);
+            Ok("stopped".into())
+        });
     Ok(Arc::new(BusLifecycle {
         conductor: Client::new(ctx.bus.clone()),
         inner: conductor,
@@ -416,7 +450,13 @@ pub async fn start(compute: &Arc<Compute>, ctx: &Context) -> anyhow::Result<Arc<
 mod tests {
     #[test]
     fn the_console_proxy_is_on_the_api_host() {
-        assert_eq!(super::console_base("http://192.0.2.7:8774/v2.1"), "http://192.0.2.7:6080");
-        assert_eq!(super::console_base("http://cloud.example"), "http://cloud.example:6080");
+        assert_eq!(
+            super::console_base("http://192.0.2.7:8774/v2.1"),
+            "http://192.0.2.7:6080"
+        );
+        assert_eq!(
+            super::console_base("http://cloud.example"),
+            "http://cloud.example:6080"
+        );
     }
 }

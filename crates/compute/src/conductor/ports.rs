@@ -139,7 +139,10 @@ pub async fn ensure(net: &NetworkClient, server: &Server, host: &str) -> Result<
     if nics.is_empty() {
         return Ok(Vec::new());
     }
-    let zone = server.availability_zone.clone().unwrap_or_else(|| "nova".into());
+    let zone = server
+        .availability_zone
+        .clone()
+        .unwrap_or_else(|| "nova".into());
     let owner = format!("compute:{zone}");
     let existing = net
         .ports(As::Service, &[("device_id", server.id.as_str())])
@@ -161,9 +164,11 @@ pub async fn ensure(net: &NetworkClient, server: &Server, host: &str) -> Result<
                 network, fixed_ip, ..
             } => {
                 let tag = nic_tag(n);
-                let mine = existing
-                    .iter()
-                    .find(|p| p["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == &json!(tag))));
+                let mine = existing.iter().find(|p| {
+                    p["tags"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == &json!(tag)))
+                });
                 if let Some(p) = mine {
                     let id = port_id(p)?;
                     if p["binding:host_id"].as_str() != Some(host) {
@@ -208,12 +213,16 @@ pub async fn release(net: &NetworkClient, server: &Server) -> Result<()> {
         .await?;
     for p in &ports {
         let id = port_id(p)?;
-        let ours = p["tags"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|x| x.as_str().is_some_and(|s| s.starts_with("nova-nic-"))));
+        let ours = p["tags"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|x| x.as_str().is_some_and(|s| s.starts_with("nova-nic-")))
+        });
         if ours {
             net.delete_port(As::Service, &id).await?;
-        } else if p["device_owner"].as_str().is_some_and(|o| o.starts_with("compute:")) {
+        } else if p["device_owner"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("compute:"))
+        {
             let unbind = json!({"device_id": "", "device_owner": "", "binding:host_id": ""});
             match net.update_port(As::Service, &id, unbind).await {
                 Err(e) if e.kind != types::ErrorKind::NotFound => return Err(e),
@@ -225,7 +234,10 @@ pub async fn release(net: &NetworkClient, server: &Server) -> Result<()> {
 }
 
 /// The ports as the server records them (its `addresses`) and as the host plugs them.
-pub async fn describe(net: &NetworkClient, ids: &[PortId]) -> Result<(Vec<PortInfo>, Vec<NicSpec>)> {
+pub async fn describe(
+    net: &NetworkClient,
+    ids: &[PortId],
+) -> Result<(Vec<PortInfo>, Vec<NicSpec>)> {
     let mut infos = Vec::new();
     let mut nics = Vec::new();
     for id in ids {
@@ -233,7 +245,9 @@ pub async fn describe(net: &NetworkClient, ids: &[PortId]) -> Result<(Vec<PortIn
         let network: NetworkId = p["network_id"]
             .as_str()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::unavailable("The network service answered a port without network."))?;
+            .ok_or_else(|| {
+                Error::unavailable("The network service answered a port without network.")
+            })?;
         let n = net.network(As::Service, &network).await?;
         let mac = p["mac_address"].as_str().unwrap_or_default().to_owned();
         let fixed_ips = p["fixed_ips"]
@@ -260,7 +274,10 @@ pub async fn describe(net: &NetworkClient, ids: &[PortId]) -> Result<(Vec<PortIn
         nics.push(NicSpec {
             port_id: id.to_string(),
             mac,
-            mtu: n["mtu"].as_u64().and_then(|m| u32::try_from(m).ok()).unwrap_or(1450),
+            mtu: n["mtu"]
+                .as_u64()
+                .and_then(|m| u32::try_from(m).ok())
+                .unwrap_or(1450),
         });
     }
     Ok((infos, nics))

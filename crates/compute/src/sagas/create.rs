@@ -21,7 +21,6 @@ use crate::{
     conductor::{from_bus, ports, Conductor, BUILD_TIMEOUT, MAX_ATTEMPTS},
     model::{now, Fault, PowerState, Server, VmState},
     rpc::{GroupSpec, HostRequest, RequestSpec, SchedulerReply, SchedulerRequest, Selection},
-    store::hosts as store,
 };
 
 pub const NAME: &str = "server-create";
@@ -100,18 +99,28 @@ pub(crate) async fn request_spec(c: &Conductor, s: &Server) -> Result<RequestSpe
         None => None,
         Some(g) => {
             let mut conn = c.compute.db.pool.acquire().await?;
-            match store::group_policy(&mut conn, g.as_str()).await? {
+            let group = crate::store::groups::get(&mut conn, g).await?;
+            drop(conn);
+            match group {
                 None => None,
-                Some((policy, rules)) => {
-                    let rules: serde_json::Value = serde_json::from_str(&rules).unwrap_or_default();
+                Some(group) => {
+                    let mut member_hosts = Vec::new();
+                    for m in group.members.iter().filter(|m| **m != s.id) {
+                        if let Ok(other) = c.compute.server(m).await {
+                            if let (false, Some(h)) = (other.deleted, other.host) {
+                                member_hosts.push(h);
+                            }
+                        }
+                    }
                     Some(GroupSpec {
                         id: g.to_string(),
-                        policy,
-                        max_server_per_host: rules["max_server_per_host"]
-                            .as_u64()
+                        policy: group.policy.clone(),
+                        max_server_per_host: group
+                            .rules
+                            .get("max_server_per_host")
+                            .and_then(serde_json::Value::as_u64)
                             .and_then(|n| u32::try_from(n).ok()),
-                        member_hosts: store::group_member_hosts(&mut conn, g.as_str(), s.id.as_str())
-                            .await?,
+                        member_hosts,
                     })
                 }
             }
@@ -219,13 +228,17 @@ async fn spawn_somewhere(cx: &Ctx) -> Result<Placed> {
     for (n, sel) in order.into_iter().take(attempts).enumerate() {
         if n > 0 || s.host.as_deref() != Some(sel.host.as_str()) {
             // the claim follows the host tried (the first one's is made already)
-            if let Claim::Conflict(why) = c.placement.ensure_allocations(&consumer, &sel.allocations).await? {
+            if let Claim::Conflict(why) = c
+                .placement
+                .ensure_allocations(&consumer, &sel.allocations)
+                .await?
+            {
                 tracing::info!(server = %id, host = %sel.host, "alternate has no room: {why}");
                 continue;
             }
         }
         c.compute
-            .set_host(&id, Some(&sel.host), Some(&sel.node))
+            .set_host(&id, Some(sel.host.as_str()), Some(sel.node.as_str()))
             .await?;
         if n > 0 {
             ports::rebind(&c.compute.clients.network, &port_ids, &sel.host).await?;

@@ -43,7 +43,9 @@ pub(crate) fn server_id(cx: &Ctx) -> Result<ServerId> {
 pub(crate) async fn live_server(cx: &Ctx, id: &ServerId) -> Result<Server> {
     let s = cx.ctx().compute.server(id).await?;
     if s.deleted {
-        return Err(Error::conflict(format!("Instance {id} was deleted during the operation.")));
+        return Err(Error::conflict(format!(
+            "Instance {id} was deleted during the operation."
+        )));
     }
     Ok(s)
 }
@@ -53,7 +55,11 @@ pub(crate) async fn live_server(cx: &Ctx, id: &ServerId) -> Result<Server> {
 pub(crate) async fn recorded<T>(cx: &Ctx, id: &ServerId, r: Result<T>) -> Result<T> {
     if let Err(e) = &r {
         let fault = Fault {
-            code: if e.code == Some(crate::rpc::NO_VALID_HOST) { 500 } else { fault_code(e) },
+            code: if e.code == Some(crate::rpc::NO_VALID_HOST) {
+                500
+            } else {
+                fault_code(e)
+            },
             message: e.message.clone(),
             details: e.detail.clone(),
             created: now(),

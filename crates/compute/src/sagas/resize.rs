@@ -132,7 +132,11 @@ async fn unclaim(cx: Ctx) -> Result<()> {
         if let Claim::Conflict(why) = c
             .placement
             .post_allocations(&[
-                (consumer(id.as_str()), held.allocations.clone(), mine.generation),
+                (
+                    consumer(id.as_str()),
+                    held.allocations.clone(),
+                    mine.generation,
+                ),
                 (consumer(&migration), Allocations::new(), held.generation),
             ])
             .await?

@@ -84,12 +84,16 @@ fn image_properties_pass(host: &HostState, props: &BTreeMap<String, String>) -> 
             return false;
         }
     }
-    if let Some(hv) = props.get("img_hv_type").or_else(|| props.get("hypervisor_type")) {
+    if let Some(hv) = props
+        .get("img_hv_type")
+        .or_else(|| props.get("hypervisor_type"))
+    {
         let hv = hv.to_ascii_lowercase();
         let host_hv = host.hypervisor_type.to_ascii_lowercase();
         // qemu and kvm are one hypervisor type to Nova's libvirt driver
         let same = hv == host_hv
-            || (matches!(hv.as_str(), "qemu" | "kvm") && matches!(host_hv.as_str(), "qemu" | "kvm"));
+            || (matches!(hv.as_str(), "qemu" | "kvm")
+                && matches!(host_hv.as_str(), "qemu" | "kvm"));
         if !same {
             return false;
         }
@@ -158,10 +162,7 @@ pub fn weigh(mut hosts: Vec<HostState>, spec: &RequestSpec) -> Vec<HostState> {
     });
     let order: Vec<usize> = weighed.into_iter().map(|(_, i)| i).collect();
     let mut slots: Vec<Option<HostState>> = hosts.drain(..).map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots[i].take())
-        .collect()
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 fn normalize(v: &[f64]) -> Vec<f64> {
@@ -194,8 +195,20 @@ mod tests {
             hypervisor_type: "QEMU".into(),
             summary: ProviderSummary {
                 resources: [
-                    ("MEMORY_MB".into(), Capacity { capacity: 10_000, used: 10_000 - ram_free }),
-                    ("VCPU".into(), Capacity { capacity: 64, used: 64 - cpu_free }),
+                    (
+                        "MEMORY_MB".into(),
+                        Capacity {
+                            capacity: 10_000,
+                            used: 10_000 - ram_free,
+                        },
+                    ),
+                    (
+                        "VCPU".into(),
+                        Capacity {
+                            capacity: 64,
+                            used: 64 - cpu_free,
+                        },
+                    ),
                 ]
                 .into(),
                 ..Default::default()
@@ -232,23 +245,40 @@ mod tests {
         let cases: Vec<(Box<dyn Fn(&mut HostState, &mut RequestSpec)>, &str)> = vec![
             (Box::new(|h, _| h.enabled = false), "ComputeFilter"),
             (Box::new(|h, _| h.up = false), "ComputeFilter"),
-            (Box::new(|_, s| s.availability_zone = Some("az2".into())), "AvailabilityZoneFilter"),
-            (Box::new(|_, s| s.ignore_hosts = vec!["a".into()]), "IgnoreHosts"),
-            (Box::new(|_, s| s.force_host = Some("b".into())), "ForceHost"),
+            (
+                Box::new(|_, s| s.availability_zone = Some("az2".into())),
+                "AvailabilityZoneFilter",
+            ),
+            (
+                Box::new(|_, s| s.ignore_hosts = vec!["a".into()]),
+                "IgnoreHosts",
+            ),
+            (
+                Box::new(|_, s| s.force_host = Some("b".into())),
+                "ForceHost",
+            ),
             (
                 Box::new(|_, s| {
-                    s.image_properties.insert("hw_architecture".into(), "aarch64".into());
+                    s.image_properties
+                        .insert("hw_architecture".into(), "aarch64".into());
                 }),
                 "ImagePropertiesFilter",
             ),
             (
                 Box::new(|_, s| {
-                    s.image_properties.insert("img_hv_type".into(), "xen".into());
+                    s.image_properties
+                        .insert("img_hv_type".into(), "xen".into());
                 }),
                 "ImagePropertiesFilter",
             ),
-            (Box::new(|_, s| s.group = group("anti-affinity", &["a"])), "ServerGroupAntiAffinityFilter"),
-            (Box::new(|_, s| s.group = group("affinity", &["b"])), "ServerGroupAffinityFilter"),
+            (
+                Box::new(|_, s| s.group = group("anti-affinity", &["a"])),
+                "ServerGroupAntiAffinityFilter",
+            ),
+            (
+                Box::new(|_, s| s.group = group("affinity", &["b"])),
+                "ServerGroupAffinityFilter",
+            ),
             (
                 Box::new(|_, s| {
                     s.flavor
@@ -266,13 +296,19 @@ mod tests {
         // what passes
         let mut s = spec();
         s.group = group("affinity", &[]);
-        assert_eq!(filter(&h, &s), None, "the first member of an affinity group goes anywhere");
+        assert_eq!(
+            filter(&h, &s),
+            None,
+            "the first member of an affinity group goes anywhere"
+        );
         s.group = group("anti-affinity", &["b"]);
         assert_eq!(filter(&h, &s), None);
-        s.image_properties.insert("img_hv_type".into(), "kvm".into());
+        s.image_properties
+            .insert("img_hv_type".into(), "kvm".into());
         assert_eq!(filter(&h, &s), None, "kvm images run on QEMU hosts");
         let mut h2 = h.clone();
-        h2.aggregate_metadata.insert("ssd".into(), vec!["true".into()]);
+        h2.aggregate_metadata
+            .insert("ssd".into(), vec!["true".into()]);
         s.flavor
             .extra_specs
             .insert("aggregate_instance_extra_specs:ssd".into(), "true".into());

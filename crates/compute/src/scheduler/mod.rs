@@ -149,7 +149,11 @@ impl SchedulerService {
             }
         }
         let allocations_on = |h: &HostState| -> BTreeMap<String, Resources> {
-            [(h.node_uuid.clone(), roots.get(&h.node_uuid).cloned().unwrap_or_default())].into()
+            [(
+                h.node_uuid.clone(),
+                roots.get(&h.node_uuid).cloned().unwrap_or_default(),
+            )]
+            .into()
         };
         let mut chosen: Option<usize> = None;
         for (i, h) in ordered.iter().enumerate() {
@@ -191,7 +195,9 @@ impl SchedulerService {
 }
 
 fn remote(e: Error) -> RemoteError {
-    let kind = e.code.map_or_else(|| format!("{:?}", e.kind), str::to_owned);
+    let kind = e
+        .code
+        .map_or_else(|| format!("{:?}", e.kind), str::to_owned);
     RemoteError::new(kind, e.message)
 }
 
@@ -237,23 +243,37 @@ mod tests {
                 swap_mb: 512,
                 extra_specs: [
                     ("trait:HW_CPU_X86_AVX2".to_owned(), "required".to_owned()),
-                    ("trait:COMPUTE_STATUS_DISABLED".to_owned(), "forbidden".to_owned()),
+                    (
+                        "trait:COMPUTE_STATUS_DISABLED".to_owned(),
+                        "forbidden".to_owned(),
+                    ),
                     ("resources:VCPU".to_owned(), "1".to_owned()),
                     ("hw:cpu_policy".to_owned(), "shared".to_owned()),
                 ]
                 .into(),
                 ..Default::default()
             },
-            image_properties: [("trait:COMPUTE_NET_VIF_MODEL_VIRTIO".to_owned(), "required".to_owned())]
-                .into(),
+            image_properties: [(
+                "trait:COMPUTE_NET_VIF_MODEL_VIRTIO".to_owned(),
+                "required".to_owned(),
+            )]
+            .into(),
             ..Default::default()
         };
         let q = candidate_query(&spec);
         assert_eq!(
             q.resources,
-            [("VCPU".into(), 1), ("MEMORY_MB".into(), 2048), ("DISK_GB".into(), 26)].into()
+            [
+                ("VCPU".into(), 1),
+                ("MEMORY_MB".into(), 2048),
+                ("DISK_GB".into(), 26)
+            ]
+            .into()
         );
-        assert_eq!(q.required, ["HW_CPU_X86_AVX2", "COMPUTE_NET_VIF_MODEL_VIRTIO"]);
+        assert_eq!(
+            q.required,
+            ["HW_CPU_X86_AVX2", "COMPUTE_NET_VIF_MODEL_VIRTIO"]
+        );
         assert_eq!(q.forbidden, ["COMPUTE_STATUS_DISABLED"]);
     }
 }

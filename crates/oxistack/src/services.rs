@@ -10,11 +10,15 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &identity::IdentityService,
     &image::ImageService,
     &network::NetworkService,
+    &compute::ComputeApiService,
 ];
 
-/// The registered service called `name`.
+/// The registered service called `name` (`compute_api` or `compute-api`).
 pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {
-    SERVICES.iter().copied().find(|s| s.name() == name)
+    SERVICES
+        .iter()
+        .copied()
+        .find(|s| s.name() == name || s.name().replace('_', "-") == name)
 }
 
 /// The schemas of the shared components services are built on, migrated with theirs.

@@ -43,6 +43,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => S::CONFLICT,
         ErrorKind::Gone => S::GONE,
         ErrorKind::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+        ErrorKind::NotAcceptable => S::NOT_ACCEPTABLE,
         ErrorKind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::RangeNotSatisfiable => S::RANGE_NOT_SATISFIABLE,
         ErrorKind::PreconditionFailed => S::PRECONDITION_FAILED,
@@ -71,6 +72,7 @@ fn nova_name(kind: ErrorKind) -> &'static str {
         ErrorKind::NotImplemented => "notImplemented",
         ErrorKind::Unavailable => "serviceUnavailable",
         ErrorKind::Gone
+        | ErrorKind::NotAcceptable
         | ErrorKind::RangeNotSatisfiable
         | ErrorKind::PreconditionFailed
         | ErrorKind::Internal => "computeFault",
@@ -188,8 +190,11 @@ fn render_glance(err: &Error, accept: Option<&str>) -> Response {
 
 /// Render an error in a service's fault style.
 pub fn render(style: FaultStyle, err: &Error) -> Response {
-    if err.kind == ErrorKind::Unauthenticated && style == FaultStyle::Neutron {
-        // keystonemiddleware answers for Neutron when the token is missing or invalid.
+    if err.kind == ErrorKind::Unauthenticated
+        && matches!(style, FaultStyle::Neutron | FaultStyle::Nova)
+    {
+        // keystonemiddleware answers for Neutron and Nova when the token is missing or
+        // invalid.
         return render(FaultStyle::Keystone, err);
     }
     let status = status(err.kind);
@@ -309,6 +314,7 @@ mod tests {
         check(ErrorKind::Conflict, 409);
         check(ErrorKind::Gone, 410);
         check(ErrorKind::PayloadTooLarge, 413);
+        check(ErrorKind::NotAcceptable, 406);
         check(ErrorKind::OverLimit, 413);
         check(ErrorKind::UnsupportedMediaType, 415);
         check(ErrorKind::RangeNotSatisfiable, 416);

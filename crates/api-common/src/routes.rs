@@ -61,6 +61,17 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self
     }
 
+    /// Every route registered so far negotiates its microversion (see
+    /// [`crate::microversion`]) and echoes it in its answer.
+    pub fn microversions(mut self, versions: &'static crate::microversion::Versions) -> Self {
+        self.router = self
+            .router
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::microversion::negotiate(versions, req, next)
+            }));
+        self
+    }
+
     /// Give the handlers their state.
     pub fn with_state<S2: Clone + Send + Sync + 'static>(self, state: S) -> Routes<S2> {
         Routes {

@@ -30,6 +30,7 @@
 
 mod bare;
 mod client;
+mod compute;
 mod identity;
 mod network;
 mod server;
@@ -87,6 +88,12 @@ enum Command {
         #[command(flatten)]
         opts: network::Opts,
     },
+    /// The boot flow on the fake driver: POST to ACTIVE, hundreds of servers at once
+    /// over simulated hosts, placement consistency (see `-- compute --help`).
+    Compute {
+        #[command(flatten)]
+        opts: compute::Opts,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -123,6 +130,10 @@ fn main() -> anyhow::Result<()> {
             Command::Network { opts } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 network::run(&bin, &opts).await
+            }
+            Command::Compute { opts } => {
+                let bin = server::find_binary(cli.server_bin.as_deref())?;
+                compute::run(&bin, &opts).await
             }
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;

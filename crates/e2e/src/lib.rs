@@ -660,6 +660,8 @@ pub struct Cloud {
     pub image_port: u16,
     /// The network port.
     pub network_port: u16,
+    /// The compute API port.
+    pub compute_port: u16,
     /// The namespace the cloud (and the clients) run in; `None`: the machine's own,
     /// with the network agent off (it would wire the machine's namespace).
     netns: Option<String>,
@@ -703,6 +705,7 @@ impl Cloud {
             port: 0,
             image_port: 0,
             network_port: 0,
+            compute_port: 0,
             netns: None,
             test_image: false,
             server: None,
@@ -737,6 +740,7 @@ impl Cloud {
         self.port = port;
         self.image_port = free_port();
         self.network_port = free_port();
+        self.compute_port = free_port();
         fs::write(&self.config, self.config_text(port, self.image_port))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
@@ -758,6 +762,7 @@ impl Cloud {
         }
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
         text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
+        text.push_str(&format!("\n[compute_api]\nport = {}\n", self.compute_port));
         self.push_options(&mut text, "network");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",

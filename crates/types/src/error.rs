@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Conflict,
     Gone,
     PayloadTooLarge,
+    /// The request asks for a representation or API version the service does not offer.
+    NotAcceptable,
     UnsupportedMediaType,
     RangeNotSatisfiable,
     /// A conditional request's precondition (`If-Match`) does not hold.

@@ -169,7 +169,7 @@ fn normalize(v: &[f64]) -> Vec<f64> {
     let (min, max) = v
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
-    if max - min < f64::EPSILON {
+    if (max - min).abs() < f64::EPSILON {
         return vec![0.0; v.len()];
     }
     v.iter().map(|x| (x - min) / (max - min)).collect()

@@ -73,10 +73,10 @@ fn nova_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Conflict => "conflictingRequest",
         ErrorKind::OverLimit | ErrorKind::PayloadTooLarge => "overLimit",
         ErrorKind::UnsupportedMediaType => "badMediaType",
-        ErrorKind::NotAcceptable => "notAcceptable",
         ErrorKind::NotImplemented => "notImplemented",
         ErrorKind::Unavailable => "serviceUnavailable",
         ErrorKind::Gone
+        | ErrorKind::NotAcceptable
         | ErrorKind::RangeNotSatisfiable
         | ErrorKind::PreconditionFailed
         | ErrorKind::Internal => "computeFault",
@@ -250,8 +250,11 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
     if style == FaultStyle::Placement {
         return render_placement(err, PlacementContext::default());
     }
-    if err.kind == ErrorKind::Unauthenticated && style == FaultStyle::Neutron {
-        // keystonemiddleware answers for Neutron when the token is missing or invalid.
+    if err.kind == ErrorKind::Unauthenticated
+        && matches!(style, FaultStyle::Neutron | FaultStyle::Nova)
+    {
+        // keystonemiddleware answers for Neutron and Nova when the token is missing or
+        // invalid.
         return render(FaultStyle::Keystone, err);
     }
     let status = status(err.kind);
@@ -393,6 +396,7 @@ mod tests {
         check(ErrorKind::Conflict, 409);
         check(ErrorKind::Gone, 410);
         check(ErrorKind::PayloadTooLarge, 413);
+        check(ErrorKind::NotAcceptable, 406);
         check(ErrorKind::OverLimit, 413);
         check(ErrorKind::UnsupportedMediaType, 415);
         check(ErrorKind::RangeNotSatisfiable, 416);

@@ -4,11 +4,13 @@
 //! A service declares its range ([`Microversions`]) and wraps its routes with
 //! [`Routes::microversions`](crate::routes::Routes::microversions). Every request then:
 //! - without the header gets the minimum, with `latest` the maximum;
-//! - with a malformed value (`1.2.3`, `pony`) is a 400 (`invalid version string: ...`);
-//! - outside the range is a 406 (`Unacceptable version header: ...`);
+//! - with a malformed value (`1.2.3`, `pony`) is a 400;
+//! - outside the range is a 406;
 //!
-//! and every answer (faults included) carries the version it was served at and `Vary:
-//! openstack-api-version`. Handlers read the version with the [`Version`] extractor.
+//! both worded (and, for Nova, parsed) in the service's [`Dialect`]. Every answer (faults
+//! included) carries the version it was served at and `Vary: openstack-api-version` (and
+//! the legacy header, where the service has one). Handlers read the version with the
+//! [`Version`] extractor.
 
 use std::{
     convert::Infallible,
@@ -77,6 +79,55 @@ pub struct Microversions {
     pub max: Version,
     /// A legacy header also read and answered (Nova's `X-OpenStack-Nova-API-Version`).
     pub legacy_header: Option<&'static str>,
+    /// How the service parses versions and words its refusals.
+    pub dialect: Dialect,
+}
+
+/// How a service parses a requested version and words the 400 and 406 it refuses one
+/// with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// microversion-parse (Placement): any digits; `invalid version string: X`,
+    /// `Unacceptable version header: X`.
+    Placement,
+    /// Nova's `APIVersionRequest`: no leading zeros, no major 0; `API Version String X
+    /// is of invalid format...`, `Version X is not supported by the API. Minimum is ...
+    /// and maximum is ...`.
+    Nova,
+}
+
+impl Dialect {
+    fn parse(self, asked: &str) -> Option<Version> {
+        let v: Version = asked.parse().ok()?;
+        if self == Dialect::Nova {
+            let (a, b) = asked.split_once('.')?;
+            let padded = |t: &str| t.len() > 1 && t.starts_with('0');
+            if v.major == 0 || padded(a) || padded(b) {
+                return None;
+            }
+        }
+        Some(v)
+    }
+
+    fn invalid(self, asked: &str) -> Error {
+        Error::bad_request(match self {
+            Dialect::Placement => format!("invalid version string: {asked}"),
+            Dialect::Nova => format!(
+                "API Version String {asked} is of invalid format. Must be of format MajorNum.MinorNum."
+            ),
+        })
+    }
+
+    fn unsupported(self, asked: &str, v: Version, spec: &Microversions) -> Error {
+        let message = match self {
+            Dialect::Placement => format!("Unacceptable version header: {asked}"),
+            Dialect::Nova => format!(
+                "Version {v} is not supported by the API. Minimum is {} and maximum is {}.",
+                spec.min, spec.max
+            ),
+        };
+        Error::new(ErrorKind::NotAcceptable, message)
+    }
 }
 
 /// Left in the extensions of a 406 answer made because negotiation failed, so that the
@@ -114,14 +165,12 @@ impl Microversions {
         if asked.eq_ignore_ascii_case("latest") {
             return Ok(self.max);
         }
-        let v: Version = asked
-            .parse()
-            .map_err(|()| Error::bad_request(format!("invalid version string: {asked}")))?;
+        let v = self
+            .dialect
+            .parse(&asked)
+            .ok_or_else(|| self.dialect.invalid(&asked))?;
         if v < self.min || v > self.max {
-            return Err(Error::new(
-                ErrorKind::NotAcceptable,
-                format!("Unacceptable version header: {asked}"),
-            ));
+            return Err(self.dialect.unsupported(&asked, v, self));
         }
         Ok(v)
     }
@@ -228,6 +277,15 @@ mod tests {
         min: Version::new(1, 0),
         max: Version::new(1, 39),
         legacy_header: None,
+        dialect: Dialect::Placement,
+    };
+
+    const NOVA: Microversions = Microversions {
+        service: "compute",
+        min: Version::new(2, 1),
+        max: Version::new(2, 96),
+        legacy_header: Some("x-openstack-nova-api-version"),
+        dialect: Dialect::Nova,
     };
 
     fn check(header: Option<&str>, want: Result<&str, (ErrorKind, &str)>) {
@@ -273,5 +331,55 @@ mod tests {
         );
         assert!(Version::new(1, 10) > Version::new(1, 9));
         assert!(Version::new(1, 28).at_least(1, 28));
+    }
+
+    fn nova(headers: &[(&'static str, &str)]) -> Result<String, (ErrorKind, String)> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        NOVA.negotiate(&h)
+            .map(|v| v.to_string())
+            .map_err(|e| (e.kind, e.message))
+    }
+
+    #[test]
+    fn nova_negotiation() {
+        let standard = "openstack-api-version";
+        let legacy = "x-openstack-nova-api-version";
+        assert_eq!(nova(&[]), Ok("2.1".into()));
+        assert_eq!(nova(&[(standard, "compute 2.53")]), Ok("2.53".into()));
+        assert_eq!(
+            nova(&[(standard, "placement 1.2, compute 2.10")]),
+            Ok("2.10".into())
+        );
+        assert_eq!(nova(&[(standard, "compute latest")]), Ok("2.96".into()));
+        assert_eq!(nova(&[(legacy, "2.20")]), Ok("2.20".into()));
+        assert_eq!(
+            nova(&[(standard, "compute 2.30"), (legacy, "2.20")]),
+            Ok("2.30".into())
+        );
+        assert_eq!(nova(&[(standard, "placement 1.2")]), Ok("2.1".into()));
+        let unsupported = |v: &str| -> Result<String, (ErrorKind, String)> {
+            Err((
+                ErrorKind::NotAcceptable,
+                format!(
+                    "Version {v} is not supported by the API. Minimum is 2.1 and maximum is 2.96."
+                ),
+            ))
+        };
+        assert_eq!(nova(&[(standard, "compute 2.97")]), unsupported("2.97"));
+        assert_eq!(nova(&[(standard, "compute 3.0")]), unsupported("3.0"));
+        assert_eq!(nova(&[(standard, "compute 2.0")]), unsupported("2.0"));
+        for bad in ["2.x", "2.01", "0.5"] {
+            let asked = format!("compute {bad}");
+            assert_eq!(
+                nova(&[(standard, asked.as_str())]),
+                Err((
+                    ErrorKind::BadRequest,
+                    format!("API Version String {bad} is of invalid format. Must be of format MajorNum.MinorNum.")
+                )),
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@
 
 mod bare;
 mod client;
+mod compute;
 mod identity;
 mod network;
 mod placement;
@@ -93,6 +94,12 @@ enum Command {
         #[command(flatten)]
         opts: placement::Opts,
     },
+    /// The boot flow on the fake driver: POST to ACTIVE, hundreds of servers at once
+    /// over simulated hosts, placement consistency (see `-- compute --help`).
+    Compute {
+        #[command(flatten)]
+        opts: compute::Opts,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -133,6 +140,10 @@ fn main() -> anyhow::Result<()> {
             Command::Placement { opts } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 placement::run(&bin, &opts).await
+            }
+            Command::Compute { opts } => {
+                let bin = server::find_binary(cli.server_bin.as_deref())?;
+                compute::run(&bin, &opts).await
             }
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;

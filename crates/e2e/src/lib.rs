@@ -662,6 +662,8 @@ pub struct Cloud {
     pub network_port: u16,
     /// The placement port.
     pub placement_port: u16,
+    /// The compute API port.
+    pub compute_port: u16,
     /// The namespace the cloud (and the clients) run in; `None`: the machine's own,
     /// with the network agent off (it would wire the machine's namespace).
     netns: Option<String>,
@@ -706,6 +708,7 @@ impl Cloud {
             image_port: 0,
             network_port: 0,
             placement_port: 0,
+            compute_port: 0,
             netns: None,
             test_image: false,
             server: None,
@@ -741,6 +744,7 @@ impl Cloud {
         self.image_port = free_port();
         self.network_port = free_port();
         self.placement_port = free_port();
+        self.compute_port = free_port();
         fs::write(&self.config, self.config_text(port, self.image_port))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
@@ -763,6 +767,7 @@ impl Cloud {
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
         text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
         text.push_str(&format!("\n[placement]\nport = {}\n", self.placement_port));
+        text.push_str(&format!("\n[compute_api]\nport = {}\n", self.compute_port));
         self.push_options(&mut text, "network");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",

@@ -101,6 +101,7 @@ pub struct Cloud {
     pub tasks: Tasks,
     server: api_common::server::ServerConfig,
     bus: Arc<dyn bus::Transport>,
+    service_token: service::ServiceToken,
 }
 
 /// Start `services` over `db`, in order. Each service after one that validates tokens
@@ -127,6 +128,7 @@ pub async fn build(
         .clone()
         .unwrap_or_else(|| cfg.identity_url());
     let endpoints = cfg.endpoints();
+    let service_token = service_token(cfg, mode, &identity_uri)?;
     let mut validator: Option<Arc<dyn TokenValidator>> = None;
     let mut running = Vec::new();
     for &svc in services {
@@ -136,7 +138,7 @@ pub async fn build(
                 Some(v) => v.clone(),
                 None => Arc::new(crate::service_auth::remote_validator(
                     &cfg.service_auth,
-                    identity_uri.clone(),
+                    &service_token,
                 )),
             },
             identity_uri: identity_uri.clone(),
@@ -149,6 +151,7 @@ pub async fn build(
             base_url: cfg.service_url(svc),
             endpoints: endpoints.clone(),
             auth,
+            service_token: service_token.clone(),
             tasks: tasks.clone(),
             mode,
         };
@@ -177,12 +180,44 @@ pub async fn build(
         tasks,
         server: cfg.server.clone(),
         bus,
+        service_token,
     })
+}
+
+/// The `[service_auth]` user's token. `up` owns its cloud: without a configured
+/// password, its services call each other as the bootstrap admin (whose password is
+/// kept in the data directory).
+fn service_token(
+    cfg: &Config,
+    mode: Mode,
+    identity_uri: &str,
+) -> anyhow::Result<service::ServiceToken> {
+    let mut auth = cfg.service_auth.clone();
+    if mode == Mode::AllInOne && auth.password.is_empty() {
+        auth.password = crate::up::secret(&cfg.data_dir, "admin-password")?;
+        auth.username = "admin".into();
+        auth.project_name = cfg
+            .service::<identity::IdentityService>()
+            .admin_project_name;
+    }
+    Ok(service::ServiceToken::new(&auth, identity_uri))
 }
 
 impl Cloud {
     /// Start host agents on this process's bus and tasks (after the services, so an
     /// agent's first request finds them listening).
+    /// What an agent of this process is given (tests start agents of their own).
+    pub fn agent_context(&self, cfg: &Config, mode: Mode) -> AgentContext {
+        AgentContext {
+            bus: self.bus.clone(),
+            data_dir: cfg.data_dir.clone(),
+            endpoints: cfg.endpoints(),
+            service_token: self.service_token.clone(),
+            tasks: self.tasks.clone(),
+            mode,
+        }
+    }
+
     pub async fn start_agents(
         &self,
         cfg: &Config,
@@ -190,12 +225,7 @@ impl Cloud {
         mode: Mode,
     ) -> anyhow::Result<()> {
         for agent in agents {
-            let ctx = AgentContext {
-                bus: self.bus.clone(),
-                data_dir: cfg.data_dir.clone(),
-                tasks: self.tasks.clone(),
-                mode,
-            };
+            let ctx = self.agent_context(cfg, mode);
             agent
                 .start(cfg.section(agent.name()), ctx)
                 .await

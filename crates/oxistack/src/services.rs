@@ -11,11 +11,15 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &image::ImageService,
     &network::NetworkService,
     &placement::PlacementService,
+    &compute::ComputeApiService,
 ];
 
-/// The registered service called `name`.
+/// The registered service called `name` (`compute_api` or `compute-api`).
 pub fn by_name(name: &str) -> Option<&'static dyn AnyService> {
-    SERVICES.iter().copied().find(|s| s.name() == name)
+    SERVICES
+        .iter()
+        .copied()
+        .find(|s| s.name() == name || s.name().replace('_', "-") == name)
 }
 
 /// The schemas of the shared components services are built on, migrated with theirs.
@@ -23,7 +27,7 @@ pub const COMPONENTS: &[(&str, &[db::Migration])] = &[(saga::SERVICE, saga::MIGR
 
 /// The agents of a host (roles without an HTTP API): `up` starts the enabled ones after
 /// the services; `serve --role network-agent` runs one alone.
-pub const AGENTS: &[&dyn AnyAgent] = &[&network_agent::NetworkAgent];
+pub const AGENTS: &[&dyn AnyAgent] = &[&network_agent::NetworkAgent, &compute_host::ComputeAgent];
 
 /// The registered agent whose role is `name` (`network-agent` or `network_agent`).
 pub fn agent_by_name(name: &str) -> Option<&'static dyn AnyAgent> {

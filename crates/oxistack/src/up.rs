@@ -174,6 +174,14 @@ pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<(
             .context("cannot create the default networks")?;
         }
     }
+    if let Some(compute) = cloud.handle::<compute::Compute>("compute_api") {
+        if compute.cfg.bootstrap.flavors {
+            compute
+                .bootstrap_flavors()
+                .await
+                .context("cannot create the default flavors")?;
+        }
+    }
     let mut agents = Vec::new();
     for agent in AGENTS {
         if agent.enabled(cfg.section(agent.name()))? {

@@ -14,6 +14,7 @@
 //! shutdown.
 
 pub mod checks;
+pub mod service_token;
 pub mod tasks;
 
 use std::{any::Any, collections::BTreeMap, future::Future, path::PathBuf, sync::Arc};
@@ -25,6 +26,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use checks::{Check, CheckResult, Report};
+pub use service_token::{ServiceAuthConfig, ServiceToken};
 pub use tasks::{Progress, TaskSnapshot, TaskState, Tasks};
 
 /// How a service appears in the identity catalog.
@@ -62,6 +64,8 @@ pub struct Context {
     pub endpoints: BTreeMap<&'static str, String>,
     /// Token validation for the service's protected routes.
     pub auth: AuthLayerState,
+    /// The `[service_auth]` user's token, for calling other services' APIs.
+    pub service_token: ServiceToken,
     /// Where the service spawns its background work.
     pub tasks: Tasks,
     pub mode: Mode,
@@ -227,6 +231,10 @@ pub struct AgentContext {
     pub bus: Arc<dyn bus::Transport>,
     /// Where the agent keeps its files.
     pub data_dir: PathBuf,
+    /// The public endpoint of every service of the cloud, by catalog type.
+    pub endpoints: BTreeMap<&'static str, String>,
+    /// The `[service_auth]` user's token, for calling the services' APIs.
+    pub service_token: ServiceToken,
     /// Where it spawns its work (it must not block in `start`).
     pub tasks: Tasks,
     pub mode: Mode,

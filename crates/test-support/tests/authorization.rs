@@ -56,6 +56,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("network", "GET /v2.0"),
     ("network", "GET /v2.0/"),
     ("placement", "GET /"),
+    ("compute_api", "GET /"),
+    ("compute_api", "GET /v2.1"),
+    ("compute_api", "GET /v2.1/"),
 ];
 
 /// The authorization test of every route: (service, "METHOD path", what a stranger
@@ -380,6 +383,102 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("placement", "GET /traits/{name}", Denied, ""),
     ("placement", "PUT /traits/{name}", Denied, ""),
     ("placement", "DELETE /traits/{name}", Denied, ""),
+    // ---- compute: discovery, public flavors, one's own keypairs, servers and groups
+    ("compute_api", "GET /", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/extensions", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/extensions/{alias}", Allowed(&[404]), ""),
+    ("compute_api", "GET /v2.1/flavors", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/flavors/detail", Allowed(&[200]), ""),
+    ("compute_api", "POST /v2.1/flavors", Denied, r#"{"flavor": {"name": "{new}", "ram": 64, "vcpus": 1, "disk": 1}}"#),
+    // the admin's private flavor is hidden; changing flavors is the admin's
+    ("compute_api", "GET /v2.1/flavors/{id}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/flavors/{id}", Denied, r#"{"flavor": {"description": "x"}}"#),
+    ("compute_api", "DELETE /v2.1/flavors/{id}", Denied, ""),
+    ("compute_api", "GET /v2.1/flavors/{id}/os-extra_specs", Hidden, ""),
+    ("compute_api", "POST /v2.1/flavors/{id}/os-extra_specs", Denied, r#"{"extra_specs": {"k": "v"}}"#),
+    ("compute_api", "GET /v2.1/flavors/{id}/os-extra_specs/{key}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/flavors/{id}/os-extra_specs/{key}", Denied, r#"{"vkey": "v"}"#),
+    ("compute_api", "DELETE /v2.1/flavors/{id}/os-extra_specs/{key}", Denied, ""),
+    ("compute_api", "GET /v2.1/flavors/{id}/os-flavor-access", Denied, ""),
+    ("compute_api", "POST /v2.1/flavors/{id}/action", Denied, r#"{"addTenantAccess": {"tenant": "{caller_project}"}}"#),
+    ("compute_api", "GET /v2.1/os-keypairs", Allowed(&[200]), ""),
+    ("compute_api", "POST /v2.1/os-keypairs", CreatesOwn(200), r#"{"keypair": {"name": "{new}"}}"#),
+    ("compute_api", "GET /v2.1/os-keypairs/{name}", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/os-keypairs/{name}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/servers/detail", Allowed(&[200]), ""),
+    // booting from the victim's private image: not found, so a 400
+    ("compute_api", "POST /v2.1/servers", Allowed(&[400]), r#"{"server": {"name": "{new}", "imageRef": "{image}", "flavorRef": "1"}}"#),
+    ("compute_api", "GET /v2.1/os-server-groups", Allowed(&[200]), ""),
+    ("compute_api", "POST /v2.1/os-server-groups", CreatesOwn(200), r#"{"server_group": {"name": "{new}", "policies": ["affinity"]}}"#),
+    ("compute_api", "GET /v2.1/limits", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/os-availability-zone", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/os-quota-sets/{project}/defaults", Allowed(&[200]), ""),
+    // ---- compute: the victim's server, its parts, its group are hidden
+    ("compute_api", "GET /v2.1/servers/{id}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/servers/{id}", Hidden, r#"{"server": {"name": "x"}}"#),
+    ("compute_api", "DELETE /v2.1/servers/{id}", Hidden, ""),
+    ("compute_api", "POST /v2.1/servers/{id}/action", Hidden, r#"{"os-stop": null}"#),
+    ("compute_api", "POST /v2.1/servers/{id}/remote-consoles", Hidden, r#"{"remote_console": {"protocol": "vnc", "type": "novnc"}}"#),
+    ("compute_api", "GET /v2.1/servers/{id}/metadata", Hidden, ""),
+    ("compute_api", "POST /v2.1/servers/{id}/metadata", Hidden, r#"{"metadata": {"k": "v"}}"#),
+    ("compute_api", "PUT /v2.1/servers/{id}/metadata", Hidden, r#"{"metadata": {"k": "v"}}"#),
+    ("compute_api", "GET /v2.1/servers/{id}/metadata/{key}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/servers/{id}/metadata/{key}", Hidden, r#"{"meta": {"vkey": "v"}}"#),
+    ("compute_api", "DELETE /v2.1/servers/{id}/metadata/{key}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/tags", Hidden, ""),
+    ("compute_api", "PUT /v2.1/servers/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
+    ("compute_api", "DELETE /v2.1/servers/{id}/tags", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/tags/{tag}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/servers/{id}/tags/{tag}", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/servers/{id}/tags/{tag}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/os-instance-actions", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/os-instance-actions/{request}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/os-interface", Hidden, ""),
+    ("compute_api", "POST /v2.1/servers/{id}/os-interface", Hidden, r#"{"interfaceAttachment": {"port_id": "{port}"}}"#),
+    ("compute_api", "GET /v2.1/servers/{id}/os-interface/{port}", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/servers/{id}/os-interface/{port}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/os-security-groups", Hidden, ""),
+    ("compute_api", "GET /v2.1/os-server-groups/{id}", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/os-server-groups/{id}", Hidden, ""),
+    // ---- compute: quotas, usage, hosts and aggregates are the admin's
+    ("compute_api", "GET /v2.1/os-quota-sets/{project}", Denied, ""),
+    ("compute_api", "PUT /v2.1/os-quota-sets/{project}", Denied, r#"{"quota_set": {"instances": 50}}"#),
+    ("compute_api", "DELETE /v2.1/os-quota-sets/{project}", Denied, ""),
+    ("compute_api", "GET /v2.1/os-quota-sets/{project}/detail", Denied, ""),
+    ("compute_api", "GET /v2.1/os-simple-tenant-usage", Denied, ""),
+    ("compute_api", "GET /v2.1/os-simple-tenant-usage/{project}", Denied, ""),
+    ("compute_api", "GET /v2.1/os-availability-zone/detail", Denied, ""),
+    ("compute_api", "GET /v2.1/os-services", Denied, ""),
+    ("compute_api", "PUT /v2.1/os-services/{id}", Denied, r#"{"host": "host1", "binary": "nova-compute"}"#),
+    ("compute_api", "DELETE /v2.1/os-services/{id}", Denied, ""),
+    ("compute_api", "GET /v2.1/os-hypervisors", Denied, ""),
+    ("compute_api", "GET /v2.1/os-hypervisors/detail", Denied, ""),
+    ("compute_api", "GET /v2.1/os-hypervisors/statistics", Denied, ""),
+    ("compute_api", "GET /v2.1/os-hypervisors/{id}", Denied, ""),
+    ("compute_api", "GET /v2.1/os-aggregates", Denied, ""),
+    ("compute_api", "POST /v2.1/os-aggregates", Denied, r#"{"aggregate": {"name": "{new}"}}"#),
+    ("compute_api", "GET /v2.1/os-aggregates/{id}", Denied, ""),
+    ("compute_api", "PUT /v2.1/os-aggregates/{id}", Denied, r#"{"aggregate": {"name": "x"}}"#),
+    ("compute_api", "DELETE /v2.1/os-aggregates/{id}", Denied, ""),
+    ("compute_api", "POST /v2.1/os-aggregates/{id}/action", Denied, r#"{"add_host": {"host": "host1"}}"#),
+    // ---- compute: the network proxies (below 2.36) pass the caller's token to Neutron
+    ("compute_api", "GET /v2.1/os-security-groups", Allowed(&[200]), ""),
+    ("compute_api", "POST /v2.1/os-security-groups", CreatesOwn(200), r#"{"security_group": {"name": "{new}", "description": "x"}}"#),
+    ("compute_api", "GET /v2.1/os-security-groups/{id}", Hidden, ""),
+    ("compute_api", "PUT /v2.1/os-security-groups/{id}", Hidden, r#"{"security_group": {"name": "x", "description": "y"}}"#),
+    ("compute_api", "DELETE /v2.1/os-security-groups/{id}", Hidden, ""),
+    ("compute_api", "POST /v2.1/os-security-group-rules", Denied,
+        r#"{"security_group_rule": {"parent_group_id": "{security_group}", "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}}"#),
+    ("compute_api", "DELETE /v2.1/os-security-group-rules/{id}", Denied, ""),
+    ("compute_api", "GET /v2.1/os-floating-ips", Allowed(&[200]), ""),
+    ("compute_api", "POST /v2.1/os-floating-ips", Denied, r#"{"pool": "no-such-pool"}"#),
+    ("compute_api", "GET /v2.1/os-floating-ips/{id}", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/os-floating-ips/{id}", Hidden, ""),
+    ("compute_api", "GET /v2.1/os-tenant-networks", Allowed(&[200]), ""),
+    ("compute_api", "GET /v2.1/os-tenant-networks/{id}", Hidden, ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -454,6 +553,12 @@ struct Fixture {
     consumer: String,
     custom_class: String,
     custom_trait: String,
+    /// The admin's private flavor, the victim's server, keypair and server group.
+    flavor: String,
+    server: String,
+    server_request: String,
+    keypair: String,
+    server_group: String,
     stranger: Member,
 }
 
@@ -694,11 +799,18 @@ impl Fixture {
             .await;
         let (provider, consumer, custom_class, custom_trait) =
             placement_fixture(tc, &admin, &victim.project_id).await;
+        let (flavor, server, server_request, keypair, server_group) =
+            compute_fixture(tc, &admin, &victim, &network).await;
         Fixture {
             provider,
             consumer,
             custom_class,
             custom_trait,
+            flavor,
+            server,
+            server_request,
+            keypair,
+            server_group,
             victim,
             group,
             role,
@@ -752,6 +864,9 @@ impl Fixture {
             &self.rbac,
             &self.subnet_pool,
             &self.address_scope,
+            &self.server,
+            &self.server_group,
+            &self.flavor,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -812,6 +927,24 @@ impl Fixture {
                 ("allocations", "{consumer_uuid}") => &self.consumer,
                 ("resource_classes", "{name}") => &self.custom_class,
                 ("traits", "{name}") => &self.custom_trait,
+                ("flavors", "{id}") => &self.flavor,
+                ("os-extra_specs", "{key}") => "vkey",
+                ("os-keypairs", "{name}") => &self.keypair,
+                ("servers", "{id}") => &self.server,
+                ("metadata", "{key}") => "vkey",
+                ("os-instance-actions", "{request}") => &self.server_request,
+                ("os-interface", "{port}") => &self.port,
+                ("os-server-groups", "{id}") => &self.server_group,
+                ("os-quota-sets" | "os-simple-tenant-usage", "{project}") => {
+                    &self.victim.project_id
+                }
+                ("os-services", "{id}") => "disable",
+                ("os-hypervisors", "{id}") => "1",
+                ("os-aggregates", "{id}") => "1",
+                ("os-security-groups", "{id}") => &self.security_group,
+                ("os-security-group-rules", "{id}") => &self.rule,
+                ("os-floating-ips", "{id}") => &self.floating_ip,
+                ("os-tenant-networks", "{id}") => &self.network,
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
             };
             out.push(v.to_string());
@@ -835,6 +968,7 @@ impl Fixture {
             .replace("{rp}", &self.provider)
             .replace("{rp_generation}", "2")
             .replace("{consumer}", &self.consumer)
+            .replace("{image}", &self.image)
     }
 }
 
@@ -896,6 +1030,96 @@ async fn placement_fixture(
 }
 
 /// A success, else panic with the answer.
+/// The compute side of the victim: a private flavor of the admin (with an extra spec),
+/// and the victim's keypair, server group and server (on an image with data, with
+/// metadata; without compute hosts it ends in ERROR, which is fine here). Returns
+/// (flavor, server, the server's create request id, keypair, server group).
+async fn compute_fixture(
+    tc: &TestCloud,
+    admin: &str,
+    victim: &Member,
+    network: &str,
+) -> (String, String, String, String, String) {
+    let nova = |token: &str, path: &str, body: Value| {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("x-auth-token", token)
+            .header("content-type", "application/json")
+            .header("openstack-api-version", "compute 2.64")
+            .body(Body::from(body.to_string()))
+            .expect("a valid request");
+        async move {
+            let r = tc.send("compute_api", req).await;
+            assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text());
+            r.json()
+        }
+    };
+    let flavor = unique("flavor");
+    nova(admin, "/v2.1/flavors", json!({"flavor": {"name": flavor, "id": flavor, "ram": 64, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": false}})).await;
+    nova(
+        admin,
+        &format!("/v2.1/flavors/{flavor}/os-extra_specs"),
+        json!({"extra_specs": {"vkey": "v"}}),
+    )
+    .await;
+    nova(
+        admin,
+        &format!("/v2.1/flavors/{flavor}/action"),
+        json!({"addTenantAccess": {"tenant": victim.project_id}}),
+    )
+    .await;
+    let keypair = unique("key");
+    nova(
+        &victim.token,
+        "/v2.1/os-keypairs",
+        json!({"keypair": {"name": keypair}}),
+    )
+    .await;
+    let group = nova(
+        &victim.token,
+        "/v2.1/os-server-groups",
+        json!({"server_group": {"name": unique("group"), "policy": "affinity"}}),
+    )
+    .await;
+    let group = group["server_group"]["id"].as_str().unwrap().to_owned();
+    let image = new_image(tc, &victim.token, json!({"visibility": "private"}), &[]).await;
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/v2/images/{image}/file"))
+        .header("x-auth-token", &victim.token)
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(vec![0u8; 512]))
+        .expect("a valid request");
+    let r = tc.send("image", req).await;
+    assert!(r.status.is_success(), "upload: {} {}", r.status, r.text());
+    let server = nova(
+        &victim.token,
+        "/v2.1/servers",
+        json!({
+            "server": {"name": unique("server"), "imageRef": image, "flavorRef": flavor,
+                       "networks": [{"uuid": network}], "metadata": {"vkey": "v"}},
+            "os:scheduler_hints": {"group": group},
+        }),
+    )
+    .await;
+    let server = server["server"]["id"].as_str().unwrap().to_owned();
+    let r = tc
+        .call(
+            "compute_api",
+            Method::GET,
+            &format!("/v2.1/servers/{server}/os-instance-actions"),
+            Some(&victim.token),
+            None,
+        )
+        .await;
+    let request = r.json()["instanceActions"][0]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (flavor, server, request, keypair, group)
+}
+
 fn ok(r: test_support::Resp, what: &str) {
     assert!(r.status.is_success(), "{what}: {} {}", r.status, r.text());
 }

@@ -109,6 +109,18 @@ kinds! {
          conflict: "Flavor with ID {id} already exists.");
     ServerGroup = "server group", UUID, (title "Instance group");
     Hypervisor = "hypervisor", UUID, (title "Compute host");
+    /// Keypairs are named by their user: the name is the id.
+    Keypair = "keypair", Format::Opaque { max_len: 255, generated: UuidForm::Hyphenated },
+        (not_found: "Keypair {id} not found.",
+         conflict: "Key pair '{id}' already exists.");
+    /// A nova-compute (or -conductor, -scheduler) service record.
+    ComputeService = "compute service", UUID,
+        (not_found: "Service {id} could not be found.",
+         conflict: "Service {id} already exists.");
+    /// Nova's aggregates have integer ids.
+    Aggregate = "aggregate", Format::Opaque { max_len: 20, generated: UuidForm::Simple },
+        (not_found: "Aggregate {id} could not be found.",
+         conflict: "Aggregate {id} already exists.");
     /// Placement.
     ResourceProvider = "resource provider", UUID,
         (not_found: "No resource provider with uuid {id} found",

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use api_common::{
     auth::AuthLayerState,
-    microversion::{Microversions, Version},
+    microversion::{Dialect, Microversions, Version},
     routes::{Api, Routes},
     Error, FaultStyle,
 };
@@ -31,6 +31,7 @@ pub const VERSIONS: Microversions = Microversions {
     min: Version::new(1, 0),
     max: Version::new(1, 39),
     legacy_header: None,
+    dialect: Dialect::Placement,
 };
 
 /// What every handler gets.

@@ -1,0 +1,317 @@
+//! A cloud in-process with one compute host on the fake driver, and what the flow
+//! tests ask of it.
+
+#![allow(dead_code)]
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
+use compute_host::{Config, DriverName, Manager, Services};
+use hypervisor::fake::Fake;
+use serde_json::{json, Value};
+use service::Mode;
+use test_support::{unique, TestCloud};
+
+pub struct Flow {
+    pub tc: TestCloud,
+    pub admin: String,
+    pub host: String,
+    pub fake: Fake,
+    /// A public raw image with data.
+    pub image: String,
+    /// 1 vCPU, 64 MiB, 1 GiB.
+    pub flavor: String,
+}
+
+impl Flow {
+    pub async fn start() -> Flow {
+        let tc = TestCloud::start().await;
+        let admin = tc.admin_token().await;
+        let host = unique("fakehost");
+        let fake = Fake::new(4, 4096, 100);
+        let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
+        let cfg = Config {
+            host: Some(host.clone()),
+            driver: DriverName::Fake,
+            report_interval: 1,
+            sync_interval: 1,
+            ..Config::default()
+        };
+        let m = Manager::new(
+            cfg,
+            host.clone(),
+            tc.data_dir().join("instances"),
+            Arc::new(fake.clone()),
+            ctx.bus.clone(),
+            Services::new(&ctx.service_token, &ctx.endpoints),
+        );
+        m.start(&ctx.tasks).await.expect("the compute host starts");
+        let mut f = Flow {
+            tc,
+            admin,
+            host,
+            fake,
+            image: String::new(),
+            flavor: String::new(),
+        };
+        f.flavor = f.flavor_of(1, 64, 1).await;
+        f.image = f
+            .upload_image(b"not really a disk, but raw bytes".to_vec())
+            .await;
+        f.wait_for_host().await;
+        f
+    }
+
+    pub async fn flavor_of(&self, vcpus: u32, ram: u64, disk: u64) -> String {
+        let r = self
+            .tc
+            .call(
+                "compute_api",
+                Method::POST,
+                "/v2.1/flavors",
+                Some(&self.admin),
+                Some(json!({"flavor": {"name": unique("flavor"), "vcpus": vcpus, "ram": ram, "disk": disk}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["flavor"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn new_image(&self, token: &str, visibility: &str) -> String {
+        let r = self
+            .tc
+            .call(
+                "image",
+                Method::POST,
+                "/v2/images",
+                Some(token),
+                Some(json!({"name": unique("img"), "disk_format": "raw", "container_format": "bare", "visibility": visibility})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn upload_image(&self, data: Vec<u8>) -> String {
+        let id = self.new_image(&self.admin, "public").await;
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/v2/images/{id}/file"))
+            .header("x-auth-token", &self.admin)
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(data))
+            .unwrap();
+        let r = self.tc.send("image", req).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        id
+    }
+
+    /// An image of the project without data (queued).
+    pub async fn empty_image(&self, token: &str) -> String {
+        self.new_image(token, "private").await
+    }
+
+    /// A network with a subnet of `cidr`, of the token's project: (network, subnet).
+    pub async fn network(&self, token: &str, name: &str, cidr: &str) -> (String, String) {
+        let r = self
+            .tc
+            .call(
+                "network",
+                Method::POST,
+                "/v2.0/networks",
+                Some(token),
+                Some(json!({"network": {"name": name}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let net = r.json()["network"]["id"].as_str().unwrap().to_owned();
+        let r = self
+            .tc
+            .call(
+                "network",
+                Method::POST,
+                "/v2.0/subnets",
+                Some(token),
+                Some(json!({"subnet": {"network_id": net, "cidr": cidr, "ip_version": 4}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let subnet = r.json()["subnet"]["id"].as_str().unwrap().to_owned();
+        (net, subnet)
+    }
+
+    /// Wait until the scheduler can see the host (its report reached the conductor and
+    /// placement).
+    async fn wait_for_host(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self
+                .tc
+                .call(
+                    "compute_api",
+                    Method::GET,
+                    "/v2.1/os-hypervisors/detail",
+                    Some(&self.admin),
+                    None,
+                )
+                .await;
+            let up = r.status == StatusCode::OK
+                && r.json()["hypervisors"].as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|h| h["hypervisor_hostname"] == self.host.as_str())
+                });
+            let rp = self
+                .placement(&format!("/resource_providers?name={}", self.host))
+                .await;
+            let placed = rp["resource_providers"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty());
+            if up && placed {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the host never reported: {}",
+                r.text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn placement(&self, path: &str) -> Value {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("x-auth-token", &self.admin)
+            .header("openstack-api-version", "placement 1.36")
+            .body(Body::empty())
+            .unwrap();
+        let r = self.tc.send("placement", req).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+        r.json()
+    }
+
+    /// The resources allocated to `consumer`, over every provider.
+    pub async fn allocations(&self, consumer: &str) -> Value {
+        let a = self.placement(&format!("/allocations/{consumer}")).await;
+        let mut total = serde_json::Map::new();
+        for (_, rp) in a["allocations"].as_object().cloned().unwrap_or_default() {
+            for (k, v) in rp["resources"].as_object().cloned().unwrap_or_default() {
+                let n =
+                    total.get(&k).and_then(Value::as_u64).unwrap_or(0) + v.as_u64().unwrap_or(0);
+                total.insert(k, json!(n));
+            }
+        }
+        Value::Object(total)
+    }
+
+    pub async fn ports_of(&self, server: &str) -> Vec<Value> {
+        let r = self
+            .tc
+            .call(
+                "network",
+                Method::GET,
+                &format!("/v2.0/ports?device_id={server}"),
+                Some(&self.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["ports"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn create_server(
+        &self,
+        token: &str,
+        name: &str,
+        image: &str,
+        flavor: &str,
+        networks: Value,
+    ) -> String {
+        let r = self
+            .tc
+            .call(
+                "compute_api",
+                Method::POST,
+                "/v2.1/servers",
+                Some(token),
+                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        r.json()["server"]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn server(&self, token: &str, id: &str) -> Value {
+        let r = self
+            .tc
+            .call(
+                "compute_api",
+                Method::GET,
+                &format!("/v2.1/servers/{id}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["server"].clone()
+    }
+
+    pub async fn wait_status(&self, token: &str, id: &str, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.server(token, id).await;
+            if s["status"] == status {
+                return s;
+            }
+            assert!(
+                s["status"] != "ERROR" || status == "ERROR",
+                "server {id} went to ERROR: {s}"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id} never {status}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_gone(&self, token: &str, id: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self
+                .tc
+                .call(
+                    "compute_api",
+                    Method::GET,
+                    &format!("/v2.1/servers/{id}"),
+                    Some(token),
+                    None,
+                )
+                .await;
+            if r.status == StatusCode::NOT_FOUND {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server {id} never went: {}",
+                r.text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// No guest, port or allocation of the server is left.
+    pub async fn assert_nothing_left(&self, id: &str) {
+        assert!(self.fake.spec(id).is_none(), "a guest of {id} is left");
+        assert!(self.ports_of(id).await.is_empty(), "ports of {id} are left");
+        assert_eq!(
+            self.allocations(id).await,
+            json!({}),
+            "an allocation of {id} is left"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The boot flow in one process: the whole cloud (Compute, Placement, Network, Image,
+//! Identity) with a compute host on the fake driver, driven through the Compute API.
+//! A server boots to ACTIVE on the host with its allocation and port, a delete leaves
+//! nothing, and boots that cannot succeed (no host big enough, an image without data)
+//! end in ERROR with a fault and leave nothing either. The sagas pass
+//! `saga::testing::check` against the same cloud.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use common::Flow;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
+    let f = Flow::start().await;
+    let demo = f.tc.demo_token().await;
+    let (net, _) = f.network(&demo, "flow-net", "10.20.0.0/24").await;
+
+    // boot
+    let id = f
+        .create_server(&demo, "vm1", &f.image, &f.flavor, json!([{"uuid": net}]))
+        .await;
+    let s = f.wait_status(&demo, &id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-STS:power_state"], 1, "{s}");
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert!(s["OS-SRV-USG:launched_at"].is_string(), "{s}");
+    let addresses = &s["addresses"]["flow-net"];
+    assert_eq!(addresses.as_array().map(Vec::len), Some(1), "{s}");
+    let admin_view = f.server(&f.admin, &id).await;
+    assert_eq!(admin_view["OS-EXT-SRV-ATTR:host"], f.host.as_str());
+    // the guest runs on the host, with a tap named for the network agent
+    let guest = f.fake.spec(&id).expect("the guest is on the fake host");
+    assert_eq!(guest.nics.len(), 1);
+    assert!(guest.nics[0].tap.starts_with("tap"));
+    assert_eq!(guest.memory_mb, 64);
+    // placement holds the flavor for the server
+    let alloc = f.allocations(&id).await;
+    assert_eq!(
+        alloc,
+        json!({"VCPU": 1, "MEMORY_MB": 64, "DISK_GB": 1}),
+        "{alloc}"
+    );
+    // the port is the server's, bound to the host
+    let ports = f.ports_of(&id).await;
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["binding:host_id"], f.host.as_str());
+    assert_eq!(ports[0]["device_owner"], "compute:nova");
+
+    // delete
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            Some(&demo),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    f.wait_gone(&demo, &id).await;
+    f.assert_nothing_left(&id).await;
+
+    // no host big enough
+    let huge = f.flavor_of(1, 10_000_000, 1).await;
+    let id = f
+        .create_server(&demo, "too-big", &f.image, &huge, json!([{"uuid": net}]))
+        .await;
+    let s = f.wait_status(&demo, &id, "ERROR").await;
+    let msg = s["fault"]["message"].as_str().unwrap_or_default();
+    assert!(msg.starts_with("No valid host was found."), "{s}");
+    assert_eq!(s["fault"]["code"], 500);
+    f.assert_nothing_left(&id).await;
+
+    // an image that has no data cannot be booted
+    let empty = f.empty_image(&demo).await;
+    let id = f
+        .create_server(&demo, "no-data", &empty, &f.flavor, json!("none"))
+        .await;
+    let s = f.wait_status(&demo, &id, "ERROR").await;
+    assert!(s["fault"]["message"].is_string(), "{s}");
+    f.assert_nothing_left(&id).await;
+
+    // a server in ERROR can be deleted
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            Some(&demo),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    f.wait_gone(&demo, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_guest_becomes_shutoff_and_orphans_are_destroyed() {
+    let f = Flow::start().await;
+    let demo = f.tc.demo_token().await;
+    let id = f
+        .create_server(&demo, "vm", &f.image, &f.flavor, json!("none"))
+        .await;
+    f.wait_status(&demo, &id, "ACTIVE").await;
+    f.fake.crash(&id);
+    let s = f.wait_status(&demo, &id, "SHUTOFF").await;
+    assert_eq!(s["OS-EXT-STS:power_state"], 4);
+    // a guest no server owns goes at the next sync
+    let mut orphan = f.fake.spec(&id).unwrap();
+    orphan.id = "00000000-0000-4000-8000-000000000001".into();
+    hypervisor::Driver::spawn(&f.fake, &orphan).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while f.fake.spec(&orphan.id).is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the orphan stayed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(f.fake.spec(&id).is_some(), "the server's own guest stays");
+}

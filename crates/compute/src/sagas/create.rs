@@ -1,0 +1,352 @@
+//! A server's boot: gate -> schedule (the scheduler picks a host and claims the
+//! flavor in Placement) -> ports (made on the networks asked for, bound to the host)
+//! -> spawn (the host caches the image and starts the guest; a failed host is
+//! replaced by an alternate, its claim moved, up to [`MAX_ATTEMPTS`] hosts) ->
+//! activate (ACTIVE, running, addresses, `launched_at`).
+//!
+//! Unwinding destroys the guest on every host tried, deletes the ports, drops the
+//! allocation and leaves the server in ERROR with its fault (the failed step's error,
+//! recorded before the unwinding began).
+
+use std::time::Duration;
+
+use saga::{Saga, Step};
+use serde::{Deserialize, Serialize};
+use types::{Error, PortId, Result};
+
+use super::{live_server, recorded, server_id, Ctx};
+use crate::{
+    app::StateChange,
+    clients::placement::{Claim, Consumer},
+    conductor::{from_bus, ports, Conductor, BUILD_TIMEOUT, MAX_ATTEMPTS},
+    model::{now, Fault, PowerState, Server, VmState},
+    rpc::{GroupSpec, HostRequest, RequestSpec, SchedulerReply, SchedulerRequest, Selection},
+};
+
+pub const NAME: &str = "server-create";
+
+pub fn saga() -> Saga<std::sync::Arc<Conductor>> {
+    Saga {
+        name: NAME,
+        steps: vec![
+            Step::new("gate", gate, failed),
+            Step::new("schedule", schedule, unclaim),
+            Step::new("ports", make_ports, release_ports),
+            Step::new("spawn", spawn, destroy),
+            Step::new("activate", activate, nothing),
+        ],
+    }
+}
+
+/// Where the guest runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    pub host: String,
+    pub node: String,
+}
+
+async fn gate(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    let s = live_server(&cx, &id).await?;
+    if s.vm_state != VmState::Building {
+        return Err(Error::conflict(format!(
+            "Instance {id} is {} and cannot be built.",
+            s.vm_state
+        )));
+    }
+    Ok(())
+}
+
+/// The end of an unwound boot: ERROR, with the fault of the step that failed.
+async fn failed(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    let c = &cx.ctx().compute;
+    let s = match c.server(&id).await {
+        Ok(s) if !s.deleted => s,
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind == types::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if s.fault.is_none() {
+        c.set_fault(
+            &id,
+            Fault {
+                code: 500,
+                message: format!("Build of instance {id} aborted: the build could not finish."),
+                details: None,
+                created: now(),
+            },
+        )
+        .await?;
+    }
+    c.set_states(
+        &id,
+        StateChange::to(VmState::Error)
+            .task(None)
+            .power(PowerState::NoState),
+    )
+    .await
+    .map(drop)
+}
+
+/// What the server asks of a host.
+pub(crate) async fn request_spec(c: &Conductor, s: &Server) -> Result<RequestSpec> {
+    let image_properties = match &s.image_id {
+        Some(i) => c.image_ref(i).await?.properties,
+        None => Default::default(),
+    };
+    let group = match &s.server_group {
+        None => None,
+        Some(g) => {
+            let mut conn = c.compute.db.pool.acquire().await?;
+            let group = crate::store::groups::get(&mut conn, g).await?;
+            drop(conn);
+            match group {
+                None => None,
+                Some(group) => {
+                    let mut member_hosts = Vec::new();
+                    for m in group.members.iter().filter(|m| **m != s.id) {
+                        if let Ok(other) = c.compute.server(m).await {
+                            if let (false, Some(h)) = (other.deleted, other.host) {
+                                member_hosts.push(h);
+                            }
+                        }
+                    }
+                    Some(GroupSpec {
+                        id: g.to_string(),
+                        policy: group.policy.clone(),
+                        max_server_per_host: group
+                            .rules
+                            .get("max_server_per_host")
+                            .and_then(serde_json::Value::as_u64)
+                            .and_then(|n| u32::try_from(n).ok()),
+                        member_hosts,
+                    })
+                }
+            }
+        }
+    };
+    Ok(RequestSpec {
+        consumer_id: s.id.to_string(),
+        project_id: s.project_id.clone(),
+        user_id: s.user_id.clone(),
+        flavor: crate::conductor::flavor_spec(&s.flavor),
+        image_properties,
+        availability_zone: s.availability_zone.clone(),
+        group,
+        alternates: MAX_ATTEMPTS - 1,
+        ignore_hosts: Vec::new(),
+        force_host: None,
+    })
+}
+
+async fn schedule(cx: Ctx) -> Result<Vec<Selection>> {
+    let id = server_id(&cx)?;
+    let r = async {
+        let s = live_server(&cx, &id).await?;
+        let spec = request_spec(cx.ctx(), &s).await?;
+        let reply = cx
+            .ctx()
+            .scheduler
+            .call(&SchedulerRequest::Select(spec))
+            .await
+            .map_err(from_bus)?;
+        let SchedulerReply::Selected(selections) = reply;
+        Ok(selections)
+    }
+    .await;
+    recorded(&cx, &id, r).await
+}
+
+async fn unclaim(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    cx.ctx().placement.delete_allocations(id.as_str()).await
+}
+
+fn selections(cx: &Ctx) -> Result<Vec<Selection>> {
+    cx.output::<Vec<Selection>>("schedule")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::internal("the boot has no host"))
+}
+
+async fn make_ports(cx: Ctx) -> Result<Vec<PortId>> {
+    let id = server_id(&cx)?;
+    let r = async {
+        let s = live_server(&cx, &id).await?;
+        let host = selections(&cx)?[0].host.clone();
+        let net = &cx.ctx().compute.clients.network;
+        let ids = ports::ensure(net, &s, &host).await?;
+        let (infos, _) = ports::describe(net, &ids).await?;
+        cx.ctx().compute.set_ports(&id, infos).await?;
+        Ok(ids)
+    }
+    .await;
+    recorded(&cx, &id, r).await
+}
+
+async fn release_ports(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    let c = &cx.ctx().compute;
+    let s = match c.server(&id).await {
+        Ok(s) => s,
+        Err(e) if e.kind == types::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    ports::release(&c.clients.network, &s).await?;
+    if !s.ports.is_empty() {
+        c.set_ports(&id, Vec::new()).await?;
+    }
+    Ok(())
+}
+
+async fn spawn(cx: Ctx) -> Result<Placed> {
+    let id = server_id(&cx)?;
+    let r = spawn_somewhere(&cx).await;
+    recorded(&cx, &id, r).await
+}
+
+async fn spawn_somewhere(cx: &Ctx) -> Result<Placed> {
+    let id = server_id(cx)?;
+    let c = cx.ctx();
+    let s = live_server(cx, &id).await?;
+    let mut order = selections(cx)?;
+    // a re-run goes back to the host the last run chose
+    if let Some(h) = &s.host {
+        if let Some(i) = order.iter().position(|sel| sel.host == *h) {
+            let sel = order.remove(i);
+            order.insert(0, sel);
+        }
+    }
+    let port_ids: Vec<PortId> = cx.output("ports")?.unwrap_or_default();
+    let consumer = Consumer {
+        id: id.to_string(),
+        project_id: s.project_id.clone(),
+        user_id: s.user_id.clone(),
+    };
+    let attempts = order.len().min(MAX_ATTEMPTS as usize);
+    let mut last: Option<Error> = None;
+    for (n, sel) in order.into_iter().take(attempts).enumerate() {
+        if n > 0 || s.host.as_deref() != Some(sel.host.as_str()) {
+            // the claim follows the host tried (the first one's is made already)
+            if let Claim::Conflict(why) = c
+                .placement
+                .ensure_allocations(&consumer, &sel.allocations)
+                .await?
+            {
+                tracing::info!(server = %id, host = %sel.host, "alternate has no room: {why}");
+                continue;
+            }
+        }
+        c.compute
+            .set_host(&id, Some(sel.host.as_str()), Some(sel.node.as_str()))
+            .await?;
+        if n > 0 {
+            ports::rebind(&c.compute.clients.network, &port_ids, &sel.host).await?;
+        }
+        let spec = c.guest_spec(&live_server(cx, &id).await?).await?;
+        let built = c
+            .call_host(&sel.host, &HostRequest::Build { spec }, BUILD_TIMEOUT)
+            .await;
+        match built {
+            Ok(_) => {
+                return Ok(Placed {
+                    host: sel.host,
+                    node: sel.node,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(server = %id, host = %sel.host, "build failed: {}", e.report());
+                let _ = c
+                    .call_host(
+                        &sel.host,
+                        &HostRequest::Destroy {
+                            server_id: id.to_string(),
+                        },
+                        Duration::from_secs(60),
+                    )
+                    .await;
+                last = Some(e);
+            }
+        }
+    }
+    Err(match last {
+        Some(e) if attempts <= 1 => e,
+        Some(e) => Error::new(
+            e.kind,
+            format!(
+                "Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance {id}."
+            ),
+        )
+        .with_detail(e.message),
+        None => Error::conflict("No valid host was found. There are not enough hosts available.")
+            .with_code(crate::rpc::NO_VALID_HOST),
+    })
+}
+
+/// Remove the guest from every host the boot may have tried.
+async fn destroy(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    let c = cx.ctx();
+    let mut hosts: Vec<String> = cx
+        .output::<Vec<Selection>>("schedule")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.host)
+        .collect();
+    let server = c.compute.server(&id).await.ok();
+    if let Some(h) = server.as_ref().and_then(|s| s.host.clone()) {
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    for h in &hosts {
+        match c
+            .call_host(
+                h,
+                &HostRequest::Destroy {
+                    server_id: id.to_string(),
+                },
+                Duration::from_secs(120),
+            )
+            .await
+        {
+            Ok(_) => {}
+            // a host that is gone destroys what no server owns when it comes back
+            Err(e) if e.kind == types::ErrorKind::Unavailable => {
+                tracing::warn!(server = %id, host = %h, "cannot reach the host to destroy the guest: {}", e.report());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if server.is_some_and(|s| !s.deleted && s.host.is_some()) {
+        c.compute.set_host(&id, None, None).await?;
+    }
+    Ok(())
+}
+
+async fn activate(cx: Ctx) -> Result<()> {
+    let id = server_id(&cx)?;
+    let r = async {
+        let c = cx.ctx();
+        live_server(&cx, &id).await?;
+        let port_ids: Vec<PortId> = cx.output("ports")?.unwrap_or_default();
+        let (infos, _) = ports::describe(&c.compute.clients.network, &port_ids).await?;
+        c.compute.set_ports(&id, infos).await?;
+        c.compute.set_launched(&id).await?;
+        c.compute
+            .set_states(
+                &id,
+                StateChange::to(VmState::Active)
+                    .task(None)
+                    .power(PowerState::Running),
+            )
+            .await?;
+        Ok(())
+    }
+    .await;
+    recorded(&cx, &id, r).await
+}
+
+async fn nothing(_: Ctx) -> Result<()> {
+    Ok(())
+}

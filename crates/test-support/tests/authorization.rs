@@ -1049,6 +1049,7 @@ async fn compute_fixture(
             .header("openstack-api-version", "compute 2.64")
             .body(Body::from(body.to_string()))
             .expect("a valid request");
+        let path = path.to_owned();
         async move {
             let r = tc.send("compute_api", req).await;
             assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text());

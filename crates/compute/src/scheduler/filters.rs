@@ -237,12 +237,15 @@ mod tests {
         })
     }
 
+    /// A change to a host or request, and the filter it should fail.
+    type Case = (Box<dyn Fn(&mut HostState, &mut RequestSpec)>, &'static str);
+
     #[test]
     fn filters_say_why() {
         let h = host("a", 1000, 4);
         let s = spec();
         assert_eq!(filter(&h, &s), None);
-        let cases: Vec<(Box<dyn Fn(&mut HostState, &mut RequestSpec)>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (Box::new(|h, _| h.enabled = false), "ComputeFilter"),
             (Box::new(|h, _| h.up = false), "ComputeFilter"),
             (

@@ -192,7 +192,7 @@ fn cli_servers_and_limits(engine: Engine) {
     );
     assert_eq!(s(&shown, "name"), "s1");
     let list = c.os_json(DEMO, &["server", "list"]);
-    assert_eq!(column(&list, "ID"), [id.clone()]);
+    assert_eq!(column(&list, "ID"), std::slice::from_ref(&id));
     c.os(
         DEMO,
         &["server", "set", "--name", "s2", "--property", "tier=1", &id],
@@ -222,7 +222,7 @@ fn cli_servers_and_limits(engine: Engine) {
         "the admin's own project has none"
     );
     let all = c.os_json(ADMIN, &["server", "list", "--all-projects"]);
-    assert_eq!(column(&all, "ID"), [id.clone()]);
+    assert_eq!(column(&all, "ID"), std::slice::from_ref(&id));
     c.os(DEMO, &["server", "delete", &id]);
     assert_eq!(
         c.os_json(DEMO, &["server", "list"]),

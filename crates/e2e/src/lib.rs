@@ -766,9 +766,9 @@ impl Cloud {
         }
         text.push_str(&format!("\n[image]\nport = {image_port}\n"));
         text.push_str(&format!("\n[network]\nport = {}\n", self.network_port));
+        self.push_options(&mut text, "network");
         text.push_str(&format!("\n[placement]\nport = {}\n", self.placement_port));
         text.push_str(&format!("\n[compute_api]\nport = {}\n", self.compute_port));
-        self.push_options(&mut text, "network");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()

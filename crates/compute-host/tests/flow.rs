@@ -74,10 +74,20 @@ async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
     assert_eq!(s["fault"]["code"], 500);
     f.assert_nothing_left(&id).await;
 
-    // an image that has no data cannot be booted
+    // an image that has no data is refused by the API, and nothing is recorded
     let empty = f.empty_image(&demo).await;
+    let body = json!({"server": {"name": "no-data", "imageRef": empty, "flavorRef": f.flavor, "networks": [{"uuid": net}]}});
+    let r = f
+        .tc
+        .call("compute_api", Method::POST, "/v2.1/servers", Some(&demo), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("is not active"), "{}", r.text());
+
+    // a host whose spawn fails: ERROR with a fault, nothing left
+    f.fake.fail_next_spawns(1);
     let id = f
-        .create_server(&demo, "no-data", &empty, &f.flavor, json!("none"))
+        .create_server(&demo, "doomed", &f.image, &f.flavor, json!("none"))
         .await;
     let s = f.wait_status(&demo, &id, "ERROR").await;
     assert!(s["fault"]["message"].is_string(), "{s}");

@@ -23,8 +23,8 @@ struct Guest {
 pub struct Fake {
     info: HostInfo,
     guests: Arc<Mutex<BTreeMap<String, Guest>>>,
-    /// Spawns of guests whose name contains this fail (to test unwinding).
-    fail_spawn_matching: Option<String>,
+    /// This many of the next spawns fail (to test unwinding).
+    failing_spawns: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Fake {
@@ -41,14 +41,14 @@ impl Fake {
                 cpu_model: "fake".into(),
             },
             guests: Arc::default(),
-            fail_spawn_matching: None,
+            failing_spawns: Arc::default(),
         }
     }
 
-    /// Make `spawn` fail for guests whose `name` contains `needle`.
-    pub fn fail_spawn_matching(mut self, needle: impl Into<String>) -> Self {
-        self.fail_spawn_matching = Some(needle.into());
-        self
+    /// Make the next `n` spawns fail.
+    pub fn fail_next_spawns(&self, n: usize) {
+        self.failing_spawns
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The spec a guest was last started with.
@@ -103,13 +103,16 @@ impl Driver for Fake {
     }
 
     async fn spawn(&self, spec: &InstanceSpec) -> Result<()> {
-        if let Some(n) = &self.fail_spawn_matching {
-            if spec.name.contains(n.as_str()) {
-                return Err(Error::Failed(format!(
-                    "fake spawn failure for {}",
-                    spec.name
-                )));
-            }
+        let failing = self.failing_spawns.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if failing.is_ok() {
+            return Err(Error::Failed(format!(
+                "fake spawn failure for {}",
+                spec.name
+            )));
         }
         self.lock().entry(spec.id.clone()).or_insert_with(|| Guest {
             spec: spec.clone(),

@@ -62,6 +62,7 @@ impl Flow {
             .upload_image(b"not really a disk, but raw bytes".to_vec())
             .await;
         f.wait_for_host().await;
+        f.unlimited_demo().await;
         f
     }
 
@@ -181,6 +182,28 @@ impl Flow {
         }
     }
 
+    /// Lift the compute quotas of the demo project (the tests boot more, and bigger,
+    /// servers than its defaults allow).
+    pub async fn unlimited_demo(&self) {
+        let r = self
+            .tc
+            .call("identity", Method::GET, "/v3/projects?name=demo", Some(&self.admin), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let project = r.json()["projects"][0]["id"].as_str().unwrap().to_owned();
+        let r = self
+            .tc
+            .call(
+                "compute_api",
+                Method::PUT,
+                &format!("/v2.1/os-quota-sets/{project}"),
+                Some(&self.admin),
+                Some(json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+
     pub async fn placement(&self, path: &str) -> Value {
         let req = Request::builder()
             .method(Method::GET)
@@ -231,16 +254,17 @@ impl Flow {
         flavor: &str,
         networks: Value,
     ) -> String {
-        let r = self
-            .tc
-            .call(
-                "compute_api",
-                Method::POST,
-                "/v2.1/servers",
-                Some(token),
-                Some(json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}})),
-            )
-            .await;
+        // 2.37: `networks` may be "none" or "auto"
+        let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}});
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/v2.1/servers")
+            .header("x-auth-token", token)
+            .header("content-type", "application/json")
+            .header("openstack-api-version", "compute 2.37")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let r = self.tc.send("compute_api", req).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
         r.json()["server"]["id"].as_str().unwrap().to_owned()
     }

@@ -156,11 +156,19 @@ impl<S: Scenario> Harness<'_, S> {
             return (params, exec.execute(&ctx, &id).await);
         };
         // The crash: the executor's task is dropped where it stands, as kill -9 would.
-        let task = {
+        let mut task = {
             let (exec, ctx, id) = (exec.clone(), ctx.clone(), id.clone());
             tokio::spawn(async move { exec.execute(&ctx, &id).await })
         };
-        within("the crash point", crash.notified()).await;
+        within("the crash point", async {
+            tokio::select! {
+                () = crash.notified() => {}
+                ended = &mut task => panic!(
+                    "saga harness: the run ended before its crash point: {ended:?}"
+                ),
+            }
+        })
+        .await;
         task.abort();
         assert!(task.await.is_err(), "the crashed run ended by itself");
         drop(exec);

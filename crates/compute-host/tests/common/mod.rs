@@ -31,7 +31,8 @@ impl Flow {
         let tc = TestCloud::start().await;
         let admin = tc.admin_token().await;
         let host = unique("fakehost");
-        let fake = Fake::new(4, 4096, 100);
+        // big enough for every run of the saga harness, which leaves its servers
+        let fake = Fake::new(64, 65536, 1000);
         let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
         let cfg = Config {
             host: Some(host.clone()),

@@ -77,9 +77,14 @@ async fn a_server_boots_is_deleted_and_failed_boots_leave_nothing() {
     // an image that has no data is refused by the API, and nothing is recorded
     let empty = f.empty_image(&demo).await;
     let body = json!({"server": {"name": "no-data", "imageRef": empty, "flavorRef": f.flavor, "networks": [{"uuid": net}]}});
-    let r = f
-        .tc
-        .call("compute_api", Method::POST, "/v2.1/servers", Some(&demo), Some(body))
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::POST,
+            "/v2.1/servers",
+            Some(&demo),
+            Some(body),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     assert!(r.text().contains("is not active"), "{}", r.text());

@@ -188,7 +188,13 @@ impl Flow {
     pub async fn unlimited_demo(&self) {
         let r = self
             .tc
-            .call("identity", Method::GET, "/v3/projects?name=demo", Some(&self.admin), None)
+            .call(
+                "identity",
+                Method::GET,
+                "/v3/projects?name=demo",
+                Some(&self.admin),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let project = r.json()["projects"][0]["id"].as_str().unwrap().to_owned();

@@ -1077,10 +1077,16 @@ impl Cloud {
 
     /// `.venv/bin/python -c <script>` in the clients' environment.
     pub fn python(&self, script: &str) -> CmdOutput {
+        self.python_within(script, CLIENT_TIMEOUT)
+    }
+
+    /// [`Cloud::python`] for a script that may take up to `timeout` (gigabytes on a
+    /// loaded machine).
+    pub fn python_within(&self, script: &str, timeout: Duration) -> CmdOutput {
         let mut cmd = self.client_command(venv_bin("python"));
         cmd.arg("-c").arg(script);
         self.client_env(&mut cmd);
-        run(&mut cmd, CLIENT_TIMEOUT)
+        run(&mut cmd, timeout)
     }
 
     /// `bash -c <script>` in the clients' environment, the venv first on `PATH`.

@@ -500,6 +500,8 @@ fn application_credentials(engine: Engine) {
     let demo = c.os_json(DEMO, &["token", "issue"]);
     let url = c.auth_url();
     let with = |secret: &str| {
+        // `=`: a secret may begin with `-`, which argparse would take for an option
+        let secret = format!("--os-application-credential-secret={secret}");
         c.openstack(&[
             "--os-auth-url",
             &url,
@@ -507,8 +509,7 @@ fn application_credentials(engine: Engine) {
             "v3applicationcredential",
             "--os-application-credential-id",
             &id,
-            "--os-application-credential-secret",
-            secret,
+            &secret,
             "token",
             "issue",
             "-f",

@@ -1,6 +1,6 @@
 //! Compute API (Nova v2.1) flows driven by the unmodified `openstack` CLI against the
 //! real binary: flavors (with properties), keypairs (generated and imported), servers
-//! (created with `--network none`; without compute hosts a build ends in ERROR with
+//! (created with `--no-network`; without compute hosts a build ends in ERROR with
 //! Nova's "No valid host" fault, which is what this side guarantees until the hosts
 //! land), availability zones, quotas and limits, server groups and compute services.
 
@@ -173,8 +173,7 @@ fn cli_servers_and_limits(engine: Engine) {
             "m1.nano",
             "--image",
             &image,
-            "--network",
-            "none",
+            "--no-network",
             "--property",
             "role=web",
             "s1",
@@ -209,8 +208,7 @@ fn cli_servers_and_limits(engine: Engine) {
             "m1.nano",
             "--image",
             "no-such-image",
-            "--network",
-            "none",
+            "--no-network",
             "bad",
         ],
     );

@@ -780,6 +780,10 @@ impl Cloud {
         text.push_str(&format!("\n[metadata]\nport = {}\n", self.metadata_port));
         self.push_options(&mut text, "metadata");
         text.push_str(&format!("\n[novncproxy]\nport = {}\n", self.console_port));
+        if self.options.iter().any(|(s, _)| *s == "compute") {
+            text.push_str("\n[compute]\n");
+            self.push_options(&mut text, "compute");
+        }
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
@@ -847,6 +851,12 @@ impl Cloud {
     /// first start), e.g. `metadata_url = "http://127.0.0.1:8775"`.
     pub fn agent_option(&mut self, line: &str) {
         self.option("network_agent", line);
+    }
+
+    /// Add a line to the `[compute]` section (the host's compute manager) of the
+    /// configuration (before the first start), e.g. `host = "h1"`.
+    pub fn compute_option(&mut self, line: &str) {
+        self.option("compute", line);
     }
 
     /// Add a line to the `[identity]` section of the configuration (before the first

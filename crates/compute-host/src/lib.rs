@@ -65,6 +65,8 @@ pub struct Config {
     pub vif_plugging_timeout: u64,
     /// Seconds a guest gets to shut down cleanly before it is stopped hard.
     pub shutdown_timeout: u64,
+    /// Give every guest a config drive, asked for or not (Nova's `force_config_drive`).
+    pub force_config_drive: bool,
     /// The resources of a fake host.
     pub fake_vcpus: u32,
     pub fake_memory_mb: u64,
@@ -91,6 +93,7 @@ impl Default for Config {
             sync_interval: 10,
             vif_plugging_timeout: 300,
             shutdown_timeout: 60,
+            force_config_drive: false,
             fake_vcpus: 16,
             fake_memory_mb: 32768,
             fake_disk_gb: 500,
@@ -122,6 +125,8 @@ sync_interval = 10
 vif_plugging_timeout = 300
 # Seconds a guest gets to shut down before it is stopped hard.
 shutdown_timeout = 60
+# Give every guest a config drive (vfat, config-2), whether its server asked or not.
+force_config_drive = false
 # The resources of a fake host.
 fake_vcpus = 16
 fake_memory_mb = 32768

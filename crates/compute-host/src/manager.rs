@@ -220,9 +220,13 @@ impl Manager {
         let base = self.images.ensure(image).await?;
         let machine =
             MachineOptions::from_image_properties(&image.properties).map_err(driver_error)?;
-        let config_drive = match &spec.config_drive {
-            Some(files) => Some(self.write_config_drive(&spec.server_id, files).await?),
-            None => None,
+        let config_drive = if spec.config_drive.required || self.cfg.force_config_drive {
+            Some(
+                self.write_config_drive(&spec.server_id, &spec.config_drive.files)
+                    .await?,
+            )
+        } else {
+            None
         };
         Ok(InstanceSpec {
             id: spec.server_id.clone(),
@@ -251,33 +255,31 @@ impl Manager {
         })
     }
 
-    /// The config drive's files, written as a directory the driver attaches (a vfat
-    /// image once the metadata service's builder is wired in).
+    /// The config drive's files on a vfat image labelled `config-2`, as the metadata
+    /// service would serve them (`<instance>/disk.config`, as Nova names it).
     async fn write_config_drive(
         &self,
         id: &str,
         files: &BTreeMap<String, String>,
     ) -> Result<PathBuf> {
-        let dir = self.instances.join(id).join("config-drive");
+        let mut decoded = Vec::with_capacity(files.len());
         for (path, content) in files {
-            let rel = path.trim_start_matches('/');
-            if rel.split('/').any(|c| c == ".." || c.is_empty()) {
-                return Err(Error::bad_request(format!("bad config drive path {path}")));
-            }
             let data = base64::engine::general_purpose::STANDARD
                 .decode(content)
                 .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))?;
-            let dest = dir.join(rel);
-            if let Some(parent) = dest.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(Error::internal)?;
-            }
-            tokio::fs::write(&dest, data)
-                .await
-                .map_err(Error::internal)?;
+            decoded.push((path.clone(), data));
         }
-        Ok(dir)
+        let dir = self.instances.join(id);
+        let image = dir.join("disk.config");
+        let target = image.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            metadata::config_drive::write_image(&decoded, &target)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::internal(format!("cannot build the config drive: {e:#}")))?;
+        Ok(image)
     }
 
     async fn build(&self, spec: &GuestSpec) -> Result<()> {

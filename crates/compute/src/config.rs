@@ -20,6 +20,9 @@ pub struct Config {
     pub service_down_time: u64,
     /// Largest decoded `user_data`, in bytes (Nova: 65535 encoded).
     pub max_user_data_bytes: usize,
+    /// noVNC's page at the console proxy, as browsers reach it (Nova's `[vnc]
+    /// novncproxy_base_url`); empty: port 6080 of the host the API is reached at.
+    pub novncproxy_base_url: String,
     /// The default quotas of every project; `-1` is unlimited.
     pub quotas: Quotas,
     /// What `oxistack up` creates.
@@ -83,6 +86,7 @@ impl Default for Config {
             default_schedule_zone: None,
             service_down_time: 60,
             max_user_data_bytes: 65535,
+            novncproxy_base_url: String::new(),
             quotas: Quotas::default(),
             bootstrap: Bootstrap::default(),
         }
@@ -104,6 +108,9 @@ default_availability_zone = "nova"
 service_down_time = 60
 # Largest user_data, in bytes.
 max_user_data_bytes = 65535
+# The console URLs' page at the VNC proxy, as browsers reach it, e.g.
+# "http://cloud.example:6080/vnc_auto.html"; empty: port 6080 of the API's host.
+novncproxy_base_url = ""
 
 [compute_api.bootstrap]
 # What `oxistack up` creates: DevStack's flavors (m1.nano 42, m1.tiny 1 ... m1.xlarge 5).

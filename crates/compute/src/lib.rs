@@ -12,6 +12,7 @@ pub mod app;
 pub mod clients;
 pub mod conductor;
 pub mod config;
+pub mod guests;
 pub mod model;
 pub mod policies;
 pub mod rpc;
@@ -25,8 +26,15 @@ pub use config::Config;
 pub use service::ComputeApiService;
 
 /// The schema of the compute tables.
-pub const MIGRATIONS: &[db::Migration] = &[db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[db::Migration] = &[
+    db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    db::Migration {
+        version: 2,
+        name: "guests",
+        sql: include_str!("../migrations/0002_guests.sql"),
+    },
+];

@@ -230,9 +230,17 @@ pub struct GuestSpec {
     pub flavor: FlavorSpec,
     pub image: ImageRef,
     pub nics: Vec<NicSpec>,
-    /// The files of a config drive (path -> base64 content), when the server asked for
-    /// one.
-    pub config_drive: Option<BTreeMap<String, String>>,
+    /// The server's config drive: built when it asked for one, or the host forces one.
+    pub config_drive: ConfigDrive,
+}
+
+/// A config drive's content, as the metadata service serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDrive {
+    /// The server asked for one (`config_drive: true`).
+    pub required: bool,
+    /// Its files: path -> base64 content.
+    pub files: BTreeMap<String, String>,
 }
 
 /// What the conductor (or the API) asks of a host.

@@ -25,7 +25,8 @@ impl Default for Config {
     }
 }
 
-pub const EXAMPLE: &str = r#"# The VNC console proxy (nova-novncproxy): browsers' websockets to guests' consoles.
+pub const EXAMPLE: &str = r#"[novncproxy]
+# The VNC console proxy (nova-novncproxy): browsers' websockets to guests' consoles.
 port = 6080
 # noVNC's pages, served as files (Debian's novnc package puts them here).
 web = "/usr/share/novnc"
@@ -37,7 +38,8 @@ allowed_origins = []
 mod tests {
     #[test]
     fn the_example_is_the_default() {
-        let parsed: super::Config = toml::from_str(super::EXAMPLE).unwrap();
+        let v: toml::Value = toml::from_str(super::EXAMPLE).unwrap();
+        let parsed: super::Config = v["novncproxy"].clone().try_into().unwrap();
         assert_eq!(parsed, super::Config::default());
     }
 }

@@ -75,6 +75,6 @@ mod tests {
         assert_eq!(s.catalog(), None);
         assert_eq!(s.port(None).unwrap(), 6080);
         let example: toml::Value = toml::from_str(s.config_example()).unwrap();
-        assert_eq!(example, s.default_config());
+        assert_eq!(example["novncproxy"], s.default_config());
     }
 }

@@ -664,6 +664,10 @@ pub struct Cloud {
     pub placement_port: u16,
     /// The compute API port.
     pub compute_port: u16,
+    /// The metadata service's port.
+    pub metadata_port: u16,
+    /// The VNC console proxy's port.
+    pub console_port: u16,
     /// The namespace the cloud (and the clients) run in; `None`: the machine's own,
     /// with the network agent off (it would wire the machine's namespace).
     netns: Option<String>,
@@ -709,6 +713,8 @@ impl Cloud {
             network_port: 0,
             placement_port: 0,
             compute_port: 0,
+            metadata_port: 0,
+            console_port: 0,
             netns: None,
             test_image: false,
             server: None,
@@ -745,6 +751,8 @@ impl Cloud {
         self.network_port = free_port();
         self.placement_port = free_port();
         self.compute_port = free_port();
+        self.metadata_port = free_port();
+        self.console_port = free_port();
         fs::write(&self.config, self.config_text(port, self.image_port))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
@@ -769,6 +777,13 @@ impl Cloud {
         self.push_options(&mut text, "network");
         text.push_str(&format!("\n[placement]\nport = {}\n", self.placement_port));
         text.push_str(&format!("\n[compute_api]\nport = {}\n", self.compute_port));
+        text.push_str(&format!("\n[metadata]\nport = {}\n", self.metadata_port));
+        self.push_options(&mut text, "metadata");
+        text.push_str(&format!("\n[novncproxy]\nport = {}\n", self.console_port));
+        if self.options.iter().any(|(s, _)| *s == "compute") {
+            text.push_str("\n[compute]\n");
+            self.push_options(&mut text, "compute");
+        }
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
@@ -836,6 +851,12 @@ impl Cloud {
     /// first start), e.g. `metadata_url = "http://127.0.0.1:8775"`.
     pub fn agent_option(&mut self, line: &str) {
         self.option("network_agent", line);
+    }
+
+    /// Add a line to the `[compute]` section (the host's compute manager) of the
+    /// configuration (before the first start), e.g. `host = "h1"`.
+    pub fn compute_option(&mut self, line: &str) {
+        self.option("compute", line);
     }
 
     /// Add a line to the `[identity]` section of the configuration (before the first

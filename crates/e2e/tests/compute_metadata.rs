@@ -1,17 +1,19 @@
 //! The whole metadata path with real packets and the real services: `oxistack up` in a
-//! host namespace (its network agent's metadata proxy in the router's namespace), the
-//! compute metadata service (crates/metadata, over in-memory instances as Compute will
-//! give them) listening in the same host namespace, and a VM (a namespace) behind
-//! `router1` asking `http://169.254.169.254/...`: the proxy signs the instance id, the
-//! metadata service checks it and answers with that instance's Nova content.
+//! host namespace (its network agent's metadata proxy in the router's namespace), a
+//! compute metadata service listening in the same host namespace, and a VM (a
+//! namespace) behind `router1` asking `http://169.254.169.254/...`: the proxy signs the
+//! instance id, the metadata service checks it and answers with that instance's Nova
+//! content. First over in-memory instances (crates/metadata alone), then with no
+//! configuration at all: `up`'s own metadata service over a server Compute booted (the
+//! fake driver on the agent's host; the VM namespace plugged on the server's port).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use e2e::{
-    free_port,
+    free_port, http_in,
     netns::{Netns, Vm},
-    network::{fixed_ip, host_cloud_with, vm},
-    Engine,
+    network::{fixed_ip, host_cloud_with, s, vm},
+    Engine, ADMIN, DEMO,
 };
 use metadata::{api, memory::MemoryInstances, model::*, Settings};
 use serde_json::Value;
@@ -229,4 +231,134 @@ fn a_guest_reads_its_nova_metadata_through_the_proxy() {
     instances.insert(moved);
     let err = fetch(&vm1, "/openstack/latest/meta_data.json").expect_err("tenant mismatch");
     assert!(err.contains("404"), "{err}");
+}
+
+/// A key Compute accepts (it computes the fingerprint).
+const COMPUTE_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFI74kR7KNZGZOZutyXETtqFluVRISqc9ARqhDxpCIIm guests@oxistack";
+
+#[test]
+fn a_server_booted_by_compute_reads_its_metadata_with_no_configuration() {
+    // nothing of the metadata path is configured: `up` makes the secret and points the
+    // proxy at its metadata service; the compute host is the network agent's (h1)
+    let Some((host, c)) = host_cloud_with(Engine::Sqlite, |_, c| {
+        c.compute_option("host = \"h1\"");
+    }) else {
+        return;
+    };
+    let dir = c.dir().to_owned();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let image = file("disk.raw", &[0u8; 4096]);
+    c.os(
+        ADMIN,
+        &[
+            "image",
+            "create",
+            "--public",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            &image,
+            "md-img",
+        ],
+    );
+    let key = file("key.pub", COMPUTE_KEY.as_bytes());
+    c.os(DEMO, &["keypair", "create", "--public-key", &key, "md-key"]);
+    let user_data = "#!/bin/sh\necho booted by compute\n";
+    let ud = file("user-data", user_data.as_bytes());
+    let server = c.os_json(
+        DEMO,
+        &[
+            "server",
+            "create",
+            "--image",
+            "md-img",
+            "--flavor",
+            "m1.nano",
+            "--network",
+            "private",
+            "--key-name",
+            "md-key",
+            "--user-data",
+            &ud,
+            "--wait",
+            "md-vm",
+        ],
+    );
+    let id = s(&server, "id").to_owned();
+    assert_eq!(s(&server, "status"), "ACTIVE", "{server}");
+    let ports = c.os_json(ADMIN, &["port", "list", "--device-id", &id]);
+    let port_id = s(&ports[0], "ID").to_owned();
+    let port = c.os_json(ADMIN, &["port", "show", &port_id]);
+    assert_eq!(s(&port, "binding_host_id"), "h1", "{port}");
+
+    // the guest: a namespace on the server's port
+    let vm1 = Vm::plug(&host, &port_id, s(&port, "mac_address"));
+    assert_eq!(vm1.dhcp(), Some(fixed_ip(&port)));
+    let started = std::time::Instant::now();
+    let md: Value =
+        serde_json::from_str(&fetch_soon(&vm1, "/openstack/latest/meta_data.json")).unwrap();
+    eprintln!(
+        "a Compute server's meta_data.json through the proxy after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(md["uuid"], id.as_str(), "{md}");
+    assert_eq!(md["name"], "md-vm", "{md}");
+    assert_eq!(md["hostname"], "md-vm.novalocal", "{md}");
+    assert_eq!(md["public_keys"]["md-key"], COMPUTE_KEY, "{md}");
+    assert_eq!(
+        fetch(&vm1, "/openstack/latest/user_data").unwrap(),
+        user_data
+    );
+    assert_eq!(
+        fetch(&vm1, "/latest/meta-data/public-keys/0/openssh-key").unwrap(),
+        COMPUTE_KEY
+    );
+    let nd: Value =
+        serde_json::from_str(&fetch(&vm1, "/openstack/latest/network_data.json").unwrap()).unwrap();
+    assert_eq!(
+        nd["links"][0]["ethernet_mac_address"], port["mac_address"],
+        "{nd}"
+    );
+    assert_eq!(nd["networks"][0]["network_id"], port["network_id"], "{nd}");
+
+    // the metadata service itself: signed with the secret `up` made, it answers;
+    // unsigned, or signed with another secret, it refuses
+    let secret = std::fs::read_to_string(c.data_dir.join("metadata-proxy-secret")).unwrap();
+    let project = s(&port, "project_id").to_owned();
+    let ask = |signature: Option<String>| {
+        let mut h = vec![
+            ("X-Instance-ID", id.as_str()),
+            ("X-Tenant-ID", project.as_str()),
+        ];
+        let sig = signature.unwrap_or_default();
+        if !sig.is_empty() {
+            h.push(("X-Instance-ID-Signature", sig.as_str()));
+        }
+        http_in(
+            Some(&host.name),
+            c.metadata_port,
+            "GET",
+            "/openstack/latest/meta_data.json",
+            &h,
+            None,
+        )
+        .expect("the metadata service answers")
+    };
+    let r = ask(Some(api::sign(secret.trim(), &id)));
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(ask(None).status, 400);
+    assert_eq!(ask(Some(api::sign("not-the-secret", &id))).status, 403);
+
+    // deleted (its port goes, so the guest's path is cut): the service serves nothing
+    // of it to a signed request either
+    c.os(DEMO, &["server", "delete", "--wait", &id]);
+    let r = ask(Some(api::sign(secret.trim(), &id)));
+    assert_eq!(r.status, 404, "{r}");
 }

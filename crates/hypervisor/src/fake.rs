@@ -25,6 +25,8 @@ pub struct Fake {
     guests: Arc<Mutex<BTreeMap<String, Guest>>>,
     /// This many of the next spawns fail (to test unwinding).
     failing_spawns: Arc<std::sync::atomic::AtomicUsize>,
+    /// The VNC server every guest's console is at (none unless a test sets one).
+    vnc: Arc<Mutex<Option<SocketAddr>>>,
 }
 
 impl Fake {
@@ -42,7 +44,13 @@ impl Fake {
             },
             guests: Arc::default(),
             failing_spawns: Arc::default(),
+            vnc: Arc::default(),
         }
+    }
+
+    /// Give every guest its console at `addr` (a test's stand-in VNC server).
+    pub fn set_vnc_address(&self, addr: Option<SocketAddr>) {
+        *self.vnc.lock().unwrap_or_else(|e| e.into_inner()) = addr;
     }
 
     /// Make the next `n` spawns fail.
@@ -257,7 +265,8 @@ impl Driver for Fake {
     }
 
     async fn vnc_address(&self, id: &str) -> Result<Option<SocketAddr>> {
-        self.with(id, |_| Ok(None))
+        let vnc = *self.vnc.lock().unwrap_or_else(|e| e.into_inner());
+        self.with(id, |_| Ok(vnc))
     }
 }
 

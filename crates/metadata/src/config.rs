@@ -40,7 +40,8 @@ impl Default for Config {
 }
 
 /// The documented section, as `oxistack config` prints it.
-pub const EXAMPLE: &str = r#"# The Compute metadata service (nova-api-metadata): guests' requests arrive through the
+pub const EXAMPLE: &str = r#"[metadata]
+# The Compute metadata service (nova-api-metadata): guests' requests arrive through the
 # networking service's metadata proxies, signed with the shared secret.
 port = 8775
 # Must equal [network_agent] metadata_proxy_shared_secret.
@@ -88,7 +89,8 @@ mod tests {
 
     #[test]
     fn the_example_is_the_default() {
-        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        let v: toml::Value = toml::from_str(EXAMPLE).unwrap();
+        let parsed: Config = v["metadata"].clone().try_into().unwrap();
         assert_eq!(parsed, Config::default());
     }
 

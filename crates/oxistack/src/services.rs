@@ -2,6 +2,8 @@
 //! one line here: `up`, `serve --role`, `manage db sync`, the catalog, `manage status
 //! upgrade-check` and `oxistack config` all go through this list.
 
+use std::marker::PhantomData;
+
 use service::{AnyAgent, AnyService};
 
 /// Identity comes first: the services after it validate tokens with it when they run in
@@ -12,6 +14,8 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &network::NetworkService,
     &placement::PlacementService,
     &compute::ComputeApiService,
+    &metadata::service::MetadataService::<compute::guests::ComputeSource>(PhantomData),
+    &console_proxy::service::ConsoleProxyService::<compute::guests::ComputeSource>(PhantomData),
 ];
 
 /// The registered service called `name` (`compute_api` or `compute-api`).

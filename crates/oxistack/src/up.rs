@@ -123,12 +123,60 @@ pub fn write_client_files(cfg: &Config, pw: &Passwords) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The key of the secret the metadata service and the network agent's proxy share.
+const METADATA_SECRET: &str = "metadata_proxy_shared_secret";
+
+/// The guests' services of a cloud in one process, with no configuration: one shared
+/// secret (made once, kept in `<data_dir>/metadata-proxy-secret`) on the metadata
+/// service and the network agent's proxy, the proxy's `metadata_url` at the metadata
+/// service, and console URLs at this cloud's console proxy. What the configuration
+/// sets stays (a secret written on one side is used on both).
+pub fn wire_guests(cfg: &mut Config) -> anyhow::Result<()> {
+    let written = |cfg: &Config, section: &str, key: &str| {
+        cfg.section(section)
+            .and_then(|v| v.get(key))
+            .and_then(toml::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let shared = match written(cfg, "metadata", METADATA_SECRET)
+        .or_else(|| written(cfg, "network_agent", METADATA_SECRET))
+    {
+        Some(s) => s,
+        None => secret(&cfg.data_dir, "metadata-proxy-secret")?,
+    };
+    let registered = |name| crate::services::by_name(name).context("not registered");
+    let url = cfg.service_url(registered("metadata")?);
+    let console = format!(
+        "{}/vnc_auto.html",
+        cfg.service_url(registered("novncproxy")?)
+    );
+    let mut set = |section: &str, key: &str, value: &str| {
+        if written(cfg, section, key).is_some() {
+            return;
+        }
+        let entry = cfg
+            .services
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.to_owned(), value.into());
+        }
+    };
+    set("metadata", METADATA_SECRET, &shared);
+    set("network_agent", METADATA_SECRET, &shared);
+    set("network_agent", "metadata_url", &url);
+    set("compute_api", "novncproxy_base_url", &console);
+    Ok(())
+}
+
 pub async fn run(mut cfg: Config, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     if let Some(d) = data_dir {
         cfg.data_dir = d;
     }
     // First of all: a data directory another `up` uses is left untouched.
     let _lock = DataDirLock::acquire(&cfg.data_dir)?;
+    wire_guests(&mut cfg)?;
     let started = std::time::Instant::now();
     let status = StatusFile::new(&cfg.data_dir, "up");
     let report = status.clone();
@@ -276,4 +324,56 @@ async fn register_test_image(
             owner,
         )
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<'a>(cfg: &'a Config, section: &str, key: &str) -> &'a str {
+        cfg.section(section).unwrap()[key].as_str().unwrap()
+    }
+
+    #[test]
+    fn the_metadata_path_is_wired_with_one_secret_and_consoles_to_the_proxy() {
+        let dir = std::env::temp_dir().join(format!("oxi-up-md-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let mut cfg = Config::parse("[metadata]\nport = 18775\n").unwrap();
+        cfg.data_dir = dir.clone();
+        wire_guests(&mut cfg).unwrap();
+        let secret = value(&cfg, "metadata", METADATA_SECRET).to_owned();
+        assert!(secret.len() >= 20, "{secret}");
+        assert_eq!(value(&cfg, "network_agent", METADATA_SECRET), secret);
+        assert_eq!(
+            value(&cfg, "network_agent", "metadata_url"),
+            "http://127.0.0.1:18775"
+        );
+        assert_eq!(
+            value(&cfg, "compute_api", "novncproxy_base_url"),
+            "http://127.0.0.1:6080/vnc_auto.html"
+        );
+        // the sections still parse, and the next start keeps the same secret
+        for svc in ["metadata", "compute_api"] {
+            let s = crate::services::by_name(svc).unwrap();
+            s.check_config(cfg.section(svc)).unwrap();
+        }
+        let mut again = Config::parse("").unwrap();
+        again.data_dir = dir.clone();
+        wire_guests(&mut again).unwrap();
+        assert_eq!(value(&again, "metadata", METADATA_SECRET), secret);
+
+        // what the operator wrote stays, and one side's secret is both sides'
+        let mut mine = Config::parse(
+            "[network_agent]\nmetadata_proxy_shared_secret = \"mine\"\nmetadata_url = \"http://md.example:8775\"\n",
+        )
+        .unwrap();
+        mine.data_dir = dir.clone();
+        wire_guests(&mut mine).unwrap();
+        assert_eq!(value(&mine, "metadata", METADATA_SECRET), "mine");
+        assert_eq!(
+            value(&mine, "network_agent", "metadata_url"),
+            "http://md.example:8775"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -150,6 +150,9 @@ impl TestCloud {
                 let db = db::testing::postgres()
                     .await
                     .with_context(|| format!("{PG_URL_ENV} is not set"))?;
+                for (name, migrations) in oxistack::services::COMPONENTS {
+                    db.migrate(name, migrations).await?;
+                }
                 for svc in SERVICES {
                     db.migrate(svc.name(), svc.migrations()).await?;
                 }

@@ -59,6 +59,22 @@ const PUBLIC: &[(&str, &str)] = &[
     ("compute_api", "GET /"),
     ("compute_api", "GET /v2.1"),
     ("compute_api", "GET /v2.1/"),
+    // the metadata service: a token is no credential there, the proxy's signature is
+    // (as Nova's, any method: the versions at `/`, a refusal elsewhere)
+    ("metadata", "GET /"),
+    ("metadata", "POST /"),
+    ("metadata", "PUT /"),
+    ("metadata", "PATCH /"),
+    ("metadata", "DELETE /"),
+    ("metadata", "GET /{*path}"),
+    ("metadata", "POST /{*path}"),
+    ("metadata", "PUT /{*path}"),
+    ("metadata", "PATCH /{*path}"),
+    ("metadata", "DELETE /{*path}"),
+    // the console proxy: noVNC's pages; the console token is the credential
+    ("novncproxy", "GET /"),
+    ("novncproxy", "GET /websockify"),
+    ("novncproxy", "GET /{*file}"),
 ];
 
 /// The authorization test of every route: (service, "METHOD path", what a stranger
@@ -479,6 +495,23 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("compute_api", "DELETE /v2.1/os-floating-ips/{id}", Hidden, ""),
     ("compute_api", "GET /v2.1/os-tenant-networks", Allowed(&[200]), ""),
     ("compute_api", "GET /v2.1/os-tenant-networks/{id}", Hidden, ""),
+    // ---- metadata: the EC2 versions to anyone; an instance's content only to a
+    // request the proxy signed (a token without a signed X-Instance-ID: 400)
+    ("metadata", "GET /", Allowed(&[200]), ""),
+    ("metadata", "POST /", Allowed(&[200]), ""),
+    ("metadata", "PUT /", Allowed(&[200]), ""),
+    ("metadata", "PATCH /", Allowed(&[200]), ""),
+    ("metadata", "DELETE /", Allowed(&[200]), ""),
+    ("metadata", "GET /{*path}", Allowed(&[400]), ""),
+    ("metadata", "POST /{*path}", Allowed(&[400]), "c2VjcmV0"),
+    ("metadata", "PUT /{*path}", Allowed(&[400]), ""),
+    ("metadata", "PATCH /{*path}", Allowed(&[400]), ""),
+    ("metadata", "DELETE /{*path}", Allowed(&[400]), ""),
+    // ---- novncproxy: noVNC's pages (404 where noVNC is not installed); a websocket
+    // opens only with a console token
+    ("novncproxy", "GET /", Allowed(&[200, 404]), ""),
+    ("novncproxy", "GET /websockify", Allowed(&[200, 404]), ""),
+    ("novncproxy", "GET /{*file}", Allowed(&[200, 404]), ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -945,6 +978,8 @@ impl Fixture {
                 ("os-security-group-rules", "{id}") => &self.rule,
                 ("os-floating-ips", "{id}") => &self.floating_ip,
                 ("os-tenant-networks", "{id}") => &self.network,
+                ("", "{*path}") => "openstack/latest/meta_data.json",
+                ("", "{*file}") => "vnc_auto.html",
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
             };
             out.push(v.to_string());

@@ -66,6 +66,13 @@ impl NetworkClient {
         )
     }
 
+    pub async fn subnet(&self, auth: As<'_>, id: &str) -> Result<Value> {
+        field(
+            self.get(auth, &format!("/v2.0/subnets/{id}")).await?,
+            "subnet",
+        )
+    }
+
     pub async fn port(&self, auth: As<'_>, id: &PortId) -> Result<Value> {
         field(self.get(auth, &format!("/v2.0/ports/{id}")).await?, "port")
     }

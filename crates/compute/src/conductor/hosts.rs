@@ -1,12 +1,7 @@
 //! What hosts tell the conductor (their heartbeat, their guests' power states) and what
 //! the scheduler reads of them.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use types::{Result, ServerId};
@@ -123,42 +118,6 @@ impl Conductor {
                 .await;
         }
         Ok(())
-    }
-
-    /// The URL of the console proxy for `server`'s VNC at `addr`, with a fresh token.
-    pub(crate) fn console_url(&self, server: &ServerId, addr: SocketAddr) -> String {
-        let token = self.consoles.issue(server, addr);
-        format!(
-            "{}/vnc_auto.html?path=%3Ftoken%3D{token}",
-            self.console_base.trim_end_matches('/')
-        )
-    }
-}
-
-/// Console tokens: what the VNC proxy resolves (each valid for ten minutes).
-#[derive(Default)]
-pub struct Consoles {
-    tokens: Mutex<HashMap<String, (ServerId, SocketAddr, Instant)>>,
-}
-
-/// How long a console token is good for (Nova's `[consoleauth] token_ttl`).
-pub const CONSOLE_TOKEN_TTL: Duration = Duration::from_secs(600);
-
-impl Consoles {
-    pub fn issue(&self, server: &ServerId, addr: SocketAddr) -> String {
-        let token = uuid::Uuid::new_v4().to_string();
-        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        t.retain(|_, (_, _, at)| at.elapsed() < CONSOLE_TOKEN_TTL);
-        t.insert(token.clone(), (server.clone(), addr, Instant::now()));
-        token
-    }
-
-    /// The VNC address a token stands for, while it is valid.
-    pub fn resolve(&self, token: &str) -> Option<(ServerId, SocketAddr)> {
-        let t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        t.get(token)
-            .filter(|(_, _, at)| at.elapsed() < CONSOLE_TOKEN_TTL)
-            .map(|(s, a, _)| (s.clone(), *a))
     }
 }
 

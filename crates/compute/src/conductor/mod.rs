@@ -25,10 +25,11 @@ use types::{Error, ErrorKind, ImageId, PortId, Result, ServerId};
 use crate::{
     app::{InterfaceRequest, Lifecycle, ServerAction},
     clients::{placement::Placement, As},
+    guests::Guests,
     model::{Flavor, Server},
     rpc::{
-        self, ComputeHost, ConductorAction, ConductorReply, ConductorRequest, FlavorSpec,
-        GuestSpec, HostReply, HostRequest, ImageRef,
+        self, ComputeHost, ConductorAction, ConductorReply, ConductorRequest, ConfigDrive,
+        FlavorSpec, GuestSpec, HostReply, HostRequest, ImageRef,
     },
     scheduler::{self, SchedulerService},
     Compute,
@@ -51,9 +52,10 @@ pub struct Conductor {
     pub(crate) hosts: Client<ComputeHost>,
     pub(crate) scheduler: Client<rpc::Scheduler>,
     pub(crate) executor: Executor<Arc<Conductor>>,
-    /// The console tokens the VNC proxy resolves.
-    pub consoles: Arc<hosts::Consoles>,
-    /// The console proxy's root URL (`http://<public host>:6080`).
+    /// The console tokens the VNC proxy resolves (in the database: the proxy may run
+    /// in another process).
+    pub guests: Arc<Guests>,
+    /// noVNC's page at the console proxy (Nova's `novncproxy_base_url`).
     pub(crate) console_base: String,
 }
 
@@ -99,18 +101,23 @@ impl Conductor {
             ExecutorConfig::new("compute", owner),
             crate::sagas::all(),
         );
-        let console_base = console_base(
-            endpoints
-                .get("compute")
-                .map_or("http://127.0.0.1", String::as_str),
-        );
+        let console_base = if compute.cfg.novncproxy_base_url.is_empty() {
+            console_base(
+                endpoints
+                    .get("compute")
+                    .map_or("http://127.0.0.1", String::as_str),
+            )
+        } else {
+            compute.cfg.novncproxy_base_url.clone()
+        };
+        let guests = Arc::new(Guests::new(compute.db.clone(), &compute.clients));
         Arc::new(Conductor {
             compute,
             placement: Placement::new(token.clone(), endpoints),
             hosts: Client::new(bus.clone()),
             scheduler: Client::new(bus).with_timeout(Duration::from_secs(120)),
             executor,
-            consoles: Arc::default(),
+            guests,
             console_base,
         })
     }
@@ -181,13 +188,18 @@ impl Conductor {
         let image = self.image_ref(&image_id).await?;
         let ids: Vec<PortId> = server.ports.iter().map(|p| p.port_id.clone()).collect();
         let (_, nics) = ports::describe(&self.compute.clients.network, &ids).await?;
+        let instance = self.guests.of_server(server).await?;
+        let config_drive = ConfigDrive {
+            required: server.config_drive,
+            files: crate::guests::config_drive_files(&instance, server.admin_pass.as_deref()),
+        };
         Ok(GuestSpec {
             server_id: server.id.to_string(),
             name: rpc::instance_name(server.id.as_str()),
             flavor: flavor_spec(&server.flavor),
             image,
             nics,
-            config_drive: None,
+            config_drive,
         })
     }
 
@@ -357,7 +369,10 @@ impl Lifecycle for BusLifecycle {
             )
             .await?;
         match reply {
-            HostReply::Vnc(Some(addr)) => Ok(self.inner.console_url(&server, addr)),
+            HostReply::Vnc(Some(addr)) => {
+                let token = self.inner.guests.issue_console_token(&server, addr).await?;
+                Ok(console_proxy::console_url(&self.inner.console_base, &token))
+            }
             _ => Err(Error::conflict(format!(
                 "Instance {server} has no VNC console."
             ))),
@@ -383,7 +398,7 @@ impl Lifecycle for BusLifecycle {
     }
 }
 
-/// The VNC proxy's root URL on the host the API is reached at.
+/// noVNC's page at the VNC proxy on the host the API is reached at.
 fn console_base(api_base: &str) -> String {
     let rest = api_base.split_once("://").map_or(api_base, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
@@ -391,7 +406,7 @@ fn console_base(api_base: &str) -> String {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
         _ => authority,
     };
-    format!("http://{host}:6080")
+    format!("http://{host}:6080/vnc_auto.html")
 }
 
 /// Start the conductor and the scheduler on `ctx.tasks` (listening before this
@@ -452,11 +467,11 @@ mod tests {
     fn the_console_proxy_is_on_the_api_host() {
         assert_eq!(
             super::console_base("http://192.0.2.7:8774/v2.1"),
-            "http://192.0.2.7:6080"
+            "http://192.0.2.7:6080/vnc_auto.html"
         );
         assert_eq!(
             super::console_base("http://cloud.example"),
-            "http://cloud.example:6080"
+            "http://cloud.example:6080/vnc_auto.html"
         );
     }
 }

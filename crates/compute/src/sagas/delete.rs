@@ -1,4 +1,4 @@
-//! A server's delete: destroy the guest on its host -> release its ports -> drop its
+//! A server's delete: forget its console tokens and destroy the guest on its host -> release its ports -> drop its
 //! allocations (and a resize's) -> mark the row deleted. Every step only removes, so a
 //! re-run finds its work done; if a step cannot be done the server goes to ERROR with
 //! the fault, as Nova leaves a failed delete, and may be deleted again.
@@ -33,6 +33,8 @@ pub fn saga() -> Saga<std::sync::Arc<Conductor>> {
 async fn destroy(cx: Ctx) -> Result<()> {
     let id = server_id(&cx)?;
     let c = cx.ctx();
+    // its consoles close to new connections first, as Nova cleans its console tokens
+    c.guests.revoke_consoles(&id).await?;
     let s = c.compute.server(&id).await?;
     let Some(host) = s.host.clone() else {
         return Ok(());

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod flavors;
 pub mod groups;
+pub mod guests;
 pub mod hosts;
 pub mod keypairs;
 pub mod placed;

@@ -251,33 +251,44 @@ impl Manager {
         })
     }
 
-    /// The config drive's files, written as a directory the driver attaches (a vfat
-    /// image once the metadata service's builder is wired in).
+    /// The config drive: the files the conductor sent, as a vfat image labelled
+    /// `config-2` in the guest's directory (`disk.config`, as Nova names it), made once
+    /// per guest (a rebuild makes a new one).
     async fn write_config_drive(
         &self,
         id: &str,
         files: &BTreeMap<String, String>,
     ) -> Result<PathBuf> {
-        let dir = self.instances.join(id).join("config-drive");
-        for (path, content) in files {
-            let rel = path.trim_start_matches('/');
-            if rel.split('/').any(|c| c == ".." || c.is_empty()) {
-                return Err(Error::bad_request(format!("bad config drive path {path}")));
-            }
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(content)
-                .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))?;
-            let dest = dir.join(rel);
-            if let Some(parent) = dest.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(Error::internal)?;
-            }
-            tokio::fs::write(&dest, data)
-                .await
-                .map_err(Error::internal)?;
+        let image = self.instances.join(id).join("disk.config");
+        if tokio::fs::try_exists(&image).await.unwrap_or(false) {
+            return Ok(image);
         }
-        Ok(dir)
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let files = files
+            .iter()
+            .map(|(path, content)| {
+                b64.decode(content)
+                    .map(|data| (path.trim_start_matches('/').to_owned(), data))
+                    .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dir = self.instances.join(id);
+        let dest = image.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            // written beside, then renamed: a half-made drive is never taken for one
+            let part = dest.with_extension("part");
+            metadata::config_drive::write_image(&files, &part)?;
+            std::fs::rename(&part, &dest)?;
+            anyhow::Ok(())
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| {
+            Error::new(ErrorKind::Internal, "Cannot make the config drive.")
+                .with_detail(format!("{e:#}"))
+        })?;
+        Ok(image)
     }
 
     async fn build(&self, spec: &GuestSpec) -> Result<()> {
@@ -378,9 +389,9 @@ impl Manager {
                     .await
             }
             HostAction::Rebuild { image } => {
-                let ispec = self.instance_spec(spec, &image).await?;
+                // the guest's directory goes, its config drive with it, then comes anew
                 d.destroy(id).await.map_err(driver_error)?;
-                d.spawn(&ispec).await
+                d.spawn(&self.instance_spec(spec, &image).await?).await
             }
             HostAction::Resize => {
                 let ispec = self.instance_spec(spec, &spec.image).await?;

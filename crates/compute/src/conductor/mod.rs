@@ -11,6 +11,7 @@
 //! process ([`crate::scheduler`]).
 
 mod actions;
+pub mod config_drive;
 mod hosts;
 pub mod ports;
 
@@ -187,7 +188,7 @@ impl Conductor {
             flavor: flavor_spec(&server.flavor),
             image,
             nics,
-            config_drive: None,
+            config_drive: config_drive::files(server),
         })
     }
 

@@ -190,6 +190,8 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
     c.with_qemu();
     c.with_test_image();
     c.compute_option("sync_interval = 3");
+    // m1.small's 20 GB root (sparse qcow2) fits however full the machine's disk is
+    c.compute_option("disk_allocation_ratio = 16.0");
     c.up();
     // The "external host": a namespace routed to the public network through the host
     // (which holds 172.24.4.1 on it), as a machine beyond the cloud's gateway.

@@ -223,7 +223,7 @@ pub async fn list(conn: &mut Conn, n: &Narrow) -> Result<Vec<Server>> {
 /// The servers of `project` that count against its quota: (count, vcpus, ram).
 pub async fn usage(conn: &mut Conn, project: &str) -> Result<(i64, i64, i64)> {
     let r = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_mb), 0) AS ram FROM instances WHERE project_id = $1 AND deleted = 0",
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS cores, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS ram FROM instances WHERE project_id = $1 AND deleted = 0",
     )
     .bind(project)
     .fetch_one(&mut *conn)

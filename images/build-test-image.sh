@@ -3,6 +3,7 @@
 # packages only: the Debian kernel, busybox-static and dropbear.
 #
 #   images/build-test-image.sh OUTDIR
+#   images/build-test-image.sh --install-only   (the Debian packages only, as root)
 #
 # writes into OUTDIR:
 #   vmlinuz            the Debian kernel
@@ -19,21 +20,25 @@
 # mount, no loop device) works unprivileged.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUTDIR" >&2; exit 2; }
+usage() { echo "usage: $0 OUTDIR | --install-only" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
+INSTALL_ONLY=0
+[ "$1" != --install-only ] || INSTALL_ONLY=1
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GUEST="$HERE/guest"
-OUT=$(realpath -m "$1")
-mkdir -p "$OUT"
 export LC_ALL=C
 
 log() { echo "build-test-image: $*" >&2; }
 
 # ------------------------------------------------------------ one build at a time
-exec 9>"$OUT/.lock"
-flock 9
+if [ $INSTALL_ONLY = 0 ]; then
+    OUT=$(realpath -m "$1")
+    mkdir -p "$OUT"
+    exec 9>"$OUT/.lock"
+    flock 9
+fi
 
 # ------------------------------------------------------------ packages
 # the image's inputs, then what the boot tests use (qemu, dnsmasq, ssh)
@@ -75,6 +80,7 @@ if ! command -v qemu-img >/dev/null; then
     log "installing qemu-utils"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-utils >&2
 fi
+[ $INSTALL_ONLY = 0 ] || exit 0
 
 # ------------------------------------------------------------ inputs
 # the newest installed kernel that has both an image and its modules

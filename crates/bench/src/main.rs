@@ -29,6 +29,7 @@
 //! by default (`--client-threads`).
 
 mod bare;
+mod boot;
 mod client;
 mod compute;
 mod identity;
@@ -100,6 +101,13 @@ enum Command {
         #[command(flatten)]
         opts: compute::Opts,
     },
+    /// A real guest (QEMU, the test image): POST /servers to ACTIVE and to SSH on its
+    /// floating IP through the whole cloud, against QEMU started by hand (as root; see
+    /// `-- boot --help`).
+    Boot {
+        #[command(flatten)]
+        opts: boot::Opts,
+    },
     /// Startup, token validation and issue, and memory of the identity service.
     Identity {
         #[command(flatten)]
@@ -144,6 +152,10 @@ fn main() -> anyhow::Result<()> {
             Command::Compute { opts } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;
                 compute::run(&bin, &opts).await
+            }
+            Command::Boot { opts } => {
+                let bin = server::find_binary(cli.server_bin.as_deref())?;
+                boot::run(&bin, &opts).await
             }
             Command::Identity { opts, log } => {
                 let bin = server::find_binary(cli.server_bin.as_deref())?;

@@ -81,7 +81,7 @@ impl Default for Config {
         Config {
             enabled: true,
             host: None,
-            driver: DriverName::Fake,
+            driver: DriverName::Qemu,
             instances_path: None,
             virt_type: VirtType::Auto,
             cpu_allocation_ratio: 4.0,
@@ -107,8 +107,9 @@ pub const EXAMPLE: &str = r#"[compute]
 enabled = true
 # The host's name (default: this machine's).
 # host = "compute1"
-# "qemu" (QEMU over QMP, KVM where it works) or "fake" (no processes; for tests).
-driver = "fake"
+# "qemu" (QEMU over QMP, KVM where it works, else TCG; needs root, qemu-system-x86 and
+# qemu-utils: scripts/install) or "fake" (no processes; for API tests).
+driver = "qemu"
 # Guests' disks and consoles, and the image cache (_base/); default <data_dir>/instances.
 # instances_path = "/var/lib/oxistack/instances"
 # "auto" (KVM where it works, else TCG), "kvm" or "qemu" (TCG).
@@ -222,7 +223,12 @@ pub async fn make_driver(
                 ..Default::default()
             })
             .await
-            .map_err(|e| anyhow::anyhow!("cannot start the QEMU driver: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start the QEMU driver: {e} (install qemu-system-x86 and qemu-utils, \
+                     e.g. with scripts/install, or set [compute] driver = \"fake\")"
+                )
+            })?;
             Ok(Arc::new(q))
         }
     }

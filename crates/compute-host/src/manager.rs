@@ -255,30 +255,43 @@ impl Manager {
         })
     }
 
-    /// The config drive's files on a vfat image labelled `config-2`, as the metadata
-    /// service would serve them (`<instance>/disk.config`, as Nova names it).
+    /// The config drive: the files the conductor sent, as a vfat image labelled
+    /// `config-2` in the guest's directory (`disk.config`, as Nova names it), made once
+    /// per guest (a rebuild makes a new one).
     async fn write_config_drive(
         &self,
         id: &str,
         files: &BTreeMap<String, String>,
     ) -> Result<PathBuf> {
-        let mut decoded = Vec::with_capacity(files.len());
-        for (path, content) in files {
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(content)
-                .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))?;
-            decoded.push((path.clone(), data));
+        let image = self.instances.join(id).join("disk.config");
+        if tokio::fs::try_exists(&image).await.unwrap_or(false) {
+            return Ok(image);
         }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let files = files
+            .iter()
+            .map(|(path, content)| {
+                b64.decode(content)
+                    .map(|data| (path.trim_start_matches('/').to_owned(), data))
+                    .map_err(|e| Error::bad_request(format!("config drive file {path}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let dir = self.instances.join(id);
-        let image = dir.join("disk.config");
-        let target = image.clone();
+        let dest = image.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
-            metadata::config_drive::write_image(&decoded, &target)
+            // written beside, then renamed: a half-made drive is never taken for one
+            let part = dest.with_extension("part");
+            metadata::config_drive::write_image(&files, &part)?;
+            std::fs::rename(&part, &dest)?;
+            anyhow::Ok(())
         })
         .await
         .map_err(Error::internal)?
-        .map_err(|e| Error::internal(format!("cannot build the config drive: {e:#}")))?;
+        .map_err(|e| {
+            Error::new(ErrorKind::Internal, "Cannot make the config drive.")
+                .with_detail(format!("{e:#}"))
+        })?;
         Ok(image)
     }
 
@@ -380,9 +393,9 @@ impl Manager {
                     .await
             }
             HostAction::Rebuild { image } => {
-                let ispec = self.instance_spec(spec, &image).await?;
+                // the guest's directory goes, its config drive with it, then comes anew
                 d.destroy(id).await.map_err(driver_error)?;
-                d.spawn(&ispec).await
+                d.spawn(&self.instance_spec(spec, &image).await?).await
             }
             HostAction::Resize => {
                 let ispec = self.instance_spec(spec, &spec.image).await?;

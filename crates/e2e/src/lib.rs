@@ -674,6 +674,9 @@ pub struct Cloud {
     /// Whether `up` registers the test image as `cirros` (off unless
     /// [`Cloud::with_test_image`]: building it costs time every test would pay).
     test_image: bool,
+    /// The compute host's `[compute] driver`: `fake` unless [`Cloud::with_qemu`] (QEMU
+    /// makes taps, so only inside a namespace of the test's).
+    compute_driver: &'static str,
     server: Option<Child>,
     /// `Some(role)`: run `oxistack serve --role <role>` rather than `oxistack up`.
     serve_role: Option<String>,
@@ -717,6 +720,7 @@ impl Cloud {
             console_port: 0,
             netns: None,
             test_image: false,
+            compute_driver: "fake",
             server: None,
             serve_role: None,
             options: Vec::new(),
@@ -746,6 +750,10 @@ impl Cloud {
 
     /// Write the configuration file for `port`.
     fn write_config(&mut self, port: u16) {
+        assert!(
+            self.compute_driver != "qemu" || self.netns.is_some(),
+            "QEMU guests run only inside a namespace of the test's (Cloud::in_netns)"
+        );
         self.port = port;
         self.image_port = free_port();
         self.network_port = free_port();
@@ -780,15 +788,20 @@ impl Cloud {
         text.push_str(&format!("\n[metadata]\nport = {}\n", self.metadata_port));
         self.push_options(&mut text, "metadata");
         text.push_str(&format!("\n[novncproxy]\nport = {}\n", self.console_port));
-        if self.options.iter().any(|(s, _)| *s == "compute") {
-            text.push_str("\n[compute]\n");
-            self.push_options(&mut text, "compute");
-        }
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
         ));
         self.push_options(&mut text, "network_agent");
+        text.push_str(&format!(
+            "\n[compute]\ndriver = \"{}\"\n",
+            self.compute_driver
+        ));
+        if self.netns.is_some() {
+            // the network agent's host: the ports Compute binds there are wired by it
+            text.push_str("host = \"h1\"\n");
+        }
+        self.push_options(&mut text, "compute");
         if let Some(url) = self.database_url() {
             text.push_str(&format!(
                 "\n[database]\nurl = {}\n",
@@ -853,8 +866,19 @@ impl Cloud {
         self.option("network_agent", line);
     }
 
-    /// Add a line to the `[compute]` section (the host's compute manager) of the
-    /// configuration (before the first start), e.g. `host = "h1"`.
+    /// Run the compute host with the QEMU driver (real guests, KVM where it works, else
+    /// TCG) rather than the fake one. The cloud must run in a namespace
+    /// ([`Cloud::in_netns`]): the guests' taps are made there. Before the first start.
+    pub fn with_qemu(&mut self) {
+        assert!(
+            self.starts == 0 && !self.config.is_file(),
+            "configure before the first start"
+        );
+        self.compute_driver = "qemu";
+    }
+
+    /// Add a line to the `[compute]` section of the configuration (before the first
+    /// start), e.g. `sync_interval = 2`.
     pub fn compute_option(&mut self, line: &str) {
         self.option("compute", line);
     }

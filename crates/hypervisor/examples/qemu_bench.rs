@@ -8,7 +8,6 @@
 
 use std::{
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -16,99 +15,11 @@ use hypervisor::{
     qemu::{Config, Qemu, VirtType},
     Driver, InstanceSpec, MachineOptions, Nic, RootDisk,
 };
-use test_image_check::{self as timg, sandbox::*};
-
-const TIMEOUT: Duration = Duration::from_secs(180);
-
-struct Times {
-    ready: Duration,
-    ssh: Duration,
-    /// The guest's own uptime at READY (its serial line), in seconds.
-    guest: String,
-}
-
-fn ready_ip(log: &str) -> Option<String> {
-    timg::is_ready(log)
-        .then(|| timg::serial_value(log, "ip"))
-        .flatten()
-}
-
-/// From `started`: READY on the console (read by `console`), then SSH answering.
-async fn measure<F, Fut>(sb: &Sandbox, key: &Path, started: Instant, console: F) -> Times
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = String>,
-{
-    let (ip, guest) = loop {
-        let log = console().await;
-        if let Some(ip) = ready_ip(&log) {
-            break (ip, timg::serial_value(&log, "uptime").unwrap_or_default());
-        }
-        assert!(started.elapsed() < TIMEOUT, "no READY within {TIMEOUT:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let ready = started.elapsed();
-    loop {
-        let out = sb
-            .ssh(key, &ip, "true")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        if out.status.success() {
-            break;
-        }
-        assert!(started.elapsed() < TIMEOUT, "no SSH within {TIMEOUT:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Times {
-        ready,
-        ssh: started.elapsed(),
-        guest,
-    }
-}
-
-async fn by_hand(sb: &mut Sandbox, key: &Path, a: &timg::Artifacts, round: usize) -> Times {
-    let overlay = sb.path(&format!("hand-{round}.qcow2"));
-    run_ok(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-            .arg(&a.qcow2)
-            .arg(&overlay),
-    );
-    let log = sb.path(&format!("hand-{round}.log"));
-    let tap = format!("taphand{round}");
-    let mut qemu = sb.ns_command("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults"])
-        .args(["-display", "none", "-serial"])
-        .arg(format!("file:{}", log.display()))
-        .arg("-blockdev")
-        .arg(format!(
-            "driver=qcow2,node-name=root,file.driver=file,file.filename={}",
-            overlay.display()
-        ))
-        .args([
-            "-device",
-            "virtio-blk-pci,drive=root,bootindex=0",
-            "-netdev",
-        ])
-        .arg(format!(
-            "tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off"
-        ))
-        .args([
-            "-device",
-            &format!("virtio-net-pci,netdev=n0,mac=fa:16:3e:00:99:{round:02x}"),
-        ]);
-    let label = format!("qemu-hand-{round}");
-    let started = Instant::now();
-    sb.spawn(&label, qemu);
-    sb.plug(&tap, Duration::from_secs(30)).unwrap();
-    let t = measure(sb, key, started, || async {
-        String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned()
-    })
-    .await;
-    sb.stop(&label);
-    t
-}
+use test_image_check::{
+    self as timg,
+    sandbox::*,
+    timing::{boot_by_hand, measure, median, secs, Times},
+};
 
 async fn by_driver(
     sb: &Sandbox,
@@ -145,21 +56,12 @@ async fn by_driver(
     d.spawn(&spec).await.unwrap();
     let spawned = started.elapsed();
     sb.plug(&tap, Duration::from_secs(30)).unwrap();
-    let t = measure(sb, key, started, || async {
-        d.console_log(&id, 1 << 20).await.unwrap()
-    })
-    .await;
+    let console = sb.path("instances").join(&id).join("console.log");
+    let t = measure(sb, key, started, || {
+        String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned()
+    });
     d.destroy(&id).await.unwrap();
     (t, spawned)
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -191,7 +93,7 @@ async fn main() {
     println!("round  how            READY s  SSH s  guest uptime at READY s  (spawn returned s)");
     let (mut hand, mut driver) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let h = by_hand(&mut sb, &key, a, round).await;
+        let h = boot_by_hand(&mut sb, &key, a, round);
         println!(
             "{round:>5}  by hand        {:>7}  {:>5}  {:>23}",
             secs(h.ready),

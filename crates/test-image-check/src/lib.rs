@@ -6,6 +6,7 @@
 //! printed on its serial console.
 
 pub mod sandbox;
+pub mod timing;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -60,12 +60,12 @@ fn sh(cmd: &str) -> anyhow::Result<()> {
 }
 
 /// A network namespace of the benchmark's own, removed (with what runs in it) on drop.
-struct Netns {
-    name: String,
+pub(crate) struct Netns {
+    pub(crate) name: String,
 }
 
 impl Netns {
-    fn new(prefix: &str) -> anyhow::Result<Netns> {
+    pub(crate) fn new(prefix: &str) -> anyhow::Result<Netns> {
         let name = format!("{prefix}-{}", std::process::id());
         sh(&format!(
             "ip netns add {name} && ip -n {name} link set lo up"
@@ -85,8 +85,8 @@ impl Drop for Netns {
 
 /// What the agent made outside its host namespace: the DHCP namespaces and their
 /// dnsmasq processes, found in its state directory; removed on drop.
-struct AgentLeftovers {
-    state_dir: PathBuf,
+pub(crate) struct AgentLeftovers {
+    pub(crate) state_dir: PathBuf,
 }
 
 impl AgentLeftovers {
@@ -112,6 +112,16 @@ impl Drop for AgentLeftovers {
             for d in dirs.flatten() {
                 let net = d.file_name().to_string_lossy().into_owned();
                 let _ = sh(&format!("ip netns del qdhcp-{net} 2>/dev/null"));
+            }
+        }
+        // the routers `up` makes (router1): their radvd and namespaces
+        if let Ok(dirs) = fs::read_dir(self.state_dir.join("routers")) {
+            for d in dirs.flatten() {
+                if let Ok(pid) = fs::read_to_string(d.path().join("radvd.pid")) {
+                    let _ = sh(&format!("kill -9 {} 2>/dev/null", pid.trim()));
+                }
+                let router = d.file_name().to_string_lossy().into_owned();
+                let _ = sh(&format!("ip netns del qrouter-{router} 2>/dev/null"));
             }
         }
     }
@@ -175,7 +185,7 @@ fn reconciled(message: &str, ports: usize) -> bool {
 }
 
 /// Enter namespace `ns` on this thread (its sockets are made there from now on).
-fn enter(ns: &str) -> anyhow::Result<()> {
+pub(crate) fn enter(ns: &str) -> anyhow::Result<()> {
     let f = fs::File::open(format!("/var/run/netns/{ns}"))?;
     rustix::thread::move_into_link_name_space(
         std::os::fd::AsFd::as_fd(&f),

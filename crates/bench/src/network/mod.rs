@@ -24,7 +24,7 @@
 //! Everything it creates (namespaces, dnsmasq, databases, data directories) it removes.
 
 mod api;
-mod host;
+pub(crate) mod host;
 
 use std::{path::Path, time::Duration};
 

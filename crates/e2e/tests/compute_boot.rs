@@ -1,0 +1,362 @@
+//! A real VM through the whole cloud, driven by the unmodified `openstack` CLI:
+//! `oxistack up` inside a host namespace (its network agent, and its compute host with
+//! the QEMU driver: KVM where it works, TCG here), the test image registered as
+//! `cirros`. A server boots from it with a key pair and a config drive, gets its
+//! address by DHCP (its console says so), takes a floating IP, and answers SSH with the
+//! key from an "external host" namespace routed through the host to the public
+//! network. Then the lifecycle (stop, start, reboot, pause, suspend, resize), a snapshot
+//! a second server boots from, deletes that leave no QEMU, tap, port, disk or
+//! allocation behind, and a boot the host refuses, which ends in ERROR with its fault
+//! and leaves nothing either.
+//!
+//! Nothing leaves the namespaces this test makes; they go when it ends.
+
+use std::{
+    fs,
+    path::Path,
+    thread,
+    time::{Duration, Instant},
+};
+
+use e2e::{
+    netns::{self, Netns},
+    network::s,
+    Cloud, Engine, ADMIN, DEMO,
+};
+use serde_json::Value;
+
+/// Generous: the machine is a loaded 2-core one and guests run under TCG.
+const BOOT: Duration = Duration::from_secs(600);
+const SSH: Duration = Duration::from_secs(300);
+
+/// Wait until `f` gives a value (or fail after `within`, with the last miss).
+#[track_caller]
+fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("{what}: not within {within:?}: {e}"),
+            Err(_) => thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Wait until the server's status is `want` (ERROR on the way fails at once).
+#[track_caller]
+fn wait_status(c: &Cloud, id: &str, want: &str) -> Value {
+    wait_for(&format!("server {id} is {want}"), BOOT, || {
+        let v = c.os_json(DEMO, &["server", "show", id]);
+        match s(&v, "status") {
+            st if st == want => Ok(v),
+            "ERROR" => panic!("server {id} went to ERROR waiting for {want}: {v}"),
+            _ => Err(v.to_string()),
+        }
+    })
+}
+
+/// The server's console, once it shows `marker`.
+#[track_caller]
+fn console_with(c: &Cloud, id: &str, marker: &str) -> String {
+    wait_for(&format!("the console of {id} shows {marker}"), BOOT, || {
+        let log = c.os(DEMO, &["console", "log", "show", id]);
+        if log.contains(marker) {
+            Ok(log)
+        } else {
+            Err(log.lines().rev().take(5).collect::<Vec<_>>().join(" | "))
+        }
+    })
+}
+
+/// Run `cmd` on the guest at `ip` over SSH with `key`, from the external namespace.
+fn ssh(ext: &Netns, key: &Path, ip: &str, cmd: &str) -> Result<String, String> {
+    let out = ext.sh(&format!(
+        "timeout 30 ssh -F /dev/null -i {} -o BatchMode=yes -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o ConnectTimeout=8 -o LogLevel=ERROR root@{ip} {}",
+        key.display(),
+        netns::shell_quote(cmd)
+    ));
+    if out.success() {
+        Ok(out.stdout)
+    } else {
+        Err(out.to_string())
+    }
+}
+
+/// The guest answers `hostname` over SSH: what it said.
+#[track_caller]
+fn ssh_hostname(ext: &Netns, key: &Path, ip: &str) -> String {
+    wait_for(&format!("SSH into {ip}"), SSH, || {
+        ssh(ext, key, ip, "hostname")
+    })
+    .trim()
+    .to_owned()
+}
+
+/// The server's port ids.
+fn port_ids(c: &Cloud, server: &str) -> Vec<String> {
+    c.os_json(ADMIN, &["port", "list", "--device-id", server])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| s(p, "ID").to_owned())
+        .collect()
+}
+
+/// Check that nothing of `server` is left: no QEMU process in the host namespace
+/// carrying its id, no tap of its ports, no port, no guest directory, no allocation.
+#[track_caller]
+fn nothing_left(c: &Cloud, host: &Netns, server: &str, ports: &[String]) {
+    wait_for(&format!("nothing of {server} is left"), BOOT, || {
+        let pids = host.sh(&format!(
+            "for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done",
+            host.name
+        ));
+        if let Some(l) = pids.stdout.lines().find(|l| l.contains(server)) {
+            return Err(format!("a process of it runs: {l}"));
+        }
+        for p in ports {
+            let tap = dataplane::names::tap(p);
+            if host.sh(&format!("ip link show {tap}")).success() {
+                return Err(format!("its tap {tap} is there"));
+            }
+        }
+        let left = port_ids(c, server);
+        if !left.is_empty() {
+            return Err(format!("its ports {left:?} are there"));
+        }
+        let dir = c.data_dir.join("instances").join(server);
+        if dir.exists() {
+            return Err(format!("{} is there", dir.display()));
+        }
+        let alloc = c.os_cmd(
+            ADMIN,
+            &[
+                "--os-placement-api-version",
+                "1.28",
+                "resource",
+                "provider",
+                "allocation",
+                "show",
+                server,
+                "-f",
+                "json",
+            ],
+        );
+        if !alloc.success() || alloc.json() != Value::Array(Vec::new()) {
+            return Err(format!("its allocation: {alloc}"));
+        }
+        Ok(())
+    });
+}
+
+/// `server create ... --wait` of the cirros-like image on `private`, with key `k` and a
+/// config drive: the command's output.
+fn create(c: &Cloud, name: &str, image: &str, extra: &[&str]) -> e2e::CmdOutput {
+    let mut args = vec![
+        "--os-cloud",
+        DEMO,
+        "server",
+        "create",
+        "--image",
+        image,
+        "--flavor",
+        "m1.tiny",
+        "--network",
+        "private",
+        "--key-name",
+        "k",
+        "--config-drive",
+        "true",
+        "--wait",
+        "-f",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(name);
+    c.openstack(&args)
+}
+
+#[test]
+fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
+    if !netns::available() {
+        return;
+    }
+    let host = Netns::new("oxi-host");
+    let Some(mut c) = Cloud::new(Engine::Sqlite) else {
+        return;
+    };
+    c.in_netns(&host);
+    c.with_qemu();
+    c.with_test_image();
+    c.compute_option("sync_interval = 3");
+    // m1.small's 20 GB root (sparse qcow2) fits however full the machine's disk is
+    c.compute_option("disk_allocation_ratio = 16.0");
+    c.up();
+    // The "external host": a namespace routed to the public network through the host
+    // (which holds 172.24.4.1 on it), as a machine beyond the cloud's gateway.
+    let ext = Netns::new("oxi-ext");
+    netns::veth_between(&host, "198.51.100.1/24", &ext, "198.51.100.2/24", "oxiext0");
+    assert!(host.sh("sysctl -qw net.ipv4.ip_forward=1").success());
+    assert!(ext
+        .sh("ip route add 172.24.4.0/24 via 198.51.100.1")
+        .success());
+
+    // What `up` made: the image (built in the background), the flavors, the compute host.
+    wait_for("the test image is registered as cirros", BOOT, || {
+        let out = c.os_cmd(DEMO, &["image", "show", "cirros", "-f", "json"]);
+        match out.success().then(|| out.json()) {
+            Some(v) if s(&v, "status") == "active" => Ok(()),
+            _ => Err(out.to_string()),
+        }
+    });
+    let tiny = c.os_json(DEMO, &["flavor", "show", "m1.tiny"]);
+    assert_eq!(tiny["ram"], 512, "{tiny}");
+    wait_for("the compute host is up", BOOT, || {
+        let v = c.os_json(ADMIN, &["compute", "service", "list"]);
+        let up = v.as_array().unwrap().iter().any(|sv| {
+            s(sv, "Binary") == "nova-compute" && s(sv, "Host") == "h1" && s(sv, "State") == "up"
+        });
+        up.then_some(()).ok_or_else(|| v.to_string())
+    });
+    let hyp = c.os_json(ADMIN, &["hypervisor", "list", "--long"]);
+    assert!(hyp.to_string().contains("QEMU"), "{hyp}");
+
+    // A key pair (its private key printed once) and SSH let in by the default group.
+    let private = c.os(DEMO, &["keypair", "create", "k"]);
+    assert!(private.contains("PRIVATE KEY"), "{private}");
+    let key = c.dir().join("k.pem");
+    fs::write(&key, &private).unwrap();
+    assert!(netns::sh(&format!("chmod 600 {}", key.display())).success());
+    for proto in [
+        &["--protocol", "tcp", "--dst-port", "22"][..],
+        &["--protocol", "icmp"],
+    ] {
+        let mut a = vec!["security", "group", "rule", "create"];
+        a.extend_from_slice(proto);
+        a.push("default");
+        c.os(DEMO, &a);
+    }
+
+    // An image the host cannot run (a machine type QEMU does not have).
+    let junk = c.dir().join("junk.img");
+    fs::write(&junk, vec![0u8; 1 << 16]).unwrap();
+    c.os(
+        ADMIN,
+        &[
+            "image",
+            "create",
+            "--public",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--property",
+            "hw_machine_type=oxistack-no-such-machine",
+            "--file",
+            junk.to_str().unwrap(),
+            "broken",
+        ],
+    );
+
+    // Two boots at once: the real one and the one the host refuses.
+    let (vm1, bad) = thread::scope(|sc| {
+        let good = sc.spawn(|| create(&c, "vm1", "cirros", &[]));
+        let bad = sc.spawn(|| create(&c, "bad1", "broken", &[]));
+        (good.join().unwrap(), bad.join().unwrap())
+    });
+    assert!(vm1.success(), "{vm1}");
+    let vm1 = vm1.json();
+    let id = s(&vm1, "id").to_owned();
+    assert_eq!(s(&vm1, "status"), "ACTIVE", "{vm1}");
+    let as_admin = c.os_json(ADMIN, &["server", "show", &id]);
+    assert_eq!(s(&as_admin, "OS-EXT-SRV-ATTR:host"), "h1", "{as_admin}");
+    assert!(!bad.success(), "a boot the host refuses fails: {bad}");
+    let bad = c.os_json(DEMO, &["server", "show", "bad1"]);
+    let bad_id = s(&bad, "id").to_owned();
+    assert_eq!(s(&bad, "status"), "ERROR", "{bad}");
+    assert!(
+        bad["fault"].to_string().contains("machine"),
+        "the host's reason is the fault: {bad}"
+    );
+    nothing_left(&c, &host, &bad_id, &[]);
+
+    // The guest got its DHCP address (the port's) and its key from the config drive.
+    let ports1 = port_ids(&c, &id);
+    assert_eq!(ports1.len(), 1, "{ports1:?}");
+    let port = c.os_json(ADMIN, &["port", "show", &ports1[0]]);
+    assert_eq!(s(&port, "status"), "ACTIVE", "{port}");
+    assert_eq!(s(&port, "binding_host_id"), "h1", "{port}");
+    let fixed = s(&port["fixed_ips"][0], "ip_address").to_owned();
+    let log = console_with(&c, &id, "OXISTACK-TEST-IMAGE-READY");
+    assert!(log.contains(&format!("ip={fixed}")), "{log}");
+    assert!(log.contains("metadata=config-drive"), "{log}");
+    assert!(log.contains("ssh-keys=1"), "{log}");
+
+    // A floating IP, and SSH with the key from outside.
+    let fip = c.os_json(DEMO, &["floating", "ip", "create", "public"]);
+    let fip_ip = s(&fip, "floating_ip_address").to_owned();
+    c.os(DEMO, &["server", "add", "floating", "ip", &id, &fip_ip]);
+    let name = ssh_hostname(&ext, &key, &fip_ip);
+    assert_eq!(
+        name, "vm1.novalocal",
+        "the guest's host name, from its drive"
+    );
+
+    // A snapshot, and a second server from it, booted while the first goes through its
+    // lifecycle.
+    let snap = c.os_json(
+        DEMO,
+        &[
+            "server", "image", "create", "--name", "snap1", "--wait", &id,
+        ],
+    );
+    assert_eq!(s(&snap, "status"), "active", "{snap}");
+    let vm2 = thread::scope(|sc| {
+        let second = sc.spawn(|| create(&c, "vm2", "snap1", &[]));
+        for (action, status) in [
+            ("stop", "SHUTOFF"),
+            ("start", "ACTIVE"),
+            ("reboot", "ACTIVE"),
+            ("pause", "PAUSED"),
+            ("unpause", "ACTIVE"),
+            ("suspend", "SUSPENDED"),
+            ("resume", "ACTIVE"),
+        ] {
+            c.os(DEMO, &["server", action, &id]);
+            let v = wait_status(&c, &id, status);
+            assert_eq!(v["OS-EXT-STS:task_state"], Value::Null, "{action}: {v}");
+        }
+        second.join().unwrap()
+    });
+    assert!(vm2.success(), "{vm2}");
+    let vm2 = vm2.json();
+    let id2 = s(&vm2, "id").to_owned();
+    assert_eq!(s(&vm2, "status"), "ACTIVE", "{vm2}");
+    let log2 = console_with(&c, &id2, "OXISTACK-TEST-IMAGE-READY");
+    assert!(log2.contains("hostname=vm2"), "{log2}");
+    let ports2 = port_ids(&c, &id2);
+    c.os(DEMO, &["server", "delete", "--wait", &id2]);
+    nothing_left(&c, &host, &id2, &ports2);
+
+    // Resize to m1.small, confirmed; the guest answers again.
+    c.os(
+        DEMO,
+        &["server", "resize", "--flavor", "m1.small", "--wait", &id],
+    );
+    let v = wait_status(&c, &id, "VERIFY_RESIZE");
+    assert!(v["flavor"].to_string().contains("m1.small"), "{v}");
+    c.os(DEMO, &["server", "resize", "confirm", &id]);
+    let v = wait_status(&c, &id, "ACTIVE");
+    assert!(v["flavor"].to_string().contains("m1.small"), "{v}");
+    assert_eq!(ssh_hostname(&ext, &key, &fip_ip), "vm1.novalocal");
+
+    // Deleted: nothing of it stays, and the floating IP is free again.
+    c.os(DEMO, &["server", "delete", "--wait", &id]);
+    nothing_left(&c, &host, &id, &ports1);
+    let fip = c.os_json(DEMO, &["floating", "ip", "show", &fip_ip]);
+    assert_eq!(fip["port_id"], Value::Null, "{fip}");
+    c.os(DEMO, &["server", "delete", "--wait", &bad_id]);
+    drop(ext);
+    drop(c);
+}

@@ -295,6 +295,63 @@ pub fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// A database of its own on the PostgreSQL server of `admin_url`, dropped on drop.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+impl PgDatabase {
+    /// A fresh database `bench_<tag>_<pid>` on the server of `admin_url`.
+    pub fn create(admin_url: &str, tag: &str) -> anyhow::Result<PgDatabase> {
+        let name = format!("bench_{tag}_{}", std::process::id());
+        psql(
+            admin_url,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
+        psql(admin_url, &format!("CREATE DATABASE {name}"))?;
+        // The same server URL naming the new database.
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (admin_url, String::new()),
+        };
+        let after_scheme = base.find("://").map_or(0, |i| i + 3);
+        let server = match base[after_scheme..].find('/') {
+            Some(i) => &base[..after_scheme + i],
+            None => base,
+        };
+        Ok(PgDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{server}/{name}{query}"),
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("  cannot drop the benchmark database: {e}");
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // Never leave a server behind when the benchmark fails half-way.

@@ -5,7 +5,6 @@ use std::{
     collections::HashSet,
     net::{IpAddr, SocketAddr},
     path::Path,
-    process::Command,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -13,13 +12,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use http::{Method, StatusCode};
 
 use super::{mark, network_config, Baseline, Neutron, Opts};
 use crate::{
     identity::get_load,
-    server::{free_port, fresh_dir, Launch, LogMode, Server},
+    server::{free_port, fresh_dir, Launch, LogMode, PgDatabase, Server},
     stats::{ms, Lat},
 };
 
@@ -196,61 +195,6 @@ fn log_count(dir: &Path, needle: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A database of its own on the PostgreSQL server of `admin_url`, dropped on drop.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
-        .output()
-        .context("cannot run psql")?;
-    if !out.status.success() {
-        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
-
-impl PgDatabase {
-    fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
-        let name = format!("bench_network_{}", std::process::id());
-        psql(
-            admin_url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )?;
-        psql(admin_url, &format!("CREATE DATABASE {name}"))?;
-        // The same server URL naming the new database.
-        let (base, query) = match admin_url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (admin_url, String::new()),
-        };
-        let after_scheme = base.find("://").map_or(0, |i| i + 3);
-        let server = match base[after_scheme..].find('/') {
-            Some(i) => &base[..after_scheme + i],
-            None => base,
-        };
-        Ok(PgDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{server}/{name}{query}"),
-            name,
-        })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Err(e) = psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        ) {
-            eprintln!("  cannot drop the benchmark database: {e}");
-        }
-    }
-}
-
 /// A `'static` path for [`get_load`] (a handful per run).
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
@@ -259,7 +203,7 @@ fn leak(s: String) -> &'static str {
 /// Figures 1 to 4 on SQLite (`pg` = None) or on a fresh database of `pg`.
 pub async fn run(bin: &Path, o: &Opts, pg: Option<&str>) -> anyhow::Result<Report> {
     let engine = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    let db = pg.map(PgDatabase::create).transpose()?;
+    let db = pg.map(|u| PgDatabase::create(u, "network")).transpose()?;
     let dir = fresh_dir(&format!("network-{}", engine.to_lowercase()))?;
     println!("-- API on {engine}, data dir {}", dir.display());
     let net_port = free_port()?;

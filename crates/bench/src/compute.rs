@@ -135,17 +135,31 @@ async fn create_server(
     flavor: &str,
     name: &str,
 ) -> anyhow::Result<String> {
+    // 2.37: `networks` may be "none"
     let body = serde_json::json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}});
-    let s = api
-        .compute
-        .expect(
-            conn,
-            Method::POST,
-            "/v2.1/servers",
-            Some(&body),
-            StatusCode::ACCEPTED,
-        )
-        .await?;
+    let (ct, mv) = (
+        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static("compute 2.37"),
+    );
+    let req = conn.request(
+        Method::POST,
+        &http::Uri::from_static("/v2.1/servers"),
+        &[
+            ("x-auth-token", &api.compute.token),
+            ("content-type", &ct),
+            ("openstack-api-version", &mv),
+        ],
+        bytes::Bytes::from(body.to_string()),
+    );
+    let r = conn.send(req).await?;
+    if r.status != StatusCode::ACCEPTED {
+        bail!(
+            "POST /v2.1/servers answered {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let s: serde_json::Value = r.json()?;
     Ok(s["server"]["id"]
         .as_str()
         .context("server without id")?

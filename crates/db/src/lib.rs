@@ -27,7 +27,7 @@ use sqlx::{
     AnyPool, Executor,
 };
 
-pub use list::{Cas, Page, Select, Update};
+pub use list::{execute, execute_each, fetch_in, Cas, Insert, Page, Select, Update, Value};
 pub use row::{get, Columns};
 pub use sqlx::{any::AnyRow, AnyPool as Pool, Row};
 

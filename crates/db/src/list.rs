@@ -1,5 +1,7 @@
 //! Queries built from parts, written once for both engines: filtered, ordered, limited
-//! lists (`Select`), and compare-and-set updates on a `revision` column (`Update`).
+//! lists (`Select`), rows written whole (`Insert`), compare-and-set updates on a
+//! `revision` column (`Update`), and the helpers every store repeats otherwise
+//! ([`fetch_in`] for `IN (...)` over many ids, [`execute_each`] for cascades).
 //!
 //! Values are bound, never pasted into the SQL; only the column and table names (which
 //! are `&'static str` in the callers) and fragments the caller writes are.
@@ -16,6 +18,7 @@ pub enum Value {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 impl From<&str> for Value {
@@ -48,9 +51,24 @@ impl From<i64> for Value {
         Value::Int(v)
     }
 }
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::OptInt(v)
+    }
+}
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Value::Int(crate::flag(v))
+    }
+}
+impl<K: types::Kind> From<&types::Id<K>> for Value {
+    fn from(v: &types::Id<K>) -> Self {
+        Value::Text(v.as_str().to_owned())
+    }
+}
+impl<K: types::Kind> From<&Option<types::Id<K>>> for Value {
+    fn from(v: &Option<types::Id<K>>) -> Self {
+        Value::OptText(v.as_ref().map(|id| id.as_str().to_owned()))
     }
 }
 
@@ -63,6 +81,7 @@ fn bind_all<'q>(
             Value::Text(s) => q.bind(s.as_str()),
             Value::OptText(s) => q.bind(s.as_deref()),
             Value::Int(i) => q.bind(*i),
+            Value::OptInt(i) => q.bind(*i),
         };
     }
     q
@@ -188,6 +207,123 @@ impl Select {
         }
         Ok(Page { items, truncated })
     }
+
+    /// Run the query for at most one row (a lookup by key) and decode it with `map`.
+    pub async fn fetch_optional<'e, T, E: From<sqlx::Error>>(
+        &self,
+        exec: impl sqlx::Executor<'e, Database = Any>,
+        map: impl Fn(&AnyRow) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        let sql = self.sql();
+        let row = bind_all(sqlx::query(&sql), &self.values)
+            .fetch_optional(exec)
+            .await?;
+        row.as_ref().map(map).transpose()
+    }
+}
+
+/// How many ids [`fetch_in`] binds in one statement.
+const IN_CHUNK: usize = 500;
+
+/// Rows of `sql` for many ids: `sql` has `{}` where the list of placeholders of a chunk
+/// of `ids` goes (after the `lead` values, which every chunk binds first as `$1..`). One
+/// statement runs per chunk of ids (none for no ids); every row is decoded with `map`.
+pub async fn fetch_in<T, E: From<sqlx::Error>>(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    lead: &[Value],
+    ids: &[&str],
+    mut map: impl FnMut(&AnyRow) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let list = (lead.len() + 1..=lead.len() + chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = sql.replace("{}", &list);
+        let mut q = bind_all(sqlx::query(&sql), lead);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.push(map(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Run each of `statements` with `id` as `$1`, in order (a delete and its cascade).
+pub async fn execute_each(
+    conn: &mut sqlx::AnyConnection,
+    statements: &[&str],
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    for sql in statements {
+        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A row written whole: `INSERT INTO <table> (<columns>) VALUES ($1, ...)`, the values
+/// in the order of the columns, with an optional `ON CONFLICT ...` clause.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    table: &'static str,
+    columns: &'static str,
+    values: Vec<Value>,
+    on_conflict: Option<&'static str>,
+}
+
+impl Insert {
+    pub fn new(table: &'static str, columns: &'static str, values: Vec<Value>) -> Insert {
+        Insert {
+            table,
+            columns,
+            values,
+            on_conflict: None,
+        }
+    }
+
+    /// What a conflict does: `"DO NOTHING"`, `"(a, b) DO UPDATE SET ..."`.
+    pub fn on_conflict(mut self, clause: &'static str) -> Insert {
+        self.on_conflict = Some(clause);
+        self
+    }
+
+    pub fn sql(&self) -> String {
+        let list = (1..=self.values.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ({list})",
+            self.table, self.columns
+        );
+        if let Some(c) = self.on_conflict {
+            sql.push_str(" ON CONFLICT ");
+            sql.push_str(c);
+        }
+        sql
+    }
+
+    /// Write the row; how many rows were written (0 when a conflict did nothing).
+    pub async fn execute<'e>(
+        &self,
+        exec: impl sqlx::Executor<'e, Database = Any>,
+    ) -> Result<u64, sqlx::Error> {
+        execute(exec, &self.sql(), &self.values).await
+    }
+}
+
+/// Run `sql` with `values` bound as `$1, $2, ...`; how many rows it changed.
+pub async fn execute<'e>(
+    exec: impl sqlx::Executor<'e, Database = Any>,
+    sql: &str,
+    values: &[Value],
+) -> Result<u64, sqlx::Error> {
+    let r = bind_all(sqlx::query(sql), values).execute(exec).await?;
+    Ok(r.rows_affected())
 }
 
 /// A compare-and-set update of one row: `UPDATE <table> SET ..., revision = revision + 1
@@ -282,6 +418,12 @@ mod tests {
             Update::new("t").set("a", 1).set("b", "x").sql(),
             "UPDATE t SET a = $1, b = $2, revision = revision + 1 WHERE id = $3 AND revision = $4"
         );
+        assert_eq!(
+            Insert::new("t", "id, n", vec!["a".into(), 1i64.into()])
+                .on_conflict("DO NOTHING")
+                .sql(),
+            "INSERT INTO t (id, n) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        );
     }
 
     #[tokio::test]
@@ -324,6 +466,42 @@ mod tests {
                     .await
                     .unwrap();
             assert_eq!((note.as_str(), rev), ("a", 2));
+            // Whole rows, lookups by key, lists over many ids, cascades.
+            let mut conn = db.pool.acquire().await.unwrap();
+            let row = Insert::new(
+                "t",
+                "id, n, note",
+                vec!["z".into(), 7i64.into(), Value::OptText(None)],
+            )
+            .on_conflict("DO NOTHING");
+            assert_eq!(row.execute(&mut *conn).await.unwrap(), 1);
+            assert_eq!(row.execute(&mut *conn).await.unwrap(), 0);
+            let by_id = |id: &str| Select::new("t", "id").eq("id", id);
+            let z = by_id("z").fetch_optional(&mut *conn, get).await.unwrap();
+            assert_eq!(z.as_deref(), Some("z"));
+            assert_eq!(
+                by_id("y").fetch_optional(&mut *conn, get).await.unwrap(),
+                None
+            );
+            let many: Vec<String> = (0..1200).map(|i| format!("r{i}")).collect();
+            let many: Vec<&str> = many.iter().map(String::as_str).collect();
+            let found = fetch_in(
+                &mut conn,
+                "SELECT id FROM t WHERE n = $1 AND id IN ({}) ORDER BY id",
+                &[1i64.into()],
+                &many,
+                get,
+            )
+            .await
+            .unwrap();
+            assert_eq!(found, vec!["r1".to_owned(), "r3".into()]);
+            execute_each(&mut conn, &["DELETE FROM t WHERE id = $1"; 2], "z")
+                .await
+                .unwrap();
+            assert_eq!(
+                by_id("z").fetch_optional(&mut *conn, get).await.unwrap(),
+                None
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use api_common::{Error, Result};
-use db::{flag, AnyRow, Cas, Db, Page, Row, Select, Update};
+use db::{flag, AnyRow, Cas, Db, Insert, Page, Row, Select, Update};
 use serde_json::Value;
 
 use crate::model::*;
@@ -95,6 +95,50 @@ impl Store {
             .transpose()
     }
 
+    /// The row of `table` with this id, decoded.
+    async fn by_id<T>(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        id: &str,
+        map: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Select::new(table, columns)
+            .eq("id", id)
+            .fetch_optional(&self.db.pool, map)
+            .await
+    }
+
+    /// Write a whole row.
+    async fn insert(&self, row: Insert) -> Result<()> {
+        row.execute(&self.db.pool).await?;
+        Ok(())
+    }
+
+    /// Insert a row of `table`, or (`create` false) write every column but the first,
+    /// `id`, over the row with that id. `values` are those of `columns`, in order.
+    async fn put(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        values: Vec<db::Value>,
+        create: bool,
+    ) -> Result<()> {
+        if create {
+            return self.insert(Insert::new(table, columns, values)).await;
+        }
+        let sets = columns
+            .split(", ")
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("UPDATE {table} SET {sets} WHERE id = $1");
+        db::execute(&self.db.pool, &sql, &values).await?;
+        Ok(())
+    }
+
     /// Every row of `sql` (with one `$1` parameter), decoded.
     async fn rows<T>(&self, sql: &str, id: &str, map: fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
         sqlx::query(sql)
@@ -119,9 +163,7 @@ impl Store {
     /// Run each statement with `id` as `$1`, in one transaction.
     async fn delete_cascade(&self, id: &str, statements: &[&str]) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
-        for sql in statements {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
+        db::execute_each(&mut tx, statements, id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -144,12 +186,7 @@ fn domain(r: &AnyRow) -> Result<Domain> {
 
 impl Store {
     pub async fn domain(&self, id: &str) -> Result<Option<Domain>> {
-        self.one(
-            &format!("SELECT {DOMAIN} FROM domain WHERE id = $1"),
-            id,
-            domain,
-        )
-        .await
+        self.by_id("domain", DOMAIN, id, domain).await
     }
     pub async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
         self.one(
@@ -172,15 +209,19 @@ impl Store {
         self.page(q, domain).await
     }
     pub async fn insert_domain(&self, d: &Domain) -> Result<()> {
-        sqlx::query("INSERT INTO domain (id, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&d.id)
-            .bind(&d.name)
-            .bind(&d.description)
-            .bind(flag(d.enabled))
-            .bind(extra_text(&d.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let values = vec![
+            (&d.id).into(),
+            (&d.name).into(),
+            (&d.description).into(),
+            d.enabled.into(),
+            extra_text(&d.extra).into(),
+        ];
+        self.insert(Insert::new(
+            "domain",
+            "id, name, description, enabled, extra",
+            values,
+        ))
+        .await
     }
     /// Write `d` over the row at `d.revision`; 409 when it changed meanwhile.
     pub async fn update_domain(&self, d: &Domain) -> Result<()> {
@@ -301,14 +342,7 @@ impl Store {
         Ok(ps)
     }
     pub async fn project(&self, id: &str) -> Result<Option<Project>> {
-        let Some(mut p) = self
-            .one(
-                &format!("SELECT {PROJECT} FROM project WHERE id = $1"),
-                id,
-                project,
-            )
-            .await?
-        else {
+        let Some(mut p) = self.by_id("project", PROJECT, id, project).await? else {
             return Ok(None);
         };
         p.tags = self
@@ -436,8 +470,7 @@ fn user_query(f: &UserFilter) -> Select {
 
 impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.one(&format!("SELECT {USER} FROM users WHERE id = $1"), id, user)
-            .await
+        self.by_id("users", USER, id, user).await
     }
     pub async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
         let q = user_query(&UserFilter {
@@ -455,21 +488,20 @@ impl Store {
         self.page(user_query(f), user).await
     }
     pub async fn insert_user(&self, u: &User) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, name, domain_id, enabled, default_project_id, description, email, password_hash, password_expires_at, extra, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(&u.id)
-            .bind(&u.name)
-            .bind(&u.domain_id)
-            .bind(flag(u.enabled))
-            .bind(&u.default_project_id)
-            .bind(&u.description)
-            .bind(&u.email)
-            .bind(&u.password_hash)
-            .bind(&u.password_expires_at)
-            .bind(extra_text(&u.extra))
-            .bind(chrono::Utc::now().to_rfc3339())
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let values = vec![
+            (&u.id).into(),
+            (&u.name).into(),
+            (&u.domain_id).into(),
+            u.enabled.into(),
+            (&u.default_project_id).into(),
+            (&u.description).into(),
+            (&u.email).into(),
+            (&u.password_hash).into(),
+            (&u.password_expires_at).into(),
+            extra_text(&u.extra).into(),
+            chrono::Utc::now().to_rfc3339().into(),
+        ];
+        self.insert(Insert::new("users", "id, name, domain_id, enabled, default_project_id, description, email, password_hash, password_expires_at, extra, created_at", values)).await
     }
     /// Write `u` over the row at `u.revision`; 409 when it changed meanwhile (so a
     /// concurrent password change is never undone by a stale copy).
@@ -503,7 +535,30 @@ impl Store {
 
 // ---- groups ----
 
-const GROUP: &str = "id, name, domain_id, description, extra";
+const GROUP: &str = NAMED;
+
+/// The columns of groups and roles (a role of no domain has `domain_id` "").
+const NAMED: &str = "id, name, domain_id, description, extra";
+
+fn named_values(
+    id: &str,
+    name: &str,
+    domain_id: &str,
+    description: &str,
+    e: &Extra,
+) -> Vec<db::Value> {
+    vec![
+        id.into(),
+        name.into(),
+        domain_id.into(),
+        description.into(),
+        extra_text(e).into(),
+    ]
+}
+
+fn group_values(g: &Group) -> Vec<db::Value> {
+    named_values(&g.id, &g.name, &g.domain_id, &g.description, &g.extra)
+}
 
 fn group(r: &AnyRow) -> Result<Group> {
     Ok(Group {
@@ -524,12 +579,7 @@ fn group_query(f: &GroupFilter) -> Select {
 
 impl Store {
     pub async fn group(&self, id: &str) -> Result<Option<Group>> {
-        self.one(
-            &format!("SELECT {GROUP} FROM groups WHERE id = $1"),
-            id,
-            group,
-        )
-        .await
+        self.by_id("groups", GROUP, id, group).await
     }
     /// Every group matching `f` (internal use: no list limit).
     pub async fn groups(&self, f: &GroupFilter) -> Result<Vec<Group>> {
@@ -539,25 +589,10 @@ impl Store {
         self.page(group_query(f), group).await
     }
     pub async fn insert_group(&self, g: &Group) -> Result<()> {
-        sqlx::query("INSERT INTO groups (id, name, domain_id, description, extra) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&g.id)
-            .bind(&g.name)
-            .bind(&g.domain_id)
-            .bind(&g.description)
-            .bind(extra_text(&g.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.put("groups", GROUP, group_values(g), true).await
     }
     pub async fn update_group(&self, g: &Group) -> Result<()> {
-        sqlx::query("UPDATE groups SET name = $2, description = $3, extra = $4 WHERE id = $1")
-            .bind(&g.id)
-            .bind(&g.name)
-            .bind(&g.description)
-            .bind(extra_text(&g.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.put("groups", GROUP, group_values(g), false).await
     }
     pub async fn delete_group(&self, id: &str) -> Result<()> {
         self.delete_cascade(
@@ -618,7 +653,12 @@ impl Store {
 
 // ---- roles ----
 
-const ROLE: &str = "id, name, domain_id, description, extra";
+const ROLE: &str = NAMED;
+
+fn role_values(r: &Role) -> Vec<db::Value> {
+    let domain = r.domain_id.as_deref().unwrap_or("");
+    named_values(&r.id, &r.name, domain, &r.description, &r.extra)
+}
 
 fn role(r: &AnyRow) -> Result<Role> {
     let d = s(r, "domain_id")?;
@@ -633,8 +673,7 @@ fn role(r: &AnyRow) -> Result<Role> {
 
 impl Store {
     pub async fn role(&self, id: &str) -> Result<Option<Role>> {
-        self.one(&format!("SELECT {ROLE} FROM role WHERE id = $1"), id, role)
-            .await
+        self.by_id("role", ROLE, id, role).await
     }
     /// Every role (internal use: no list limit).
     pub async fn roles(&self) -> Result<Vec<Role>> {
@@ -649,25 +688,10 @@ impl Store {
         self.page(q, role).await
     }
     pub async fn insert_role(&self, r: &Role) -> Result<()> {
-        sqlx::query("INSERT INTO role (id, name, domain_id, description, extra) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&r.id)
-            .bind(&r.name)
-            .bind(r.domain_id.as_deref().unwrap_or(""))
-            .bind(&r.description)
-            .bind(extra_text(&r.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.put("role", ROLE, role_values(r), true).await
     }
     pub async fn update_role(&self, r: &Role) -> Result<()> {
-        sqlx::query("UPDATE role SET name = $2, description = $3, extra = $4 WHERE id = $1")
-            .bind(&r.id)
-            .bind(&r.name)
-            .bind(&r.description)
-            .bind(extra_text(&r.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.put("role", ROLE, role_values(r), false).await
     }
     pub async fn delete_role(&self, id: &str) -> Result<()> {
         self.delete_cascade(
@@ -852,46 +876,27 @@ fn endpoint(r: &AnyRow) -> Result<Endpoint> {
 
 impl Store {
     pub async fn region(&self, id: &str) -> Result<Option<Region>> {
-        self.one(
-            &format!("SELECT {REGION} FROM region WHERE id = $1"),
-            id,
-            region,
-        )
-        .await
+        self.by_id("region", REGION, id, region).await
     }
     pub async fn regions(&self) -> Result<Vec<Region>> {
         self.all(Select::new("region", REGION).order_by("id"), region)
             .await
     }
     pub async fn put_region(&self, r: &Region, create: bool) -> Result<()> {
-        let sql = if create {
-            "INSERT INTO region (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)"
-        } else {
-            "UPDATE region SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1"
-        };
-        sqlx::query(sql)
-            .bind(&r.id)
-            .bind(&r.description)
-            .bind(&r.parent_region_id)
-            .bind(extra_text(&r.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let values = vec![
+            (&r.id).into(),
+            (&r.description).into(),
+            (&r.parent_region_id).into(),
+            extra_text(&r.extra).into(),
+        ];
+        self.put("region", REGION, values, create).await
     }
     pub async fn delete_region(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM region WHERE id = $1")
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.delete_cascade(id, &["DELETE FROM region WHERE id = $1"])
+            .await
     }
     pub async fn service(&self, id: &str) -> Result<Option<Service>> {
-        self.one(
-            &format!("SELECT {SERVICE} FROM service WHERE id = $1"),
-            id,
-            service,
-        )
-        .await
+        self.by_id("service", SERVICE, id, service).await
     }
     pub async fn services(&self) -> Result<Vec<Service>> {
         self.all(
@@ -901,42 +906,28 @@ impl Store {
         .await
     }
     pub async fn put_service(&self, v: &Service, create: bool) -> Result<()> {
-        let sql = if create {
-            "INSERT INTO service (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)"
-        } else {
-            "UPDATE service SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1"
-        };
-        sqlx::query(sql)
-            .bind(&v.id)
-            .bind(&v.kind)
-            .bind(&v.name)
-            .bind(&v.description)
-            .bind(flag(v.enabled))
-            .bind(extra_text(&v.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let values = vec![
+            (&v.id).into(),
+            (&v.kind).into(),
+            (&v.name).into(),
+            (&v.description).into(),
+            v.enabled.into(),
+            extra_text(&v.extra).into(),
+        ];
+        self.put("service", SERVICE, values, create).await
     }
     pub async fn delete_service(&self, id: &str) -> Result<()> {
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query("DELETE FROM endpoint WHERE service_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM service WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
-        self.one(
-            &format!("SELECT {ENDPOINT} FROM endpoint WHERE id = $1"),
+        self.delete_cascade(
             id,
-            endpoint,
+            &[
+                "DELETE FROM endpoint WHERE service_id = $1",
+                "DELETE FROM service WHERE id = $1",
+            ],
         )
         .await
+    }
+    pub async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
+        self.by_id("endpoint", ENDPOINT, id, endpoint).await
     }
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>> {
         self.all(
@@ -946,29 +937,20 @@ impl Store {
         .await
     }
     pub async fn put_endpoint(&self, e: &Endpoint, create: bool) -> Result<()> {
-        let sql = if create {
-            "INSERT INTO endpoint (id, service_id, interface, region_id, url, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        } else {
-            "UPDATE endpoint SET service_id = $2, interface = $3, region_id = $4, url = $5, enabled = $6, extra = $7 WHERE id = $1"
-        };
-        sqlx::query(sql)
-            .bind(&e.id)
-            .bind(&e.service_id)
-            .bind(&e.interface)
-            .bind(&e.region_id)
-            .bind(&e.url)
-            .bind(flag(e.enabled))
-            .bind(extra_text(&e.extra))
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        let values = vec![
+            (&e.id).into(),
+            (&e.service_id).into(),
+            (&e.interface).into(),
+            (&e.region_id).into(),
+            (&e.url).into(),
+            e.enabled.into(),
+            extra_text(&e.extra).into(),
+        ];
+        self.put("endpoint", ENDPOINT, values, create).await
     }
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM endpoint WHERE id = $1")
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.delete_cascade(id, &["DELETE FROM endpoint WHERE id = $1"])
+            .await
     }
 }
 
@@ -997,12 +979,8 @@ fn app_cred(r: &AnyRow) -> Result<AppCred> {
 
 impl Store {
     pub async fn app_cred(&self, id: &str) -> Result<Option<AppCred>> {
-        self.one(
-            &format!("SELECT {APP_CRED} FROM application_credential WHERE id = $1"),
-            id,
-            app_cred,
-        )
-        .await
+        self.by_id("application_credential", APP_CRED, id, app_cred)
+            .await
     }
     pub async fn app_creds(&self, user_id: &str) -> Result<Vec<AppCred>> {
         self.rows(
@@ -1031,11 +1009,8 @@ impl Store {
         Ok(())
     }
     pub async fn delete_app_cred(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM application_credential WHERE id = $1")
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
+        self.delete_cascade(id, &["DELETE FROM application_credential WHERE id = $1"])
+            .await
     }
 }
 

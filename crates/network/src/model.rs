@@ -400,3 +400,28 @@ pub struct Agent {
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+/// A resource with tags (Neutron's `standard-attr-tag`).
+pub trait HasTags {
+    fn id(&self) -> &str;
+    fn tags(&self) -> &[String];
+    fn tags_mut(&mut self) -> &mut Vec<String>;
+}
+
+macro_rules! has_tags {
+    ($($t:ty),* $(,)?) => {$(
+        impl HasTags for $t {
+            fn id(&self) -> &str {
+                self.id.as_str()
+            }
+            fn tags(&self) -> &[String] {
+                &self.tags
+            }
+            fn tags_mut(&mut self) -> &mut Vec<String> {
+                &mut self.tags
+            }
+        }
+    )*};
+}
+
+has_tags! { Network, Subnet, Port, SecurityGroup, Router, FloatingIp, QosPolicy, SubnetPool }

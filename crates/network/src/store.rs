@@ -1,13 +1,18 @@
 //! Every SQL statement of the Networking service, written once for SQLite and
 //! PostgreSQL (see the db crate). Functions take a connection, so the app layer groups
 //! them in one transaction ([`db::Db::begin_write`]) where a change spans tables.
+//!
+//! Each resource's row type is a [`Record`]: its table, its columns, how a row decodes
+//! and encodes, and what other tables fill in (tags, rules, addresses). Reading one by
+//! id, listing, inserting and deleting are then written once ([`get`], [`list`],
+//! [`insert`], [`delete_tagged`]); the public functions below name the resource.
 
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
 };
 
-use db::Columns;
+use db::{Columns, Value};
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyConnection};
 use types::{
@@ -26,39 +31,146 @@ fn json_col<T: DeserializeOwned>(c: &Columns, column: &str) -> Result<T> {
     })
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("plain values serialize")
+fn to_json<T: Serialize>(v: &T) -> Value {
+    Value::Text(serde_json::to_string(v).expect("plain values serialize"))
 }
 
-fn placeholders(n: usize, from: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+// ------------------------------------------------------------------ records
+
+/// The row type of one table.
+trait Record: Sized {
+    const TABLE: &'static str;
+    /// Every column, in the order of [`Record::values`].
+    const COLUMNS: &'static str;
+    fn from_row(r: &AnyRow) -> Result<Self>;
+    /// The values of [`Record::COLUMNS`], for an insert.
+    fn values(&self) -> Vec<Value>;
+    /// Fill in what other tables hold (tags, rules, addresses).
+    async fn hydrate(_conn: &mut Conn, _items: &mut [Self]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A record with tags (kept in the `tags` table by resource id).
+trait Tagged: Record + HasTags {}
+
+impl<T: Record + HasTags> Tagged for T {}
+
+/// `SELECT <columns> FROM <table>`, for conditions to be added.
+fn select<T: Record>() -> db::Select {
+    db::Select::new(T::TABLE, T::COLUMNS)
+}
+
+/// The record with this id, filled in.
+async fn get<T: Record>(conn: &mut Conn, id: &str) -> Result<Option<T>> {
+    let Some(item) = select::<T>()
+        .eq("id", id)
+        .fetch_optional(&mut *conn, T::from_row)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut items = [item];
+    T::hydrate(conn, &mut items).await?;
+    let [item] = items;
+    Ok(Some(item))
+}
+
+/// The records `q` (from [`select`]) finds, oldest first, filled in.
+async fn list<T: Record>(conn: &mut Conn, q: db::Select) -> Result<Vec<T>> {
+    let mut items = q
+        .order_by("created_at, id")
+        .fetch(&mut *conn, T::from_row)
+        .await?
+        .items;
+    T::hydrate(conn, &mut items).await?;
+    Ok(items)
+}
+
+fn insert_row<T: Record>(item: &T) -> db::Insert {
+    db::Insert::new(T::TABLE, T::COLUMNS, item.values())
+}
+
+async fn insert<T: Record>(conn: &mut Conn, item: &T) -> Result<()> {
+    insert_row(item).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Insert; false when the row conflicts with one there (nothing is written).
+async fn insert_new<T: Record>(conn: &mut Conn, item: &T) -> Result<bool> {
+    let n = insert_row(item)
+        .on_conflict("DO NOTHING")
+        .execute(&mut *conn)
+        .await?;
+    Ok(n == 1)
+}
+
+async fn insert_tagged<T: Tagged>(conn: &mut Conn, item: &T) -> Result<()> {
+    insert(conn, item).await?;
+    set_tags(conn, item.id(), item.tags()).await
+}
+
+/// Write over the row at `revision`; false: someone changed it meanwhile.
+async fn update(conn: &mut Conn, u: db::Update, id: &str, revision: i64) -> Result<bool> {
+    Ok(u.apply(&mut *conn, id, revision).await? == db::Cas::Done)
+}
+
+/// Run `first` (each with the id as `$1`), then delete the record's tags and its row.
+async fn delete_tagged<T: Tagged>(conn: &mut Conn, id: &str, first: &[&str]) -> Result<()> {
+    let row = format!("DELETE FROM {} WHERE id = $1", T::TABLE);
+    let mut statements = first.to_vec();
+    statements.extend(["DELETE FROM tags WHERE resource_id = $1", row.as_str()]);
+    db::execute_each(conn, &statements, id).await?;
+    Ok(())
+}
+
+/// Delete the row with this id (a record nothing else refers to).
+async fn delete_row<T: Record>(conn: &mut Conn, id: &str) -> Result<()> {
+    let sql = format!("DELETE FROM {} WHERE id = $1", T::TABLE);
+    db::execute_each(conn, &[sql.as_str()], id).await?;
+    Ok(())
+}
+
+/// Rows of `sql` over many ids ([`db::fetch_in`]), grouped by the key `map` returns.
+async fn grouped<T>(
+    conn: &mut Conn,
+    sql: &str,
+    lead: &[Value],
+    ids: &[&str],
+    map: impl FnMut(&AnyRow) -> Result<(String, T)>,
+) -> Result<HashMap<String, Vec<T>>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for (k, v) in db::fetch_in(conn, sql, lead, ids, map).await? {
+        out.entry(k).or_default().push(v);
+    }
+    Ok(out)
+}
+
+/// Fill each item's tags.
+async fn fill_tags<T: Tagged>(conn: &mut Conn, items: &mut [T]) -> Result<()> {
+    let ids: Vec<&str> = items.iter().map(HasTags::id).collect();
+    let mut tags = tags_of(conn, &ids).await?;
+    for x in items {
+        *x.tags_mut() = tags.remove(x.id()).unwrap_or_default();
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------ tags
 
 /// The tags of each of `ids`.
 async fn tags_of(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Vec<String>>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT resource_id, tag FROM tags WHERE resource_id IN ({}) ORDER BY tag",
-            placeholders(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let c = Columns::new("tags", &r);
-            out.entry(c.get("resource_id")?)
-                .or_default()
-                .push(c.get("tag")?);
-        }
-    }
-    Ok(out)
+    grouped(
+        conn,
+        "SELECT resource_id, tag FROM tags WHERE resource_id IN ({}) ORDER BY tag",
+        &[],
+        ids,
+        |r| {
+            let c = Columns::new("tags", r);
+            Ok((c.get("resource_id")?, c.get("tag")?))
+        },
+    )
+    .await
 }
 
 pub async fn set_tags(conn: &mut Conn, id: &str, tags: &[String]) -> Result<()> {
@@ -109,139 +221,110 @@ pub async fn touch(conn: &mut Conn, table: &'static str, id: &str) -> Result<()>
 
 // ------------------------------------------------------------------ networks
 
-const NETWORK_COLUMNS: &str = "id, project_id, name, description, admin_state_up, shared, external, mtu, port_security_enabled, network_type, physical_network, segmentation_id, availability_zone_hints, dns_domain, revision, created_at, updated_at, qos_policy_id";
+impl Record for Network {
+    const TABLE: &'static str = "networks";
+    const COLUMNS: &'static str = "id, project_id, name, description, admin_state_up, shared, external, mtu, port_security_enabled, network_type, physical_network, segmentation_id, availability_zone_hints, dns_domain, revision, created_at, updated_at, qos_policy_id";
 
-fn network_row(r: &AnyRow) -> Result<Network> {
-    let c = Columns::new("networks", r);
-    Ok(Network {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        admin_state_up: c.flag("admin_state_up")?,
-        shared: c.flag("shared")?,
-        external: c.flag("external")?,
-        mtu: c.int("mtu")?,
-        port_security_enabled: c.flag("port_security_enabled")?,
-        segment: Segment {
-            network_type: c.get("network_type")?,
-            physical_network: c.get("physical_network")?,
-            segmentation_id: c
-                .get::<Option<i64>>("segmentation_id")?
-                .map(|v| {
-                    u32::try_from(v)
-                        .map_err(|_| Error::internal("networks.segmentation_id out of range"))
-                })
-                .transpose()?,
-        },
-        availability_zone_hints: json_col(&c, "availability_zone_hints")?,
-        dns_domain: c.get("dns_domain")?,
-        qos_policy_id: c.get("qos_policy_id")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        subnets: Vec::new(),
-        tags: Vec::new(),
-    })
-}
+    fn from_row(r: &AnyRow) -> Result<Network> {
+        let c = Columns::new("networks", r);
+        Ok(Network {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            admin_state_up: c.flag("admin_state_up")?,
+            shared: c.flag("shared")?,
+            external: c.flag("external")?,
+            mtu: c.int("mtu")?,
+            port_security_enabled: c.flag("port_security_enabled")?,
+            segment: Segment {
+                network_type: c.get("network_type")?,
+                physical_network: c.get("physical_network")?,
+                segmentation_id: c
+                    .get::<Option<i64>>("segmentation_id")?
+                    .map(|v| {
+                        u32::try_from(v)
+                            .map_err(|_| Error::internal("networks.segmentation_id out of range"))
+                    })
+                    .transpose()?,
+            },
+            availability_zone_hints: json_col(&c, "availability_zone_hints")?,
+            dns_domain: c.get("dns_domain")?,
+            qos_policy_id: c.get("qos_policy_id")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            subnets: Vec::new(),
+            tags: Vec::new(),
+        })
+    }
 
-/// Fill each network's subnets and tags.
-async fn hydrate_networks(conn: &mut Conn, nets: &mut [Network]) -> Result<()> {
-    let ids: Vec<&str> = nets.iter().map(|n| n.id.as_str()).collect();
-    let mut subnets: HashMap<String, Vec<SubnetId>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
+    fn values(&self) -> Vec<Value> {
+        let n = self;
+        vec![
+            (&n.id).into(),
+            (&n.project_id).into(),
+            (&n.name).into(),
+            (&n.description).into(),
+            n.admin_state_up.into(),
+            n.shared.into(),
+            n.external.into(),
+            i64::from(n.mtu).into(),
+            n.port_security_enabled.into(),
+            (&n.segment.network_type).into(),
+            (&n.segment.physical_network).into(),
+            n.segment.segmentation_id.map(i64::from).into(),
+            to_json(&n.availability_zone_hints),
+            (&n.dns_domain).into(),
+            n.revision.into(),
+            (&n.created_at).into(),
+            (&n.updated_at).into(),
+            (&n.qos_policy_id).into(),
+        ]
+    }
+
+    /// Fill each network's subnets and tags.
+    async fn hydrate(conn: &mut Conn, nets: &mut [Network]) -> Result<()> {
+        let ids: Vec<&str> = nets.iter().map(|n| n.id.as_str()).collect();
+        let mut subnets = grouped(
+            conn,
             "SELECT id, network_id FROM subnets WHERE network_id IN ({}) ORDER BY created_at, id",
-            placeholders(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
+            &[],
+            &ids,
+            |r| {
+                let c = Columns::new("subnets", r);
+                Ok((c.get("network_id")?, c.get::<SubnetId>("id")?))
+            },
+        )
+        .await?;
+        for n in nets.iter_mut() {
+            n.subnets = subnets.remove(n.id.as_str()).unwrap_or_default();
         }
-        for r in q.fetch_all(&mut *conn).await? {
-            let c = Columns::new("subnets", &r);
-            subnets
-                .entry(c.get("network_id")?)
-                .or_default()
-                .push(c.get("id")?);
-        }
+        fill_tags(conn, nets).await
     }
-    let mut tags = tags_of(conn, &ids).await?;
-    for n in nets {
-        n.subnets = subnets.remove(n.id.as_str()).unwrap_or_default();
-        n.tags = tags.remove(n.id.as_str()).unwrap_or_default();
-    }
-    Ok(())
 }
 
 pub async fn insert_network(conn: &mut Conn, n: &Network) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES ({})",
-        placeholders(18, 1)
-    ))
-    .bind(&n.id)
-    .bind(&n.project_id)
-    .bind(&n.name)
-    .bind(&n.description)
-    .bind(db::flag(n.admin_state_up))
-    .bind(db::flag(n.shared))
-    .bind(db::flag(n.external))
-    .bind(i64::from(n.mtu))
-    .bind(db::flag(n.port_security_enabled))
-    .bind(&n.segment.network_type)
-    .bind(&n.segment.physical_network)
-    .bind(n.segment.segmentation_id.map(i64::from))
-    .bind(to_json(&n.availability_zone_hints))
-    .bind(&n.dns_domain)
-    .bind(n.revision)
-    .bind(&n.created_at)
-    .bind(&n.updated_at)
-    .bind(&n.qos_policy_id)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, n.id.as_str(), &n.tags).await
+    insert_tagged(conn, n).await
 }
 
 pub async fn get_network(conn: &mut Conn, id: &NetworkId) -> Result<Option<Network>> {
-    let row = sqlx::query(&format!(
-        "SELECT {NETWORK_COLUMNS} FROM networks WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut nets = [network_row(&row)?];
-    hydrate_networks(conn, &mut nets).await?;
-    let [n] = nets;
-    Ok(Some(n))
+    get(conn, id.as_str()).await
 }
 
 /// Networks `project` may see (its own, shared and external ones); all for `None`.
 pub async fn list_networks(conn: &mut Conn, project: Option<&str>) -> Result<Vec<Network>> {
-    let rows = match project {
-        None => {
-            sqlx::query(&format!(
-                "SELECT {NETWORK_COLUMNS} FROM networks ORDER BY created_at, id"
-            ))
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        Some(p) => {
-            sqlx::query(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE project_id = $1 OR shared = 1 OR external = 1 OR id IN (SELECT object_id FROM rbac_policies WHERE object_type = 'network' AND (target_project = $1 OR target_project = '*')) ORDER BY created_at, id"))
-                .bind(p)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-    };
-    let mut nets = rows.iter().map(network_row).collect::<Result<Vec<_>>>()?;
-    hydrate_networks(conn, &mut nets).await?;
-    Ok(nets)
+    let mut q = select::<Network>();
+    if let Some(p) = project {
+        q = q.cond("(project_id = ? OR shared = 1 OR external = 1 OR id IN (SELECT object_id FROM rbac_policies WHERE object_type = 'network' AND (target_project = ? OR target_project = '*')))", [p.into(), p.into()]);
+    }
+    list(conn, q).await
 }
 
 /// Write `n` over the row at `revision` (the caller read it there); false: someone
 /// changed it meanwhile.
 pub async fn update_network(conn: &mut Conn, n: &Network, revision: i64) -> Result<bool> {
-    let r = db::Update::new("networks")
+    let u = db::Update::new("networks")
         .set("name", n.name.clone())
         .set("description", n.description.clone())
         .set("admin_state_up", n.admin_state_up)
@@ -250,25 +333,14 @@ pub async fn update_network(conn: &mut Conn, n: &Network, revision: i64) -> Resu
         .set("mtu", i64::from(n.mtu))
         .set("port_security_enabled", n.port_security_enabled)
         .set("dns_domain", n.dns_domain.clone())
-        .set(
-            "qos_policy_id",
-            n.qos_policy_id.as_ref().map(|q| q.to_string()),
-        )
-        .set("updated_at", n.updated_at.clone())
-        .apply(&mut *conn, n.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("qos_policy_id", &n.qos_policy_id)
+        .set("updated_at", n.updated_at.clone());
+    update(conn, u, n.id.as_str(), revision).await
 }
 
 pub async fn delete_network(conn: &mut Conn, id: &NetworkId) -> Result<()> {
-    for sql in [
-        "DELETE FROM segment_allocations WHERE network_id = $1",
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM networks WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    let first = ["DELETE FROM segment_allocations WHERE network_id = $1"];
+    delete_tagged::<Network>(conn, id.as_str(), &first).await
 }
 
 /// Segmentation ids of `network_type` on `physnet` in use.
@@ -317,109 +389,79 @@ pub async fn flat_in_use(conn: &mut Conn, physnet: &str) -> Result<bool> {
 
 // ------------------------------------------------------------------ subnets
 
-const SUBNET_COLUMNS: &str = "id, project_id, network_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, subnetpool_id, revision, created_at, updated_at";
+impl Record for Subnet {
+    const TABLE: &'static str = "subnets";
+    const COLUMNS: &'static str = "id, project_id, network_id, name, description, ip_version, cidr, gateway_ip, allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, subnetpool_id, revision, created_at, updated_at";
 
-fn subnet_row(r: &AnyRow) -> Result<Subnet> {
-    let c = Columns::new("subnets", r);
-    Ok(Subnet {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        network_id: c.get("network_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        cidr: c.parse("cidr")?,
-        gateway_ip: c.parse_opt("gateway_ip")?,
-        allocation_pools: json_col(&c, "allocation_pools")?,
-        dns_nameservers: json_col(&c, "dns_nameservers")?,
-        host_routes: json_col(&c, "host_routes")?,
-        enable_dhcp: c.flag("enable_dhcp")?,
-        ipv6_ra_mode: c.get("ipv6_ra_mode")?,
-        ipv6_address_mode: c.get("ipv6_address_mode")?,
-        subnetpool_id: c.get("subnetpool_id")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
-}
-
-async fn hydrate_subnets(conn: &mut Conn, subnets: &mut [Subnet]) -> Result<()> {
-    let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
-    let mut tags = tags_of(conn, &ids).await?;
-    for s in subnets {
-        s.tags = tags.remove(s.id.as_str()).unwrap_or_default();
+    fn from_row(r: &AnyRow) -> Result<Subnet> {
+        let c = Columns::new("subnets", r);
+        Ok(Subnet {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            network_id: c.get("network_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            cidr: c.parse("cidr")?,
+            gateway_ip: c.parse_opt("gateway_ip")?,
+            allocation_pools: json_col(&c, "allocation_pools")?,
+            dns_nameservers: json_col(&c, "dns_nameservers")?,
+            host_routes: json_col(&c, "host_routes")?,
+            enable_dhcp: c.flag("enable_dhcp")?,
+            ipv6_ra_mode: c.get("ipv6_ra_mode")?,
+            ipv6_address_mode: c.get("ipv6_address_mode")?,
+            subnetpool_id: c.get("subnetpool_id")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
     }
-    Ok(())
+
+    fn values(&self) -> Vec<Value> {
+        let s = self;
+        vec![
+            (&s.id).into(),
+            (&s.project_id).into(),
+            (&s.network_id).into(),
+            (&s.name).into(),
+            (&s.description).into(),
+            i64::from(s.ip_version()).into(),
+            s.cidr.to_string().into(),
+            s.gateway_ip.map(|g| g.to_string()).into(),
+            to_json(&s.allocation_pools),
+            to_json(&s.dns_nameservers),
+            to_json(&s.host_routes),
+            s.enable_dhcp.into(),
+            (&s.ipv6_ra_mode).into(),
+            (&s.ipv6_address_mode).into(),
+            (&s.subnetpool_id).into(),
+            s.revision.into(),
+            (&s.created_at).into(),
+            (&s.updated_at).into(),
+        ]
+    }
+
+    async fn hydrate(conn: &mut Conn, subnets: &mut [Subnet]) -> Result<()> {
+        fill_tags(conn, subnets).await
+    }
 }
 
 pub async fn insert_subnet(conn: &mut Conn, s: &Subnet) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO subnets ({SUBNET_COLUMNS}) VALUES ({})",
-        placeholders(18, 1)
-    ))
-    .bind(&s.id)
-    .bind(&s.project_id)
-    .bind(&s.network_id)
-    .bind(&s.name)
-    .bind(&s.description)
-    .bind(i64::from(s.ip_version()))
-    .bind(s.cidr.to_string())
-    .bind(s.gateway_ip.map(|g| g.to_string()))
-    .bind(to_json(&s.allocation_pools))
-    .bind(to_json(&s.dns_nameservers))
-    .bind(to_json(&s.host_routes))
-    .bind(db::flag(s.enable_dhcp))
-    .bind(&s.ipv6_ra_mode)
-    .bind(&s.ipv6_address_mode)
-    .bind(&s.subnetpool_id)
-    .bind(s.revision)
-    .bind(&s.created_at)
-    .bind(&s.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, s.id.as_str(), &s.tags).await
+    insert_tagged(conn, s).await
 }
 
 pub async fn get_subnet(conn: &mut Conn, id: &SubnetId) -> Result<Option<Subnet>> {
-    let row = sqlx::query(&format!(
-        "SELECT {SUBNET_COLUMNS} FROM subnets WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut s = [subnet_row(&row)?];
-    hydrate_subnets(conn, &mut s).await?;
-    let [s] = s;
-    Ok(Some(s))
+    get(conn, id.as_str()).await
 }
 
 /// The subnets of one network, or of every network when `None`.
 pub async fn list_subnets(conn: &mut Conn, network: Option<&NetworkId>) -> Result<Vec<Subnet>> {
-    let rows = match network {
-        Some(n) => {
-            sqlx::query(&format!(
-            "SELECT {SUBNET_COLUMNS} FROM subnets WHERE network_id = $1 ORDER BY created_at, id"
-        ))
-            .bind(n)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            sqlx::query(&format!(
-                "SELECT {SUBNET_COLUMNS} FROM subnets ORDER BY created_at, id"
-            ))
-            .fetch_all(&mut *conn)
-            .await?
-        }
-    };
-    let mut subnets = rows.iter().map(subnet_row).collect::<Result<Vec<_>>>()?;
-    hydrate_subnets(conn, &mut subnets).await?;
-    Ok(subnets)
+    let q = select::<Subnet>().eq_opt("network_id", network.map(|n| n.to_string()));
+    list(conn, q).await
 }
 
 pub async fn update_subnet(conn: &mut Conn, s: &Subnet, revision: i64) -> Result<bool> {
-    let r = db::Update::new("subnets")
+    let u = db::Update::new("subnets")
         .set("name", s.name.clone())
         .set("description", s.description.clone())
         .set("gateway_ip", s.gateway_ip.map(|g| g.to_string()))
@@ -427,22 +469,14 @@ pub async fn update_subnet(conn: &mut Conn, s: &Subnet, revision: i64) -> Result
         .set("dns_nameservers", to_json(&s.dns_nameservers))
         .set("host_routes", to_json(&s.host_routes))
         .set("enable_dhcp", s.enable_dhcp)
-        .set("updated_at", s.updated_at.clone())
-        .apply(&mut *conn, s.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("updated_at", s.updated_at.clone());
+    update(conn, u, s.id.as_str(), revision).await
 }
 
 /// Delete a subnet and every address of it.
 pub async fn delete_subnet(conn: &mut Conn, id: &SubnetId) -> Result<()> {
-    for sql in [
-        "DELETE FROM ip_allocations WHERE subnet_id = $1",
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM subnets WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    let first = ["DELETE FROM ip_allocations WHERE subnet_id = $1"];
+    delete_tagged::<Subnet>(conn, id.as_str(), &first).await
 }
 
 // ------------------------------------------------------------------ addresses
@@ -514,121 +548,130 @@ pub async fn subnet_users(
 }
 
 // ------------------------------------------------------------------ ports
+// ------------------------------------------------------------------ ports
+
+impl Record for Port {
+    const TABLE: &'static str = "ports";
+    const COLUMNS: &'static str = PORT_COLUMNS;
+
+    fn from_row(r: &AnyRow) -> Result<Port> {
+        let c = Columns::new("ports", r);
+        Ok(Port {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            network_id: c.get("network_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            admin_state_up: c.flag("admin_state_up")?,
+            mac_address: c.get("mac_address")?,
+            fixed_ips: Vec::new(),
+            device_id: c.get("device_id")?,
+            device_owner: c.get("device_owner")?,
+            host_id: c.get("host_id")?,
+            vnic_type: c.get("vnic_type")?,
+            profile: json_col(&c, "profile")?,
+            status: c.get("status")?,
+            port_security_enabled: c.flag("port_security_enabled")?,
+            security_groups: Vec::new(),
+            allowed_address_pairs: json_col(&c, "allowed_address_pairs")?,
+            extra_dhcp_opts: json_col(&c, "extra_dhcp_opts")?,
+            dns_name: c.get("dns_name")?,
+            qos_policy_id: c.get("qos_policy_id")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let p = self;
+        vec![
+            (&p.id).into(),
+            (&p.project_id).into(),
+            (&p.network_id).into(),
+            (&p.name).into(),
+            (&p.description).into(),
+            p.admin_state_up.into(),
+            (&p.mac_address).into(),
+            (&p.device_id).into(),
+            (&p.device_owner).into(),
+            (&p.host_id).into(),
+            (&p.vnic_type).into(),
+            to_json(&p.profile),
+            (&p.status).into(),
+            p.port_security_enabled.into(),
+            to_json(&p.allowed_address_pairs),
+            to_json(&p.extra_dhcp_opts),
+            (&p.dns_name).into(),
+            p.revision.into(),
+            (&p.created_at).into(),
+            (&p.updated_at).into(),
+            (&p.qos_policy_id).into(),
+        ]
+    }
+
+    async fn hydrate(conn: &mut Conn, ports: &mut [Port]) -> Result<()> {
+        let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
+        let mut ips = grouped(
+            conn,
+            "SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({})",
+            &[],
+            &ids,
+            fixed_ip,
+        )
+        .await?;
+        let mut sgs = grouped(
+            conn,
+            "SELECT port_id, security_group_id FROM port_security_groups WHERE port_id IN ({}) ORDER BY security_group_id",
+            &[],
+            &ids,
+            |r| {
+                let c = Columns::new("port_security_groups", r);
+                Ok((c.get("port_id")?, c.get::<SecurityGroupId>("security_group_id")?))
+            },
+        )
+        .await?;
+        for p in ports.iter_mut() {
+            let mut fixed = ips.remove(p.id.as_str()).unwrap_or_default();
+            fixed.sort_by(|a, b| {
+                (a.ip_address.is_ipv6(), a.ip_address).cmp(&(b.ip_address.is_ipv6(), b.ip_address))
+            });
+            p.fixed_ips = fixed;
+            p.security_groups = sgs.remove(p.id.as_str()).unwrap_or_default();
+        }
+        fill_tags(conn, ports).await
+    }
+}
 
 const PORT_COLUMNS: &str = "id, project_id, network_id, name, description, admin_state_up, mac_address, device_id, device_owner, host_id, vnic_type, profile, status, port_security_enabled, allowed_address_pairs, extra_dhcp_opts, dns_name, revision, created_at, updated_at, qos_policy_id";
 
-fn port_row(r: &AnyRow) -> Result<Port> {
-    let c = Columns::new("ports", r);
-    Ok(Port {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        network_id: c.get("network_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        admin_state_up: c.flag("admin_state_up")?,
-        mac_address: c.get("mac_address")?,
-        fixed_ips: Vec::new(),
-        device_id: c.get("device_id")?,
-        device_owner: c.get("device_owner")?,
-        host_id: c.get("host_id")?,
-        vnic_type: c.get("vnic_type")?,
-        profile: json_col(&c, "profile")?,
-        status: c.get("status")?,
-        port_security_enabled: c.flag("port_security_enabled")?,
-        security_groups: Vec::new(),
-        allowed_address_pairs: json_col(&c, "allowed_address_pairs")?,
-        extra_dhcp_opts: json_col(&c, "extra_dhcp_opts")?,
-        dns_name: c.get("dns_name")?,
-        qos_policy_id: c.get("qos_policy_id")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
+/// A row of `ip_allocations` (or of a join with it, as `table`): its port (or device)
+/// and the address.
+fn fixed_ip_of(table: &str, key: &str, r: &AnyRow) -> Result<(String, FixedIp)> {
+    let c = Columns::new(table, r);
+    Ok((
+        c.get(key)?,
+        FixedIp {
+            subnet_id: c.get("subnet_id")?,
+            ip_address: c.parse("ip_address")?,
+        },
+    ))
 }
 
-async fn hydrate_ports(conn: &mut Conn, ports: &mut [Port]) -> Result<()> {
-    let ids: Vec<&str> = ports.iter().map(|p| p.id.as_str()).collect();
-    let mut ips: HashMap<String, Vec<FixedIp>> = HashMap::new();
-    let mut sgs: HashMap<String, Vec<SecurityGroupId>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let list = placeholders(chunk.len(), 1);
-        let sql = format!(
-            "SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({list})"
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let c = Columns::new("ip_allocations", &r);
-            ips.entry(c.get("port_id")?).or_default().push(FixedIp {
-                subnet_id: c.get("subnet_id")?,
-                ip_address: c.parse("ip_address")?,
-            });
-        }
-        let sql = format!("SELECT port_id, security_group_id FROM port_security_groups WHERE port_id IN ({list}) ORDER BY security_group_id");
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let c = Columns::new("port_security_groups", &r);
-            sgs.entry(c.get("port_id")?)
-                .or_default()
-                .push(c.get("security_group_id")?);
-        }
-    }
-    let mut tags = tags_of(conn, &ids).await?;
-    for p in ports {
-        let mut fixed = ips.remove(p.id.as_str()).unwrap_or_default();
-        fixed.sort_by(|a, b| {
-            (a.ip_address.is_ipv6(), a.ip_address).cmp(&(b.ip_address.is_ipv6(), b.ip_address))
-        });
-        p.fixed_ips = fixed;
-        p.security_groups = sgs.remove(p.id.as_str()).unwrap_or_default();
-        p.tags = tags.remove(p.id.as_str()).unwrap_or_default();
-    }
-    Ok(())
+fn fixed_ip(r: &AnyRow) -> Result<(String, FixedIp)> {
+    fixed_ip_of("ip_allocations", "port_id", r)
 }
 
 /// Insert a port row (its addresses go in with [`allocate`]).
 pub async fn insert_port(conn: &mut Conn, p: &Port) -> Result<bool> {
-    let r = sqlx::query(&format!(
-        "INSERT INTO ports ({PORT_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
-        placeholders(21, 1)
-    ))
-    .bind(&p.id)
-    .bind(&p.project_id)
-    .bind(&p.network_id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(db::flag(p.admin_state_up))
-    .bind(&p.mac_address)
-    .bind(&p.device_id)
-    .bind(&p.device_owner)
-    .bind(&p.host_id)
-    .bind(&p.vnic_type)
-    .bind(to_json(&p.profile))
-    .bind(&p.status)
-    .bind(db::flag(p.port_security_enabled))
-    .bind(to_json(&p.allowed_address_pairs))
-    .bind(to_json(&p.extra_dhcp_opts))
-    .bind(&p.dns_name)
-    .bind(p.revision)
-    .bind(&p.created_at)
-    .bind(&p.updated_at)
-    .bind(&p.qos_policy_id)
-    .execute(&mut *conn)
-    .await?;
-    if r.rows_affected() == 0 {
+    if !insert_new(conn, p).await? {
         return Ok(false);
     }
     set_port_groups(conn, &p.id, &p.security_groups).await?;
     set_tags(conn, p.id.as_str(), &p.tags).await?;
     Ok(true)
 }
-
 /// A port of `network` already has this MAC.
 pub async fn mac_in_use(conn: &mut Conn, network: &NetworkId, mac: &str) -> Result<bool> {
     let n: i64 =
@@ -662,15 +705,7 @@ pub async fn set_port_groups(
 }
 
 pub async fn get_port(conn: &mut Conn, id: &PortId) -> Result<Option<Port>> {
-    let row = sqlx::query(&format!("SELECT {PORT_COLUMNS} FROM ports WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut p = [port_row(&row)?];
-    hydrate_ports(conn, &mut p).await?;
-    let [p] = p;
-    Ok(Some(p))
+    get(conn, id.as_str()).await
 }
 
 /// Which ports a list reads.
@@ -684,7 +719,7 @@ pub struct PortScope<'a> {
 }
 
 pub async fn list_ports(conn: &mut Conn, scope: PortScope<'_>) -> Result<Vec<Port>> {
-    let mut q = db::Select::new("ports", PORT_COLUMNS).order_by("created_at, id");
+    let mut q = select::<Port>();
     if let Some(p) = scope.visible_to {
         q = q.cond(
             "(project_id = ? OR network_id IN (SELECT id FROM networks WHERE project_id = ?))",
@@ -695,14 +730,11 @@ pub async fn list_ports(conn: &mut Conn, scope: PortScope<'_>) -> Result<Vec<Por
         .eq_opt("network_id", scope.network.map(|n| n.to_string()))
         .eq_opt("device_id", scope.device_id)
         .eq_opt("host_id", scope.host);
-    let page = q.fetch(&mut *conn, port_row).await?;
-    let mut ports = page.items;
-    hydrate_ports(conn, &mut ports).await?;
-    Ok(ports)
+    list(conn, q).await
 }
 
 pub async fn update_port(conn: &mut Conn, p: &Port, revision: i64) -> Result<bool> {
-    let r = db::Update::new("ports")
+    let u = db::Update::new("ports")
         .set("name", p.name.clone())
         .set("description", p.description.clone())
         .set("admin_state_up", p.admin_state_up)
@@ -717,14 +749,9 @@ pub async fn update_port(conn: &mut Conn, p: &Port, revision: i64) -> Result<boo
         .set("allowed_address_pairs", to_json(&p.allowed_address_pairs))
         .set("extra_dhcp_opts", to_json(&p.extra_dhcp_opts))
         .set("dns_name", p.dns_name.clone())
-        .set(
-            "qos_policy_id",
-            p.qos_policy_id.as_ref().map(|q| q.to_string()),
-        )
-        .set("updated_at", p.updated_at.clone())
-        .apply(&mut *conn, p.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("qos_policy_id", &p.qos_policy_id)
+        .set("updated_at", p.updated_at.clone());
+    update(conn, u, p.id.as_str(), revision).await
 }
 
 /// Set the status of those of `ids` bound to `host` (its agent wired them, or not).
@@ -750,13 +777,12 @@ pub async fn set_port_status_on(
 
 pub async fn delete_port(conn: &mut Conn, id: &PortId) -> Result<bool> {
     disassociate_port(conn, id).await?;
-    for sql in [
+    let first = [
         "DELETE FROM ip_allocations WHERE port_id = $1",
         "DELETE FROM port_security_groups WHERE port_id = $1",
         "DELETE FROM tags WHERE resource_id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
+    ];
+    db::execute_each(conn, &first, id.as_str()).await?;
     let r = sqlx::query("DELETE FROM ports WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -776,24 +802,57 @@ pub async fn network_users(conn: &mut Conn, network: &NetworkId) -> Result<i64> 
 
 // ------------------------------------------------------------------ security groups
 
-const SG_COLUMNS: &str =
-    "id, project_id, name, description, stateful, revision, created_at, updated_at";
-const RULE_COLUMNS: &str = "id, project_id, security_group_id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, revision, created_at, updated_at";
+impl Record for SecurityGroup {
+    const TABLE: &'static str = "security_groups";
+    const COLUMNS: &'static str =
+        "id, project_id, name, description, stateful, revision, created_at, updated_at";
 
-fn sg_row(r: &AnyRow) -> Result<SecurityGroup> {
-    let c = Columns::new("security_groups", r);
-    Ok(SecurityGroup {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        stateful: c.flag("stateful")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        rules: Vec::new(),
-        tags: Vec::new(),
-    })
+    fn from_row(r: &AnyRow) -> Result<SecurityGroup> {
+        let c = Columns::new("security_groups", r);
+        Ok(SecurityGroup {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            stateful: c.flag("stateful")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            rules: Vec::new(),
+            tags: Vec::new(),
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let g = self;
+        vec![
+            (&g.id).into(),
+            (&g.project_id).into(),
+            (&g.name).into(),
+            (&g.description).into(),
+            g.stateful.into(),
+            g.revision.into(),
+            (&g.created_at).into(),
+            (&g.updated_at).into(),
+        ]
+    }
+
+    async fn hydrate(conn: &mut Conn, groups: &mut [SecurityGroup]) -> Result<()> {
+        let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        let sql = format!(
+            "SELECT {} FROM security_group_rules WHERE security_group_id IN ({{}}) ORDER BY created_at, id",
+            SecurityGroupRule::COLUMNS
+        );
+        let mut rules = grouped(conn, &sql, &[], &ids, |r| {
+            let rule = SecurityGroupRule::from_row(r)?;
+            Ok((rule.security_group_id.to_string(), rule))
+        })
+        .await?;
+        for g in groups.iter_mut() {
+            g.rules = rules.remove(g.id.as_str()).unwrap_or_default();
+        }
+        fill_tags(conn, groups).await
+    }
 }
 
 fn opt_port(c: &Columns, column: &str) -> Result<Option<u16>> {
@@ -805,75 +864,58 @@ fn opt_port(c: &Columns, column: &str) -> Result<Option<u16>> {
         .transpose()
 }
 
-fn rule_row(r: &AnyRow) -> Result<SecurityGroupRule> {
-    let c = Columns::new("security_group_rules", r);
-    Ok(SecurityGroupRule {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        security_group_id: c.get("security_group_id")?,
-        direction: c.parse("direction")?,
-        ethertype: c.get("ethertype")?,
-        protocol: c.get("protocol")?,
-        port_range_min: opt_port(&c, "port_range_min")?,
-        port_range_max: opt_port(&c, "port_range_max")?,
-        remote_ip_prefix: c.parse_opt("remote_ip_prefix")?,
-        remote_group_id: c.get("remote_group_id")?,
-        description: c.get("description")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-    })
-}
+impl Record for SecurityGroupRule {
+    const TABLE: &'static str = "security_group_rules";
+    const COLUMNS: &'static str = "id, project_id, security_group_id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, remote_group_id, description, revision, created_at, updated_at";
 
-async fn hydrate_groups(conn: &mut Conn, groups: &mut [SecurityGroup]) -> Result<()> {
-    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    let mut rules: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT {RULE_COLUMNS} FROM security_group_rules WHERE security_group_id IN ({}) ORDER BY created_at, id",
-            placeholders(chunk.len(), 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let rule = rule_row(&r)?;
-            rules
-                .entry(rule.security_group_id.to_string())
-                .or_default()
-                .push(rule);
-        }
+    fn from_row(r: &AnyRow) -> Result<SecurityGroupRule> {
+        let c = Columns::new("security_group_rules", r);
+        Ok(SecurityGroupRule {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            security_group_id: c.get("security_group_id")?,
+            direction: c.parse("direction")?,
+            ethertype: c.get("ethertype")?,
+            protocol: c.get("protocol")?,
+            port_range_min: opt_port(&c, "port_range_min")?,
+            port_range_max: opt_port(&c, "port_range_max")?,
+            remote_ip_prefix: c.parse_opt("remote_ip_prefix")?,
+            remote_group_id: c.get("remote_group_id")?,
+            description: c.get("description")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+        })
     }
-    let mut tags = tags_of(conn, &ids).await?;
-    for g in groups {
-        g.rules = rules.remove(g.id.as_str()).unwrap_or_default();
-        g.tags = tags.remove(g.id.as_str()).unwrap_or_default();
+
+    fn values(&self) -> Vec<Value> {
+        let r = self;
+        vec![
+            (&r.id).into(),
+            (&r.project_id).into(),
+            (&r.security_group_id).into(),
+            r.direction.as_str().into(),
+            (&r.ethertype).into(),
+            (&r.protocol).into(),
+            r.port_range_min.map(i64::from).into(),
+            r.port_range_max.map(i64::from).into(),
+            r.remote_ip_prefix.map(|p| p.to_string()).into(),
+            (&r.remote_group_id).into(),
+            (&r.description).into(),
+            r.revision.into(),
+            (&r.created_at).into(),
+            (&r.updated_at).into(),
+        ]
     }
-    Ok(())
 }
 
 pub async fn insert_group(conn: &mut Conn, g: &SecurityGroup) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO security_groups ({SG_COLUMNS}) VALUES ({})",
-        placeholders(8, 1)
-    ))
-    .bind(&g.id)
-    .bind(&g.project_id)
-    .bind(&g.name)
-    .bind(&g.description)
-    .bind(db::flag(g.stateful))
-    .bind(g.revision)
-    .bind(&g.created_at)
-    .bind(&g.updated_at)
-    .execute(&mut *conn)
-    .await?;
+    insert(conn, g).await?;
     for r in &g.rules {
         insert_rule(conn, r).await?;
     }
     set_tags(conn, g.id.as_str(), &g.tags).await
 }
-
 /// Record `group` as `project`'s default; false when another request made one first.
 pub async fn claim_default_group(
     conn: &mut Conn,
@@ -899,62 +941,29 @@ pub async fn default_group(conn: &mut Conn, project: &str) -> Result<Option<Secu
 }
 
 pub async fn insert_rule(conn: &mut Conn, r: &SecurityGroupRule) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO security_group_rules ({RULE_COLUMNS}) VALUES ({})",
-        placeholders(14, 1)
-    ))
-    .bind(&r.id)
-    .bind(&r.project_id)
-    .bind(&r.security_group_id)
-    .bind(r.direction.as_str())
-    .bind(&r.ethertype)
-    .bind(&r.protocol)
-    .bind(r.port_range_min.map(i64::from))
-    .bind(r.port_range_max.map(i64::from))
-    .bind(r.remote_ip_prefix.map(|p| p.to_string()))
-    .bind(&r.remote_group_id)
-    .bind(&r.description)
-    .bind(r.revision)
-    .bind(&r.created_at)
-    .bind(&r.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert(conn, r).await
 }
 
 pub async fn get_group(conn: &mut Conn, id: &SecurityGroupId) -> Result<Option<SecurityGroup>> {
-    let row = sqlx::query(&format!(
-        "SELECT {SG_COLUMNS} FROM security_groups WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut g = [sg_row(&row)?];
-    hydrate_groups(conn, &mut g).await?;
-    let [g] = g;
-    Ok(Some(g))
+    get(conn, id.as_str()).await
 }
 
 /// The groups of `project`, or every group for `None`.
 pub async fn list_groups(conn: &mut Conn, project: Option<&str>) -> Result<Vec<SecurityGroup>> {
-    let q = db::Select::new("security_groups", SG_COLUMNS)
-        .eq_opt("project_id", project)
-        .order_by("created_at, id");
-    let mut groups = q.fetch(&mut *conn, sg_row).await?.items;
-    hydrate_groups(conn, &mut groups).await?;
-    Ok(groups)
+    list(
+        conn,
+        select::<SecurityGroup>().eq_opt("project_id", project),
+    )
+    .await
 }
 
 pub async fn update_group(conn: &mut Conn, g: &SecurityGroup, revision: i64) -> Result<bool> {
-    let r = db::Update::new("security_groups")
+    let u = db::Update::new("security_groups")
         .set("name", g.name.clone())
         .set("description", g.description.clone())
         .set("stateful", g.stateful)
-        .set("updated_at", g.updated_at.clone())
-        .apply(&mut *conn, g.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("updated_at", g.updated_at.clone());
+    update(conn, u, g.id.as_str(), revision).await
 }
 
 /// Ports that use `group`.
@@ -970,46 +979,32 @@ pub async fn group_users(conn: &mut Conn, group: &SecurityGroupId) -> Result<i64
 }
 
 pub async fn delete_group(conn: &mut Conn, id: &SecurityGroupId) -> Result<()> {
-    for sql in [
+    let first = [
         "DELETE FROM security_group_rules WHERE security_group_id = $1 OR remote_group_id = $1",
         "DELETE FROM default_security_groups WHERE security_group_id = $1",
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM security_groups WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    ];
+    delete_tagged::<SecurityGroup>(conn, id.as_str(), &first).await
 }
 
 pub async fn get_rule(
     conn: &mut Conn,
     id: &types::SecurityGroupRuleId,
 ) -> Result<Option<SecurityGroupRule>> {
-    let row = sqlx::query(&format!(
-        "SELECT {RULE_COLUMNS} FROM security_group_rules WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(rule_row).transpose()
+    get(conn, id.as_str()).await
 }
 
 /// Rules of the groups of `project` (all for `None`).
 pub async fn list_rules(conn: &mut Conn, project: Option<&str>) -> Result<Vec<SecurityGroupRule>> {
-    let q = db::Select::new("security_group_rules", RULE_COLUMNS)
-        .eq_opt("project_id", project)
-        .order_by("created_at, id");
-    Ok(q.fetch(&mut *conn, rule_row).await?.items)
+    list(
+        conn,
+        select::<SecurityGroupRule>().eq_opt("project_id", project),
+    )
+    .await
 }
 
 pub async fn delete_rule(conn: &mut Conn, id: &types::SecurityGroupRuleId) -> Result<()> {
-    sqlx::query("DELETE FROM security_group_rules WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    delete_row::<SecurityGroupRule>(conn, id.as_str()).await
 }
-
 /// Rules of a group.
 pub async fn count_rules(conn: &mut Conn, group: &SecurityGroupId) -> Result<i64> {
     Ok(
@@ -1130,19 +1125,22 @@ fn agent_row(r: &AnyRow, down_after: chrono::Duration) -> Result<Agent> {
 
 /// Record an agent's heartbeat (and its state), creating it on its first.
 pub async fn heartbeat(conn: &mut Conn, a: &Agent) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO agents ({AGENT_COLUMNS}) VALUES ({}) ON CONFLICT (host, agent_type) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, configurations = excluded.configurations, binary_name = excluded.binary_name, topic = excluded.topic", placeholders(12, 1)))
-        .bind(&a.id)
-        .bind(&a.host)
-        .bind(&a.agent_type)
-        .bind(&a.binary)
-        .bind(&a.topic)
-        .bind(db::flag(a.admin_state_up))
-        .bind(&a.availability_zone)
-        .bind(to_json(&a.configurations))
-        .bind(&a.description)
-        .bind(&a.started_at)
-        .bind(&a.heartbeat_at)
-        .bind(&a.created_at)
+    let values = vec![
+        (&a.id).into(),
+        (&a.host).into(),
+        (&a.agent_type).into(),
+        (&a.binary).into(),
+        (&a.topic).into(),
+        a.admin_state_up.into(),
+        (&a.availability_zone).into(),
+        to_json(&a.configurations),
+        (&a.description).into(),
+        (&a.started_at).into(),
+        (&a.heartbeat_at).into(),
+        (&a.created_at).into(),
+    ];
+    db::Insert::new("agents", AGENT_COLUMNS, values)
+        .on_conflict("(host, agent_type) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at, configurations = excluded.configurations, binary_name = excluded.binary_name, topic = excluded.topic")
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -1208,116 +1206,89 @@ pub async fn exists(conn: &mut Conn, table: &'static str, id: &str) -> Result<bo
 
 // ------------------------------------------------------------------ routers
 
-const ROUTER_COLUMNS: &str = "id, project_id, name, description, admin_state_up, gw_network_id, enable_snat, routes, availability_zone_hints, revision, created_at, updated_at";
+impl Record for Router {
+    const TABLE: &'static str = "routers";
+    const COLUMNS: &'static str = "id, project_id, name, description, admin_state_up, gw_network_id, enable_snat, routes, availability_zone_hints, revision, created_at, updated_at";
 
-fn router_row(r: &AnyRow) -> Result<Router> {
-    let c = Columns::new("routers", r);
-    let gw: Option<NetworkId> = c.get("gw_network_id")?;
-    let enable_snat = c.flag("enable_snat")?;
-    Ok(Router {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        admin_state_up: c.flag("admin_state_up")?,
-        gateway: gw.map(|network_id| Gateway {
-            network_id,
-            enable_snat,
-            external_fixed_ips: Vec::new(),
-        }),
-        routes: json_col(&c, "routes")?,
-        availability_zone_hints: json_col(&c, "availability_zone_hints")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
-}
+    fn from_row(r: &AnyRow) -> Result<Router> {
+        let c = Columns::new("routers", r);
+        let gw: Option<NetworkId> = c.get("gw_network_id")?;
+        let enable_snat = c.flag("enable_snat")?;
+        Ok(Router {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            admin_state_up: c.flag("admin_state_up")?,
+            gateway: gw.map(|network_id| Gateway {
+                network_id,
+                enable_snat,
+                external_fixed_ips: Vec::new(),
+            }),
+            routes: json_col(&c, "routes")?,
+            availability_zone_hints: json_col(&c, "availability_zone_hints")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
+    }
 
-/// Fill each router's gateway addresses (from its gateway port) and tags.
-async fn hydrate_routers(conn: &mut Conn, routers: &mut [Router]) -> Result<()> {
-    let ids: Vec<&str> = routers.iter().map(|r| r.id.as_str()).collect();
-    let mut gw_ips: HashMap<String, Vec<FixedIp>> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
+    fn values(&self) -> Vec<Value> {
+        let r = self;
+        vec![
+            (&r.id).into(),
+            (&r.project_id).into(),
+            (&r.name).into(),
+            (&r.description).into(),
+            r.admin_state_up.into(),
+            r.gateway.as_ref().map(|g| g.network_id.to_string()).into(),
+            r.gateway.as_ref().is_none_or(|g| g.enable_snat).into(),
+            to_json(&r.routes),
+            to_json(&r.availability_zone_hints),
+            r.revision.into(),
+            (&r.created_at).into(),
+            (&r.updated_at).into(),
+        ]
+    }
+
+    /// Fill each router's gateway addresses (from its gateway port) and tags.
+    async fn hydrate(conn: &mut Conn, routers: &mut [Router]) -> Result<()> {
+        let ids: Vec<&str> = routers.iter().map(|r| r.id.as_str()).collect();
+        let mut gw_ips = grouped(
+            conn,
             "SELECT p.device_id, a.subnet_id, a.ip_address FROM ports p JOIN ip_allocations a ON a.port_id = p.id WHERE p.device_owner = $1 AND p.device_id IN ({})",
-            placeholders(chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql).bind(DEVICE_OWNER_ROUTER_GATEWAY);
-        for id in chunk {
-            q = q.bind(*id);
+            &[DEVICE_OWNER_ROUTER_GATEWAY.into()],
+            &ids,
+            |r| fixed_ip_of("ports", "device_id", r),
+        )
+        .await?;
+        for r in routers.iter_mut() {
+            if let Some(g) = &mut r.gateway {
+                let mut ips = gw_ips.remove(r.id.as_str()).unwrap_or_default();
+                ips.sort_by_key(|f| (f.ip_address.is_ipv6(), f.ip_address));
+                g.external_fixed_ips = ips;
+            }
         }
-        for r in q.fetch_all(&mut *conn).await? {
-            let c = Columns::new("ports", &r);
-            gw_ips
-                .entry(c.get("device_id")?)
-                .or_default()
-                .push(FixedIp {
-                    subnet_id: c.get("subnet_id")?,
-                    ip_address: c.parse("ip_address")?,
-                });
-        }
+        fill_tags(conn, routers).await
     }
-    let mut tags = tags_of(conn, &ids).await?;
-    for r in routers {
-        if let Some(g) = &mut r.gateway {
-            let mut ips = gw_ips.remove(r.id.as_str()).unwrap_or_default();
-            ips.sort_by_key(|f| (f.ip_address.is_ipv6(), f.ip_address));
-            g.external_fixed_ips = ips;
-        }
-        r.tags = tags.remove(r.id.as_str()).unwrap_or_default();
-    }
-    Ok(())
 }
 
 pub async fn insert_router(conn: &mut Conn, r: &Router) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO routers ({ROUTER_COLUMNS}) VALUES ({})",
-        placeholders(12, 1)
-    ))
-    .bind(&r.id)
-    .bind(&r.project_id)
-    .bind(&r.name)
-    .bind(&r.description)
-    .bind(db::flag(r.admin_state_up))
-    .bind(r.gateway.as_ref().map(|g| g.network_id.clone()))
-    .bind(db::flag(r.gateway.as_ref().is_none_or(|g| g.enable_snat)))
-    .bind(to_json(&r.routes))
-    .bind(to_json(&r.availability_zone_hints))
-    .bind(r.revision)
-    .bind(&r.created_at)
-    .bind(&r.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, r.id.as_str(), &r.tags).await
+    insert_tagged(conn, r).await
 }
 
 pub async fn get_router(conn: &mut Conn, id: &RouterId) -> Result<Option<Router>> {
-    let row = sqlx::query(&format!(
-        "SELECT {ROUTER_COLUMNS} FROM routers WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut r = [router_row(&row)?];
-    hydrate_routers(conn, &mut r).await?;
-    let [r] = r;
-    Ok(Some(r))
+    get(conn, id.as_str()).await
 }
 
 /// The routers of `project` (every router for `None`).
 pub async fn list_routers(conn: &mut Conn, project: Option<&str>) -> Result<Vec<Router>> {
-    let q = db::Select::new("routers", ROUTER_COLUMNS)
-        .eq_opt("project_id", project)
-        .order_by("created_at, id");
-    let mut routers = q.fetch(&mut *conn, router_row).await?.items;
-    hydrate_routers(conn, &mut routers).await?;
-    Ok(routers)
+    list(conn, select::<Router>().eq_opt("project_id", project)).await
 }
 
 pub async fn update_router(conn: &mut Conn, r: &Router, revision: i64) -> Result<bool> {
-    let res = db::Update::new("routers")
+    let u = db::Update::new("routers")
         .set("name", r.name.clone())
         .set("description", r.description.clone())
         .set("admin_state_up", r.admin_state_up)
@@ -1330,103 +1301,80 @@ pub async fn update_router(conn: &mut Conn, r: &Router, revision: i64) -> Result
             r.gateway.as_ref().is_none_or(|g| g.enable_snat),
         )
         .set("routes", to_json(&r.routes))
-        .set("updated_at", r.updated_at.clone())
-        .apply(&mut *conn, r.id.as_str(), revision)
-        .await?;
-    Ok(res == db::Cas::Done)
+        .set("updated_at", r.updated_at.clone());
+    update(conn, u, r.id.as_str(), revision).await
 }
 
 pub async fn delete_router(conn: &mut Conn, id: &RouterId) -> Result<()> {
-    for sql in [
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM routers WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    delete_tagged::<Router>(conn, id.as_str(), &[]).await
 }
 
 /// The ports a router owns with `owner` (its interfaces, or its gateway port).
 pub async fn router_ports(conn: &mut Conn, router: &RouterId, owner: &str) -> Result<Vec<Port>> {
-    let q = db::Select::new("ports", PORT_COLUMNS)
+    let q = select::<Port>()
         .eq("device_id", router.to_string())
-        .eq("device_owner", owner)
-        .order_by("created_at, id");
-    let mut ports = q.fetch(&mut *conn, port_row).await?.items;
-    hydrate_ports(conn, &mut ports).await?;
-    Ok(ports)
+        .eq("device_owner", owner);
+    list(conn, q).await
 }
 
 // ------------------------------------------------------------------ floating IPs
 
-const FIP_COLUMNS: &str = "id, project_id, floating_network_id, floating_port_id, floating_ip_address, port_id, fixed_ip_address, router_id, description, dns_name, dns_domain, revision, created_at, updated_at";
+impl Record for FloatingIp {
+    const TABLE: &'static str = "floatingips";
+    const COLUMNS: &'static str = "id, project_id, floating_network_id, floating_port_id, floating_ip_address, port_id, fixed_ip_address, router_id, description, dns_name, dns_domain, revision, created_at, updated_at";
 
-fn fip_row(r: &AnyRow) -> Result<FloatingIp> {
-    let c = Columns::new("floatingips", r);
-    Ok(FloatingIp {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        floating_network_id: c.get("floating_network_id")?,
-        floating_port_id: c.get("floating_port_id")?,
-        floating_ip_address: c.parse("floating_ip_address")?,
-        port_id: c.get("port_id")?,
-        fixed_ip_address: c.parse_opt("fixed_ip_address")?,
-        router_id: c.get("router_id")?,
-        description: c.get("description")?,
-        dns_name: c.get("dns_name")?,
-        dns_domain: c.get("dns_domain")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
-}
-
-async fn hydrate_fips(conn: &mut Conn, fips: &mut [FloatingIp]) -> Result<()> {
-    let ids: Vec<&str> = fips.iter().map(|f| f.id.as_str()).collect();
-    let mut tags = tags_of(conn, &ids).await?;
-    for f in fips {
-        f.tags = tags.remove(f.id.as_str()).unwrap_or_default();
+    fn from_row(r: &AnyRow) -> Result<FloatingIp> {
+        let c = Columns::new("floatingips", r);
+        Ok(FloatingIp {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            floating_network_id: c.get("floating_network_id")?,
+            floating_port_id: c.get("floating_port_id")?,
+            floating_ip_address: c.parse("floating_ip_address")?,
+            port_id: c.get("port_id")?,
+            fixed_ip_address: c.parse_opt("fixed_ip_address")?,
+            router_id: c.get("router_id")?,
+            description: c.get("description")?,
+            dns_name: c.get("dns_name")?,
+            dns_domain: c.get("dns_domain")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
     }
-    Ok(())
+
+    fn values(&self) -> Vec<Value> {
+        let f = self;
+        vec![
+            (&f.id).into(),
+            (&f.project_id).into(),
+            (&f.floating_network_id).into(),
+            (&f.floating_port_id).into(),
+            f.floating_ip_address.to_string().into(),
+            (&f.port_id).into(),
+            f.fixed_ip_address.map(|a| a.to_string()).into(),
+            (&f.router_id).into(),
+            (&f.description).into(),
+            (&f.dns_name).into(),
+            (&f.dns_domain).into(),
+            f.revision.into(),
+            (&f.created_at).into(),
+            (&f.updated_at).into(),
+        ]
+    }
+
+    async fn hydrate(conn: &mut Conn, fips: &mut [FloatingIp]) -> Result<()> {
+        fill_tags(conn, fips).await
+    }
 }
 
 pub async fn insert_fip(conn: &mut Conn, f: &FloatingIp) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO floatingips ({FIP_COLUMNS}) VALUES ({})",
-        placeholders(14, 1)
-    ))
-    .bind(&f.id)
-    .bind(&f.project_id)
-    .bind(&f.floating_network_id)
-    .bind(&f.floating_port_id)
-    .bind(f.floating_ip_address.to_string())
-    .bind(&f.port_id)
-    .bind(f.fixed_ip_address.map(|a| a.to_string()))
-    .bind(&f.router_id)
-    .bind(&f.description)
-    .bind(&f.dns_name)
-    .bind(&f.dns_domain)
-    .bind(f.revision)
-    .bind(&f.created_at)
-    .bind(&f.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, f.id.as_str(), &f.tags).await
+    insert_tagged(conn, f).await
 }
 
 pub async fn get_fip(conn: &mut Conn, id: &FloatingIpId) -> Result<Option<FloatingIp>> {
-    let row = sqlx::query(&format!(
-        "SELECT {FIP_COLUMNS} FROM floatingips WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut f = [fip_row(&row)?];
-    hydrate_fips(conn, &mut f).await?;
-    let [f] = f;
-    Ok(Some(f))
+    get(conn, id.as_str()).await
 }
 
 /// Which floating IPs a list reads.
@@ -1438,41 +1386,30 @@ pub struct FipScope<'a> {
 }
 
 pub async fn list_fips(conn: &mut Conn, scope: FipScope<'_>) -> Result<Vec<FloatingIp>> {
-    let q = db::Select::new("floatingips", FIP_COLUMNS)
+    let q = select::<FloatingIp>()
         .eq_opt("project_id", scope.project)
         .eq_opt("port_id", scope.port.map(|p| p.to_string()))
-        .eq_opt("router_id", scope.router.map(|r| r.to_string()))
-        .order_by("created_at, id");
-    let mut fips = q.fetch(&mut *conn, fip_row).await?.items;
-    hydrate_fips(conn, &mut fips).await?;
-    Ok(fips)
+        .eq_opt("router_id", scope.router.map(|r| r.to_string()));
+    list(conn, q).await
 }
 
 /// Write a floating IP's association (and description) over the row at `revision`.
 pub async fn update_fip(conn: &mut Conn, f: &FloatingIp, revision: i64) -> Result<bool> {
-    let r = db::Update::new("floatingips")
-        .set("port_id", f.port_id.as_ref().map(|p| p.to_string()))
+    let u = db::Update::new("floatingips")
+        .set("port_id", &f.port_id)
         .set(
             "fixed_ip_address",
             f.fixed_ip_address.map(|a| a.to_string()),
         )
-        .set("router_id", f.router_id.as_ref().map(|r| r.to_string()))
+        .set("router_id", &f.router_id)
         .set("description", f.description.clone())
-        .set("updated_at", f.updated_at.clone())
-        .apply(&mut *conn, f.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("updated_at", f.updated_at.clone());
+    update(conn, u, f.id.as_str(), revision).await
 }
 
 pub async fn delete_fip(conn: &mut Conn, id: &FloatingIpId) -> Result<()> {
-    for sql in [
-        "DELETE FROM port_forwardings WHERE floatingip_id = $1",
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM floatingips WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    let first = ["DELETE FROM port_forwardings WHERE floatingip_id = $1"];
+    delete_tagged::<FloatingIp>(conn, id.as_str(), &first).await
 }
 
 /// Forget the association of every floating IP on `port` (the port is going away).
@@ -1491,53 +1428,54 @@ pub async fn disassociate_port(conn: &mut Conn, port: &PortId) -> Result<()> {
 
 // ------------------------------------------------------------------ port forwardings
 
-const PF_COLUMNS: &str = "id, floatingip_id, protocol, internal_port_id, internal_ip_address, internal_port, external_port, description, revision, created_at, updated_at";
+impl Record for PortForwarding {
+    const TABLE: &'static str = "port_forwardings";
+    const COLUMNS: &'static str = "id, floatingip_id, protocol, internal_port_id, internal_ip_address, internal_port, external_port, description, revision, created_at, updated_at";
 
-fn pf_row(r: &AnyRow) -> Result<PortForwarding> {
-    let c = Columns::new("port_forwardings", r);
-    Ok(PortForwarding {
-        id: c.get("id")?,
-        floatingip_id: c.get("floatingip_id")?,
-        protocol: c.get("protocol")?,
-        internal_port_id: c.get("internal_port_id")?,
-        internal_ip_address: c.parse("internal_ip_address")?,
-        internal_port: c.int("internal_port")?,
-        external_port: c.int("external_port")?,
-        description: c.get("description")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-    })
+    fn from_row(r: &AnyRow) -> Result<PortForwarding> {
+        let c = Columns::new("port_forwardings", r);
+        Ok(PortForwarding {
+            id: c.get("id")?,
+            floatingip_id: c.get("floatingip_id")?,
+            protocol: c.get("protocol")?,
+            internal_port_id: c.get("internal_port_id")?,
+            internal_ip_address: c.parse("internal_ip_address")?,
+            internal_port: c.int("internal_port")?,
+            external_port: c.int("external_port")?,
+            description: c.get("description")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let p = self;
+        vec![
+            (&p.id).into(),
+            (&p.floatingip_id).into(),
+            (&p.protocol).into(),
+            (&p.internal_port_id).into(),
+            p.internal_ip_address.to_string().into(),
+            i64::from(p.internal_port).into(),
+            i64::from(p.external_port).into(),
+            (&p.description).into(),
+            p.revision.into(),
+            (&p.created_at).into(),
+            (&p.updated_at).into(),
+        ]
+    }
 }
 
 /// Insert a port forwarding; false when the (protocol, external port) is taken.
 pub async fn insert_pf(conn: &mut Conn, p: &PortForwarding) -> Result<bool> {
-    let r = sqlx::query(&format!(
-        "INSERT INTO port_forwardings ({PF_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
-        placeholders(11, 1)
-    ))
-    .bind(&p.id)
-    .bind(&p.floatingip_id)
-    .bind(&p.protocol)
-    .bind(&p.internal_port_id)
-    .bind(p.internal_ip_address.to_string())
-    .bind(i64::from(p.internal_port))
-    .bind(i64::from(p.external_port))
-    .bind(&p.description)
-    .bind(p.revision)
-    .bind(&p.created_at)
-    .bind(&p.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    insert_new(conn, p).await
 }
 
 /// The port forwardings of one floating IP, or of all for `None`.
 pub async fn list_pfs(conn: &mut Conn, fip: Option<&FloatingIpId>) -> Result<Vec<PortForwarding>> {
-    let q = db::Select::new("port_forwardings", PF_COLUMNS)
-        .eq_opt("floatingip_id", fip.map(|f| f.to_string()))
-        .order_by("created_at, id");
-    Ok(q.fetch(&mut *conn, pf_row).await?.items)
+    let q = select::<PortForwarding>().eq_opt("floatingip_id", fip.map(|f| f.to_string()));
+    list(conn, q).await
 }
 
 pub async fn delete_pf(conn: &mut Conn, fip: &FloatingIpId, id: &str) -> Result<bool> {
@@ -1551,110 +1489,92 @@ pub async fn delete_pf(conn: &mut Conn, fip: &FloatingIpId, id: &str) -> Result<
 
 // ------------------------------------------------------------------ QoS
 
-const QOS_COLUMNS: &str =
-    "id, project_id, name, description, shared, is_default, revision, created_at, updated_at";
+impl Record for QosPolicy {
+    const TABLE: &'static str = "qos_policies";
+    const COLUMNS: &'static str =
+        "id, project_id, name, description, shared, is_default, revision, created_at, updated_at";
 
-fn qos_row(r: &AnyRow) -> Result<QosPolicy> {
-    let c = Columns::new("qos_policies", r);
-    Ok(QosPolicy {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        shared: c.flag("shared")?,
-        is_default: c.flag("is_default")?,
-        rules: Vec::new(),
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
-}
-
-async fn hydrate_qos(conn: &mut Conn, policies: &mut [QosPolicy]) -> Result<()> {
-    let rows = sqlx::query(
-        "SELECT id, policy_id, max_kbps, max_burst_kbps, direction FROM qos_rules ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut rules: HashMap<String, Vec<BandwidthLimitRule>> = HashMap::new();
-    for r in &rows {
-        let c = Columns::new("qos_rules", r);
-        let rule = BandwidthLimitRule {
+    fn from_row(r: &AnyRow) -> Result<QosPolicy> {
+        let c = Columns::new("qos_policies", r);
+        Ok(QosPolicy {
             id: c.get("id")?,
-            policy_id: c.get("policy_id")?,
-            max_kbps: c.int("max_kbps")?,
-            max_burst_kbps: c.int("max_burst_kbps")?,
-            direction: c.get("direction")?,
-        };
-        rules
-            .entry(rule.policy_id.to_string())
-            .or_default()
-            .push(rule);
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            shared: c.flag("shared")?,
+            is_default: c.flag("is_default")?,
+            rules: Vec::new(),
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
     }
-    let ids: Vec<&str> = policies.iter().map(|p| p.id.as_str()).collect();
-    let mut tags = tags_of(conn, &ids).await?;
-    for p in policies {
-        p.rules = rules.remove(p.id.as_str()).unwrap_or_default();
-        p.tags = tags.remove(p.id.as_str()).unwrap_or_default();
+
+    fn values(&self) -> Vec<Value> {
+        let p = self;
+        vec![
+            (&p.id).into(),
+            (&p.project_id).into(),
+            (&p.name).into(),
+            (&p.description).into(),
+            p.shared.into(),
+            p.is_default.into(),
+            p.revision.into(),
+            (&p.created_at).into(),
+            (&p.updated_at).into(),
+        ]
     }
-    Ok(())
+
+    async fn hydrate(conn: &mut Conn, policies: &mut [QosPolicy]) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT id, policy_id, max_kbps, max_burst_kbps, direction FROM qos_rules ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut rules: HashMap<String, Vec<BandwidthLimitRule>> = HashMap::new();
+        for r in &rows {
+            let c = Columns::new("qos_rules", r);
+            let rule = BandwidthLimitRule {
+                id: c.get("id")?,
+                policy_id: c.get("policy_id")?,
+                max_kbps: c.int("max_kbps")?,
+                max_burst_kbps: c.int("max_burst_kbps")?,
+                direction: c.get("direction")?,
+            };
+            rules
+                .entry(rule.policy_id.to_string())
+                .or_default()
+                .push(rule);
+        }
+        for p in policies.iter_mut() {
+            p.rules = rules.remove(p.id.as_str()).unwrap_or_default();
+        }
+        fill_tags(conn, policies).await
+    }
 }
 
 pub async fn insert_qos(conn: &mut Conn, p: &QosPolicy) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO qos_policies ({QOS_COLUMNS}) VALUES ({})",
-        placeholders(9, 1)
-    ))
-    .bind(&p.id)
-    .bind(&p.project_id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(db::flag(p.shared))
-    .bind(db::flag(p.is_default))
-    .bind(p.revision)
-    .bind(&p.created_at)
-    .bind(&p.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, p.id.as_str(), &p.tags).await
+    insert_tagged(conn, p).await
 }
 
 pub async fn get_qos(conn: &mut Conn, id: &QosPolicyId) -> Result<Option<QosPolicy>> {
-    let row = sqlx::query(&format!(
-        "SELECT {QOS_COLUMNS} FROM qos_policies WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut p = [qos_row(&row)?];
-    hydrate_qos(conn, &mut p).await?;
-    let [p] = p;
-    Ok(Some(p))
+    get(conn, id.as_str()).await
 }
 
 /// Every QoS policy (the app layer filters what a caller may see).
 pub async fn list_qos(conn: &mut Conn) -> Result<Vec<QosPolicy>> {
-    let mut policies = db::Select::new("qos_policies", QOS_COLUMNS)
-        .order_by("created_at, id")
-        .fetch(&mut *conn, qos_row)
-        .await?
-        .items;
-    hydrate_qos(conn, &mut policies).await?;
-    Ok(policies)
+    list(conn, select::<QosPolicy>()).await
 }
 
 pub async fn update_qos(conn: &mut Conn, p: &QosPolicy, revision: i64) -> Result<bool> {
-    let r = db::Update::new("qos_policies")
+    let u = db::Update::new("qos_policies")
         .set("name", p.name.clone())
         .set("description", p.description.clone())
         .set("shared", p.shared)
         .set("is_default", p.is_default)
-        .set("updated_at", p.updated_at.clone())
-        .apply(&mut *conn, p.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("updated_at", p.updated_at.clone());
+    update(conn, u, p.id.as_str(), revision).await
 }
 
 /// Ports and networks that use a policy.
@@ -1671,15 +1591,11 @@ pub async fn qos_users(conn: &mut Conn, id: &QosPolicyId) -> Result<i64> {
 }
 
 pub async fn delete_qos(conn: &mut Conn, id: &QosPolicyId) -> Result<()> {
-    for sql in [
+    let first = [
         "DELETE FROM qos_rules WHERE policy_id = $1",
         "DELETE FROM rbac_policies WHERE object_type = 'qos_policy' AND object_id = $1",
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM qos_policies WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    ];
+    delete_tagged::<QosPolicy>(conn, id.as_str(), &first).await
 }
 
 /// Insert a rule; false when the policy has one of that direction already.
@@ -1722,60 +1638,53 @@ pub async fn delete_qos_rule(conn: &mut Conn, policy: &QosPolicyId, id: &str) ->
 
 // ------------------------------------------------------------------ RBAC
 
-const RBAC_COLUMNS: &str = "id, project_id, object_type, object_id, action, target_project, revision, created_at, updated_at";
+impl Record for RbacPolicy {
+    const TABLE: &'static str = "rbac_policies";
+    const COLUMNS: &'static str = "id, project_id, object_type, object_id, action, target_project, revision, created_at, updated_at";
 
-fn rbac_row(r: &AnyRow) -> Result<RbacPolicy> {
-    let c = Columns::new("rbac_policies", r);
-    Ok(RbacPolicy {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        object_type: c.get("object_type")?,
-        object_id: c.get("object_id")?,
-        action: c.get("action")?,
-        target_project: c.get("target_project")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-    })
+    fn from_row(r: &AnyRow) -> Result<RbacPolicy> {
+        let c = Columns::new("rbac_policies", r);
+        Ok(RbacPolicy {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            object_type: c.get("object_type")?,
+            object_id: c.get("object_id")?,
+            action: c.get("action")?,
+            target_project: c.get("target_project")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let p = self;
+        vec![
+            (&p.id).into(),
+            (&p.project_id).into(),
+            (&p.object_type).into(),
+            (&p.object_id).into(),
+            (&p.action).into(),
+            (&p.target_project).into(),
+            p.revision.into(),
+            (&p.created_at).into(),
+            (&p.updated_at).into(),
+        ]
+    }
 }
 
 /// Insert; false when the same grant exists.
 pub async fn insert_rbac(conn: &mut Conn, p: &RbacPolicy) -> Result<bool> {
-    let r = sqlx::query(&format!(
-        "INSERT INTO rbac_policies ({RBAC_COLUMNS}) VALUES ({}) ON CONFLICT DO NOTHING",
-        placeholders(9, 1)
-    ))
-    .bind(&p.id)
-    .bind(&p.project_id)
-    .bind(&p.object_type)
-    .bind(&p.object_id)
-    .bind(&p.action)
-    .bind(&p.target_project)
-    .bind(p.revision)
-    .bind(&p.created_at)
-    .bind(&p.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    insert_new(conn, p).await
 }
 
 /// Every RBAC policy (the app layer filters what a caller may see).
 pub async fn list_rbac(conn: &mut Conn) -> Result<Vec<RbacPolicy>> {
-    Ok(db::Select::new("rbac_policies", RBAC_COLUMNS)
-        .order_by("created_at, id")
-        .fetch(&mut *conn, rbac_row)
-        .await?
-        .items)
+    list(conn, select::<RbacPolicy>()).await
 }
 
 pub async fn get_rbac(conn: &mut Conn, id: &RbacPolicyId) -> Result<Option<RbacPolicy>> {
-    let row = sqlx::query(&format!(
-        "SELECT {RBAC_COLUMNS} FROM rbac_policies WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(rbac_row).transpose()
+    get(conn, id.as_str()).await
 }
 
 pub async fn update_rbac_target(conn: &mut Conn, id: &RbacPolicyId, target: &str) -> Result<()> {
@@ -1789,11 +1698,7 @@ pub async fn update_rbac_target(conn: &mut Conn, id: &RbacPolicyId, target: &str
 }
 
 pub async fn delete_rbac(conn: &mut Conn, id: &RbacPolicyId) -> Result<()> {
-    sqlx::query("DELETE FROM rbac_policies WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    delete_row::<RbacPolicy>(conn, id.as_str()).await
 }
 
 /// Ports of projects other than the network's owner on `network` (an RBAC grant being
@@ -1811,93 +1716,75 @@ pub async fn foreign_ports(conn: &mut Conn, network: &str, owner: &str) -> Resul
 
 // ------------------------------------------------------------------ subnet pools, address scopes
 
-const POOL_COLUMNS: &str = "id, project_id, name, description, ip_version, prefixes, default_prefixlen, min_prefixlen, max_prefixlen, shared, is_default, address_scope_id, default_quota, revision, created_at, updated_at";
+impl Record for SubnetPool {
+    const TABLE: &'static str = "subnet_pools";
+    const COLUMNS: &'static str = "id, project_id, name, description, ip_version, prefixes, default_prefixlen, min_prefixlen, max_prefixlen, shared, is_default, address_scope_id, default_quota, revision, created_at, updated_at";
 
-fn pool_row(r: &AnyRow) -> Result<SubnetPool> {
-    let c = Columns::new("subnet_pools", r);
-    Ok(SubnetPool {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        description: c.get("description")?,
-        ip_version: c.int("ip_version")?,
-        prefixes: json_col(&c, "prefixes")?,
-        default_prefixlen: c.int("default_prefixlen")?,
-        min_prefixlen: c.int("min_prefixlen")?,
-        max_prefixlen: c.int("max_prefixlen")?,
-        shared: c.flag("shared")?,
-        is_default: c.flag("is_default")?,
-        address_scope_id: c.get("address_scope_id")?,
-        default_quota: c.get("default_quota")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-        tags: Vec::new(),
-    })
+    fn from_row(r: &AnyRow) -> Result<SubnetPool> {
+        let c = Columns::new("subnet_pools", r);
+        Ok(SubnetPool {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            description: c.get("description")?,
+            ip_version: c.int("ip_version")?,
+            prefixes: json_col(&c, "prefixes")?,
+            default_prefixlen: c.int("default_prefixlen")?,
+            min_prefixlen: c.int("min_prefixlen")?,
+            max_prefixlen: c.int("max_prefixlen")?,
+            shared: c.flag("shared")?,
+            is_default: c.flag("is_default")?,
+            address_scope_id: c.get("address_scope_id")?,
+            default_quota: c.get("default_quota")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+            tags: Vec::new(),
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let p = self;
+        vec![
+            (&p.id).into(),
+            (&p.project_id).into(),
+            (&p.name).into(),
+            (&p.description).into(),
+            i64::from(p.ip_version).into(),
+            to_json(&p.prefixes),
+            i64::from(p.default_prefixlen).into(),
+            i64::from(p.min_prefixlen).into(),
+            i64::from(p.max_prefixlen).into(),
+            p.shared.into(),
+            p.is_default.into(),
+            (&p.address_scope_id).into(),
+            p.default_quota.into(),
+            p.revision.into(),
+            (&p.created_at).into(),
+            (&p.updated_at).into(),
+        ]
+    }
+
+    async fn hydrate(conn: &mut Conn, pools: &mut [SubnetPool]) -> Result<()> {
+        fill_tags(conn, pools).await
+    }
 }
 
 pub async fn insert_pool(conn: &mut Conn, p: &SubnetPool) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO subnet_pools ({POOL_COLUMNS}) VALUES ({})",
-        placeholders(16, 1)
-    ))
-    .bind(&p.id)
-    .bind(&p.project_id)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(i64::from(p.ip_version))
-    .bind(to_json(&p.prefixes))
-    .bind(i64::from(p.default_prefixlen))
-    .bind(i64::from(p.min_prefixlen))
-    .bind(i64::from(p.max_prefixlen))
-    .bind(db::flag(p.shared))
-    .bind(db::flag(p.is_default))
-    .bind(&p.address_scope_id)
-    .bind(p.default_quota)
-    .bind(p.revision)
-    .bind(&p.created_at)
-    .bind(&p.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    set_tags(conn, p.id.as_str(), &p.tags).await
-}
-
-async fn hydrate_pools(conn: &mut Conn, pools: &mut [SubnetPool]) -> Result<()> {
-    let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
-    let mut tags = tags_of(conn, &ids).await?;
-    for p in pools {
-        p.tags = tags.remove(p.id.as_str()).unwrap_or_default();
-    }
-    Ok(())
+    insert_tagged(conn, p).await
 }
 
 pub async fn get_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<Option<SubnetPool>> {
-    let row = sqlx::query(&format!(
-        "SELECT {POOL_COLUMNS} FROM subnet_pools WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut p = [pool_row(&row)?];
-    hydrate_pools(conn, &mut p).await?;
-    let [p] = p;
-    Ok(Some(p))
+    get(conn, id.as_str()).await
 }
 
 /// Every pool (the app layer filters what a caller may see).
 pub async fn list_pools(conn: &mut Conn) -> Result<Vec<SubnetPool>> {
-    let mut pools = db::Select::new("subnet_pools", POOL_COLUMNS)
-        .order_by("created_at, id")
-        .fetch(&mut *conn, pool_row)
-        .await?
-        .items;
-    hydrate_pools(conn, &mut pools).await?;
-    Ok(pools)
+    list(conn, select::<SubnetPool>()).await
 }
 
 pub async fn update_pool(conn: &mut Conn, p: &SubnetPool, revision: i64) -> Result<bool> {
-    let r = db::Update::new("subnet_pools")
+    let u = db::Update::new("subnet_pools")
         .set("name", p.name.clone())
         .set("description", p.description.clone())
         .set("prefixes", to_json(&p.prefixes))
@@ -1905,14 +1792,9 @@ pub async fn update_pool(conn: &mut Conn, p: &SubnetPool, revision: i64) -> Resu
         .set("min_prefixlen", i64::from(p.min_prefixlen))
         .set("max_prefixlen", i64::from(p.max_prefixlen))
         .set("is_default", p.is_default)
-        .set(
-            "address_scope_id",
-            p.address_scope_id.as_ref().map(|a| a.to_string()),
-        )
-        .set("updated_at", p.updated_at.clone())
-        .apply(&mut *conn, p.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("address_scope_id", &p.address_scope_id)
+        .set("updated_at", p.updated_at.clone());
+    update(conn, u, p.id.as_str(), revision).await
 }
 
 /// The subnets allocated from a pool (their CIDRs).
@@ -1927,76 +1809,61 @@ pub async fn pool_allocations(conn: &mut Conn, pool: &SubnetPoolId) -> Result<Ve
 }
 
 pub async fn delete_pool(conn: &mut Conn, id: &SubnetPoolId) -> Result<()> {
-    for sql in [
-        "DELETE FROM tags WHERE resource_id = $1",
-        "DELETE FROM subnet_pools WHERE id = $1",
-    ] {
-        sqlx::query(sql).bind(id).execute(&mut *conn).await?;
-    }
-    Ok(())
+    delete_tagged::<SubnetPool>(conn, id.as_str(), &[]).await
 }
 
-const SCOPE_COLUMNS: &str =
-    "id, project_id, name, ip_version, shared, revision, created_at, updated_at";
+impl Record for AddressScope {
+    const TABLE: &'static str = "address_scopes";
+    const COLUMNS: &'static str =
+        "id, project_id, name, ip_version, shared, revision, created_at, updated_at";
 
-fn scope_row(r: &AnyRow) -> Result<AddressScope> {
-    let c = Columns::new("address_scopes", r);
-    Ok(AddressScope {
-        id: c.get("id")?,
-        project_id: c.get("project_id")?,
-        name: c.get("name")?,
-        ip_version: c.int("ip_version")?,
-        shared: c.flag("shared")?,
-        revision: c.get("revision")?,
-        created_at: c.get("created_at")?,
-        updated_at: c.get("updated_at")?,
-    })
+    fn from_row(r: &AnyRow) -> Result<AddressScope> {
+        let c = Columns::new("address_scopes", r);
+        Ok(AddressScope {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            name: c.get("name")?,
+            ip_version: c.int("ip_version")?,
+            shared: c.flag("shared")?,
+            revision: c.get("revision")?,
+            created_at: c.get("created_at")?,
+            updated_at: c.get("updated_at")?,
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        let s = self;
+        vec![
+            (&s.id).into(),
+            (&s.project_id).into(),
+            (&s.name).into(),
+            i64::from(s.ip_version).into(),
+            s.shared.into(),
+            s.revision.into(),
+            (&s.created_at).into(),
+            (&s.updated_at).into(),
+        ]
+    }
 }
 
 pub async fn insert_scope(conn: &mut Conn, s: &AddressScope) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO address_scopes ({SCOPE_COLUMNS}) VALUES ({})",
-        placeholders(8, 1)
-    ))
-    .bind(&s.id)
-    .bind(&s.project_id)
-    .bind(&s.name)
-    .bind(i64::from(s.ip_version))
-    .bind(db::flag(s.shared))
-    .bind(s.revision)
-    .bind(&s.created_at)
-    .bind(&s.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert(conn, s).await
 }
 
 pub async fn get_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<Option<AddressScope>> {
-    let row = sqlx::query(&format!(
-        "SELECT {SCOPE_COLUMNS} FROM address_scopes WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(scope_row).transpose()
+    get(conn, id.as_str()).await
 }
 
 pub async fn list_scopes(conn: &mut Conn) -> Result<Vec<AddressScope>> {
-    Ok(db::Select::new("address_scopes", SCOPE_COLUMNS)
-        .order_by("created_at, id")
-        .fetch(&mut *conn, scope_row)
-        .await?
-        .items)
+    list(conn, select::<AddressScope>()).await
 }
 
 pub async fn update_scope(conn: &mut Conn, s: &AddressScope, revision: i64) -> Result<bool> {
-    let r = db::Update::new("address_scopes")
+    let u = db::Update::new("address_scopes")
         .set("name", s.name.clone())
         .set("shared", s.shared)
-        .set("updated_at", s.updated_at.clone())
-        .apply(&mut *conn, s.id.as_str(), revision)
-        .await?;
-    Ok(r == db::Cas::Done)
+        .set("updated_at", s.updated_at.clone());
+    update(conn, u, s.id.as_str(), revision).await
 }
 
 /// Pools in a scope.
@@ -2010,9 +1877,5 @@ pub async fn scope_users(conn: &mut Conn, id: &AddressScopeId) -> Result<i64> {
 }
 
 pub async fn delete_scope(conn: &mut Conn, id: &AddressScopeId) -> Result<()> {
-    sqlx::query("DELETE FROM address_scopes WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    delete_row::<AddressScope>(conn, id.as_str()).await
 }

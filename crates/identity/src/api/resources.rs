@@ -114,6 +114,33 @@ fn name_ok(q: &HashMap<String, String>, name: &str) -> bool {
     q.get("name").is_none_or(|n| n == name)
 }
 
+/// Authorize `rule` on the `kind` ("project", "user", "group") with this id: the
+/// target names its id and domain when `found` (`(id, domain_id)`), only the id asked
+/// for when not (so a caller who may not see it learns nothing), and `user` when given.
+fn authorize_on(
+    st: &ApiState,
+    ctx: &Ctx,
+    rule: Rule,
+    kind: &str,
+    id: &str,
+    found: Option<(&str, &str)>,
+    user: Option<&User>,
+) -> Result<(), Error> {
+    let mut target = match found {
+        Some((id, domain_id)) => json!({"target": {(kind): {"id": id, "domain_id": domain_id}}}),
+        None => json!({"target": {(kind): {"id": id}}}),
+    };
+    if let Some(u) = user {
+        target["target"]["user"] = json!({"id": u.id, "domain_id": u.domain_id});
+    }
+    st.id.authorize(ctx, rule, target)
+}
+
+/// Keystone's NotFound for a `kind` ("project") by id.
+fn missing(kind: &str, id: &str) -> Error {
+    Error::not_found(format!("Could not find {kind}: {id}."))
+}
+
 /// For list calls: the domain the listing is limited to. Cloud readers see everything
 /// (or the domain they filter on); domain readers see only their own domain.
 fn list_domain(
@@ -377,12 +404,9 @@ async fn project_create(
 
 async fn visible_project(st: &ApiState, ctx: &Ctx, id: &str, rule: Rule) -> Result<Project, Error> {
     let p = st.id.store.project(id).await?;
-    let target = match &p {
-        Some(p) => json!({"target": {"project": {"id": p.id, "domain_id": p.domain_id}}}),
-        None => json!({"target": {"project": {"id": id}}}),
-    };
-    st.id.authorize(ctx, rule, target)?;
-    p.ok_or_else(|| Error::not_found(format!("Could not find project: {id}.")))
+    let found = p.as_ref().map(|p| (p.id.as_str(), p.domain_id.as_str()));
+    authorize_on(st, ctx, rule, "project", id, found, None)?;
+    p.ok_or_else(|| missing("project", id))
 }
 
 async fn project_show(
@@ -612,12 +636,9 @@ async fn user_create(
 
 async fn visible_user(st: &ApiState, ctx: &Ctx, id: &str, rule: Rule) -> Result<User, Error> {
     let u = st.id.store.user(id).await?;
-    let target = match &u {
-        Some(u) => json!({"target": {"user": {"id": u.id, "domain_id": u.domain_id}}}),
-        None => json!({"target": {"user": {"id": id}}}),
-    };
-    st.id.authorize(ctx, rule, target)?;
-    u.ok_or_else(|| Error::not_found(format!("Could not find user: {id}.")))
+    let found = u.as_ref().map(|u| (u.id.as_str(), u.domain_id.as_str()));
+    authorize_on(st, ctx, rule, "user", id, found, None)?;
+    u.ok_or_else(|| missing("user", id))
 }
 
 async fn user_show(
@@ -991,15 +1012,9 @@ async fn visible_group(
     user: Option<&User>,
 ) -> Result<Group, Error> {
     let g = st.id.store.group(id).await?;
-    let mut target = match &g {
-        Some(g) => json!({"target": {"group": {"id": g.id, "domain_id": g.domain_id}}}),
-        None => json!({"target": {"group": {"id": id}}}),
-    };
-    if let Some(u) = user {
-        target["target"]["user"] = json!({"id": u.id, "domain_id": u.domain_id});
-    }
-    st.id.authorize(ctx, rule, target)?;
-    g.ok_or_else(|| Error::not_found(format!("Could not find group: {id}.")))
+    let found = g.as_ref().map(|g| (g.id.as_str(), g.domain_id.as_str()));
+    authorize_on(st, ctx, rule, "group", id, found, user)?;
+    g.ok_or_else(|| missing("group", id))
 }
 
 async fn group_show(

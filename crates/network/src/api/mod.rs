@@ -1,13 +1,12 @@
 //! The Neutron v2.0 HTTP API: routes and wire types. Handlers parse, authorize (through
 //! the app layer), call and render; JSON lives only here.
 
+mod crud;
 mod l3;
 mod misc;
-mod pools;
 mod qos;
 mod query;
 mod render;
-mod resources;
 
 use std::sync::Arc;
 
@@ -17,8 +16,9 @@ use api_common::{
     Error, FaultStyle,
 };
 use axum::{
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     routing::{get, put},
+    Json,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -26,7 +26,10 @@ use serde_json::Value;
 pub use query::ListQuery;
 pub use render::hostname;
 
-use crate::app::Networking;
+use crate::{app::Networking, model::*};
+
+type JsonResult = Result<Json<Value>, Error>;
+type Created = Result<(StatusCode, Json<Value>), Error>;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -38,73 +41,75 @@ pub struct ApiState {
 
 /// The networking API: its router and its route table.
 pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api {
-    use resources as r;
+    use crud::{create, delete, list, show, update};
     let base: Arc<str> = base_url.trim_end_matches('/').into();
     let limit = svc.cfg.max_request_body_size;
     let st = ApiState { svc, base };
     let protected = Routes::new()
         .route(
             "/v2.0/networks",
-            get(r::network_list).post(r::network_create),
+            get(list::<Network>).post(create::<Network>),
         )
         .route(
             "/v2.0/networks/{id}",
-            get(r::network_show)
-                .put(r::network_update)
-                .delete(r::network_delete),
+            get(show::<Network>)
+                .put(update::<Network>)
+                .delete(delete::<Network>),
         )
-        .route("/v2.0/subnets", get(r::subnet_list).post(r::subnet_create))
+        .route("/v2.0/subnets", get(list::<Subnet>).post(create::<Subnet>))
         .route(
             "/v2.0/subnets/{id}",
-            get(r::subnet_show)
-                .put(r::subnet_update)
-                .delete(r::subnet_delete),
+            get(show::<Subnet>)
+                .put(update::<Subnet>)
+                .delete(delete::<Subnet>),
         )
-        .route("/v2.0/ports", get(r::port_list).post(r::port_create))
+        .route("/v2.0/ports", get(list::<Port>).post(create::<Port>))
         .route(
             "/v2.0/ports/{id}",
-            get(r::port_show).put(r::port_update).delete(r::port_delete),
+            get(show::<Port>).put(update::<Port>).delete(delete::<Port>),
         )
         .route(
             "/v2.0/security-groups",
-            get(r::group_list).post(r::group_create),
+            get(list::<SecurityGroup>).post(create::<SecurityGroup>),
         )
         .route(
             "/v2.0/security-groups/{id}",
-            get(r::group_show)
-                .put(r::group_update)
-                .delete(r::group_delete),
+            get(show::<SecurityGroup>)
+                .put(update::<SecurityGroup>)
+                .delete(delete::<SecurityGroup>),
         )
         .route(
             "/v2.0/security-group-rules",
-            get(r::rule_list).post(r::rule_create),
+            get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>),
         )
         .route(
             "/v2.0/security-group-rules/{id}",
-            get(r::rule_show).delete(r::rule_delete),
+            get(show::<SecurityGroupRule>).delete(delete::<SecurityGroupRule>),
         )
-        .route(
-            "/v2.0/routers",
-            get(l3::router_list).post(l3::router_create),
-        )
+        .route("/v2.0/routers", get(list::<Router>).post(create::<Router>))
         .route(
             "/v2.0/routers/{id}",
-            get(l3::router_show)
-                .put(l3::router_update)
-                .delete(l3::router_delete),
+            get(show::<Router>)
+                .put(update::<Router>)
+                .delete(delete::<Router>),
         )
         .route(
             "/v2.0/routers/{id}/add_router_interface",
-            put(l3::add_interface),
+            put(l3::interface::<true>),
         )
         .route(
             "/v2.0/routers/{id}/remove_router_interface",
-            put(l3::remove_interface),
+            put(l3::interface::<false>),
         )
-        .route("/v2.0/floatingips", get(l3::fip_list).post(l3::fip_create))
+        .route(
+            "/v2.0/floatingips",
+            get(list::<FloatingIp>).post(create::<FloatingIp>),
+        )
         .route(
             "/v2.0/floatingips/{id}",
-            get(l3::fip_show).put(l3::fip_update).delete(l3::fip_delete),
+            get(show::<FloatingIp>)
+                .put(update::<FloatingIp>)
+                .delete(delete::<FloatingIp>),
         )
         .route(
             "/v2.0/floatingips/{id}/port_forwardings",
@@ -128,13 +133,13 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
         )
         .route(
             "/v2.0/qos/policies",
-            get(qos::policy_list).post(qos::policy_create),
+            get(list::<QosPolicy>).post(create::<QosPolicy>),
         )
         .route(
             "/v2.0/qos/policies/{id}",
-            get(qos::policy_show)
-                .put(qos::policy_update)
-                .delete(qos::policy_delete),
+            get(show::<QosPolicy>)
+                .put(update::<QosPolicy>)
+                .delete(delete::<QosPolicy>),
         )
         .route(
             "/v2.0/qos/policies/{id}/bandwidth_limit_rules",
@@ -149,33 +154,33 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
         .route("/v2.0/qos/rule-types", get(qos::rule_types))
         .route(
             "/v2.0/rbac-policies",
-            get(qos::rbac_list).post(qos::rbac_create),
+            get(list::<RbacPolicy>).post(create::<RbacPolicy>),
         )
         .route(
             "/v2.0/rbac-policies/{id}",
-            get(qos::rbac_show)
-                .put(qos::rbac_update)
-                .delete(qos::rbac_delete),
+            get(show::<RbacPolicy>)
+                .put(update::<RbacPolicy>)
+                .delete(delete::<RbacPolicy>),
         )
         .route(
             "/v2.0/subnetpools",
-            get(pools::pool_list).post(pools::pool_create),
+            get(list::<SubnetPool>).post(create::<SubnetPool>),
         )
         .route(
             "/v2.0/subnetpools/{id}",
-            get(pools::pool_show)
-                .put(pools::pool_update)
-                .delete(pools::pool_delete),
+            get(show::<SubnetPool>)
+                .put(update::<SubnetPool>)
+                .delete(delete::<SubnetPool>),
         )
         .route(
             "/v2.0/address-scopes",
-            get(pools::scope_list).post(pools::scope_create),
+            get(list::<AddressScope>).post(create::<AddressScope>),
         )
         .route(
             "/v2.0/address-scopes/{id}",
-            get(pools::scope_show)
-                .put(pools::scope_update)
-                .delete(pools::scope_delete),
+            get(show::<AddressScope>)
+                .put(update::<AddressScope>)
+                .delete(delete::<AddressScope>),
         )
         .route("/v2.0/quotas", get(misc::quota_list))
         .route(
@@ -204,6 +209,11 @@ pub fn api(svc: Arc<Networking>, base_url: String, auth: AuthLayerState) -> Api 
         .merge(protected)
         .with_state(st)
         .finish(FaultStyle::Neutron, limit)
+}
+
+/// The list query of a request (`fields=`, filters, sorting and paging).
+fn query(st: &ApiState, q: &Option<String>) -> Result<ListQuery, Error> {
+    ListQuery::parse(q.as_deref(), st.svc.cfg.pagination_max_limit)
 }
 
 /// The `{key: {...}}` body of a create or update, in the app layer's type.

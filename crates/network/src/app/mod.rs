@@ -9,6 +9,7 @@ mod ports;
 mod qos;
 mod quotas;
 mod rbac;
+pub(crate) mod resource;
 mod routers;
 pub(crate) mod security_groups;
 mod subnet_pools;

@@ -32,7 +32,7 @@ pub struct RbacUpdate {
     pub target_tenant: Option<String>,
 }
 
-fn not_found(id: &str) -> Error {
+pub(super) fn not_found(id: &str) -> Error {
     Error::not_found(format!("RBAC policy with id {id} could not be found."))
         .with_code("RbacPolicyNotFound")
 }

@@ -58,7 +58,7 @@ pub(super) fn not_found(id: &str) -> Error {
         .with_code("SecurityGroupNotFound")
 }
 
-fn rule_not_found(id: &str) -> Error {
+pub(super) fn rule_not_found(id: &str) -> Error {
     Error::not_found(format!("Security group rule {id} does not exist"))
         .with_code("SecurityGroupRuleNotFound")
 }

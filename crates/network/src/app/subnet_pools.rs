@@ -74,7 +74,7 @@ pub(super) fn pool_not_found(id: &str) -> Error {
         .with_code("SubnetPoolNotFound")
 }
 
-fn scope_not_found(id: &str) -> Error {
+pub(super) fn scope_not_found(id: &str) -> Error {
     Error::not_found(format!("Address scope {id} could not be found."))
         .with_code("AddressScopeNotFound")
 }

@@ -1,8 +1,8 @@
 //! Tags on every resource (`/v2.0/{resources}/{id}/tags`), checked with the
 //! resource's own show and update rules.
 
-use super::{Caller, Networking};
-use crate::store;
+use super::{resource::Retaggable, Caller, Networking};
+use crate::{model::*, store};
 use api_common::{Error, Result};
 
 /// The resources that carry tags, by their collection name.
@@ -56,11 +56,23 @@ fn check_tag(tag: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse<K: types::Kind>(id: &str, missing: fn(&str) -> Error) -> Result<types::Id<K>> {
-    types::Id::parse(id).map_err(|_| missing(id))
-}
-
 impl Networking {
+    /// The tags of a resource of type `R`, if the caller may see it; with `write`, if it
+    /// may change them.
+    async fn tags_of<R: Retaggable>(
+        &self,
+        caller: &Caller<'_>,
+        id: &str,
+        write: bool,
+    ) -> Result<Vec<String>> {
+        let id = types::Id::parse(id).map_err(|_| R::not_found(id))?;
+        let item = R::show(self, caller, &id).await?;
+        if write {
+            R::may_retag(self, caller, &id, &item).await?;
+        }
+        Ok(item.tags().to_vec())
+    }
+
     /// The resource's tags, if the caller may see it; with `write`, if it may change it.
     async fn tagged(
         &self,
@@ -69,84 +81,16 @@ impl Networking {
         id: &str,
         write: bool,
     ) -> Result<Vec<String>> {
-        let tags = match kind {
-            Tagged::Network => {
-                let id = parse(id, super::networks::not_found)?;
-                let n = self.visible_network(caller, &id).await?;
-                if write {
-                    self.authorize(
-                        caller,
-                        crate::policies::Rule::UpdateNetwork,
-                        &super::networks::network_target(&n),
-                    )?;
-                }
-                n.tags
-            }
-            Tagged::Subnet => {
-                let id = parse(id, super::subnets::not_found)?;
-                let s = self.subnet_show(caller, &id).await?;
-                if write {
-                    self.subnet_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                s.tags
-            }
-            Tagged::Port => {
-                let id = parse(id, super::ports::not_found)?;
-                let p = self.port_show(caller, &id).await?;
-                if write {
-                    self.port_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                p.tags
-            }
-            Tagged::SecurityGroup => {
-                let id = parse(id, super::security_groups::not_found)?;
-                let g = self.group_show(caller, &id).await?;
-                if write {
-                    self.group_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                g.tags
-            }
-            Tagged::Router => {
-                let id = parse(id, super::routers::not_found)?;
-                let r = self.router_show(caller, &id).await?;
-                if write {
-                    self.router_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                r.tags
-            }
-            Tagged::FloatingIp => {
-                let id = parse(id, super::floating_ips::not_found)?;
-                let f = self.fip_show(caller, &id).await?;
-                if write {
-                    self.fip_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                f.tags
-            }
-            Tagged::QosPolicy => {
-                let id = parse(id, super::qos::not_found)?;
-                let p = self.qos_show(caller, &id).await?;
-                if write {
-                    self.qos_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                p.tags
-            }
-            Tagged::SubnetPool => {
-                let id = parse(id, super::subnet_pools::pool_not_found)?;
-                let p = self.pool_show(caller, &id).await?;
-                if write {
-                    self.pool_update(caller, &id, Default::default(), None)
-                        .await?;
-                }
-                p.tags
-            }
-        };
-        Ok(tags)
+        match kind {
+            Tagged::Network => self.tags_of::<Network>(caller, id, write).await,
+            Tagged::Subnet => self.tags_of::<Subnet>(caller, id, write).await,
+            Tagged::Port => self.tags_of::<Port>(caller, id, write).await,
+            Tagged::SecurityGroup => self.tags_of::<SecurityGroup>(caller, id, write).await,
+            Tagged::Router => self.tags_of::<Router>(caller, id, write).await,
+            Tagged::FloatingIp => self.tags_of::<FloatingIp>(caller, id, write).await,
+            Tagged::QosPolicy => self.tags_of::<QosPolicy>(caller, id, write).await,
+            Tagged::SubnetPool => self.tags_of::<SubnetPool>(caller, id, write).await,
+        }
     }
 
     pub async fn tags_list(
@@ -188,11 +132,7 @@ impl Networking {
         for t in &tags {
             check_tag(t)?;
         }
-        self.tagged(caller, kind, id, true).await?;
-        let mut tx = self.db.begin_write().await?;
-        store::set_tags(&mut tx, id, &tags).await?;
-        store::touch(&mut tx, kind.table(), id).await?;
-        tx.commit().await?;
+        self.retag(caller, kind, id, Retag::Replace(&tags)).await?;
         self.tagged(caller, kind, id, false).await
     }
 
@@ -204,14 +144,10 @@ impl Networking {
         tag: &str,
     ) -> Result<()> {
         check_tag(tag)?;
-        self.tagged(caller, kind, id, true).await?;
-        let mut tx = self.db.begin_write().await?;
-        store::add_tag(&mut tx, id, tag).await?;
-        store::touch(&mut tx, kind.table(), id).await?;
-        tx.commit().await?;
-        Ok(())
+        self.retag(caller, kind, id, Retag::Add(tag)).await
     }
 
+    /// Remove one tag (NotFound when the resource lacks it), or all for `None`.
     pub async fn tag_delete(
         &self,
         caller: &Caller<'_>,
@@ -219,20 +155,43 @@ impl Networking {
         id: &str,
         tag: Option<&str>,
     ) -> Result<()> {
+        let change = match tag {
+            Some(t) => Retag::Remove(t),
+            None => Retag::Replace(&[]),
+        };
+        self.retag(caller, kind, id, change).await
+    }
+
+    /// Change the tags of a resource the caller may change, and bump its revision.
+    async fn retag(
+        &self,
+        caller: &Caller<'_>,
+        kind: Tagged,
+        id: &str,
+        change: Retag<'_>,
+    ) -> Result<()> {
         self.tagged(caller, kind, id, true).await?;
         let mut tx = self.db.begin_write().await?;
-        match tag {
-            Some(t) => {
+        match change {
+            Retag::Replace(tags) => store::set_tags(&mut tx, id, tags).await?,
+            Retag::Add(t) => store::add_tag(&mut tx, id, t).await?,
+            Retag::Remove(t) => {
                 if !store::delete_tag(&mut tx, id, t).await? {
                     return Err(tag_not_found(id, t));
                 }
             }
-            None => store::set_tags(&mut tx, id, &[]).await?,
         }
         store::touch(&mut tx, kind.table(), id).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A change of a resource's tags.
+enum Retag<'a> {
+    Replace(&'a [String]),
+    Add(&'a str),
+    Remove(&'a str),
 }
 
 fn tag_not_found(id: &str, tag: &str) -> Error {

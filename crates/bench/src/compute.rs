@@ -262,7 +262,7 @@ struct Report {
     max_per_host: usize,
     misplaced: usize,
     /// (provider, resource class, used, capacity) beyond capacity.
-    over_capacity: Vec<(String, String, u64, u64)>,
+    over_capacity: Vec<(String, String, u64, f64)>,
     usage: serde_json::Value,
     want: serde_json::Value,
     rss: u64,
@@ -415,7 +415,7 @@ impl Profile {
             );
         }
         let mut reqs: Vec<_> = self.requests.iter().collect();
-        reqs.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+        reqs.sort_by_key(|r| std::cmp::Reverse(r.1 .1));
         println!("      API requests served (the benchmark's own polling included):");
         for (k, (count, total)) in reqs.into_iter().take(20) {
             println!(
@@ -782,7 +782,7 @@ async fn over_capacity(
     p: &Neutron,
     conn: &mut Conn,
     providers: &HashMap<String, String>,
-) -> anyhow::Result<Vec<(String, String, u64, u64)>> {
+) -> anyhow::Result<Vec<(String, String, u64, f64)>> {
     let mut out = Vec::new();
     for (uuid, name) in providers {
         let inv =
@@ -795,8 +795,8 @@ async fn over_capacity(
             let reserved = i["reserved"].as_f64().unwrap_or(0.0);
             let ratio = i["allocation_ratio"].as_f64().unwrap_or(1.0);
             // placement's own rounding: the capacity is an integer
-            let cap = ((total - reserved) * ratio).floor().max(0.0) as u64;
-            if u > cap {
+            let cap = ((total - reserved) * ratio).floor().max(0.0);
+            if u as f64 > cap {
                 out.push((name.clone(), class.clone(), u, cap));
             }
         }

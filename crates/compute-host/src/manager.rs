@@ -132,6 +132,11 @@ impl Manager {
                         Ok(()) => {}
                         Err(e) => progress.set(format!("cannot reach the conductor: {e}")),
                     }
+                    if !placed {
+                        // not schedulable until placed: try again soon (the cloud's
+                        // services may still be starting)
+                        next_report = now + Duration::from_secs(1);
+                    }
                 }
                 if now >= next_sync {
                     next_sync = now + sync;

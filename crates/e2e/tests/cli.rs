@@ -76,16 +76,11 @@ fn tokens_catalog_endpoints_regions(engine: Engine) {
     assert_eq!(tok["token"]["project"]["name"], "demo", "{tok}");
 
     // domain- and system-scoped tokens
-    let (url, pw) = (c.auth_url(), c.password("admin"));
+    let url = c.auth_url();
+    // `=`: a generated password may begin with `-`, which argparse takes for an option
+    let pw = format!("--os-password={}", c.password("admin"));
     let scoped = |scope: &[&str]| {
-        let mut a = vec![
-            "--os-auth-url",
-            &url,
-            "--os-username",
-            "admin",
-            "--os-password",
-            &pw,
-        ];
+        let mut a = vec!["--os-auth-url", &url, "--os-username", "admin", &pw];
         a.extend_from_slice(&["--os-user-domain-name", "Default"]);
         a.extend_from_slice(scope);
         a.extend_from_slice(&["token", "issue", "-f", "json"]);

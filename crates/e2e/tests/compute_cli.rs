@@ -145,8 +145,6 @@ fn cli_servers_and_limits(engine: Engine) {
     let Some(mut c) = Cloud::new(engine) else {
         return;
     };
-    // no compute host: every boot finds no valid host
-    c.compute_option("enabled = false");
     c.up();
     let data = c.dir().join("tiny.img");
     fs::write(&data, vec![0u8; 4096]).unwrap();

@@ -1177,6 +1177,25 @@ async fn compute_fixture(
     (flavor, server, request, keypair, group)
 }
 
+/// The microversion a route is walked at: placement's every route at its latest (each
+/// reaches its policy check); compute's at 2.1 (the table's bodies are 2.1's) except the
+/// routes that exist only later.
+fn microversion(svc: &str, method: &Method, path: &str) -> Option<&'static str> {
+    const LATER: &[(&str, Method, &str, &str)] = &[(
+        "compute_api",
+        Method::PUT,
+        "/v2.1/flavors/{id}",
+        "compute 2.55",
+    )];
+    if svc == "placement" {
+        return Some("placement latest");
+    }
+    LATER
+        .iter()
+        .find(|(s, m, p, _)| *s == svc && m == method && *p == path)
+        .map(|(.., v)| *v)
+}
+
 fn ok(r: test_support::Resp, what: &str) {
     assert!(r.status.is_success(), "{what}: {} {}", r.status, r.text());
 }
@@ -1221,13 +1240,8 @@ fn request(fx: &Fixture, probe: &Probe, token: Option<&str>, body: &str) -> Requ
     if path == "/v3/auth/tokens" {
         b = b.header("x-subject-token", &fx.victim.token);
     }
-    // placement's routes of every microversion, each reaching its policy check
-    if probe.svc == "placement" {
-        b = b.header("openstack-api-version", "placement latest");
-    }
-    // compute's routes of later microversions (the table's bodies are 2.1's)
-    if probe.svc == "compute_api" && path == "/v2.1/flavors/{id}" && *method == Method::PUT {
-        b = b.header("openstack-api-version", "compute 2.55");
+    if let Some(v) = microversion(probe.svc, method, path) {
+        b = b.header("openstack-api-version", v);
     }
     if !body.is_empty() {
         let ctype = if body == "data" {

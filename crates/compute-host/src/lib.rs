@@ -211,11 +211,15 @@ pub async fn make_driver(
     instances: &std::path::Path,
 ) -> anyhow::Result<Arc<dyn hypervisor::Driver>> {
     match cfg.driver {
-        DriverName::Fake => Ok(Arc::new(hypervisor::fake::Fake::new(
-            cfg.fake_vcpus,
-            cfg.fake_memory_mb,
-            cfg.fake_disk_gb,
-        ))),
+        DriverName::Fake => {
+            std::fs::create_dir_all(instances)?;
+            Ok(Arc::new(hypervisor::fake::Fake::persistent(
+                cfg.fake_vcpus,
+                cfg.fake_memory_mb,
+                cfg.fake_disk_gb,
+                &instances.join("fake-guests.json"),
+            )))
+        }
         DriverName::Qemu => {
             let q = hypervisor::qemu::Qemu::new(hypervisor::qemu::Config {
                 instances_dir: instances.to_owned(),

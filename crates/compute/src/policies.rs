@@ -21,6 +21,10 @@ policy::rules! {
     ProjectReaderApi = ("project_reader_api", "role:reader and project_id:%(project_id)s"),
     ProjectMemberOrAdmin = ("project_member_or_admin", "rule:project_member_api or rule:context_is_admin"),
     ProjectReaderOrAdmin = ("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin"),
+    // Nova's is `role:service`; oxistack's services call each other as the
+    // `[service_auth]` user, the admin by default.
+    ServiceApi = ("service_api", "role:service or role:admin"),
+    ExternalEventsCreate = ("os_compute_api:os-server-external-events:create", "rule:service_api"),
 
     Flavors = ("os_compute_api:flavors", ANY),
     Extensions = ("os_compute_api:extensions", ANY),

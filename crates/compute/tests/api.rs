@@ -1286,3 +1286,80 @@ on_engines!(groups_zones_services, |tc: TestCloud| async move {
     let (s, _) = get(&tc, &demo, "/v2.1/os-security-groups", Some("2.36")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 });
+
+on_engines!(external_events, |tc: TestCloud| async move {
+    let img = image(&tc).await;
+    let demo = tc.demo_token().await;
+    let admin = tc.admin_token().await;
+    let s = boot(&tc, &demo, &img, "events", Some("2.37")).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let path = "/v2.1/os-server-external-events";
+    let ev = |name: &str, server: &str| json!({"name": name, "server_uuid": server, "tag": "t1"});
+    let nobody = "6b1d3c2e-1f7a-4c55-9d3e-2a4b5c6d7e8f";
+    // only services (and admins) send them
+    let (st, _) = post(
+        &tc,
+        &demo,
+        path,
+        json!({"events": [ev("network-vif-plugged", &id)]}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // validated as Nova's schema does, per microversion
+    for (body, mv) in [
+        (json!({"events": []}), None),
+        (json!({}), None),
+        (json!({"events": [{"name": "network-changed"}]}), None),
+        (json!({"events": [ev("no-such-event", &id)]}), None),
+        (
+            json!({"events": [{"name": "network-changed", "server_uuid": "not-a-uuid"}]}),
+            None,
+        ),
+        (
+            json!({"events": [ev("volume-extended", &id)]}),
+            Some("2.50"),
+        ),
+        (
+            json!({"events": [{"name": "network-changed", "server_uuid": &id, "status": "odd"}]}),
+            None,
+        ),
+    ] {
+        let (st, v) = post(&tc, &admin, path, body.clone(), mv).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    // no server of any event: 404
+    let (st, _) = post(
+        &tc,
+        &admin,
+        path,
+        json!({"events": [ev("network-vif-plugged", nobody)]}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // one delivered, one not: 207, with each event's code
+    let (st, v) = post(
+        &tc,
+        &admin,
+        path,
+        json!({"events": [ev("network-vif-plugged", &id), ev("network-vif-plugged", nobody)]}),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::MULTI_STATUS, "{v}");
+    assert_eq!(v["events"][0]["code"], 200, "{v}");
+    assert_eq!(v["events"][0]["status"], "completed", "{v}");
+    assert_eq!(v["events"][0]["tag"], "t1", "{v}");
+    assert_eq!(v["events"][1]["code"], 404, "{v}");
+    assert_eq!(v["events"][1]["status"], "failed", "{v}");
+    let (st, v) = post(
+        &tc,
+        &admin,
+        path,
+        json!({"events": [ev("volume-extended", &id)]}),
+        Some("2.51"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+});

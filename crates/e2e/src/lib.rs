@@ -340,26 +340,45 @@ pub fn http_in(
     let Some(ns) = netns else {
         return http(port, method, path, headers, body);
     };
-    let ns = format!("/var/run/netns/{ns}");
     let (method, path, body) = (method.to_owned(), path.to_owned(), body.cloned());
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    thread::spawn(move || {
-        let f = File::open(&ns)?;
-        rustix::thread::move_into_link_name_space(
-            std::os::fd::AsFd::as_fd(&f),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )?;
+    inside(ns, move || {
         let h: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         http(port, &method, &path, &h, body.as_ref())
     })
+}
+
+/// `f` run on a thread that entered network namespace `netns` (what it makes, sockets,
+/// stays in that namespace).
+fn inside<T: Send + 'static>(
+    netns: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let ns = format!("/var/run/netns/{netns}");
+    thread::spawn(move || {
+        let file = File::open(&ns)?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        f()
+    })
     .join()
-    .map_err(|_| std::io::Error::other("the request thread panicked"))?
+    .map_err(|_| std::io::Error::other("the thread in the namespace panicked"))?
+}
+
+/// A TCP connection to `127.0.0.1:port` inside network namespace `netns` (made by a
+/// thread that entered it; the socket stays in that namespace).
+pub fn connect_in(netns: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
+    inside(netns, move || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+    })
 }
 
 /// One HTTP/1.1 request (`Connection: close`) to `127.0.0.1:port`.
@@ -1118,6 +1137,33 @@ impl Cloud {
         let out = self.os_cmd(cloud, args);
         assert!(!out.success(), "openstack should have failed:\n{out}");
         out
+    }
+
+    /// A public raw image `name` of `bytes` (zeros will do for the fake driver),
+    /// registered by the admin with `openstack image create` and these `properties`
+    /// (`key=value`); its id.
+    #[track_caller]
+    pub fn public_image(&self, name: &str, bytes: &[u8], properties: &[&str]) -> String {
+        let file = self.dir().join(format!("{name}.img"));
+        fs::write(&file, bytes).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let file = file.display().to_string();
+        let mut args = vec![
+            "image",
+            "create",
+            "--public",
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--file",
+            &file,
+        ];
+        for p in properties {
+            args.extend(["--property", p]);
+        }
+        args.push(name);
+        let v = self.os_json(ADMIN, &args);
+        v["id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// `.venv/bin/python -c <script>` in the clients' environment.

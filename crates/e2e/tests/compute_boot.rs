@@ -93,6 +93,74 @@ fn ssh_hostname(ext: &Netns, key: &Path, ip: &str) -> String {
     .to_owned()
 }
 
+/// The console through the proxy, as noVNC opens it: `console url show`'s URL (its
+/// page served), then a websocket with its token on which the guest's own VNC server
+/// (QEMU's) greets with RFB 3.8, takes the same version back and offers its security
+/// types; a made-up token opens nothing.
+fn vnc_handshake(c: &Cloud, host: &Netns, id: &str) {
+    let v = c.os_json(DEMO, &["console", "url", "show", "--novnc", id]);
+    let url = s(&v, "url");
+    assert!(url.contains("/vnc_auto.html?path=%3Ftoken%3D"), "{v}");
+    let token = url.split("token%3D").nth(1).unwrap().to_owned();
+    let page = e2e::http_in(
+        Some(&host.name),
+        c.console_port,
+        "GET",
+        "/vnc_auto.html",
+        &[],
+        None,
+    )
+    .expect("the proxy answers");
+    assert_eq!(page.status, 200, "noVNC's page: {page}");
+    let ws = |token: &str| {
+        let stream =
+            e2e::connect_in(&host.name, c.console_port).expect("a connection to the proxy");
+        let url = format!("ws://127.0.0.1:{}/websockify?token={token}", c.console_port);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                use futures::{SinkExt, StreamExt};
+                use tokio_tungstenite::tungstenite::Message;
+                stream.set_nonblocking(true).unwrap();
+                let stream = tokio::net::TcpStream::from_std(stream).unwrap();
+                let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut read = Vec::new();
+                while read.len() < 12 {
+                    match ws.next().await {
+                        Some(Ok(Message::Binary(b))) => read.extend_from_slice(&b),
+                        other => return Err(format!("no greeting: {other:?}")),
+                    }
+                }
+                assert_eq!(&read[..12], b"RFB 003.008\n", "QEMU's greeting");
+                ws.send(Message::binary(b"RFB 003.008\n".to_vec()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut types = read.split_off(12);
+                while types.is_empty() || types.len() < 1 + usize::from(types[0]) {
+                    match ws.next().await {
+                        Some(Ok(Message::Binary(b))) => types.extend_from_slice(&b),
+                        other => return Err(format!("no security types: {other:?}")),
+                    }
+                }
+                Ok(types)
+            })
+    };
+    let types = ws(&token).expect("the console opens");
+    assert!(types[0] >= 1, "security types offered: {types:?}");
+    eprintln!(
+        "VNC through the proxy: RFB 003.008, security types {:?}",
+        &types[1..]
+    );
+    assert!(
+        ws("made-up-token").is_err(),
+        "a made-up token opened a console"
+    );
+}
+
 /// The server's port ids.
 fn port_ids(c: &Cloud, server: &str) -> Vec<String> {
     c.os_json(ADMIN, &["port", "list", "--device-id", server])
@@ -239,24 +307,10 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
     }
 
     // An image the host cannot run (a machine type QEMU does not have).
-    let junk = c.dir().join("junk.img");
-    fs::write(&junk, vec![0u8; 1 << 16]).unwrap();
-    c.os(
-        ADMIN,
-        &[
-            "image",
-            "create",
-            "--public",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--property",
-            "hw_machine_type=oxistack-no-such-machine",
-            "--file",
-            junk.to_str().unwrap(),
-            "broken",
-        ],
+    c.public_image(
+        "broken",
+        &vec![0u8; 1 << 16],
+        &["hw_machine_type=oxistack-no-such-machine"],
     );
 
     // Two boots at once: the real one and the one the host refuses.
@@ -302,6 +356,12 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
         name, "vm1.novalocal",
         "the guest's host name, from its drive"
     );
+    wait_for("the floating IP in the server's addresses", SSH, || {
+        let v = c.os_json(DEMO, &["server", "show", &id]);
+        let a = v["addresses"].to_string();
+        a.contains(&fip_ip).then_some(()).ok_or(a)
+    });
+    vnc_handshake(&c, &host, &id);
 
     // A snapshot, and a second server from it, booted while the first goes through its
     // lifecycle.

@@ -251,22 +251,7 @@ fn a_server_booted_by_compute_reads_its_metadata_with_no_configuration() {
         std::fs::write(&p, bytes).unwrap();
         p.display().to_string()
     };
-    let image = file("disk.raw", &[0u8; 4096]);
-    c.os(
-        ADMIN,
-        &[
-            "image",
-            "create",
-            "--public",
-            "--disk-format",
-            "raw",
-            "--container-format",
-            "bare",
-            "--file",
-            &image,
-            "md-img",
-        ],
-    );
+    c.public_image("md-img", &[0u8; 4096], &[]);
     let key = file("key.pub", COMPUTE_KEY.as_bytes());
     c.os(DEMO, &["keypair", "create", "--public-key", &key, "md-key"]);
     let user_data = "#!/bin/sh\necho booted by compute\n";

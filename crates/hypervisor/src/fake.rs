@@ -11,7 +11,7 @@ use std::{
 
 use crate::{Driver, Error, HostInfo, InstanceSpec, Nic, PowerState, Result, RootDisk, Snapshot};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Guest {
     spec: InstanceSpec,
     state: PowerState,
@@ -27,6 +27,9 @@ pub struct Fake {
     failing_spawns: Arc<std::sync::atomic::AtomicUsize>,
     /// The VNC server every guest's console is at (none unless a test sets one).
     vnc: Arc<Mutex<Option<SocketAddr>>>,
+    /// Where the guests are kept across restarts of the process, as QEMU guests outlive
+    /// it (none: they live as long as the driver).
+    file: Option<Arc<std::path::PathBuf>>,
 }
 
 impl Fake {
@@ -45,6 +48,36 @@ impl Fake {
             guests: Arc::default(),
             failing_spawns: Arc::default(),
             vnc: Arc::default(),
+            file: None,
+        }
+    }
+
+    /// [`Fake::new`], its guests kept in `file` (JSON), read back when a process starts
+    /// over it: a restarted host still runs what it ran, as QEMU's guests outlive it.
+    pub fn persistent(vcpus: u32, memory_mb: u64, disk_gb: u64, file: &Path) -> Self {
+        let mut f = Self::new(vcpus, memory_mb, disk_gb);
+        if let Ok(text) = std::fs::read_to_string(file) {
+            match serde_json::from_str(&text) {
+                Ok(guests) => f.guests = Arc::new(Mutex::new(guests)),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "the fake guests' file is unreadable; starting with none")
+                }
+            }
+        }
+        f.file = Some(Arc::new(file.to_owned()));
+        f
+    }
+
+    /// Write the guests to the file, if kept (a new file renamed over the old one).
+    fn save(&self, guests: &BTreeMap<String, Guest>) {
+        let Some(file) = &self.file else { return };
+        let tmp = file.with_extension("json.tmp");
+        let written = serde_json::to_vec(guests)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, file.as_path()));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), error = %e, "cannot keep the fake guests");
         }
     }
 
@@ -66,9 +99,11 @@ impl Fake {
 
     /// Mark a guest as stopped behind the compute manager's back (its process died).
     pub fn crash(&self, id: &str) {
-        if let Some(g) = self.lock().get_mut(id) {
+        let mut guests = self.lock();
+        if let Some(g) = guests.get_mut(id) {
             g.state = PowerState::Shutdown;
         }
+        self.save(&guests);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Guest>> {
@@ -76,10 +111,13 @@ impl Fake {
     }
 
     fn with<T>(&self, id: &str, f: impl FnOnce(&mut Guest) -> Result<T>) -> Result<T> {
-        match self.lock().get_mut(id) {
+        let mut guests = self.lock();
+        let r = match guests.get_mut(id) {
             Some(g) => f(g),
             None => Err(Error::NotFound(id.to_owned())),
-        }
+        };
+        self.save(&guests);
+        r
     }
 
     fn start(&self, spec: &InstanceSpec) -> Result<()> {
@@ -122,16 +160,20 @@ impl Driver for Fake {
                 spec.name
             )));
         }
-        self.lock().entry(spec.id.clone()).or_insert_with(|| Guest {
+        let mut guests = self.lock();
+        guests.entry(spec.id.clone()).or_insert_with(|| Guest {
             spec: spec.clone(),
             state: PowerState::Running,
             rescued: false,
         });
+        self.save(&guests);
         Ok(())
     }
 
     async fn destroy(&self, id: &str) -> Result<()> {
-        self.lock().remove(id);
+        let mut guests = self.lock();
+        guests.remove(id);
+        self.save(&guests);
         Ok(())
     }
 

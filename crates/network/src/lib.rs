@@ -11,6 +11,7 @@
 pub mod api;
 pub mod app;
 mod bootstrap;
+pub mod compute_events;
 pub mod config;
 pub mod ipam;
 pub mod model;

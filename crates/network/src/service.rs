@@ -30,7 +30,13 @@ impl Service for NetworkService {
     async fn start(cfg: Config, ctx: Context) -> anyhow::Result<Started> {
         let policy =
             policy::Policy::load_if_exists(crate::policies::DEFAULTS, ctx.policy_file.as_deref())?;
-        let svc = Arc::new(Networking::new(ctx.db.clone(), cfg, policy));
+        let mut svc = Networking::new(ctx.db.clone(), cfg, policy);
+        svc.compute_events = crate::compute_events::ComputeEvents::start(
+            &ctx.tasks,
+            ctx.service_token.clone(),
+            &ctx.endpoints,
+        );
+        let svc = Arc::new(svc);
         let server = crate::rpc::listen(&*ctx.bus).await?;
         let (rpc_svc, bus) = (svc.clone(), ctx.bus.clone());
         ctx.tasks.spawn("network-rpc", move |progress| async move {

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use api_common::{Error, Result};
+use api_common::{Error, ErrorKind, Result};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -34,6 +34,10 @@ pub struct ExecutorConfig {
     pub lease: Duration,
     /// How often the background task looks for sagas whose owner went away.
     pub scan_every: Duration,
+    /// How long a step that fails because a service it needs is unavailable (a
+    /// restarting process not listening yet, a database failing over) is tried again,
+    /// with growing pauses, before the saga unwinds.
+    pub transient_retry: Duration,
 }
 
 impl ExecutorConfig {
@@ -44,6 +48,7 @@ impl ExecutorConfig {
             owner: owner.into(),
             lease: Duration::from_secs(15),
             scan_every: Duration::from_secs(5),
+            transient_retry: Duration::from_secs(60),
         }
     }
 
@@ -76,6 +81,8 @@ pub struct SagaSummary {
     pub state: String,
     /// The latest step touched and its state (`started`, `done`, ...).
     pub step: Option<(String, String)>,
+    /// What it was started with.
+    pub params: Value,
 }
 
 /// How a drive of a saga ended.
@@ -289,6 +296,7 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                         .steps
                         .last()
                         .map(|s| (s.name.clone(), s.state.as_str().into())),
+                    params: row.params,
                 });
             }
         }
@@ -472,8 +480,25 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                 return Ok(lost());
             }
             p.states[i] = Some(StepState::Started);
-            let cx = self.cx(ctx, id, &p.params, &p.outputs);
-            match self.keep_lease(id, (step.action)(cx)).await {
+            let action = async {
+                let mut pause = Duration::from_millis(200);
+                let give_up = Instant::now() + self.inner.cfg.transient_retry;
+                loop {
+                    let cx = self.cx(ctx, id, &p.params, &p.outputs);
+                    match (step.action)(cx).await {
+                        Err(e)
+                            if e.kind == ErrorKind::Unavailable
+                                && Instant::now() + pause <= give_up =>
+                        {
+                            tracing::info!(saga = %id, name = saga.name, step = step.name, error = %e, "a service the step needs is unavailable; trying again in {pause:?}");
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(5));
+                        }
+                        r => return r,
+                    }
+                }
+            };
+            match self.keep_lease(id, action).await {
                 None => return Ok(lost()),
                 Some(Ok(out)) => {
                     let done = StepWrite {

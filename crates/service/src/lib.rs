@@ -14,6 +14,7 @@
 //! shutdown.
 
 pub mod checks;
+pub mod client;
 pub mod service_token;
 pub mod tasks;
 

@@ -479,6 +479,7 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("compute_api", "GET /v2.1/os-aggregates/{id}", Denied, ""),
     ("compute_api", "PUT /v2.1/os-aggregates/{id}", Denied, r#"{"aggregate": {"name": "x"}}"#),
     ("compute_api", "DELETE /v2.1/os-aggregates/{id}", Denied, ""),
+    ("compute_api", "POST /v2.1/os-server-external-events", Denied, r#"{"events": [{"name": "network-changed", "server_uuid": "6b1d3c2e-1f7a-4c55-9d3e-2a4b5c6d7e8f"}]}"#),
     ("compute_api", "POST /v2.1/os-aggregates/{id}/action", Denied, r#"{"add_host": {"host": "host1"}}"#),
     // ---- compute: the network proxies (below 2.36) pass the caller's token to Neutron
     ("compute_api", "GET /v2.1/os-security-groups", Allowed(&[200]), ""),

@@ -3,6 +3,7 @@
 //! negotiates its microversion (2.1 to 2.96).
 
 mod actions;
+mod events;
 mod flavors;
 mod keypairs;
 mod misc;
@@ -190,6 +191,7 @@ pub fn api(svc: Arc<Compute>, base_url: String, auth: AuthLayerState) -> Api {
                 .delete(m::aggregate_delete),
         )
         .route("/v2.1/os-aggregates/{id}/action", post(m::aggregate_action))
+        .route("/v2.1/os-server-external-events", post(events::create))
         .route("/v2.1/extensions", get(m::extensions))
         .route("/v2.1/extensions/{alias}", get(m::extension_show))
         .route(

@@ -3,6 +3,7 @@
 //! methods; nothing here knows HTTP.
 
 pub mod actions;
+pub mod external_events;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;

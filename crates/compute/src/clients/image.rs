@@ -48,7 +48,7 @@ pub struct ImageClient {
 impl ImageClient {
     /// The image endpoint ("" when the catalog has none).
     pub fn base(&self) -> &str {
-        self.http.base.as_deref().unwrap_or("")
+        self.http.base().unwrap_or("")
     }
 
     /// The image, as `auth` sees it (Nova's "Image {id} could not be found." otherwise).

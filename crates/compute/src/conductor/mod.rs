@@ -13,6 +13,7 @@
 mod actions;
 mod hosts;
 pub mod ports;
+mod recovery;
 
 use std::{sync::Arc, time::Duration};
 
@@ -425,6 +426,15 @@ pub async fn start(compute: &Arc<Compute>, ctx: &Context) -> anyhow::Result<Arc<
         ctx.db.clone(),
         &owner,
     );
+    if ctx.mode == Mode::AllInOne {
+        let (c, before) = (conductor.clone(), crate::model::now());
+        ctx.tasks
+            .spawn("compute-recovery", move |progress| async move {
+                progress.set("taking up what the last run accepted and lost");
+                let n = c.recover_lost_requests(&before).await?;
+                Ok(format!("{n} servers taken up again"))
+            });
+    }
     let executor = conductor.executor.clone();
     let placement = conductor.placement.clone();
     let sched = Arc::new(SchedulerService {

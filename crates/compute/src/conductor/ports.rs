@@ -238,17 +238,51 @@ pub async fn describe(
     net: &NetworkClient,
     ids: &[PortId],
 ) -> Result<(Vec<PortInfo>, Vec<NicSpec>)> {
+    let mut ports = Vec::with_capacity(ids.len());
+    for id in ids {
+        ports.push(net.port(As::Service, id).await?);
+    }
+    describe_ports(net, &ports).await
+}
+
+/// [`describe`] for ports already read (Neutron's JSON), with the floating IPs
+/// associated with them.
+pub async fn describe_ports(
+    net: &NetworkClient,
+    ports: &[Value],
+) -> Result<(Vec<PortInfo>, Vec<NicSpec>)> {
     let mut infos = Vec::new();
     let mut nics = Vec::new();
-    for id in ids {
-        let p = net.port(As::Service, id).await?;
+    let ids: Vec<(&str, &str)> = ports
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .map(|id| ("port_id", id))
+        .collect();
+    let fips = if ids.is_empty() {
+        Vec::new()
+    } else {
+        net.floating_ips(As::Service, &ids).await?
+    };
+    let mut networks: Vec<(NetworkId, Value)> = Vec::new();
+    for p in ports {
+        let id: PortId = p["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::unavailable("The network service answered a port without id."))?;
         let network: NetworkId = p["network_id"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| {
                 Error::unavailable("The network service answered a port without network.")
             })?;
-        let n = net.network(As::Service, &network).await?;
+        let n = match networks.iter().find(|(i, _)| *i == network) {
+            Some((_, n)) => n.clone(),
+            None => {
+                let n = net.network(As::Service, &network).await?;
+                networks.push((network.clone(), n.clone()));
+                n
+            }
+        };
         let mac = p["mac_address"].as_str().unwrap_or_default().to_owned();
         let fixed_ips = p["fixed_ips"]
             .as_array()
@@ -261,13 +295,18 @@ pub async fn describe(
                 })
             })
             .collect();
+        let floating_ips = fips
+            .iter()
+            .filter(|f| f["port_id"].as_str() == Some(id.as_str()))
+            .filter_map(|f| f["floating_ip_address"].as_str()?.parse().ok())
+            .collect();
         infos.push(PortInfo {
             port_id: id.clone(),
             network_id: network,
             network_name: n["name"].as_str().unwrap_or_default().to_owned(),
             mac_address: mac.clone(),
             fixed_ips,
-            floating_ips: Vec::new(),
+            floating_ips,
             port_state: p["status"].as_str().unwrap_or_default().to_owned(),
             tag: None,
         });

@@ -185,7 +185,15 @@ async fn resize(cx: Ctx) -> Result<()> {
 /// ran first).
 async fn unresize(cx: Ctx) -> Result<()> {
     match resize_to(&cx, None).await {
-        Err(e) if e.kind == types::ErrorKind::Conflict => Ok(()),
+        // not on a host, or its guest is gone: nothing to take back
+        Err(e)
+            if matches!(
+                e.kind,
+                types::ErrorKind::Conflict | types::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
         r => r,
     }
 }

@@ -247,6 +247,7 @@ impl Networking {
         store::insert_fip(&mut tx, &f).await?;
         tx.commit().await?;
         self.changed();
+        self.fips_changed(&[f.port_id.as_ref()]).await?;
         Ok(f)
     }
 
@@ -261,6 +262,7 @@ impl Networking {
         check_revision(if_match, f.revision)?;
         self.authorize(caller, Rule::UpdateFloatingIp, &fip_target(&f))?;
         let revision = f.revision;
+        let before = f.port_id.clone();
         if let Some(d) = req.description {
             f.description = d;
         }
@@ -299,6 +301,10 @@ impl Networking {
         }
         f.revision = revision + 1;
         self.changed();
+        if before != f.port_id {
+            self.fips_changed(&[before.as_ref(), f.port_id.as_ref()])
+                .await?;
+        }
         Ok(f)
     }
 
@@ -310,6 +316,7 @@ impl Networking {
         store::delete_port(&mut tx, &f.floating_port_id).await?;
         tx.commit().await?;
         self.changed();
+        self.fips_changed(&[f.port_id.as_ref()]).await?;
         Ok(())
     }
 

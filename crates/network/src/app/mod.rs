@@ -45,6 +45,8 @@ pub struct Networking {
     pub policy: policy::Policy,
     /// Bumped after every change the dataplane must follow; the agent notifier watches it.
     changes: watch::Sender<u64>,
+    /// Port changes Compute hears of (floating IPs, addresses, deletes).
+    pub compute_events: crate::compute_events::ComputeEvents,
 }
 
 /// The caller, with what policy checks need.
@@ -121,6 +123,7 @@ impl Networking {
             cfg,
             policy,
             changes: watch::channel(0).0,
+            compute_events: Default::default(),
         }
     }
 
@@ -158,6 +161,17 @@ impl Networking {
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.db.pool.acquire().await?)
+    }
+
+    /// Tell Compute the floating IPs of these ports changed (after the change committed).
+    pub(crate) async fn fips_changed(&self, ports: &[Option<&types::PortId>]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        for id in ports.iter().flatten() {
+            if let Some(p) = crate::store::get_port(&mut conn, id).await? {
+                self.compute_events.port_changed(&p);
+            }
+        }
+        Ok(())
     }
 }
 

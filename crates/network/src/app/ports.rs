@@ -642,6 +642,7 @@ impl Networking {
         }
         p.updated_at = now();
         let mut tx = self.db.begin_write().await?;
+        let addresses_changed = req.fixed_ips.is_some();
         if let Some(reqs) = req.fixed_ips {
             let keep: Vec<FixedIp> = p.fixed_ips.clone();
             store::release_addresses(&mut tx, &p.id).await?;
@@ -688,6 +689,9 @@ impl Networking {
         tx.commit().await?;
         p.revision = revision + 1;
         self.changed();
+        if addresses_changed {
+            self.compute_events.port_changed(&p);
+        }
         Ok(p)
     }
 
@@ -711,6 +715,7 @@ impl Networking {
         store::delete_port(&mut tx, id).await?;
         tx.commit().await?;
         self.changed();
+        self.compute_events.port_deleted(&p);
         Ok(())
     }
 

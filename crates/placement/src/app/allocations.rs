@@ -94,10 +94,28 @@ impl Placement {
                 Rule::AllocationUpdate
             },
         )?;
-        let mut tx = self.db.begin_write().await?;
-        self.write_allocations(&mut tx, &writes).await?;
-        tx.commit().await?;
-        Ok(())
+        // A provider another request changed in the meantime is read again and the
+        // write tried anew, as Placement does (10 times); a consumer's conflict is the
+        // caller's to resolve.
+        let mut attempts = 0;
+        loop {
+            let mut tx = self.db.begin_write().await?;
+            match self.write_allocations(&mut tx, &writes).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                Err(e) if attempts < 10 && provider_conflict(&e) => {
+                    drop(tx);
+                    attempts += 1;
+                    tracing::debug!(
+                        attempts,
+                        "a provider changed under an allocation write; again"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub async fn allocations_delete(&self, ctx: &AuthContext, consumer: &str) -> Result<()> {
@@ -286,4 +304,11 @@ impl Placement {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A provider's generation moved under a write (not a consumer's).
+fn provider_conflict(e: &Error) -> bool {
+    e.code == Some(super::codes::CONCURRENT_UPDATE)
+        && e.message
+            .starts_with("resource provider generation conflict")
 }

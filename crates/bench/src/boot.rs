@@ -11,7 +11,9 @@
 //!    SSH answering on the floating IP from the host namespace; the server deleted
 //!    before the next round.
 //!
-//! One guest at a time. The machine's load average is printed before and after.
+//! One guest at a time; then `--resident` guests at once (on `private`, no floating
+//! IP), and the control plane's resident memory once they all run. The machine's load
+//! average is printed before and after.
 
 use std::{
     net::SocketAddr,
@@ -44,6 +46,10 @@ pub struct Opts {
     /// Keep the temporary data directory.
     #[arg(long)]
     pub keep: bool,
+    /// Servers booted at once after the rounds, to measure the control plane's
+    /// resident memory while they run (0: skip).
+    #[arg(long, default_value_t = 10)]
+    pub resident: usize,
 }
 
 const HOST: &str = "bench";
@@ -337,6 +343,9 @@ async fn in_host(
         })
         .await?;
     }
+    if o.resident > 0 {
+        resident(&server, &nova, &image, &private, o.resident).await?;
+    }
     let _ = server.stop().await;
     if o.keep {
         println!("  kept {}", dir.display());
@@ -344,4 +353,91 @@ async fn in_host(
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(out)
+}
+
+/// Boot `n` servers at once on `private`, and once every one is ACTIVE print the
+/// control plane's resident memory (and the guests' QEMU, for scale); delete them.
+async fn resident(
+    server: &Server,
+    nova: &Neutron,
+    image: &str,
+    private: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    let (idle, _) = server.memory()?;
+    let started = Instant::now();
+    let body = json!({"server": {
+        "name": "resident", "imageRef": image, "flavorRef": "1",
+        "networks": [{"uuid": private}], "min_count": n, "max_count": n,
+    }});
+    post(nova, "/v2.1/servers", body, StatusCode::ACCEPTED).await?;
+    let ids = until("every resident server is ACTIVE", || async {
+        let v = get(nova, "/v2.1/servers/detail?name=resident").await?;
+        let list = v["servers"].as_array().cloned().unwrap_or_default();
+        if let Some(bad) = list.iter().find(|s| s["status"] == "ERROR") {
+            bail!("a resident server went to ERROR: {bad}");
+        }
+        let active: Vec<String> = list
+            .iter()
+            .filter(|s| s["status"] == "ACTIVE")
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect();
+        Ok((active.len() == n).then_some(active))
+    })
+    .await?;
+    let active = started.elapsed();
+    // let the guests come up and the control plane settle before reading its memory
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (rss, hwm) = server.memory()?;
+    let qemu = qemu_rss_kib();
+    println!(
+        "  {n} servers at once: all ACTIVE {} s after POST; control plane VmRSS {:.1} MiB (idle before {:.1} MiB, peak {:.1} MiB); their QEMU processes {:.0} MiB together (load {})",
+        secs(active),
+        rss as f64 / 1024.0,
+        idle as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        qemu as f64 / 1024.0,
+        loadavg()
+    );
+    for id in &ids {
+        let mut c = nova.conn().await?;
+        nova.expect(
+            &mut c,
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await?;
+    }
+    until("the resident servers are gone", || async {
+        let v = get(nova, "/v2.1/servers?name=resident").await?;
+        Ok(v["servers"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+            .then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+/// The resident memory of every QEMU guest process on the machine, in KiB.
+fn qemu_rss_kib() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let comm = std::fs::read_to_string(p.join("comm")).ok()?;
+            if !comm.starts_with("qemu-system") {
+                return None;
+            }
+            let status = std::fs::read_to_string(p.join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum()
 }

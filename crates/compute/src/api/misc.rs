@@ -502,17 +502,33 @@ fn hypervisor_filter(
     }
 }
 
+/// `GET /os-hypervisors` and `/os-hypervisors/detail`.
+async fn hypervisors(
+    st: &ApiState,
+    ctx: &Ctx,
+    mv: Version,
+    q: Option<&str>,
+    detail: bool,
+) -> JsonResult {
+    let q = Query::parse(q)?;
+    let rule = if detail {
+        Rule::HypervisorsDetail
+    } else {
+        Rule::HypervisorsList
+    };
+    let list = hypervisor_filter(nodes(st, ctx, rule).await?, &q, mv);
+    Ok(Json(
+        json!({"hypervisors": list.iter().map(|(n, s)| render_node(n, s.as_ref(), mv, detail)).collect::<Vec<_>>()}),
+    ))
+}
+
 pub async fn hypervisor_list(
     State(st): State<ApiState>,
     ctx: Ctx,
     mv: Version,
     RawQuery(q): RawQuery,
 ) -> JsonResult {
-    let q = Query::parse(q.as_deref())?;
-    let list = hypervisor_filter(nodes(&st, &ctx, Rule::HypervisorsList).await?, &q, mv);
-    Ok(Json(
-        json!({"hypervisors": list.iter().map(|(n, s)| render_node(n, s.as_ref(), mv, false)).collect::<Vec<_>>()}),
-    ))
+    hypervisors(&st, &ctx, mv, q.as_deref(), false).await
 }
 
 pub async fn hypervisor_detail(
@@ -521,11 +537,7 @@ pub async fn hypervisor_detail(
     mv: Version,
     RawQuery(q): RawQuery,
 ) -> JsonResult {
-    let q = Query::parse(q.as_deref())?;
-    let list = hypervisor_filter(nodes(&st, &ctx, Rule::HypervisorsDetail).await?, &q, mv);
-    Ok(Json(
-        json!({"hypervisors": list.iter().map(|(n, s)| render_node(n, s.as_ref(), mv, true)).collect::<Vec<_>>()}),
-    ))
+    hypervisors(&st, &ctx, mv, q.as_deref(), true).await
 }
 
 pub async fn hypervisor_show(

@@ -72,19 +72,30 @@ pub fn nova_group(g: &Value) -> Value {
     })
 }
 
-fn check(st: &ApiState, ctx: &Ctx, rule: Rule) -> Result<(), Error> {
+/// Found below 2.36 only, and allowed by `rule` for the caller's own project.
+fn admit(st: &ApiState, ctx: &Ctx, mv: Version, rule: Rule) -> Result<(), Error> {
+    gone(mv)?;
     let caller = st.svc.caller(&ctx.0);
     st.svc.authorize_own(&caller, rule)
 }
 
+/// The Network API.
+fn net(st: &ApiState) -> &crate::clients::NetworkClient {
+    &st.svc.clients.network
+}
+
+/// The Network API's "not found", in Nova's words.
+fn not_found_as(message: String) -> impl FnOnce(Error) -> Error {
+    move |e| match e.kind {
+        api_common::ErrorKind::NotFound => Error::not_found(message),
+        _ => e,
+    }
+}
+
 pub async fn group_list(State(st): State<ApiState>, ctx: Ctx, mv: Version) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroups)?;
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroups)?;
     let project = ctx.project_id.clone().unwrap_or_default();
-    let groups = st
-        .svc
-        .clients
-        .network
+    let groups = net(&st)
         .security_groups(As::User(&ctx.token), &[("project_id", &project)])
         .await?;
     Ok(Json(
@@ -98,25 +109,16 @@ pub async fn group_show(
     mv: Version,
     Path(id): Path<String>,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroups)?;
-    let g = st
-        .svc
-        .clients
-        .network
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroups)?;
+    let g = net(&st)
         .security_group(As::User(&ctx.token), &id)
         .await
         .map_err(not_found_group(&id))?;
     Ok(Json(json!({"security_group": nova_group(&g)})))
 }
 
-fn not_found_group(id: &str) -> impl FnOnce(Error) -> Error + '_ {
-    move |e| match e.kind {
-        api_common::ErrorKind::NotFound => {
-            Error::not_found(format!("Security group {id} not found."))
-        }
-        _ => e,
-    }
+fn not_found_group(id: &str) -> impl FnOnce(Error) -> Error {
+    not_found_as(format!("Security group {id} not found."))
 }
 
 fn group_body(body: &[u8]) -> Result<(String, String), Error> {
@@ -136,13 +138,9 @@ pub async fn group_create(
     mv: Version,
     body: Bytes,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroupsWrite)?;
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroupsWrite)?;
     let (name, description) = group_body(&body)?;
-    let g = st
-        .svc
-        .clients
-        .network
+    let g = net(&st)
         .create_security_group(
             As::User(&ctx.token),
             json!({"name": name, "description": description}),
@@ -158,13 +156,9 @@ pub async fn group_update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroupsWrite)?;
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroupsWrite)?;
     let (name, description) = group_body(&body)?;
-    let g = st
-        .svc
-        .clients
-        .network
+    let g = net(&st)
         .update_security_group(
             As::User(&ctx.token),
             &id,
@@ -181,11 +175,8 @@ pub async fn group_delete(
     mv: Version,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroupsWrite)?;
-    st.svc
-        .clients
-        .network
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroupsWrite)?;
+    net(&st)
         .delete_security_group(As::User(&ctx.token), &id)
         .await
         .map_err(not_found_group(&id))?;
@@ -198,8 +189,7 @@ pub async fn rule_create(
     mv: Version,
     body: Bytes,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroupsWrite)?;
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroupsWrite)?;
     let v = validate::parse(&body)?;
     let o = validate::root(&v, "security_group_rule")?;
     o.only(&[
@@ -236,10 +226,7 @@ pub async fn rule_create(
     if let Some(g) = o.string("group_id", 1, 255, false)? {
         body["remote_group_id"] = json!(g);
     }
-    let r = st
-        .svc
-        .clients
-        .network
+    let r = net(&st)
         .create_security_group_rule(As::User(&ctx.token), body)
         .await?;
     Ok(Json(json!({"security_group_rule": nova_rule(&r, &[])})))
@@ -251,19 +238,13 @@ pub async fn rule_delete(
     mv: Version,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    gone(mv)?;
-    check(&st, &ctx, Rule::NetworkSecurityGroupsWrite)?;
-    st.svc
-        .clients
-        .network
+    admit(&st, &ctx, mv, Rule::NetworkSecurityGroupsWrite)?;
+    net(&st)
         .delete_security_group_rule(As::User(&ctx.token), &id)
         .await
-        .map_err(|e| match e.kind {
-            api_common::ErrorKind::NotFound => {
-                Error::not_found(format!("Security group rule {id} could not be found."))
-            }
-            _ => e,
-        })?;
+        .map_err(not_found_as(format!(
+            "Security group rule {id} could not be found."
+        )))?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -272,10 +253,7 @@ async fn nova_fip(st: &ApiState, token: &str, f: &Value) -> Value {
         .as_str()
         .and_then(|n| types::NetworkId::parse(n).ok())
     {
-        Some(n) => st
-            .svc
-            .clients
-            .network
+        Some(n) => net(st)
             .network(As::User(token), &n)
             .await
             .ok()
@@ -286,10 +264,7 @@ async fn nova_fip(st: &ApiState, token: &str, f: &Value) -> Value {
         .as_str()
         .and_then(|p| types::PortId::parse(p).ok())
     {
-        Some(p) => st
-            .svc
-            .clients
-            .network
+        Some(p) => net(st)
             .port(As::User(token), &p)
             .await
             .ok()
@@ -306,13 +281,9 @@ async fn nova_fip(st: &ApiState, token: &str, f: &Value) -> Value {
 }
 
 pub async fn fip_list(State(st): State<ApiState>, ctx: Ctx, mv: Version) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::FloatingIps)?;
+    admit(&st, &ctx, mv, Rule::FloatingIps)?;
     let project = ctx.project_id.clone().unwrap_or_default();
-    let fips = st
-        .svc
-        .clients
-        .network
+    let fips = net(&st)
         .floating_ips(As::User(&ctx.token), &[("project_id", &project)])
         .await?;
     let mut out = Vec::new();
@@ -328,20 +299,11 @@ pub async fn fip_show(
     mv: Version,
     Path(id): Path<String>,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::FloatingIps)?;
-    let f = st
-        .svc
-        .clients
-        .network
+    admit(&st, &ctx, mv, Rule::FloatingIps)?;
+    let f = net(&st)
         .floating_ip(As::User(&ctx.token), &id)
         .await
-        .map_err(|e| match e.kind {
-            api_common::ErrorKind::NotFound => {
-                Error::not_found(format!("Floating IP not found for ID {id}"))
-            }
-            _ => e,
-        })?;
+        .map_err(not_found_as(format!("Floating IP not found for ID {id}")))?;
     Ok(Json(
         json!({"floating_ip": nova_fip(&st, &ctx.token, &f).await}),
     ))
@@ -353,34 +315,27 @@ pub async fn fip_create(
     mv: Version,
     body: Bytes,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::FloatingIpsWrite)?;
+    admit(&st, &ctx, mv, Rule::FloatingIpsWrite)?;
     let pool = if body.is_empty() {
         None
     } else {
         let v = validate::parse(&body)?;
         v.get("pool").and_then(|p| p.as_str()).map(str::to_owned)
     };
-    let nets = st
-        .svc
-        .clients
-        .network
+    let nets = net(&st)
         .networks(As::User(&ctx.token), &[("router:external", "True")])
         .await?;
-    let net = nets
+    let pool_net = nets
         .iter()
         .find(|n| {
             pool.as_deref()
                 .is_none_or(|p| n["name"].as_str() == Some(p) || n["id"].as_str() == Some(p))
         })
         .ok_or_else(|| Error::not_found("Floating IP pool not found."))?;
-    let f = st
-        .svc
-        .clients
-        .network
+    let f = net(&st)
         .create_floating_ip(
             As::User(&ctx.token),
-            json!({"floating_network_id": net["id"]}),
+            json!({"floating_network_id": pool_net["id"]}),
         )
         .await?;
     Ok(Json(
@@ -394,19 +349,11 @@ pub async fn fip_delete(
     mv: Version,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    gone(mv)?;
-    check(&st, &ctx, Rule::FloatingIpsWrite)?;
-    st.svc
-        .clients
-        .network
+    admit(&st, &ctx, mv, Rule::FloatingIpsWrite)?;
+    net(&st)
         .delete_floating_ip(As::User(&ctx.token), &id)
         .await
-        .map_err(|e| match e.kind {
-            api_common::ErrorKind::NotFound => {
-                Error::not_found(format!("Floating IP not found for ID {id}"))
-            }
-            _ => e,
-        })?;
+        .map_err(not_found_as(format!("Floating IP not found for ID {id}")))?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -416,10 +363,7 @@ async fn nova_network(st: &ApiState, token: &str, n: &Value) -> Value {
         .and_then(|s| s.first())
         .and_then(|s| s.as_str())
     {
-        Some(sub) => st
-            .svc
-            .clients
-            .network
+        Some(sub) => net(st)
             .http_get(As::User(token), &format!("/v2.0/subnets/{sub}"))
             .await
             .ok()
@@ -430,14 +374,8 @@ async fn nova_network(st: &ApiState, token: &str, n: &Value) -> Value {
 }
 
 pub async fn network_list(State(st): State<ApiState>, ctx: Ctx, mv: Version) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::TenantNetworks)?;
-    let nets = st
-        .svc
-        .clients
-        .network
-        .networks(As::User(&ctx.token), &[])
-        .await?;
+    admit(&st, &ctx, mv, Rule::TenantNetworks)?;
+    let nets = net(&st).networks(As::User(&ctx.token), &[]).await?;
     let mut out = Vec::new();
     for n in nets.iter().filter(|n| n["router:external"] != json!(true)) {
         out.push(nova_network(&st, &ctx.token, n).await);
@@ -451,14 +389,10 @@ pub async fn network_show(
     mv: Version,
     Path(id): Path<String>,
 ) -> JsonResult {
-    gone(mv)?;
-    check(&st, &ctx, Rule::TenantNetworks)?;
+    admit(&st, &ctx, mv, Rule::TenantNetworks)?;
     let not_found = || Error::not_found(format!("Network {id} could not be found."));
     let nid = types::NetworkId::parse(&id).map_err(|_| not_found())?;
-    let n = st
-        .svc
-        .clients
-        .network
+    let n = net(&st)
         .network(As::User(&ctx.token), &nid)
         .await
         .map_err(|e| match e.kind {

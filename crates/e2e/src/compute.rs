@@ -162,7 +162,7 @@ pub fn allow_in_default_group(c: &Cloud, cloud: &str, allow: &[&str]) {
 }
 
 /// `server create ... --wait` as the demo user of `image` on `private`, flavor m1.tiny,
-/// with key `k` and a config drive, and `extra` options: the command's output.
+/// with key `k` and `extra` options: the command's output.
 pub fn create(c: &Cloud, name: &str, image: &str, extra: &[&str]) -> CmdOutput {
     let mut args = vec![
         "--os-cloud",
@@ -177,8 +177,6 @@ pub fn create(c: &Cloud, name: &str, image: &str, extra: &[&str]) -> CmdOutput {
         "private",
         "--key-name",
         "k",
-        "--config-drive",
-        "true",
         "--wait",
         "-f",
         "json",

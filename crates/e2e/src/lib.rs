@@ -932,6 +932,12 @@ impl Cloud {
         self.option("identity", line);
     }
 
+    /// Add a line to the `[metadata]` section of the configuration (before the first
+    /// start), e.g. `metadata_proxy_shared_secret = "s"`.
+    pub fn metadata_option(&mut self, line: &str) {
+        self.option("metadata", line);
+    }
+
     /// Add a line to the `[network]` section of the configuration (before the first
     /// start), e.g. `agent_down_time = 4`.
     pub fn network_option(&mut self, line: &str) {

@@ -22,6 +22,9 @@ use crate::{
     Bus, Cloud, Engine, HostAgent, ADMIN,
 };
 
+/// The secret the metadata service and the agents' metadata proxies share.
+const METADATA_SECRET: &str = "e2e-multihost-metadata";
+
 /// The APIs a compute host calls (configuration sections of [`Cloud::api_ports`]).
 const COMPUTE_CALLS: [&str; 4] = ["identity", "image", "network", "placement"];
 
@@ -123,6 +126,9 @@ pub fn control_plane(network_options: &[&str]) -> Option<(Bus, Cloud)> {
     let bus = Bus::from_env()?;
     let mut c = Cloud::new(Engine::Postgres)?;
     c.with_bus(&bus);
+    c.metadata_option(&format!(
+        "metadata_proxy_shared_secret = \"{METADATA_SECRET}\""
+    ));
     for o in network_options {
         c.network_option(o);
     }
@@ -135,13 +141,20 @@ pub fn control_plane(network_options: &[&str]) -> Option<(Bus, Cloud)> {
 }
 
 /// hostA (192.0.2.1) and hostB (192.0.2.2) on an underlay of their own, their agents
-/// (with `options` each) reporting alive.
+/// (with `options` each) reporting alive, their metadata proxies forwarding to the
+/// control plane's metadata service.
 pub fn hosts(c: &Cloud, bus: &Bus, options: [&[&str]; 2]) -> (Host, Host) {
+    let metadata = [
+        format!("metadata_url = \"http://127.0.0.1:{}/\"", c.metadata_port),
+        format!("metadata_proxy_shared_secret = \"{METADATA_SECRET}\""),
+    ];
     let host = |name: &str, ip: &str, options: &[&str]| {
         let tunnel = format!("tunnel_ip = \"{ip}\"");
-        let mut all = vec![tunnel.as_str()];
+        let mut all = vec![tunnel.as_str(), &metadata[0], &metadata[1]];
         all.extend_from_slice(options);
-        Host::new(name, bus, &all)
+        let mut h = Host::new(name, bus, &all);
+        h._relays.push(LoopbackRelay::new(&h.ns, c.metadata_port));
+        h
     };
     let a = host("hostA", "192.0.2.1", options[0]);
     let b = host("hostB", "192.0.2.2", options[1]);

@@ -24,6 +24,8 @@ use serde_json::Value;
 /// Generous: the machine is a loaded 2-core one and guests run under TCG.
 const BOOT: Duration = Duration::from_secs(600);
 const SSH: Duration = Duration::from_secs(300);
+/// The servers have a config drive.
+const DRIVE: &[&str] = &["--config-drive", "true"];
 
 /// Wait until the server's status is `want` (ERROR on the way fails at once).
 #[track_caller]
@@ -133,8 +135,8 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
 
     // Two boots at once: the real one and the one the host refuses.
     let (vm1, bad) = thread::scope(|sc| {
-        let good = sc.spawn(|| compute::create(&c, "vm1", "cirros", &[]));
-        let bad = sc.spawn(|| compute::create(&c, "bad1", "broken", &[]));
+        let good = sc.spawn(|| compute::create(&c, "vm1", "cirros", DRIVE));
+        let bad = sc.spawn(|| compute::create(&c, "bad1", "broken", DRIVE));
         (good.join().unwrap(), bad.join().unwrap())
     });
     assert!(vm1.success(), "{vm1}");
@@ -185,7 +187,7 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
     );
     assert_eq!(s(&snap, "status"), "active", "{snap}");
     let vm2 = thread::scope(|sc| {
-        let second = sc.spawn(|| compute::create(&c, "vm2", "snap1", &[]));
+        let second = sc.spawn(|| compute::create(&c, "vm2", "snap1", DRIVE));
         for (action, status) in [
             ("stop", "SHUTOFF"),
             ("start", "ACTIVE"),

@@ -9,7 +9,9 @@
 //! each host's Placement usage is one m1.tiny. They reach each other over VXLAN: SSH
 //! (from hostA's DHCP namespace, the one place of the cloud on the tenant network)
 //! into each guest, which pings the other's fixed address. Deleted, they leave nothing
-//! on either host: no QEMU process, tap, port, guest directory or allocation.
+//! on either host: no QEMU process, tap, port, guest directory or allocation. The
+//! guests get their key from the metadata service, through the proxy of hostA's DHCP
+//! namespace (hostB's guest over VXLAN).
 //!
 //! Network safety: everything runs in namespaces the test makes (the hosts, and the
 //! DHCP namespace hostA's agent makes), removed at the end, also on failure; the hosts'
@@ -88,7 +90,8 @@ fn cloud_contents(c: &Cloud) -> String {
 }
 
 /// `server create ... --hint group=<group> --wait` of cirros on `private` with key
-/// `k` and a config drive: the server, which must be ACTIVE.
+/// `k` (which the guest reads from the metadata service): the server, which must be
+/// ACTIVE.
 fn create(c: &Cloud, name: &str, group: &str) -> Value {
     let hint = format!("group={group}");
     let out = compute::create(c, name, "cirros", &["--hint", &hint]);
@@ -225,6 +228,13 @@ fn anti_affine_servers_land_on_both_hosts_and_reach_each_other_over_vxlan() {
             on[to]
         );
     }
+
+    // Each read its key from the metadata service (through hostA's DHCP namespace).
+    for id in &ids {
+        let log = compute::console_with(&c, DEMO, id, "OXISTACK-TEST-IMAGE-READY", BOOT);
+        assert!(log.contains("metadata=openstack"), "{log}");
+    }
+    eprintln!("compute_multihost: pinged in {:.1?}", started.elapsed());
 
     // Deleted: nothing of either is left on either host.
     let ports: Vec<Vec<String>> = ids.iter().map(|id| port_ids(&c, id)).collect();

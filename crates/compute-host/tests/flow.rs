@@ -9,7 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
 use common::Flow;
 use serde_json::json;
 
@@ -133,4 +136,68 @@ async fn a_dead_guest_becomes_shutoff_and_orphans_are_destroyed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(f.fake.spec(&id).is_some(), "the server's own guest stays");
+}
+
+/// Members of an anti-affinity group booted at once (one request for four) land on
+/// four hosts of one size: each member is scheduled in its group's turn, and the host
+/// of the one before is known by then (not only once it has spawned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affine_servers_booted_at_once_land_on_distinct_hosts() {
+    let f = Flow::start().await;
+    let mut hosts = vec![f.host.clone()];
+    for _ in 0..3 {
+        hosts.push(f.add_host().await.0);
+    }
+    let demo = f.tc.demo_token().await;
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::POST,
+            "/v2.1/os-server-groups",
+            Some(&demo),
+            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let group = r.json()["server_group"]["id"].as_str().unwrap().to_owned();
+    let body = json!({
+        "server": {"name": "spread", "imageRef": f.image, "flavorRef": f.flavor,
+                   "networks": "none", "min_count": 4, "max_count": 4},
+        "os:scheduler_hints": {"group": group},
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v2.1/servers")
+        .header("x-auth-token", &demo)
+        .header("content-type", "application/json")
+        .header("openstack-api-version", "compute 2.37")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = f.tc.send("compute_api", req).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let r =
+        f.tc.call(
+            "compute_api",
+            Method::GET,
+            &format!("/v2.1/os-server-groups/{group}"),
+            Some(&demo),
+            None,
+        )
+        .await;
+    let members: Vec<String> = r.json()["server_group"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(members.len(), 4, "{}", r.text());
+    let mut on = Vec::new();
+    for id in &members {
+        f.wait_status(&demo, id, "ACTIVE").await;
+        let s = f.server(&f.admin, id).await;
+        on.push(s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_owned());
+    }
+    on.sort();
+    hosts.sort();
+    assert_eq!(on, hosts, "one member on each host");
 }

@@ -39,6 +39,15 @@ pub fn dhcp_namespace(network_id: &str) -> String {
     format!("qdhcp-{network_id}")
 }
 
+/// The DHCP namespace of a network on a host whose namespaces carry `tag` (several
+/// hosts on one machine share its `/run/netns`): `qdhcp-<network>-<tag>`.
+pub fn tagged_dhcp_namespace(network_id: &str, tag: Option<&str>) -> String {
+    match tag {
+        Some(tag) => format!("{}-{tag}", dhcp_namespace(network_id)),
+        None => dhcp_namespace(network_id),
+    }
+}
+
 /// The 11 hex characters naming a network's DHCP port devices: a hash of the network
 /// id rather than its prefix, so they never equal a VM tap's name (`tap` + port id).
 fn dhcp_suffix(network_id: &str) -> String {

@@ -1,6 +1,7 @@
 //! Hosts of a multi-host cloud on one machine: `oxistack serve --role network-agent`
-//! inside a host's network namespace, talking to the control plane over RabbitMQ
-//! ([`Bus`]), with its own configuration, data and state directory.
+//! and `--role compute` inside a host's network namespace, talking to the control
+//! plane over RabbitMQ ([`Bus`]), each with its own configuration, data and state
+//! directory.
 
 use std::{
     fs,
@@ -11,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{end, netns, print_tail, spawn_oxistack, TempDir};
+use crate::{end, netns, print_tail, spawn_oxistack, Cloud, TempDir};
 
 /// Environment variable naming the test RabbitMQ broker (`amqp://user:pw@host:port/vhost`),
 /// which `scripts/test` starts.
@@ -85,15 +86,21 @@ fn port_of(url: &str) -> u16 {
         .unwrap_or(5672)
 }
 
-/// `oxistack serve --role network-agent` of one host, run inside that host's namespace.
-/// Its DHCP namespaces carry its host name (`namespace_tag`), as every host sharing
-/// this machine's `/run/netns` must have its own. Dropping it stops it (SIGTERM, then SIGKILL) and removes the DHCP namespaces and
-/// dnsmasq processes it made, also when the test fails (whose agent log is then printed).
+/// `oxistack serve --role <role>` of one host (`network-agent` or `compute`), run
+/// inside that host's namespace, with its own configuration, data and log. A network
+/// agent's DHCP namespaces carry its host name (`namespace_tag`), as every host sharing
+/// this machine's `/run/netns` must have its own. Dropping it stops it (SIGTERM, then
+/// SIGKILL) and removes the DHCP namespaces and dnsmasq processes a network agent made,
+/// also when the test fails (whose log is then printed).
 pub struct HostAgent {
-    /// `binding:host_id` of the ports it wires.
+    /// `binding:host_id` of the ports it wires, `OS-EXT-SRV-ATTR:host` of its guests.
     pub host: String,
+    role: &'static str,
+    /// What its log says once it runs its loop.
+    ready: String,
     netns: String,
     config: PathBuf,
+    data_dir: PathBuf,
     state_dir: PathBuf,
     log: PathBuf,
     starts: u32,
@@ -101,33 +108,73 @@ pub struct HostAgent {
     dir: TempDir,
 }
 
+/// A TOML string.
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn qp(p: &Path) -> String {
+    q(&p.display().to_string())
+}
+
 impl HostAgent {
-    /// An agent for `host` in `ns` on `bus` (the broker reachable from inside `ns` at
-    /// the URL's address), with `options` as more lines of its `[network_agent]`
-    /// section (e.g. `tunnel_ip = "192.0.2.1"`). Not started.
+    /// A network agent for `host` in `ns` on `bus` (the broker reachable from inside
+    /// `ns` at the URL's address), with `options` as more lines of its
+    /// `[network_agent]` section (e.g. `tunnel_ip = "192.0.2.1"`). Not started.
     pub fn new(ns: &netns::Netns, host: &str, bus: &Bus, options: &[&str]) -> HostAgent {
-        let dir = TempDir::new(&format!("oxistack-agent-{host}-"));
-        let data_dir = dir.path().join("data");
-        let state_dir = data_dir.join("network-agent");
-        let config = dir.path().join("oxistack.toml");
-        let q = |p: &Path| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
-        let mut text = format!(
-            "# written by the e2e tests\ndata_dir = {}\nlog = \"info\"\n{}\n[network_agent]\nenabled = true\nhost = {h}\nnamespace_tag = {h}\nstate_dir = {}\n",
-            q(&data_dir),
-            bus.section(),
-            q(&state_dir),
-            h = serde_json::to_string(host).unwrap_or_default(),
+        let mut a = HostAgent::unstarted(ns, host, "network-agent", "network-agent");
+        let text = format!(
+            "{}\n[network_agent]\nenabled = true\nhost = {h}\nnamespace_tag = {h}\nstate_dir = {}\n{}",
+            a.head(bus, ""),
+            qp(&a.state_dir),
+            lines(options),
+            h = q(host),
         );
-        for o in options {
-            text.push_str(o);
-            text.push('\n');
+        a.write_config(&text);
+        a
+    }
+
+    /// The compute host `host` in `ns` on `bus` (`serve --role compute`, the QEMU
+    /// driver, its guests under its own data directory), calling the APIs of the
+    /// control plane `cloud` at `127.0.0.1` (reachable from inside `ns`: see
+    /// [`netns::LoopbackRelay`] and [`Cloud::api_ports`]) as the admin user, with
+    /// `options` as more lines of its `[compute]` section. Not started; ready once it
+    /// has reported itself to Placement and the conductor.
+    pub fn compute(
+        ns: &netns::Netns,
+        host: &str,
+        bus: &Bus,
+        cloud: &Cloud,
+        options: &[&str],
+    ) -> HostAgent {
+        let ready = format!("serving compute.{host}");
+        let mut a = HostAgent::unstarted(ns, host, "compute", &ready);
+        // the control plane's APIs, on this host's loopback
+        let mut text = a.head(bus, "public_host = \"127.0.0.1\"\n");
+        for (section, port) in cloud.api_ports() {
+            text.push_str(&format!("\n[{section}]\nport = {port}\n"));
         }
-        fs::write(&config, text).expect("agent config");
+        text.push_str(&format!(
+            "\n[service_auth]\npassword = {}\n\n[network_agent]\nenabled = false\n\n[compute]\nenabled = true\nhost = {}\ndriver = \"qemu\"\n{}",
+            q(&cloud.password("admin")),
+            q(host),
+            lines(options),
+        ));
+        a.write_config(&text);
+        a
+    }
+
+    fn unstarted(ns: &netns::Netns, host: &str, role: &'static str, ready: &str) -> HostAgent {
+        let dir = TempDir::new(&format!("oxistack-{role}-{host}-"));
+        let data_dir = dir.path().join("data");
         HostAgent {
             host: host.to_owned(),
+            role,
+            ready: ready.to_owned(),
             netns: ns.name.clone(),
-            config,
-            state_dir,
+            config: dir.path().join("oxistack.toml"),
+            state_dir: data_dir.join("network-agent"),
+            data_dir,
             log: PathBuf::new(),
             starts: 0,
             child: None,
@@ -135,41 +182,78 @@ impl HostAgent {
         }
     }
 
-    /// Start the agent and wait until it runs its loop (its task reports itself).
+    /// The top of its configuration: data directory, log level, the `top` lines (of
+    /// the binary's own keys), `[bus]`.
+    fn head(&self, bus: &Bus, top: &str) -> String {
+        format!(
+            "# written by the e2e tests\ndata_dir = {}\nlog = \"info\"\n{top}{}",
+            qp(&self.data_dir),
+            bus.section(),
+        )
+    }
+
+    fn write_config(&mut self, text: &str) {
+        fs::write(&self.config, text).expect("host config");
+    }
+
+    /// Start it and wait until it runs its loop (its task reports itself).
     pub fn start(&mut self) {
+        self.spawn();
+        self.wait_ready(Duration::from_secs(30));
+    }
+
+    /// Start it without waiting (see [`HostAgent::wait_ready`]).
+    pub fn spawn(&mut self) {
         assert!(
             self.child.is_none(),
-            "the agent of {} runs already",
+            "the {} of {} runs already",
+            self.role,
             self.host
         );
         self.starts += 1;
-        self.log = self.dir.path().join(format!("agent-{}.log", self.starts));
-        let args = ["serve".into(), "--role".into(), "network-agent".into()];
-        let mut child = spawn_oxistack(&self.config, &args, &self.log, Some(&self.netns));
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.log = self
+            .dir
+            .path()
+            .join(format!("{}-{}.log", self.role, self.starts));
+        let args = ["serve".into(), "--role".into(), self.role.into()];
+        self.child = Some(spawn_oxistack(
+            &self.config,
+            &args,
+            &self.log,
+            Some(&self.netns),
+        ));
+    }
+
+    /// Wait until the started process says it is ready; fail if it exits or `within`
+    /// passes first.
+    pub fn wait_ready(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
+            let child = self.child.as_mut().expect("spawned");
+            let exited = child.try_wait().ok().flatten();
+            if let Some(status) = exited {
+                self.child = None;
                 panic!(
-                    "the agent of {} exited with {status}:\n{}",
+                    "the {} of {} exited with {status}:\n{}",
+                    self.role,
                     self.host,
                     self.log()
                 );
             }
-            if self.log().contains("network-agent") {
-                break;
+            if self.log().contains(&self.ready) {
+                return;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                self.kill();
                 panic!(
-                    "the agent of {} did not start within 30 s:\n{}",
+                    "the {} of {} was not ready within {within:?}:\n{}",
+                    self.role,
                     self.host,
                     self.log()
                 );
             }
             thread::sleep(Duration::from_millis(50));
         }
-        self.child = Some(child);
     }
 
     /// SIGKILL the agent (a crash: nothing of its shutdown runs) and wait for it.
@@ -185,9 +269,14 @@ impl HostAgent {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Where the agent keeps its files.
+    /// Where a network agent keeps its files.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// Its data directory (a compute host's guests are under `instances/`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 }
 
@@ -198,7 +287,13 @@ impl Drop for HostAgent {
         }
         netns::remove_tagged_agent_leftovers(&self.state_dir, Some(&self.host));
         if thread::panicking() {
-            print_tail(&format!("the agent log of {}", self.host), &self.log, 40);
+            let what = format!("the {} log of {}", self.role, self.host);
+            print_tail(&what, &self.log, 40);
         }
     }
+}
+
+/// Option lines, each ended by a newline.
+fn lines(options: &[&str]) -> String {
+    options.iter().map(|o| format!("{o}\n")).collect()
 }

@@ -29,6 +29,8 @@ use std::{
 use serde_json::Value;
 
 pub mod agent;
+pub mod compute;
+pub mod multihost;
 pub mod netns;
 pub mod network;
 
@@ -703,6 +705,8 @@ pub struct Cloud {
     options: Vec<(&'static str, String)>,
     /// The `[bus]` of every process of this cloud (`None`: in-process).
     bus: Option<Bus>,
+    /// Whether its services call each other as the admin user (`[service_auth]`).
+    service_auth: bool,
     starts: u32,
     log: PathBuf,
     pg: Option<PgDatabase>,
@@ -744,6 +748,7 @@ impl Cloud {
             serve_role: None,
             options: Vec::new(),
             bus: None,
+            service_auth: false,
             starts: 0,
             log: PathBuf::new(),
             pg,
@@ -760,6 +765,20 @@ impl Cloud {
     /// The database URL given to the server, if not the default SQLite file.
     pub fn database_url(&self) -> Option<&str> {
         self.pg.as_ref().map(|p| p.url.as_str())
+    }
+
+    /// The port of each service, by its configuration section (what another process
+    /// calling this cloud's APIs configures).
+    pub fn api_ports(&self) -> [(&'static str, u16); 7] {
+        [
+            ("identity", self.port),
+            ("image", self.image_port),
+            ("network", self.network_port),
+            ("placement", self.placement_port),
+            ("compute_api", self.compute_port),
+            ("metadata", self.metadata_port),
+            ("novncproxy", self.console_port),
+        ]
     }
 
     /// `http://127.0.0.1:<port>/v3`.
@@ -830,9 +849,20 @@ impl Cloud {
         if let Some(bus) = &self.bus {
             text.push_str(&bus.section());
         }
+        if self.service_auth {
+            text.push_str(&self.service_auth_section());
+        }
         text.push_str(&format!("\n[identity]\nport = {port}\n"));
         self.push_options(&mut text, "identity");
         text
+    }
+
+    /// `[service_auth]`: the admin user, with the password `manage bootstrap` made.
+    fn service_auth_section(&self) -> String {
+        format!(
+            "\n[service_auth]\npassword = {}\n",
+            serde_json::to_string(&self.password("admin")).unwrap_or_default()
+        )
     }
 
     /// The extra lines of `section`, each ended by a newline.
@@ -862,6 +892,19 @@ impl Cloud {
             "configure before the first start"
         );
         self.netns = Some(ns.name.clone());
+    }
+
+    /// Have the services call each other as the admin user (`[service_auth]`), as the
+    /// processes of `serve` do: after `oxistack manage bootstrap` (which makes the
+    /// password), before the first start.
+    pub fn with_service_auth(&mut self) {
+        assert!(
+            self.starts == 0 && self.config.is_file(),
+            "after `manage bootstrap`, before the first start"
+        );
+        self.service_auth = true;
+        fs::write(&self.config, self.config_text(self.port, self.image_port))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
 
     /// Have every process of this cloud talk over RabbitMQ (`[bus]`), as `serve` on
@@ -906,6 +949,12 @@ impl Cloud {
     /// start), e.g. `validation_cache_seconds = 2`.
     pub fn identity_option(&mut self, line: &str) {
         self.option("identity", line);
+    }
+
+    /// Add a line to the `[metadata]` section of the configuration (before the first
+    /// start), e.g. `metadata_proxy_shared_secret = "s"`.
+    pub fn metadata_option(&mut self, line: &str) {
+        self.option("metadata", line);
     }
 
     /// Add a line to the `[network]` section of the configuration (before the first
@@ -1027,10 +1076,9 @@ impl Cloud {
         let config = self.dir.path().join(format!("{name}.toml"));
         let log = self.dir.path().join(format!("{name}.log"));
         let mut text = self.config_text(self.port, image_port);
-        text.push_str(&format!(
-            "\n[service_auth]\npassword = {}\n",
-            serde_json::to_string(&self.password("admin")).unwrap_or_default()
-        ));
+        if !self.service_auth {
+            text.push_str(&self.service_auth_section());
+        }
         fs::write(&config, text).expect("node config");
         let args = ["serve".into(), "--role".into(), "image".into()];
         // Ready once it logs "serving" (the identity it leans on already answers).

@@ -11,14 +11,10 @@
 //!
 //! Nothing leaves the namespaces this test makes; they go when it ends.
 
-use std::{
-    fs,
-    path::Path,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{path::Path, thread, time::Duration};
 
 use e2e::{
+    compute::{self, port_ids, ssh, wait_for},
     netns::{self, Netns},
     network::s,
     Cloud, Engine, ADMIN, DEMO,
@@ -28,19 +24,8 @@ use serde_json::Value;
 /// Generous: the machine is a loaded 2-core one and guests run under TCG.
 const BOOT: Duration = Duration::from_secs(600);
 const SSH: Duration = Duration::from_secs(300);
-
-/// Wait until `f` gives a value (or fail after `within`, with the last miss).
-#[track_caller]
-fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() > deadline => panic!("{what}: not within {within:?}: {e}"),
-            Err(_) => thread::sleep(Duration::from_secs(1)),
-        }
-    }
-}
+/// The servers have a config drive.
+const DRIVE: &[&str] = &["--config-drive", "true"];
 
 /// Wait until the server's status is `want` (ERROR on the way fails at once).
 #[track_caller]
@@ -58,36 +43,14 @@ fn wait_status(c: &Cloud, id: &str, want: &str) -> Value {
 /// The server's console, once it shows `marker`.
 #[track_caller]
 fn console_with(c: &Cloud, id: &str, marker: &str) -> String {
-    wait_for(&format!("the console of {id} shows {marker}"), BOOT, || {
-        let log = c.os(DEMO, &["console", "log", "show", id]);
-        if log.contains(marker) {
-            Ok(log)
-        } else {
-            Err(log.lines().rev().take(5).collect::<Vec<_>>().join(" | "))
-        }
-    })
-}
-
-/// Run `cmd` on the guest at `ip` over SSH with `key`, from the external namespace.
-fn ssh(ext: &Netns, key: &Path, ip: &str, cmd: &str) -> Result<String, String> {
-    let out = ext.sh(&format!(
-        "timeout 30 ssh -F /dev/null -i {} -o BatchMode=yes -o StrictHostKeyChecking=no \
-         -o UserKnownHostsFile=/dev/null -o ConnectTimeout=8 -o LogLevel=ERROR root@{ip} {}",
-        key.display(),
-        netns::shell_quote(cmd)
-    ));
-    if out.success() {
-        Ok(out.stdout)
-    } else {
-        Err(out.to_string())
-    }
+    compute::console_with(c, DEMO, id, marker, BOOT)
 }
 
 /// The guest answers `hostname` over SSH: what it said.
 #[track_caller]
 fn ssh_hostname(ext: &Netns, key: &Path, ip: &str) -> String {
     wait_for(&format!("SSH into {ip}"), SSH, || {
-        ssh(ext, key, ip, "hostname")
+        ssh(&format!("ip netns exec {}", ext.name), key, ip, "hostname")
     })
     .trim()
     .to_owned()
@@ -161,88 +124,11 @@ fn vnc_handshake(c: &Cloud, host: &Netns, id: &str) {
     );
 }
 
-/// The server's port ids.
-fn port_ids(c: &Cloud, server: &str) -> Vec<String> {
-    c.os_json(ADMIN, &["port", "list", "--device-id", server])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| s(p, "ID").to_owned())
-        .collect()
-}
-
-/// Check that nothing of `server` is left: no QEMU process in the host namespace
-/// carrying its id, no tap of its ports, no port, no guest directory, no allocation.
+/// Check that nothing of `server` is left on the host.
 #[track_caller]
 fn nothing_left(c: &Cloud, host: &Netns, server: &str, ports: &[String]) {
-    wait_for(&format!("nothing of {server} is left"), BOOT, || {
-        let pids = host.sh(&format!(
-            "for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done",
-            host.name
-        ));
-        if let Some(l) = pids.stdout.lines().find(|l| l.contains(server)) {
-            return Err(format!("a process of it runs: {l}"));
-        }
-        for p in ports {
-            let tap = dataplane::names::tap(p);
-            if host.sh(&format!("ip link show {tap}")).success() {
-                return Err(format!("its tap {tap} is there"));
-            }
-        }
-        let left = port_ids(c, server);
-        if !left.is_empty() {
-            return Err(format!("its ports {left:?} are there"));
-        }
-        let dir = c.data_dir.join("instances").join(server);
-        if dir.exists() {
-            return Err(format!("{} is there", dir.display()));
-        }
-        let alloc = c.os_cmd(
-            ADMIN,
-            &[
-                "--os-placement-api-version",
-                "1.28",
-                "resource",
-                "provider",
-                "allocation",
-                "show",
-                server,
-                "-f",
-                "json",
-            ],
-        );
-        if !alloc.success() || alloc.json() != Value::Array(Vec::new()) {
-            return Err(format!("its allocation: {alloc}"));
-        }
-        Ok(())
-    });
-}
-
-/// `server create ... --wait` of the cirros-like image on `private`, with key `k` and a
-/// config drive: the command's output.
-fn create(c: &Cloud, name: &str, image: &str, extra: &[&str]) -> e2e::CmdOutput {
-    let mut args = vec![
-        "--os-cloud",
-        DEMO,
-        "server",
-        "create",
-        "--image",
-        image,
-        "--flavor",
-        "m1.tiny",
-        "--network",
-        "private",
-        "--key-name",
-        "k",
-        "--config-drive",
-        "true",
-        "--wait",
-        "-f",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    args.push(name);
-    c.openstack(&args)
+    let instances = c.data_dir.join("instances");
+    compute::nothing_left(c, host, &instances, server, ports, BOOT);
 }
 
 #[test]
@@ -291,20 +177,8 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
     assert!(hyp.to_string().contains("QEMU"), "{hyp}");
 
     // A key pair (its private key printed once) and SSH let in by the default group.
-    let private = c.os(DEMO, &["keypair", "create", "k"]);
-    assert!(private.contains("PRIVATE KEY"), "{private}");
-    let key = c.dir().join("k.pem");
-    fs::write(&key, &private).unwrap();
-    assert!(netns::sh(&format!("chmod 600 {}", key.display())).success());
-    for proto in [
-        &["--protocol", "tcp", "--dst-port", "22"][..],
-        &["--protocol", "icmp"],
-    ] {
-        let mut a = vec!["security", "group", "rule", "create"];
-        a.extend_from_slice(proto);
-        a.push("default");
-        c.os(DEMO, &a);
-    }
+    let key = compute::keypair(&c, DEMO, "k");
+    compute::allow_in_default_group(&c, DEMO, &["tcp 22", "icmp"]);
 
     // An image the host cannot run (a machine type QEMU does not have).
     c.public_image(
@@ -315,8 +189,8 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
 
     // Two boots at once: the real one and the one the host refuses.
     let (vm1, bad) = thread::scope(|sc| {
-        let good = sc.spawn(|| create(&c, "vm1", "cirros", &[]));
-        let bad = sc.spawn(|| create(&c, "bad1", "broken", &[]));
+        let good = sc.spawn(|| compute::create(&c, "vm1", "cirros", DRIVE));
+        let bad = sc.spawn(|| compute::create(&c, "bad1", "broken", DRIVE));
         (good.join().unwrap(), bad.join().unwrap())
     });
     assert!(vm1.success(), "{vm1}");
@@ -373,7 +247,7 @@ fn a_real_vm_boots_answers_ssh_on_its_floating_ip_and_leaves_nothing() {
     );
     assert_eq!(s(&snap, "status"), "active", "{snap}");
     let vm2 = thread::scope(|sc| {
-        let second = sc.spawn(|| create(&c, "vm2", "snap1", &[]));
+        let second = sc.spawn(|| compute::create(&c, "vm2", "snap1", DRIVE));
         for (action, status) in [
             ("stop", "SHUTOFF"),
             ("start", "ACTIVE"),

@@ -21,60 +21,18 @@
 //! (RabbitMQ admits its `guest` user from loopback only).
 
 use std::{
-    net::IpAddr,
     thread,
     time::{Duration, Instant},
 };
 
 use e2e::{
     eventually,
-    netns::{self, LoopbackRelay, Netns, Vm},
-    Bus, Cloud, Engine, HostAgent, ADMIN, DEMO,
+    multihost::{agents, both_alive, control_plane, hosts, Host},
+    netns::{self, Vm},
+    network::{fixed_ip, s},
+    Cloud, ADMIN, DEMO,
 };
 use serde_json::Value;
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
-}
-
-/// A host: its namespace, its relay to the broker and its agent.
-struct Host {
-    agent: HostAgent,
-    _relay: LoopbackRelay,
-    ns: Netns,
-}
-
-impl Host {
-    fn new(name: &str, bus: &Bus, options: &[&str]) -> Host {
-        let ns = Netns::new(&format!("oxi-{name}-"));
-        let relay = LoopbackRelay::new(&ns, bus.port());
-        let mut agent = HostAgent::new(&ns, name, bus, options);
-        agent.start();
-        Host {
-            agent,
-            _relay: relay,
-            ns,
-        }
-    }
-
-    /// What the agent made on this host, as the kernel shows it: the nftables ruleset
-    /// (without counters), the static forwarding entries (those the agent adds, and the
-    /// kernel's own; learned ones come and go with traffic) and the links with their
-    /// index, master, MTU, state and alias (a link made again gets a new index).
-    fn snapshot(&self) -> String {
-        let out = self.ns.sh(
-            "nft -s list ruleset; echo ---; bridge fdb show | grep permanent; echo ---; ip -o link show",
-        );
-        assert!(out.success(), "{out}");
-        out.stdout
-    }
-
-    fn sh_ok(&self, cmd: &str) -> String {
-        let out = self.ns.sh(cmd);
-        assert!(out.success(), "{out}");
-        out.stdout
-    }
-}
 
 /// A port of the demo project on `net` bound to `host`, and a VM plugged on it there.
 fn vm(c: &Cloud, host: &Host, net: &str, name: &str) -> (Value, Vm) {
@@ -94,64 +52,6 @@ fn vm(c: &Cloud, host: &Host, net: &str, name: &str) -> (Value, Vm) {
     );
     let v = Vm::plug(&host.ns, s(&port, "id"), s(&port, "mac_address"));
     (port, v)
-}
-
-fn fixed_ip(port: &Value) -> IpAddr {
-    s(&port["fixed_ips"][0], "ip_address").parse().unwrap()
-}
-
-/// The agents the API lists, as (host, alive), sorted.
-fn agents(c: &Cloud) -> Vec<(String, bool)> {
-    let list = c.os_json(ADMIN, &["network", "agent", "list"]);
-    let mut out: Vec<(String, bool)> = list
-        .as_array()
-        .unwrap_or_else(|| panic!("{list}"))
-        .iter()
-        .map(|a| (s(a, "Host").to_owned(), a["Alive"] == true))
-        .collect();
-    out.sort();
-    out
-}
-
-/// The control plane on RabbitMQ and a fresh PostgreSQL database, bootstrapped, with
-/// `network_options` in its `[network]`; `None`: this machine cannot run the test.
-fn control_plane(network_options: &[&str]) -> Option<(Bus, Cloud)> {
-    if !netns::available() {
-        return None;
-    }
-    let bus = Bus::from_env()?;
-    let mut c = Cloud::new(Engine::Postgres)?;
-    c.with_bus(&bus);
-    for o in network_options {
-        c.network_option(o);
-    }
-    c.configure();
-    let boot = c.manage(&["bootstrap"]);
-    assert!(boot.success(), "{boot}");
-    c.serve("api");
-    Some((bus, c))
-}
-
-/// hostA (192.0.2.1) and hostB (192.0.2.2) on an underlay of their own, their agents
-/// (with `options` each) reporting alive.
-fn hosts(c: &Cloud, bus: &Bus, options: [&[&str]; 2]) -> (Host, Host) {
-    let host = |name: &str, ip: &str, options: &[&str]| {
-        let tunnel = format!("tunnel_ip = \"{ip}\"");
-        let mut all = vec![tunnel.as_str()];
-        all.extend_from_slice(options);
-        Host::new(name, bus, &all)
-    };
-    let a = host("hostA", "192.0.2.1", options[0]);
-    let b = host("hostB", "192.0.2.2", options[1]);
-    netns::veth_between(&a.ns, "192.0.2.1/24", &b.ns, "192.0.2.2/24", "underlay0");
-    eventually("both agents report", Duration::from_secs(20), || {
-        agents(c) == both_alive()
-    });
-    (a, b)
-}
-
-fn both_alive() -> Vec<(String, bool)> {
-    vec![("hostA".to_owned(), true), ("hostB".to_owned(), true)]
 }
 
 /// A VXLAN network `mh-net` of the demo project with a subnet; its id.

@@ -357,7 +357,8 @@ impl Agent {
         );
         let work = async {
             let mut synced = Synced::default();
-            let mut proxies = metadata::Proxies::new(self.upstream.clone());
+            let mut proxies =
+                metadata::Proxies::new(self.upstream.clone(), self.cfg.namespace_tag.clone());
             let resync = Duration::from_secs(self.cfg.resync_interval.max(1));
             let beat = Duration::from_secs(self.cfg.heartbeat_interval.max(1));
             let mut last_beat = tokio::time::Instant::now();

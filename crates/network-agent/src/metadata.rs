@@ -63,10 +63,11 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn namespace(&self) -> String {
+    /// Its namespace on a host whose DHCP namespaces carry `tag`.
+    fn namespace(&self, tag: Option<&str>) -> String {
         match self {
             Origin::Router(id) => names::router_namespace(id),
-            Origin::Network(id) => names::dhcp_namespace(id),
+            Origin::Network(id) => names::tagged_dhcp_namespace(id, tag),
         }
     }
 
@@ -131,13 +132,16 @@ struct Running {
 /// The host's proxies, by namespace.
 pub struct Proxies {
     upstream: Arc<Upstream>,
+    /// The agent's `namespace_tag`, which its DHCP namespaces' names carry.
+    namespace_tag: Option<String>,
     running: BTreeMap<String, (Origin, Running)>,
 }
 
 impl Proxies {
-    pub fn new(upstream: Arc<Upstream>) -> Proxies {
+    pub fn new(upstream: Arc<Upstream>, namespace_tag: Option<String>) -> Proxies {
         Proxies {
             upstream,
+            namespace_tag,
             running: BTreeMap::new(),
         }
     }
@@ -146,7 +150,8 @@ impl Proxies {
     /// opened yet (its namespace or address not there) is tried again next time.
     pub fn reconcile(&mut self, plan: &HostPlan) {
         let wanted = wanted(plan);
-        let keep: Vec<String> = wanted.iter().map(Origin::namespace).collect();
+        let tag = self.namespace_tag.clone();
+        let keep: Vec<String> = wanted.iter().map(|o| o.namespace(tag.as_deref())).collect();
         let stale: Vec<String> = self
             .running
             .iter()
@@ -165,7 +170,7 @@ impl Proxies {
             }
         }
         for origin in wanted {
-            let ns = origin.namespace();
+            let ns = origin.namespace(tag.as_deref());
             if self.running.contains_key(&ns) {
                 continue;
             }
@@ -407,9 +412,12 @@ mod tests {
             w,
             [Origin::Router("r1".into()), Origin::Network("n1".into())]
         );
-        assert_eq!(w[0].namespace(), "qrouter-r1");
+        assert_eq!(w[0].namespace(None), "qrouter-r1");
+        assert_eq!(w[0].namespace(Some("hostA")), "qrouter-r1");
         assert_eq!(w[0].address().to_string(), "0.0.0.0:9697");
-        assert_eq!(w[1].namespace(), "qdhcp-n1");
+        assert_eq!(w[1].namespace(None), "qdhcp-n1");
+        // as the dataplane names a tagged host's DHCP namespaces
+        assert_eq!(w[1].namespace(Some("hostA")), "qdhcp-n1-hostA");
         assert_eq!(w[1].address().to_string(), "169.254.169.254:80");
     }
 }

@@ -31,25 +31,7 @@ impl Flow {
         let tc = TestCloud::start().await;
         let admin = tc.admin_token().await;
         let host = unique("fakehost");
-        // big enough for every run of the saga harness, which leaves its servers
-        let fake = Fake::new(64, 65536, 1000);
-        let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
-        let cfg = Config {
-            host: Some(host.clone()),
-            driver: DriverName::Fake,
-            report_interval: 1,
-            sync_interval: 1,
-            ..Config::default()
-        };
-        let m = Manager::new(
-            cfg,
-            host.clone(),
-            tc.data_dir().join("instances"),
-            Arc::new(fake.clone()),
-            ctx.bus.clone(),
-            Services::new(&ctx.service_token, &ctx.endpoints),
-        );
-        m.start(&ctx.tasks).await.expect("the compute host starts");
+        let fake = start_host(&tc, &host).await;
         let mut f = Flow {
             tc,
             admin,
@@ -62,9 +44,18 @@ impl Flow {
         f.image = f
             .upload_image(b"not really a disk, but raw bytes".to_vec())
             .await;
-        f.wait_for_host().await;
+        f.wait_for_host(&f.host).await;
         f.unlimited_demo().await;
         f
+    }
+
+    /// One more fake compute host, of the first one's size, reported to the
+    /// scheduler: its name and driver.
+    pub async fn add_host(&self) -> (String, Fake) {
+        let host = unique("fakehost");
+        let fake = start_host(&self.tc, &host).await;
+        self.wait_for_host(&host).await;
+        (host, fake)
     }
 
     pub async fn flavor_of(&self, vcpus: u32, ram: u64, disk: u64) -> String {
@@ -147,7 +138,7 @@ impl Flow {
 
     /// Wait until the scheduler can see the host (its report reached the conductor and
     /// placement).
-    async fn wait_for_host(&self) {
+    async fn wait_for_host(&self, host: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let r = self
@@ -161,12 +152,11 @@ impl Flow {
                 )
                 .await;
             let up = r.status == StatusCode::OK
-                && r.json()["hypervisors"].as_array().is_some_and(|l| {
-                    l.iter()
-                        .any(|h| h["hypervisor_hostname"] == self.host.as_str())
-                });
+                && r.json()["hypervisors"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|h| h["hypervisor_hostname"] == host));
             let rp = self
-                .placement(&format!("/resource_providers?name={}", self.host))
+                .placement(&format!("/resource_providers?name={host}"))
                 .await;
             let placed = rp["resource_providers"]
                 .as_array()
@@ -345,4 +335,28 @@ impl Flow {
             "an allocation of {id} is left"
         );
     }
+}
+
+/// A compute host `host` on the fake driver in the test cloud's process, started.
+async fn start_host(tc: &TestCloud, host: &str) -> Fake {
+    // big enough for every run of the saga harness, which leaves its servers
+    let fake = Fake::new(64, 65536, 1000);
+    let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
+    let cfg = Config {
+        host: Some(host.to_owned()),
+        driver: DriverName::Fake,
+        report_interval: 1,
+        sync_interval: 1,
+        ..Config::default()
+    };
+    let m = Manager::new(
+        cfg,
+        host.to_owned(),
+        tc.data_dir().join("instances").join(host),
+        Arc::new(fake.clone()),
+        ctx.bus.clone(),
+        Services::new(&ctx.service_token, &ctx.endpoints),
+    );
+    m.start(&ctx.tasks).await.expect("the compute host starts");
+    fake
 }

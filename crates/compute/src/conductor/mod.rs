@@ -15,7 +15,7 @@ mod hosts;
 pub mod ports;
 mod recovery;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bus::{BusError, Client, RemoteError};
@@ -58,6 +58,8 @@ pub struct Conductor {
     pub guests: Arc<Guests>,
     /// noVNC's page at the console proxy (Nova's `novncproxy_base_url`).
     pub(crate) console_base: String,
+    /// One turn per server group: its members are scheduled one at a time here.
+    group_turns: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The service's own handle on a remote error: a host's or the scheduler's refusal
@@ -120,7 +122,21 @@ impl Conductor {
             executor,
             guests,
             console_base,
+            group_turns: Default::default(),
         })
+    }
+
+    /// Wait for the turn of server group `group` to schedule one of its members; the
+    /// turn passes on when the guard drops. (Only within this process: conductors in
+    /// several processes may still schedule two members at once.)
+    pub(crate) async fn group_turn(&self, group: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut turns = self.group_turns.lock().unwrap_or_else(|e| e.into_inner());
+            // forget the groups nobody waits on
+            turns.retain(|_, t| Arc::strong_count(t) > 1);
+            turns.entry(group.to_owned()).or_default().clone()
+        };
+        turn.lock_owned().await
     }
 
     /// The client of one host.

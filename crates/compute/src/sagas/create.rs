@@ -140,27 +140,49 @@ pub(crate) async fn request_spec(c: &Conductor, s: &Server) -> Result<RequestSpe
     })
 }
 
+/// Choose a host and claim on it. A member of a server group is scheduled in its
+/// group's turn and its host recorded at once, before the next member's turn: the
+/// group filters count members by their host, and a member scheduled but not yet
+/// spawned would be invisible to them (two anti-affine members booted at once landed
+/// on one host).
 async fn schedule(cx: Ctx) -> Result<Vec<Selection>> {
     let id = server_id(&cx)?;
     let r = async {
+        let c = cx.ctx();
         let s = live_server(&cx, &id).await?;
-        let spec = request_spec(cx.ctx(), &s).await?;
-        let reply = cx
-            .ctx()
+        let _turn = match &s.server_group {
+            Some(g) => Some(c.group_turn(g.as_str()).await),
+            None => None,
+        };
+        let spec = request_spec(c, &s).await?;
+        let reply = c
             .scheduler
             .call(&SchedulerRequest::Select(spec))
             .await
             .map_err(from_bus)?;
         let SchedulerReply::Selected(selections) = reply;
+        if let Some(first) = selections.first() {
+            c.compute
+                .set_host(&id, Some(first.host.as_str()), Some(first.node.as_str()))
+                .await?;
+        }
         Ok(selections)
     }
     .await;
     recorded(&cx, &id, r).await
 }
 
+/// Drop the claim, and the host the server was given.
 async fn unclaim(cx: Ctx) -> Result<()> {
     let id = server_id(&cx)?;
-    cx.ctx().placement.delete_allocations(id.as_str()).await
+    let c = cx.ctx();
+    c.placement.delete_allocations(id.as_str()).await?;
+    match c.compute.server(&id).await {
+        Ok(s) if !s.deleted && s.host.is_some() => c.compute.set_host(&id, None, None).await,
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == types::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn selections(cx: &Ctx) -> Result<Vec<Selection>> {

@@ -262,11 +262,7 @@ impl Linux {
 
     /// The DHCP namespace of a network (see [`Config::namespace_tag`]).
     fn dhcp_namespace(&self, network_id: &str) -> String {
-        let ns = names::dhcp_namespace(network_id);
-        match &self.config.namespace_tag {
-            Some(tag) => format!("{ns}-{tag}"),
-            None => ns,
-        }
+        names::tagged_dhcp_namespace(network_id, self.config.namespace_tag.as_deref())
     }
 
     fn dhcp_files(&self, network_id: &str) -> dhcp::Files {

@@ -632,6 +632,28 @@ pub async fn total_usages(
     Ok(out)
 }
 
+// ------------------------------------------------------------------ changes
+
+/// Count one change of what a [`snapshot`] reads (providers, inventories, allocations,
+/// traits, aggregates, custom classes and traits), in the transaction that makes it: the
+/// last statement before the commit, so the counter's row lock (PostgreSQL) is the last
+/// lock a writer takes and writers queue on it without deadlocking.
+pub async fn note_change(conn: &mut Conn) -> Result<()> {
+    sqlx::query("UPDATE placement_changes SET counter = counter + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many changes have been committed (by any process on this database).
+pub async fn changes(conn: &mut Conn) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT counter FROM placement_changes WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 // ------------------------------------------------------------------ snapshots
 
 fn bound<'q>(

@@ -96,7 +96,7 @@ impl Placement {
         )?;
         let mut tx = self.db.begin_write().await?;
         self.write_allocations(&mut tx, &writes).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Placement {
                 return Err(generation_conflict(Some(c.generation), None));
             }
         }
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 
@@ -283,7 +283,7 @@ impl Placement {
                 }
             }
         }
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 }

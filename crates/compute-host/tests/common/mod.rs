@@ -20,41 +20,60 @@ pub struct Flow {
     pub admin: String,
     pub host: String,
     pub fake: Fake,
+    /// Every host (the first is `host`) and its driver.
+    pub hosts: Vec<(String, Fake)>,
     /// A public raw image with data.
     pub image: String,
     /// 1 vCPU, 64 MiB, 1 GiB.
     pub flavor: String,
 }
 
+/// A fake host's resources: vCPUs, MiB of memory, GiB of disk.
+pub type HostSize = (u32, u64, u64);
+
 impl Flow {
     pub async fn start() -> Flow {
+        // big enough for every run of the saga harness, which leaves its servers
+        Flow::start_with(&[(64, 65536, 1000)]).await
+    }
+
+    /// A cloud with one fake compute host of each size (`self.host` and `self.fake` are
+    /// the first one's; `self.hosts` all of them), every one reported before this
+    /// returns.
+    pub async fn start_with(sizes: &[HostSize]) -> Flow {
         let tc = TestCloud::start().await;
         let admin = tc.admin_token().await;
-        let host = unique("fakehost");
-        // big enough for every run of the saga harness, which leaves its servers
-        let fake = Fake::new(64, 65536, 1000);
         let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
-        let cfg = Config {
-            host: Some(host.clone()),
-            driver: DriverName::Fake,
-            report_interval: 1,
-            sync_interval: 1,
-            ..Config::default()
-        };
-        let m = Manager::new(
-            cfg,
-            host.clone(),
-            tc.data_dir().join("instances"),
-            Arc::new(fake.clone()),
-            ctx.bus.clone(),
-            Services::new(&ctx.service_token, &ctx.endpoints),
-        );
-        m.start(&ctx.tasks).await.expect("the compute host starts");
+        let services = Services::new(&ctx.service_token, &ctx.endpoints);
+        let mut hosts = Vec::new();
+        for (vcpus, memory_mb, disk_gb) in sizes {
+            let host = unique("fakehost");
+            let fake = Fake::new(*vcpus, *memory_mb, *disk_gb);
+            let cfg = Config {
+                host: Some(host.clone()),
+                driver: DriverName::Fake,
+                report_interval: 1,
+                sync_interval: 1,
+                ..Config::default()
+            };
+            let m = Manager::new(
+                cfg,
+                host.clone(),
+                tc.data_dir().join("instances").join(&host),
+                Arc::new(fake.clone()),
+                ctx.bus.clone(),
+                services.clone(),
+            );
+            m.start(&ctx.tasks).await.expect("the compute host starts");
+            hosts.push((host, fake));
+        }
+        let (host, fake) = hosts.first().cloned().expect("at least one host");
         let mut f = Flow {
             tc,
             admin,
             host,
             fake,
+            hosts,
             image: String::new(),
             flavor: String::new(),
         };
@@ -62,7 +81,10 @@ impl Flow {
         f.image = f
             .upload_image(b"not really a disk, but raw bytes".to_vec())
             .await;
-        f.wait_for_host().await;
+        let names: Vec<String> = f.hosts.iter().map(|(h, _)| h.clone()).collect();
+        for h in &names {
+            f.wait_for_host(h).await;
+        }
         f.unlimited_demo().await;
         f
     }
@@ -145,9 +167,9 @@ impl Flow {
         (net, subnet)
     }
 
-    /// Wait until the scheduler can see the host (its report reached the conductor and
+    /// Wait until the scheduler can see `host` (its report reached the conductor and
     /// placement).
-    async fn wait_for_host(&self) {
+    async fn wait_for_host(&self, host: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let r = self
@@ -161,12 +183,11 @@ impl Flow {
                 )
                 .await;
             let up = r.status == StatusCode::OK
-                && r.json()["hypervisors"].as_array().is_some_and(|l| {
-                    l.iter()
-                        .any(|h| h["hypervisor_hostname"] == self.host.as_str())
-                });
+                && r.json()["hypervisors"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|h| h["hypervisor_hostname"] == host));
             let rp = self
-                .placement(&format!("/resource_providers?name={}", self.host))
+                .placement(&format!("/resource_providers?name={host}"))
                 .await;
             let placed = rp["resource_providers"]
                 .as_array()

@@ -159,6 +159,18 @@ impl<C> Drop for Driving<C> {
     }
 }
 
+/// The "done" record of the step whose action ended last and is not logged as done yet
+/// (see [`Executor`]'s run: it is written together with the next write).
+fn done_write<'a>(pending: &'a Option<(usize, &'static str, Value)>) -> Option<StepWrite<'a>> {
+    pending.as_ref().map(|(i, name, out)| StepWrite {
+        step: *i,
+        name,
+        state: StepState::Done,
+        output: Some(out),
+        error: None,
+    })
+}
+
 impl<C: Clone + Send + Sync + 'static> Executor<C> {
     /// An executor over `db` (with the saga migrations applied) for these sagas.
     pub fn new(db: db::Db, cfg: ExecutorConfig, sagas: Vec<Saga<C>>) -> Executor<C> {
@@ -470,15 +482,6 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
         // before its action runs and as done (with its output) before a later step
         // reads it, with one write per step instead of two.
         let mut pending: Option<(usize, &'static str, Value)> = None;
-        let done_write = |pending: &Option<(usize, &'static str, Value)>| {
-            pending.as_ref().map(|(i, name, out)| StepWrite {
-                step: *i,
-                name: *name,
-                state: StepState::Done,
-                output: Some(out),
-                error: None,
-            })
-        };
         for (i, step) in saga.steps.iter().enumerate() {
             if p.states[i] == Some(StepState::Done) {
                 continue;
@@ -505,7 +508,6 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                 return Ok(lost());
             }
             drop(writes);
-            pending = None;
             let logged = t0.elapsed();
             p.states[i] = Some(StepState::Started);
             let cx = self.cx(ctx, id, &p.params, &p.outputs);
@@ -536,8 +538,11 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                         output: None,
                         error: Some(&text),
                     };
+                    // the step before is logged done with its output (its undo reads it)
+                    let writes: Vec<StepWrite<'_>> =
+                        done_write(&pending).into_iter().chain([failed]).collect();
                     if !self
-                        .write(id, Some(failed), Some((SagaState::Unwinding, Some(&text))))
+                        .write_steps(id, &writes, Some((SagaState::Unwinding, Some(&text))))
                         .await?
                     {
                         return Ok(lost());

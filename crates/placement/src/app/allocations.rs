@@ -96,7 +96,7 @@ impl Placement {
         )?;
         let mut tx = self.db.begin_write().await?;
         self.write_allocations(&mut tx, &writes).await?;
-        Self::commit(tx).await?;
+        Self::commit_allocations(tx).await?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Placement {
                 return Err(generation_conflict(Some(c.generation), None));
             }
         }
-        Self::commit(tx).await?;
+        Self::commit_allocations(tx).await?;
         Ok(())
     }
 

@@ -632,6 +632,44 @@ pub async fn total_usages(
     Ok(out)
 }
 
+// ------------------------------------------------------------------ changes
+
+/// Count one change of what a [`snapshot`] reads (providers, inventories, allocations,
+/// traits, aggregates, custom classes and traits), in the transaction that makes it: the
+/// last statement before the commit, so the counter's row lock (PostgreSQL) is the last
+/// lock a writer takes and writers queue on it without deadlocking. `structure`: the
+/// change is more than allocations (which only move the usages: see [`usages_all`]).
+pub async fn note_change(conn: &mut Conn, structure: bool) -> Result<()> {
+    sqlx::query(
+        "UPDATE placement_changes SET counter = counter + 1, structure = structure + $1 WHERE id = 1",
+    )
+    .bind(i64::from(structure))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many changes have been committed (by any process on this database), and how
+/// many of them were more than allocations.
+pub async fn changes(conn: &mut Conn) -> Result<(i64, i64)> {
+    Ok(
+        sqlx::query_as("SELECT counter, structure FROM placement_changes WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// What is allocated of each class on each provider (the usages a [`snapshot`] holds).
+pub async fn usages_all(conn: &mut Conn) -> Result<HashMap<(String, String), i64>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT provider_uuid, resource_class, CAST(SUM(used) AS BIGINT) AS used \
+         FROM placement_allocations GROUP BY provider_uuid, resource_class",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(p, rc, n)| ((p, rc), n)).collect())
+}
+
 // ------------------------------------------------------------------ snapshots
 
 fn bound<'q>(

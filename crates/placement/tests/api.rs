@@ -1195,15 +1195,10 @@ on_engines!(reshaper, |tc: TestCloud| async move {
     assert_eq!((s, code.as_str()), (409, "placement.concurrent_update"));
 });
 
-/// Many writers at once on one provider, through two API "processes" (two pools and two
-/// routers over one database): its capacity is never exceeded, each loser gets a 409,
-/// and of writers sharing one generation exactly one wins.
-async fn concurrent_writers(tc: TestCloud) {
+/// A second placement "process" over the cloud's database: its own pool, its own
+/// router (and so its own kept snapshot), answering the token `svc` as a service user.
+async fn second_process(tc: &TestCloud) -> axum::Router {
     use std::sync::Arc;
-    let p = admin(&tc).await;
-    let rp = p.provider("contended", None).await;
-    p.inventory(&rp, json!({"VCPU": {"total": 10}})).await;
-    // the second process: its own pool, its own router, the same database
     let url = tc.db.pool.connect_options().database_url.to_string();
     let db2 = db::Db::connect(&url, 4).await.unwrap();
     let policy = policy::Policy::load_if_exists(placement::policies::DEFAULTS, None).unwrap();
@@ -1218,7 +1213,17 @@ async fn concurrent_writers(tc: TestCloud) {
         validator: Arc::new(tokens),
         identity_uri: "http://127.0.0.1:1".into(),
     };
-    let second = placement::api::api(svc, auth).router;
+    placement::api::api(svc, auth).router
+}
+
+/// Many writers at once on one provider, through two API "processes" (two pools and two
+/// routers over one database): its capacity is never exceeded, each loser gets a 409,
+/// and of writers sharing one generation exactly one wins.
+async fn concurrent_writers(tc: TestCloud) {
+    let p = admin(&tc).await;
+    let rp = p.provider("contended", None).await;
+    p.inventory(&rp, json!({"VCPU": {"total": 10}})).await;
+    let second = second_process(&tc).await;
     let routers = [tc.router("placement"), second];
     let tokens = [p.token.clone(), "svc".to_owned()];
     let send = |i: usize, method: Method, path: String, body: Value| {
@@ -1290,3 +1295,159 @@ async fn concurrent_writers(tc: TestCloud) {
 }
 
 on_engines!(concurrency, concurrent_writers);
+
+/// Each process keeps the providers it searched for candidates between requests; what
+/// another process (or this one) writes in between shows at once: allocations, inventory,
+/// traits, aggregates, custom traits and classes, new and deleted providers.
+async fn candidates_follow_every_writer(tc: TestCloud) {
+    use tower::ServiceExt;
+    let p = admin(&tc).await;
+    let second = second_process(&tc).await;
+    // `first` is the cloud's own placement (`p`), `second` the other process
+    let on_second = |method: Method, path: String, body: Option<Value>| {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-auth-token", "svc")
+            .header("openstack-api-version", "placement 1.39")
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let router = second.clone();
+        async move {
+            let r = router.oneshot(req).await.unwrap();
+            let status = r.status().as_u16();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            let v: Value = if body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&body).unwrap()
+            };
+            (status, v)
+        }
+    };
+    // how many candidates each process finds
+    let found = |q: &str| {
+        let path = format!("/allocation_candidates?{q}");
+        let (p, on_second) = (&p, &on_second);
+        async move {
+            let a = p.req("1.39", Method::GET, &path, None).await;
+            assert_eq!(a.status, 200, "{path}: {}", a.text());
+            let (s, b) = on_second(Method::GET, path.clone(), None).await;
+            assert_eq!(s, 200, "{path}: {b}");
+            let n = |v: &Value| v["allocation_requests"].as_array().unwrap().len();
+            (n(&a.json()), n(&b))
+        }
+    };
+    let rp = p.provider("kept", None).await;
+    let vcpu3 = "resources=VCPU:3";
+    assert_eq!(found(vcpu3).await, (0, 0));
+    p.inventory(&rp, json!({"VCPU": {"total": 4}})).await;
+    assert_eq!(found(vcpu3).await, (1, 1));
+    // an allocation by the second process
+    let consumer = uuid::Uuid::new_v4().to_string();
+    let (s, b) = on_second(
+        Method::PUT,
+        format!("/allocations/{consumer}"),
+        Some(
+            json!({"allocations": {rp.clone(): {"resources": {"VCPU": 2}}},
+            "project_id": "p", "user_id": "u", "consumer_generation": null,
+            "consumer_type": "INSTANCE"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 204, "{b}");
+    assert_eq!(found(vcpu3).await, (0, 0));
+    assert_eq!(found("resources=VCPU:2").await, (1, 1));
+    // its deletion by the first
+    p.ok(
+        "1.39",
+        Method::DELETE,
+        &format!("/allocations/{consumer}"),
+        None,
+        204,
+    )
+    .await;
+    assert_eq!(found(vcpu3).await, (1, 1));
+    // a custom trait, created by the second and set by the first
+    let with_trait = "resources=VCPU:1&required=CUSTOM_KEPT";
+    let (s, _) = on_second(
+        Method::GET,
+        format!("/allocation_candidates?{with_trait}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "the trait does not exist yet");
+    let (s, _) = on_second(Method::PUT, "/traits/CUSTOM_KEPT".into(), None).await;
+    assert_eq!(s, 201);
+    assert_eq!(found(with_trait).await, (0, 0));
+    let g = p.generation(&rp).await;
+    p.ok(
+        "1.39",
+        Method::PUT,
+        &format!("/resource_providers/{rp}/traits"),
+        Some(json!({"traits": ["CUSTOM_KEPT"], "resource_provider_generation": g})),
+        200,
+    )
+    .await;
+    assert_eq!(found(with_trait).await, (1, 1));
+    // an aggregate, set by the second
+    let agg = uuid::Uuid::new_v4().to_string();
+    let in_agg = format!("resources=VCPU:1&member_of={agg}");
+    assert_eq!(found(&in_agg).await, (0, 0));
+    let (s, b) = on_second(
+        Method::PUT,
+        format!("/resource_providers/{rp}/aggregates"),
+        Some(json!({"aggregates": [agg], "resource_provider_generation": g + 1})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(found(&in_agg).await, (1, 1));
+    // a custom class, created by the first, in an inventory set by the second
+    let custom = "resources=CUSTOM_KEPT_RC:1";
+    let (s, _) = on_second(
+        Method::GET,
+        format!("/allocation_candidates?{custom}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "the class does not exist yet");
+    p.ok(
+        "1.39",
+        Method::PUT,
+        "/resource_classes/CUSTOM_KEPT_RC",
+        None,
+        201,
+    )
+    .await;
+    assert_eq!(found(custom).await, (0, 0));
+    let (s, b) = on_second(
+        Method::PUT,
+        format!("/resource_providers/{rp}/inventories"),
+        Some(
+            json!({"resource_provider_generation": g + 2, "inventories": {
+            "VCPU": {"total": 4}, "CUSTOM_KEPT_RC": {"total": 1}}}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(found(custom).await, (1, 1));
+    // a second provider, then both deleted, each by another process
+    let other = p.provider("kept-2", None).await;
+    p.inventory(&other, json!({"VCPU": {"total": 8}})).await;
+    assert_eq!(found(vcpu3).await, (2, 2));
+    let (s, _) = on_second(Method::DELETE, format!("/resource_providers/{other}"), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(found(vcpu3).await, (1, 1));
+    p.ok(
+        "1.39",
+        Method::DELETE,
+        &format!("/resource_providers/{rp}"),
+        None,
+        204,
+    )
+    .await;
+    assert_eq!(found(vcpu3).await, (0, 0));
+}
+
+on_engines!(kept_snapshot, candidates_follow_every_writer);

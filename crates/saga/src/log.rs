@@ -253,18 +253,18 @@ impl Log {
         Ok(())
     }
 
-    /// Record a step's progress and/or a new saga state, in one transaction, if this
-    /// owner still holds the claim (false if not: nothing was written). A terminal
-    /// state drops the claim.
+    /// Record steps' progress (several steps at once: one done and the next started)
+    /// and/or a new saga state, in one transaction, if this owner still holds the claim
+    /// (false if not: nothing was written). A terminal state drops the claim.
     pub async fn record(
         &self,
         id: &str,
         lease_until: i64,
-        step: Option<StepWrite<'_>>,
+        steps: &[StepWrite<'_>],
         state: Option<(SagaState, Option<&str>)>,
     ) -> Result<bool> {
         let t = now_text();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin_write().await?;
         // The claim check comes first: it also locks the saga's row (PostgreSQL) or the
         // database (SQLite) until commit, so a competing claim waits and then fails.
         let held = match state {
@@ -306,7 +306,7 @@ impl Log {
             tx.rollback().await?;
             return Ok(false);
         }
-        if let Some(w) = step {
+        for w in steps {
             sqlx::query(
                 "INSERT INTO saga_steps (saga_id, step, name, state, output, error, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (saga_id, step) DO UPDATE SET state = excluded.state, \

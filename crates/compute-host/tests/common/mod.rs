@@ -20,23 +20,42 @@ pub struct Flow {
     pub admin: String,
     pub host: String,
     pub fake: Fake,
+    /// Every host (the first is `host`) and its driver.
+    pub hosts: Vec<(String, Fake)>,
     /// A public raw image with data.
     pub image: String,
     /// 1 vCPU, 64 MiB, 1 GiB.
     pub flavor: String,
 }
 
+/// A fake host's resources: vCPUs, MiB of memory, GiB of disk.
+pub type HostSize = (u32, u64, u64);
+
 impl Flow {
     pub async fn start() -> Flow {
+        // big enough for every run of the saga harness, which leaves its servers
+        Flow::start_with(&[(64, 65536, 1000)]).await
+    }
+
+    /// A cloud with one fake compute host of each size (`self.host` and `self.fake` are
+    /// the first one's; `self.hosts` all of them), every one reported before this
+    /// returns.
+    pub async fn start_with(sizes: &[HostSize]) -> Flow {
         let tc = TestCloud::start().await;
         let admin = tc.admin_token().await;
-        let host = unique("fakehost");
-        let fake = start_host(&tc, &host).await;
+        let mut hosts = Vec::new();
+        for size in sizes {
+            let host = unique("fakehost");
+            let fake = start_host(&tc, &host, *size).await;
+            hosts.push((host, fake));
+        }
+        let (host, fake) = hosts.first().cloned().expect("at least one host");
         let mut f = Flow {
             tc,
             admin,
             host,
             fake,
+            hosts,
             image: String::new(),
             flavor: String::new(),
         };
@@ -44,16 +63,19 @@ impl Flow {
         f.image = f
             .upload_image(b"not really a disk, but raw bytes".to_vec())
             .await;
-        f.wait_for_host(&f.host).await;
+        let names: Vec<String> = f.hosts.iter().map(|(h, _)| h.clone()).collect();
+        for h in &names {
+            f.wait_for_host(h).await;
+        }
         f.unlimited_demo().await;
         f
     }
 
-    /// One more fake compute host, of the first one's size, reported to the
-    /// scheduler: its name and driver.
+    /// One more fake compute host, of the default size, reported to the scheduler: its
+    /// name and driver.
     pub async fn add_host(&self) -> (String, Fake) {
         let host = unique("fakehost");
-        let fake = start_host(&self.tc, &host).await;
+        let fake = start_host(&self.tc, &host, (64, 65536, 1000)).await;
         self.wait_for_host(&host).await;
         (host, fake)
     }
@@ -136,7 +158,7 @@ impl Flow {
         (net, subnet)
     }
 
-    /// Wait until the scheduler can see the host (its report reached the conductor and
+    /// Wait until the scheduler can see `host` (its report reached the conductor and
     /// placement).
     async fn wait_for_host(&self, host: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -337,10 +359,9 @@ impl Flow {
     }
 }
 
-/// A compute host `host` on the fake driver in the test cloud's process, started.
-async fn start_host(tc: &TestCloud, host: &str) -> Fake {
-    // big enough for every run of the saga harness, which leaves its servers
-    let fake = Fake::new(64, 65536, 1000);
+/// A fake compute host `host` of `size` in the cloud, started.
+async fn start_host(tc: &TestCloud, host: &str, (vcpus, memory_mb, disk_gb): HostSize) -> Fake {
+    let fake = Fake::new(vcpus, memory_mb, disk_gb);
     let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
     let cfg = Config {
         host: Some(host.to_owned()),

@@ -46,6 +46,31 @@ impl StateChange {
         self.expected_task_state = Some(t.to_vec());
         self
     }
+
+    /// Apply the change to `s` (Conflict when its task_state is not the expected one).
+    pub fn apply(&self, s: &mut Server) -> Result<()> {
+        if let Some(expected) = &self.expected_task_state {
+            if !expected.contains(&s.task_state) {
+                return Err(Error::conflict(format!(
+                    "Conflict updating instance {}. Expected: {{'task_state': {expected:?}}}. Actual: {{'task_state': {:?}}}",
+                    s.id, s.task_state
+                )));
+            }
+        }
+        if let Some(v) = self.vm_state {
+            s.vm_state = v;
+        }
+        if let Some(t) = self.task_state {
+            s.task_state = t;
+        }
+        if let Some(p) = self.power_state {
+            s.power_state = p;
+        }
+        if s.vm_state != VmState::Error {
+            s.fault = s.fault.take().filter(|_| s.vm_state == VmState::Error);
+        }
+        Ok(())
+    }
 }
 
 impl Compute {
@@ -77,29 +102,23 @@ impl Compute {
 
     /// Set vm_state / task_state / power_state.
     pub async fn set_states(&self, id: &ServerId, change: StateChange) -> Result<Server> {
+        let (s, ()) = self.update_server(id, |s| change.apply(s)).await?;
+        Ok(s)
+    }
+
+    /// A build's end, in one write: the server's ports, `launched_at`, and its states.
+    pub async fn set_launched_with(
+        &self,
+        id: &ServerId,
+        ports: Vec<PortInfo>,
+        change: StateChange,
+    ) -> Result<Server> {
         let (s, ()) = self
             .update_server(id, |s| {
-                if let Some(expected) = &change.expected_task_state {
-                    if !expected.contains(&s.task_state) {
-                        return Err(Error::conflict(format!(
-                            "Conflict updating instance {}. Expected: {{'task_state': {expected:?}}}. Actual: {{'task_state': {:?}}}",
-                            s.id, s.task_state
-                        )));
-                    }
-                }
-                if let Some(v) = change.vm_state {
-                    s.vm_state = v;
-                }
-                if let Some(t) = change.task_state {
-                    s.task_state = t;
-                }
-                if let Some(p) = change.power_state {
-                    s.power_state = p;
-                }
-                if s.vm_state != VmState::Error {
-                    s.fault = s.fault.take().filter(|_| s.vm_state == VmState::Error);
-                }
-                Ok(())
+                s.ports = ports;
+                s.launched_at = Some(now());
+                s.progress = 100;
+                change.apply(s)
             })
             .await?;
         Ok(s)

@@ -348,8 +348,24 @@ impl Placement {
         consumer: &Consumer,
         allocations: &Allocations,
     ) -> Result<Claim> {
+        self.ensure_allocations_from(consumer, allocations, None)
+            .await
+    }
+
+    /// [`Placement::ensure_allocations`], starting from the consumer's allocations as
+    /// the caller just read them (one read less; the write is still a compare-and-set
+    /// of the consumer's generation, and a conflict reads again).
+    pub async fn ensure_allocations_from(
+        &self,
+        consumer: &Consumer,
+        allocations: &Allocations,
+        mut known: Option<ConsumerAllocations>,
+    ) -> Result<Claim> {
         for _ in 0..5 {
-            let current = self.allocations(&consumer.id).await?;
+            let current = match known.take() {
+                Some(c) => c,
+                None => self.allocations(&consumer.id).await?,
+            };
             if current.allocations == *allocations {
                 return Ok(Claim::Claimed);
             }

@@ -162,7 +162,13 @@ impl SchedulerService {
                 chosen = Some(i);
                 break;
             }
-            match self.placement.ensure_allocations(&consumer, &alloc).await? {
+            // the consumer as read above: a refused claim leaves it as it was (a
+            // changed consumer makes the compare-and-set fail and is read again)
+            match self
+                .placement
+                .ensure_allocations_from(&consumer, &alloc, Some(existing.clone()))
+                .await?
+            {
                 Claim::Claimed => {
                     chosen = Some(i);
                     break;

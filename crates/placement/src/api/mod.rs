@@ -4,6 +4,7 @@
 
 mod allocations;
 mod body;
+mod candidates;
 mod classes;
 mod providers;
 mod query;
@@ -89,7 +90,7 @@ pub fn api(svc: Arc<Placement>, auth: AuthLayerState) -> Api {
                 .put(a::allocation_update)
                 .delete(a::allocation_delete),
         )
-        .route("/allocation_candidates", get(a::candidate_list))
+        .route("/allocation_candidates", get(candidates::candidate_list))
         .route("/usages", get(a::total_usages))
         .route("/reshaper", post(a::reshape))
         .route(
@@ -134,7 +135,7 @@ fn json_ok(v: Value) -> Response {
 }
 
 /// A JSON answer; from 1.15 with `cache-control: no-cache` and `last-modified`.
-fn json_at(v: Version, status: StatusCode, body: Value) -> Response {
+fn json_at(v: Version, status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     if v.at_least(1, 15) {
         fresh(&mut r);

@@ -101,10 +101,7 @@ impl Placement {
         loop {
             let mut tx = self.db.begin_write().await?;
             match self.write_allocations(&mut tx, &writes).await {
-                Ok(()) => {
-                    tx.commit().await?;
-                    return Ok(());
-                }
+                Ok(()) => return Self::commit_allocations(tx).await,
                 Err(e) if attempts < 10 && provider_conflict(&e) => {
                     drop(tx);
                     attempts += 1;
@@ -133,7 +130,7 @@ impl Placement {
                 return Err(generation_conflict(Some(c.generation), None));
             }
         }
-        tx.commit().await?;
+        Self::commit_allocations(tx).await?;
         Ok(())
     }
 
@@ -301,7 +298,7 @@ impl Placement {
                 }
             }
         }
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 }

@@ -10,7 +10,6 @@ use crate::{
     candidates::{self, Group, GroupPolicy},
     model::*,
     policies::Rule,
-    store,
 };
 
 /// The query, parsed.
@@ -59,33 +58,21 @@ impl Placement {
         q: CandidateQuery,
     ) -> Result<Candidates> {
         self.authorize(ctx, Rule::AllocationCandidateList)?;
-        let mut conn = self.conn().await?;
+        let world = self.world(&mut *self.conn().await?).await?;
         for g in &q.groups {
-            for rc in g.resources.keys() {
-                self.check_class(&mut conn, rc).await.map_err(|_| {
-                    Error::bad_request(format!(
-                        "Invalid resource class in resources parameter: No such resource class {rc}."
-                    ))
-                })?;
+            if let Some(rc) = g.resources.keys().find(|rc| !world.class_exists(rc)) {
+                return Err(Error::bad_request(format!(
+                    "Invalid resource class in resources parameter: No such resource class {rc}."
+                )));
             }
-            self.check_traits(&mut conn, g.required.names()).await?;
+            world.check_traits(g.required.names())?;
         }
-        self.check_traits(&mut conn, q.root_required.names())
-            .await?;
-        // every group's in_tree names a tree; the search only needs that one
-        let mut roots: Option<Vec<ProviderId>> = None;
-        for g in &q.groups {
-            if let Some(t) = &g.in_tree {
-                match store::get_provider(&mut conn, t).await? {
-                    Some(p) => roots = Some(vec![p.root]),
-                    None => return Ok(Candidates::default()),
-                }
-            }
-        }
-        let snap = store::snapshot(&mut conn, roots.as_deref()).await?;
-        drop(conn);
+        world.check_traits(q.root_required.names())?;
+        // a group's in_tree limits the search to that provider's tree (none when it does
+        // not exist), which the search checks
+        let snap = &world.snap;
         let found = candidates::search(
-            &snap,
+            snap,
             &candidates::Request {
                 groups: q.groups.clone(),
                 group_policy: q.group_policy,

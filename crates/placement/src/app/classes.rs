@@ -49,7 +49,7 @@ impl Placement {
         if !standard::is_custom(name) {
             return Err(not_custom_class(name));
         }
-        if !store::insert_class(&mut *self.conn().await?, name).await? {
+        if !self.insert_class(name).await? {
             return Err(Error::conflict(format!(
                 "Conflicting resource class already exists: {name}"
             ))
@@ -70,7 +70,17 @@ impl Placement {
         if !standard::is_custom(name) {
             return Err(not_custom_class(name));
         }
-        store::insert_class(&mut *self.conn().await?, name).await
+        self.insert_class(name).await
+    }
+
+    /// Create a custom class (`false`: it exists).
+    async fn insert_class(&self, name: &str) -> Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let created = store::insert_class(&mut tx, name).await?;
+        if created {
+            Self::commit(tx).await?;
+        }
+        Ok(created)
     }
 
     /// `PUT /resource_classes/{name}` before 1.7: rename.
@@ -103,7 +113,7 @@ impl Placement {
         let rc = store::custom_class(&mut tx, new)
             .await?
             .ok_or_else(|| Error::internal("a renamed class vanished"))?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(rc)
     }
 
@@ -123,7 +133,7 @@ impl Placement {
         if !store::delete_class(&mut tx, name).await? {
             return Err(Error::not_found(format!("No such resource class {name}.")));
         }
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 
@@ -182,7 +192,12 @@ impl Placement {
         if standard::is_standard_trait(name) {
             return Ok(false);
         }
-        store::insert_trait(&mut *self.conn().await?, name).await
+        let mut tx = self.db.begin_write().await?;
+        let created = store::insert_trait(&mut tx, name).await?;
+        if created {
+            Self::commit(tx).await?;
+        }
+        Ok(created)
     }
 
     pub async fn trait_delete(&self, ctx: &AuthContext, name: &str) -> Result<()> {
@@ -202,7 +217,7 @@ impl Placement {
             )));
         }
         store::delete_trait(&mut tx, name).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ mod allocations;
 mod candidates;
 mod classes;
 mod providers;
+mod snapshot;
 
 use api_common::{AuthContext, Error, Result};
 use serde_json::json;
@@ -33,6 +34,8 @@ pub struct Placement {
     pub db: db::Db,
     pub cfg: Config,
     pub policy: policy::Policy,
+    /// The snapshot of providers last loaded, for allocation candidates.
+    kept: snapshot::Kept,
 }
 
 /// A 409 for a writer that lost a race (or sent a stale generation).
@@ -47,7 +50,12 @@ pub fn no_provider(id: &str) -> Error {
 
 impl Placement {
     pub fn new(db: db::Db, cfg: Config, policy: policy::Policy) -> Placement {
-        Placement { db, cfg, policy }
+        Placement {
+            db,
+            cfg,
+            policy,
+            kept: snapshot::Kept::default(),
+        }
     }
 
     /// Refuse the caller unless `rule` allows it on the caller's own project (placement's

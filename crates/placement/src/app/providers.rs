@@ -80,7 +80,7 @@ impl Placement {
                 e
             }
         })?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(p)
     }
 
@@ -144,7 +144,7 @@ impl Placement {
                 store::set_root(&mut tx, &d, &root).await?;
             }
         }
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(p)
     }
 
@@ -171,7 +171,7 @@ impl Placement {
             )));
         }
         store::delete_provider(&mut tx, id).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 
@@ -325,7 +325,7 @@ impl Placement {
             store::put_inventory(&mut tx, id, rc, inv).await?;
         }
         self.bump(&mut tx, &p).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok((p.generation + 1, resolved))
     }
 
@@ -370,7 +370,7 @@ impl Placement {
         }
         store::put_inventory(&mut tx, id, rc, &inv).await?;
         self.bump(&mut tx, &p).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok((p.generation + 1, inv))
     }
 
@@ -407,7 +407,7 @@ impl Placement {
             store::delete_inventory(&mut tx, id, rc).await?;
         }
         self.bump(&mut tx, &p).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok(())
     }
 
@@ -480,7 +480,7 @@ impl Placement {
         traits.dedup();
         store::set_provider_traits(&mut tx, id, &traits).await?;
         self.bump(&mut tx, &p).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok((p.generation + 1, traits))
     }
 
@@ -519,7 +519,7 @@ impl Placement {
         aggregates.dedup();
         store::set_provider_aggregates(&mut tx, id, &aggregates).await?;
         self.bump(&mut tx, &p).await?;
-        tx.commit().await?;
+        Self::commit(tx).await?;
         Ok((p.generation + 1, aggregates))
     }
 
@@ -544,16 +544,21 @@ impl Placement {
                 missing.push(t.as_str());
             }
         }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            missing.sort_unstable();
-            missing.dedup();
-            Err(Error::bad_request(format!(
-                "No such trait(s): {}.",
-                missing.join(", ")
-            )))
-        }
+        no_such_traits(missing)
+    }
+}
+
+/// The 400 naming traits that do not exist, if any.
+pub(super) fn no_such_traits(mut missing: Vec<&str>) -> Result<()> {
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        missing.sort_unstable();
+        missing.dedup();
+        Err(Error::bad_request(format!(
+            "No such trait(s): {}.",
+            missing.join(", ")
+        )))
     }
 }
 

@@ -216,7 +216,9 @@ async fn in_host(
         top: format!("test_image = true\ntest_image_dir = {:?}\n", images.display().to_string()),
         config: format!(
             "[compute_api]\nport = {cport}\n\n[placement]\nport = {pport}\n\n[image]\nport = {iport}\n\n{}\n\
-             [compute]\ndriver = \"qemu\"\nhost = \"{HOST}\"\n",
+             [compute]\ndriver = \"qemu\"\nhost = \"{HOST}\"\n\
+             # --resident servers at once on a small machine (Nova's 4.0 fits 4 per core)\n\
+             cpu_allocation_ratio = 16.0\n",
             network_config(nport)
         ),
         netns: Some(host.to_owned()),
@@ -242,6 +244,23 @@ async fn in_host(
     until("the compute host reports", || async {
         let v = get(&nova, "/v2.1/os-hypervisors").await?;
         Ok((v["hypervisors"].as_array().map_or(0, Vec::len) > 0).then_some(()))
+    })
+    .await?;
+    let placement = with(pport);
+    until("the compute host's inventory is in Placement", || async {
+        let v = get(&placement, "/resource_providers").await?;
+        for rp in v["resource_providers"].as_array().into_iter().flatten() {
+            let uuid = rp["uuid"].as_str().unwrap_or_default();
+            let inv = get(
+                &placement,
+                &format!("/resource_providers/{uuid}/inventories"),
+            )
+            .await?;
+            if inv["inventories"]["VCPU"].is_object() {
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
     })
     .await?;
     println!(

@@ -127,14 +127,15 @@ impl Manager {
                             }
                         }
                     }
-                    match self.report_service().await {
-                        Ok(()) if placed => progress.set(format!("serving compute.{}", self.host)),
-                        Ok(()) => {}
-                        Err(e) => progress.set(format!("cannot reach the conductor: {e}")),
-                    }
-                    if !placed {
-                        // not schedulable until placed: try again soon (the cloud's
-                        // services may still be starting)
+                    if placed {
+                        // the host shows (os-services, os-hypervisors) once it can be
+                        // scheduled to: its inventory is in Placement
+                        match self.report_service().await {
+                            Ok(()) => progress.set(format!("serving compute.{}", self.host)),
+                            Err(e) => progress.set(format!("cannot reach the conductor: {e}")),
+                        }
+                    } else {
+                        // try again soon (the cloud's services may still be starting)
                         next_report = now + Duration::from_secs(1);
                     }
                 }

@@ -1,14 +1,11 @@
 //! What the tests of the Networking service with real packets share: the cloud inside
 //! a host namespace, VMs plugged on ports of the demo project, waiting for a state.
 
-use std::{
-    net::IpAddr,
-    thread,
-    time::{Duration, Instant},
-};
+use std::net::IpAddr;
 
 use serde_json::Value;
 
+pub use crate::eventually;
 use crate::{
     netns::{self, Netns, Vm},
     Cloud, Engine, ADMIN,
@@ -40,16 +37,6 @@ pub fn host_cloud_with(
     configure(&host, &mut c);
     c.up();
     Some((host, c))
-}
-
-/// Wait until `f` holds (or fail after `within`).
-#[track_caller]
-pub fn eventually(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A port of the demo project on `net`, bound to the agent's host (as Compute binds a

@@ -5,27 +5,18 @@
 //! it, and openstacksdk's `create_server(..., auto_ip=True, wait=True)`, which waits
 //! for the address to appear on the server, returns with it.
 
-use std::{
-    thread,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
-use e2e::{network::host_cloud, Cloud, Engine, ADMIN, DEMO};
+use e2e::{eventually, network::host_cloud, Cloud, Engine, ADMIN, DEMO};
 use serde_json::Value;
+
+/// How long a floating IP change takes to show in the server at most.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// The addresses of the server, as `server show` gives them (`{"private": ["10.0.0.5",
 /// "172.24.4.9"]}` in OSC 7+; older ones print a string).
 fn addresses(c: &Cloud, id: &str) -> String {
     c.os_json(DEMO, &["server", "show", id])["addresses"].to_string()
-}
-
-#[track_caller]
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -55,7 +46,7 @@ fn floating_ips_show_in_addresses() {
     let fip = c.os_json(DEMO, &["floating", "ip", "create", "public"]);
     let fip = fip["floating_ip_address"].as_str().unwrap().to_owned();
     c.os(DEMO, &["server", "add", "floating", "ip", &id, &fip]);
-    wait_for("the floating IP in the server's addresses", || {
+    eventually("the floating IP in the server's addresses", WAIT, || {
         addresses(&c, &id).contains(&fip)
     });
     let raw = c.os_json(
@@ -64,20 +55,24 @@ fn floating_ips_show_in_addresses() {
     );
     eprintln!("addresses: {}", raw["addresses"]);
     c.os(DEMO, &["server", "remove", "floating", "ip", &id, &fip]);
-    wait_for("the floating IP gone from the server's addresses", || {
-        !addresses(&c, &id).contains(&fip)
-    });
+    eventually(
+        "the floating IP gone from the server's addresses",
+        WAIT,
+        || !addresses(&c, &id).contains(&fip),
+    );
     // associated through the Networking API directly (as Horizon and Terraform do)
     let port = c.os_json(ADMIN, &["port", "list", "--device-id", &id]);
     let port = port[0]["ID"].as_str().unwrap().to_owned();
     c.os(DEMO, &["floating", "ip", "set", "--port", &port, &fip]);
-    wait_for(
+    eventually(
         "the floating IP set on the port in the server's addresses",
+        WAIT,
         || addresses(&c, &id).contains(&fip),
     );
     c.os(DEMO, &["floating", "ip", "delete", &fip]);
-    wait_for(
+    eventually(
         "a deleted floating IP gone from the server's addresses",
+        WAIT,
         || !addresses(&c, &id).contains(&fip),
     );
     c.os(DEMO, &["server", "delete", "--wait", &id]);

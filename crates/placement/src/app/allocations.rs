@@ -14,7 +14,7 @@ use api_common::{AuthContext, Error, Result};
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use super::{codes, concurrent, Placement};
+use super::{codes, concurrent, providers::provider_moved, Placement};
 use crate::{model::*, policies::Rule, store};
 
 /// `POST /reshaper`: inventories of some providers and allocations of some consumers,
@@ -100,17 +100,16 @@ impl Placement {
         let mut attempts = 0;
         loop {
             let mut tx = self.db.begin_write().await?;
-            match self.write_allocations(&mut tx, &writes).await {
-                Ok(()) => return Self::commit_allocations(tx).await,
-                Err(e) if attempts < 10 && provider_conflict(&e) => {
-                    drop(tx);
+            match self.write_allocations(&mut tx, &writes).await? {
+                None => return Self::commit_allocations(tx).await,
+                Some(moved) if attempts >= 10 => return Err(provider_moved(&moved)),
+                Some(_) => {
                     attempts += 1;
                     tracing::debug!(
                         attempts,
                         "a provider changed under an allocation write; again"
                     );
                 }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -134,11 +133,13 @@ impl Placement {
         Ok(())
     }
 
+    /// Write `writes` in `tx`; `Some(provider)` when that provider's generation moved
+    /// meanwhile (nothing of `tx` may then be committed).
     async fn write_allocations(
         &self,
         tx: &mut AnyConnection,
         writes: &[ConsumerAllocations],
-    ) -> Result<()> {
+    ) -> Result<Option<ProviderId>> {
         let mut by_provider: BTreeMap<ProviderId, Vec<(String, String, i64)>> = BTreeMap::new();
         for w in writes {
             let existing = store::get_consumer(tx, &w.consumer).await?;
@@ -227,9 +228,11 @@ impl Placement {
                 )
                 .await?;
             }
-            self.bump(tx, &provider).await?;
+            if !store::bump_generation(tx, &provider.uuid, provider.generation).await? {
+                return Ok(Some(provider.uuid));
+            }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// `GET /usages?project_id=&user_id=`: by consumer type (`None`: unknown).
@@ -301,11 +304,4 @@ impl Placement {
         Self::commit(tx).await?;
         Ok(())
     }
-}
-
-/// A provider's generation moved under a write (not a consumer's).
-fn provider_conflict(e: &Error) -> bool {
-    e.code == Some(super::codes::CONCURRENT_UPDATE)
-        && e.message
-            .starts_with("resource provider generation conflict")
 }

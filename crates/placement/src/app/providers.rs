@@ -416,10 +416,7 @@ impl Placement {
         if store::bump_generation(conn, &p.uuid, p.generation).await? {
             Ok(())
         } else {
-            Err(concurrent(format!(
-                "resource provider generation conflict: {} was changed by another request. Please retry your request.",
-                p.uuid
-            )))
+            Err(provider_moved(&p.uuid))
         }
     }
 
@@ -565,4 +562,11 @@ pub(super) fn no_such_traits(mut missing: Vec<&str>) -> Result<()> {
 /// A provider id from text, or the 404 placement gives for a malformed one.
 pub fn provider_id(raw: &str) -> Result<ProviderId> {
     raw.parse().map_err(|_| no_provider(raw))
+}
+
+/// The 409 of a write whose provider another request changed meanwhile.
+pub(crate) fn provider_moved(id: &ProviderId) -> Error {
+    concurrent(format!(
+        "resource provider generation conflict: {id} was changed by another request. Please retry your request."
+    ))
 }

@@ -116,7 +116,9 @@ impl Fake {
             Some(g) => f(g),
             None => Err(Error::NotFound(id.to_owned())),
         };
-        self.save(&guests);
+        if r.is_ok() {
+            self.save(&guests);
+        }
         r
     }
 

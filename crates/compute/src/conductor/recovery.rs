@@ -17,7 +17,7 @@ use crate::{
     app::states::StateChange,
     model::{TaskState, VmState},
     sagas::{self, ServerParams},
-    store::servers::{self, Narrow},
+    store::servers,
 };
 
 impl Conductor {
@@ -33,7 +33,7 @@ impl Conductor {
             .collect();
         let list = {
             let mut c = self.compute.conn().await?;
-            servers::list(&mut c, &Narrow::default()).await?
+            servers::busy(&mut c).await?
         };
         let mut n = 0;
         for s in list {

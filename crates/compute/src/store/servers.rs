@@ -179,6 +179,17 @@ pub async fn get(conn: &mut Conn, id: &ServerId) -> Result<Option<Server>> {
     Ok(Some(s))
 }
 
+/// The servers in BUILD or with a task (their tags left out).
+pub async fn busy(conn: &mut Conn) -> Result<Vec<Server>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM instances WHERE deleted = {} AND (task_state IS NOT NULL OR vm_state = 'building')",
+        db::flag(false)
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
 /// What a list is narrowed to in SQL (the rest is filtered on the rows).
 #[derive(Debug, Default, Clone)]
 pub struct Narrow {

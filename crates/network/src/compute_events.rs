@@ -67,6 +67,11 @@ impl ComputeEvents {
         ComputeEvents { tx: Some(tx) }
     }
 
+    /// Whether events go anywhere (the cloud has a Compute service).
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// The port's addresses or floating IPs changed.
     pub fn port_changed(&self, p: &Port) {
         self.queue(p, "network-changed");

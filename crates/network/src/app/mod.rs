@@ -165,6 +165,9 @@ impl Networking {
 
     /// Tell Compute the floating IPs of these ports changed (after the change committed).
     pub(crate) async fn fips_changed(&self, ports: &[Option<&types::PortId>]) -> Result<()> {
+        if !self.compute_events.enabled() || ports.iter().all(Option::is_none) {
+            return Ok(());
+        }
         let mut conn = self.conn().await?;
         for id in ports.iter().flatten() {
             if let Some(p) = crate::store::get_port(&mut conn, id).await? {

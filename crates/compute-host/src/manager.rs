@@ -223,7 +223,11 @@ impl Manager {
 
     /// The driver's spec of a guest: its base image cached, its taps named.
     async fn instance_spec(&self, spec: &GuestSpec, image: &ImageRef) -> Result<InstanceSpec> {
-        let base = self.images.ensure(image).await?;
+        let base = if self.driver.reads_images() {
+            self.images.ensure(image).await?
+        } else {
+            self.images.path(&image.id)
+        };
         let machine =
             MachineOptions::from_image_properties(&image.properties).map_err(driver_error)?;
         let config_drive = if spec.config_drive.required || self.cfg.force_config_drive {

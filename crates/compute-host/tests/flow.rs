@@ -9,10 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use axum::{
-    body::Body,
-    http::{Method, Request, StatusCode},
-};
+use axum::http::{Method, StatusCode};
 use common::Flow;
 use serde_json::json;
 
@@ -149,32 +146,13 @@ async fn anti_affine_servers_booted_at_once_land_on_distinct_hosts() {
         hosts.push(f.add_host().await.0);
     }
     let demo = f.tc.demo_token().await;
-    let r =
-        f.tc.call(
-            "compute_api",
-            Method::POST,
-            "/v2.1/os-server-groups",
-            Some(&demo),
-            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let group = r.json()["server_group"]["id"].as_str().unwrap().to_owned();
+    let group = f.server_group(&demo, "spread", "anti-affinity").await;
     let body = json!({
         "server": {"name": "spread", "imageRef": f.image, "flavorRef": f.flavor,
                    "networks": "none", "min_count": 4, "max_count": 4},
         "os:scheduler_hints": {"group": group},
     });
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/v2.1/servers")
-        .header("x-auth-token", &demo)
-        .header("content-type", "application/json")
-        .header("openstack-api-version", "compute 2.37")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let r = f.tc.send("compute_api", req).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    f.post_server(&demo, body).await;
     let r =
         f.tc.call(
             "compute_api",
@@ -200,4 +178,75 @@ async fn anti_affine_servers_booted_at_once_land_on_distinct_hosts() {
     on.sort();
     hosts.sort();
     assert_eq!(on, hosts, "one member on each host");
+}
+
+/// The late check: a member's host is recorded only as its group's policy allows
+/// given where the other members are now, as a second conductor (another process,
+/// whose scheduler read the group before this one placed its member) would find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_host_is_recorded_only_as_its_group_allows() {
+    let f = Flow::start().await;
+    let (other, _) = f.add_host().await;
+    let demo = f.tc.demo_token().await;
+    let group: types::ServerGroupId = f
+        .server_group(&demo, "late", "anti-affinity")
+        .await
+        .parse()
+        .unwrap();
+    let mut placed = Vec::new();
+    for name in ["a", "b"] {
+        let body = json!({
+            "server": {"name": name, "imageRef": f.image, "flavorRef": f.flavor, "networks": "none"},
+            "os:scheduler_hints": {"group": group.to_string()},
+        });
+        let id = f.post_server(&demo, body).await["server"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        f.wait_status(&demo, &id, "ACTIVE").await;
+        let host = f.server(&f.admin, &id).await["OS-EXT-SRV-ATTR:host"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        placed.push((id.parse::<types::ServerId>().unwrap(), host));
+    }
+    let [(a, on_a), (b, on_b)] = [placed[0].clone(), placed[1].clone()];
+    assert_ne!(on_a, on_b, "the filters kept them apart");
+    assert!([&f.host, &other].contains(&&on_a));
+    // a second conductor's view of the cloud: the same database
+    let policy = policy::Policy::load_if_exists(compute::policies::DEFAULTS, None).unwrap();
+    let token = service::ServiceToken::new(&Default::default(), "http://127.0.0.1:9/v3");
+    let clients = compute::clients::Clients::new(token, &Default::default());
+    let second = compute::app::Compute::new(f.tc.db.clone(), Default::default(), policy, clients);
+    let on = |id| {
+        let second = &second;
+        async move { second.server(id).await.unwrap().host.unwrap() }
+    };
+    assert!(
+        !second
+            .set_member_host(&b, &on_a, &on_a, &group, "anti-affinity", 1)
+            .await
+            .unwrap(),
+        "anti-affinity: not beside a"
+    );
+    assert_eq!(on(&b).await, on_b, "a refused placement writes nothing");
+    assert!(
+        second
+            .set_member_host(&b, &on_a, &on_a, &group, "anti-affinity", 2)
+            .await
+            .unwrap(),
+        "two per host allowed"
+    );
+    assert_eq!(on(&b).await, on_a);
+    assert!(
+        !second
+            .set_member_host(&a, &on_b, &on_b, &group, "affinity", 1)
+            .await
+            .unwrap(),
+        "affinity: not away from b"
+    );
+    assert!(second
+        .set_member_host(&a, &on_a, &on_a, &group, "affinity", 1)
+        .await
+        .unwrap());
 }

@@ -37,4 +37,9 @@ pub const MIGRATIONS: &[db::Migration] = &[
         name: "guests",
         sql: include_str!("../migrations/0002_guests.sql"),
     },
+    db::Migration {
+        version: 3,
+        name: "host_changes",
+        sql: include_str!("../migrations/0003_host_changes.sql"),
+    },
 ];

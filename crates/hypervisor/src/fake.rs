@@ -146,6 +146,10 @@ fn require(g: &Guest, states: &[PowerState], what: &str) -> Result<()> {
 
 #[async_trait::async_trait]
 impl Driver for Fake {
+    fn reads_images(&self) -> bool {
+        false
+    }
+
     fn host_info(&self) -> HostInfo {
         self.info.clone()
     }

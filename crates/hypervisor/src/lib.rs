@@ -100,6 +100,12 @@ pub trait Driver: Send + Sync {
     /// What the host offers.
     fn host_info(&self) -> HostInfo;
 
+    /// Whether guests' disks are made from the image's file, which the host then
+    /// downloads into its cache before a spawn (the fake driver reads no disk).
+    fn reads_images(&self) -> bool {
+        true
+    }
+
     /// Create the guest's disks (once: kept if present) and start it. A guest that runs
     /// already is left alone.
     async fn spawn(&self, spec: &InstanceSpec) -> Result<()>;

@@ -88,8 +88,8 @@ pub struct SagaSummary {
 /// How a drive of a saga ended.
 enum Ended {
     Done,
-    /// Stopped before the step limit given.
-    Paused,
+    /// Stopped before the step limit given, with where it stood.
+    Paused(Box<Paused>),
     Unwound(Error),
     Interrupted(String),
 }
@@ -98,7 +98,7 @@ impl Ended {
     fn outcome(self) -> Outcome {
         match self {
             Ended::Done => Outcome::Done,
-            Ended::Paused => Outcome::Interrupted {
+            Ended::Paused(_) => Outcome::Interrupted {
                 reason: "paused".into(),
             },
             Ended::Unwound(e) => Outcome::Unwound {
@@ -138,11 +138,32 @@ struct Inner<C> {
     /// about which task of the process drives it).
     running: Mutex<HashSet<String>>,
     /// Sagas started by [`Executor::start`], for the background task to finish.
-    handoff: mpsc::UnboundedSender<String>,
-    inbox: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    handoff: mpsc::UnboundedSender<Handoff>,
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Handoff>>>,
 }
 
-/// Where a saga is: what the log says, with the definition it runs under.
+/// A saga [`Executor::start`] passes to the background task.
+enum Handoff {
+    /// Take it up from the log (claim it, read where it is).
+    Resume(String),
+    /// Carry on from where `start` stopped, under the claim it holds, without reading
+    /// the log again.
+    Continue(Box<Paused>),
+}
+
+/// A saga stopped between two steps, as its driver knew it.
+struct Paused {
+    id: String,
+    name: &'static str,
+    params: Arc<Value>,
+    states: Vec<Option<StepState>>,
+    outputs: HashMap<String, Value>,
+    /// The step whose action ended last, not logged as done yet.
+    pending: Option<(usize, &'static str, Value)>,
+}
+
+/// Where a saga is: what the log says (or its driver knows), with the definition it
+/// runs under.
 struct Progress<'a, C> {
     saga: &'a Saga<C>,
     params: Arc<Value>,
@@ -220,17 +241,22 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
         })
     }
 
+    fn saga(&self, name: &str) -> Result<&Saga<C>> {
+        self.inner
+            .sagas
+            .get(name)
+            .ok_or_else(|| Error::internal(format!("no saga named {name}")))
+    }
+
     /// Record a new saga, claimed by this executor, without running anything. Its id is
     /// returned; [`Executor::execute`] runs it.
     pub async fn create(&self, name: &str, params: &impl Serialize) -> Result<String> {
-        if !self.inner.sagas.contains_key(name) {
-            return Err(Error::internal(format!("no saga named {name}")));
-        }
+        self.saga(name)?;
         let params = serde_json::to_value(params).map_err(Error::internal)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.inner
             .log
-            .create(&id, name, &params, self.lease_until())
+            .create(&id, name, &params, self.lease_until(), None)
             .await?;
         Ok(id)
     }
@@ -238,23 +264,44 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
     /// Start a saga: record it and run its first step now, in the caller's task, so that
     /// the first step can be the gate (a state check, a lock) whose refusal reaches the
     /// caller: if it fails, the saga is unwound and its error returned. The other steps
-    /// are left to the background task ([`Executor::run`]).
+    /// are left to the background task ([`Executor::run`]), which carries on from
+    /// where this left off (the saga recorded with its first step started in one
+    /// write, and that step's end logged with the next one's start).
     pub async fn start(&self, ctx: &C, name: &str, params: &impl Serialize) -> Result<String> {
-        let id = self.create(name, params).await?;
+        let saga = self.saga(name)?;
+        let params = serde_json::to_value(params).map_err(Error::internal)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let first = saga.steps.first().map(|s| s.name);
+        self.inner
+            .log
+            .create(&id, saga.name, &params, self.lease_until(), first)
+            .await?;
+        let mut states = vec![None; saga.steps.len()];
+        if let Some(s) = states.first_mut() {
+            *s = Some(StepState::Started);
+        }
+        let p = Progress {
+            saga,
+            params: Arc::new(params),
+            states,
+            outputs: HashMap::new(),
+        };
         let driving = self.driving(&id);
-        let ended = self.drive(ctx, &id, Some(1)).await;
+        let ended = self
+            .logged(&id, self.forward(ctx, &id, p, None, Some(1)))
+            .await;
         drop(driving);
         match ended {
             Ended::Done => {}
             Ended::Unwound(e) => return Err(e),
-            Ended::Paused => {
+            Ended::Paused(p) => {
                 // The receiver is gone only when the background task has stopped (a
                 // shutdown): the next start resumes the saga from the log.
-                let _ = self.inner.handoff.send(id.clone());
+                let _ = self.inner.handoff.send(Handoff::Continue(p));
             }
             Ended::Interrupted(reason) => {
                 tracing::warn!(saga = %id, name, reason, "saga interrupted in its first step; it will be resumed");
-                let _ = self.inner.handoff.send(id.clone());
+                let _ = self.inner.handoff.send(Handoff::Resume(id.clone()));
             }
         }
         Ok(id)
@@ -281,7 +328,7 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                 }
             }
         }
-        self.drive(ctx, id, None).await.outcome()
+        self.drive(ctx, id).await.outcome()
     }
 
     /// Run, here and one after the other, every unfinished saga of the service this
@@ -334,7 +381,10 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                Some(id) = inbox.recv() => self.spawn(&mut tasks, &ctx, id),
+                Some(h) = inbox.recv() => match h {
+                    Handoff::Resume(id) => self.spawn(&mut tasks, &ctx, id),
+                    Handoff::Continue(p) => self.spawn_paused(&mut tasks, &ctx, p),
+                },
                 _ = scan.tick() => {
                     match self.inner.log.claimable(first_scan).await {
                         Ok(ids) => {
@@ -377,21 +427,63 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
         }
         let (exec, ctx) = (self.clone(), ctx.clone());
         tasks.spawn(async move {
-            match exec.execute(&ctx, &id).await {
-                Outcome::Done => tracing::info!(saga = %id, "saga done"),
-                Outcome::Unwound { error } => {
-                    tracing::warn!(saga = %id, error, "saga unwound")
-                }
-                Outcome::Interrupted { reason } => {
-                    tracing::info!(saga = %id, reason, "saga not finished here")
-                }
-            }
+            let outcome = exec.execute(&ctx, &id).await;
+            exec.report(&id, outcome);
         });
     }
 
-    /// Drive a claimed saga; with `limit`, stop before step `limit`.
-    async fn drive(&self, ctx: &C, id: &str, limit: Option<usize>) -> Ended {
-        match self.drive_logged(ctx, id, limit).await {
+    /// Carry on with a saga [`Executor::start`] paused, in a task of the background's.
+    fn spawn_paused(&self, tasks: &mut tokio::task::JoinSet<()>, ctx: &C, p: Box<Paused>) {
+        let (exec, ctx) = (self.clone(), ctx.clone());
+        tasks.spawn(async move {
+            let id = p.id.clone();
+            let Some(_driving) = exec.driving(&id) else {
+                return;
+            };
+            let Ok(saga) = exec.saga(p.name) else {
+                return;
+            };
+            let Paused {
+                params,
+                states,
+                outputs,
+                pending,
+                ..
+            } = *p;
+            let progress = Progress {
+                saga,
+                params,
+                states,
+                outputs,
+            };
+            let ended = exec
+                .logged(&id, exec.forward(&ctx, &id, progress, pending, None))
+                .await;
+            exec.report(&id, ended.outcome());
+        });
+    }
+
+    fn report(&self, id: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Done => tracing::info!(saga = %id, "saga done"),
+            Outcome::Unwound { error } => {
+                tracing::warn!(saga = %id, error, "saga unwound")
+            }
+            Outcome::Interrupted { reason } => {
+                tracing::info!(saga = %id, reason, "saga not finished here")
+            }
+        }
+    }
+
+    /// Drive a claimed saga from where the log says it is.
+    async fn drive(&self, ctx: &C, id: &str) -> Ended {
+        self.logged(id, self.drive_logged(ctx, id)).await
+    }
+
+    /// The end of a drive whose log could not be used: the saga is left for a later
+    /// scan.
+    async fn logged(&self, id: &str, drive: impl Future<Output = Result<Ended>>) -> Ended {
+        match drive.await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(saga = %id, error = %e, "saga stopped: its log could not be used");
@@ -441,7 +533,7 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
         }
     }
 
-    async fn drive_logged(&self, ctx: &C, id: &str, limit: Option<usize>) -> Result<Ended> {
+    async fn drive_logged(&self, ctx: &C, id: &str) -> Result<Ended> {
         let row = self
             .inner
             .log
@@ -485,22 +577,37 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                 )))
             }
         }
+        self.forward(ctx, id, p, None, None).await
+    }
+
+    /// Run the steps not done yet; with `limit`, stop before step `limit`. `pending` is
+    /// the step that ended last and is not logged done yet.
+    async fn forward(
+        &self,
+        ctx: &C,
+        id: &str,
+        mut p: Progress<'_, C>,
+        mut pending: Option<(usize, &'static str, Value)>,
+        limit: Option<usize>,
+    ) -> Result<Ended> {
+        let saga = p.saga;
         // A step's "done" is recorded together with the next step's "started" (or the
         // saga's end), in one transaction: the log still holds every step as started
         // before its action runs and as done (with its output) before a later step
         // reads it, with one write per step instead of two.
-        let mut pending: Option<(usize, &'static str, Value)> = None;
         for (i, step) in saga.steps.iter().enumerate() {
             if p.states[i] == Some(StepState::Done) {
                 continue;
             }
             if limit.is_some_and(|l| i >= l) {
-                if let Some(done) = done_write(&pending) {
-                    if !self.write(id, Some(done), None).await? {
-                        return Ok(lost());
-                    }
-                }
-                return Ok(Ended::Paused);
+                return Ok(Ended::Paused(Box::new(Paused {
+                    id: id.to_owned(),
+                    name: saga.name,
+                    params: p.params,
+                    states: p.states,
+                    outputs: p.outputs,
+                    pending,
+                })));
             }
             let started = StepWrite {
                 step: i,
@@ -510,12 +617,15 @@ impl<C: Clone + Send + Sync + 'static> Executor<C> {
                 error: None,
             };
             let t0 = Instant::now();
-            let writes: Vec<StepWrite<'_>> =
-                done_write(&pending).into_iter().chain([started]).collect();
-            if !self.write_steps(id, &writes, None).await? {
-                return Ok(lost());
+            // a step logged as started (with the saga's record, or before a restart
+            // whose claim renewed the lease) needs no write unless one is pending
+            if pending.is_some() || p.states[i] != Some(StepState::Started) {
+                let writes: Vec<StepWrite<'_>> =
+                    done_write(&pending).into_iter().chain([started]).collect();
+                if !self.write_steps(id, &writes, None).await? {
+                    return Ok(lost());
+                }
             }
-            drop(writes);
             let logged = t0.elapsed();
             p.states[i] = Some(StepState::Started);
             let t1 = Instant::now();

@@ -155,15 +155,18 @@ fn step_number(step: usize) -> Result<i64> {
 }
 
 impl Log {
-    /// Record a new saga, claimed by this owner until `lease_until`.
+    /// Record a new saga, claimed by this owner until `lease_until`, with its first
+    /// step (`first`, when given) logged as started in the same write.
     pub async fn create(
         &self,
         id: &str,
         name: &str,
         params: &serde_json::Value,
         lease_until: i64,
+        first: Option<&str>,
     ) -> Result<()> {
         let t = now_text();
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO sagas (id, service, name, params, state, error, owner, lease_until, attempts, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, 1, $8, $8)",
@@ -176,8 +179,20 @@ impl Log {
         .bind(&self.owner)
         .bind(lease_until)
         .bind(&t)
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(step) = first {
+            sqlx::query(
+                "INSERT INTO saga_steps (saga_id, step, name, state, output, error, updated_at) VALUES ($1, 0, $2, $3, NULL, NULL, $4)",
+            )
+            .bind(id)
+            .bind(step)
+            .bind(StepState::Started.as_str())
+            .bind(&t)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

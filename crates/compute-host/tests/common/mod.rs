@@ -273,8 +273,16 @@ impl Flow {
         flavor: &str,
         networks: Value,
     ) -> String {
-        // 2.37: `networks` may be "none" or "auto"
         let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}});
+        self.post_server(token, body).await["server"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `POST /servers` of `body` at 2.37 (where `networks` may be "none" or "auto"),
+    /// accepted: the answer.
+    pub async fn post_server(&self, token: &str, body: Value) -> Value {
         let req = Request::builder()
             .method(Method::POST)
             .uri("/v2.1/servers")
@@ -285,7 +293,23 @@ impl Flow {
             .unwrap();
         let r = self.tc.send("compute_api", req).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-        r.json()["server"]["id"].as_str().unwrap().to_owned()
+        r.json()
+    }
+
+    /// A server group of `policy`: its id.
+    pub async fn server_group(&self, token: &str, name: &str, policy: &str) -> String {
+        let r = self
+            .tc
+            .call(
+                "compute_api",
+                Method::POST,
+                "/v2.1/os-server-groups",
+                Some(token),
+                Some(json!({"server_group": {"name": name, "policies": [policy]}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["server_group"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn server(&self, token: &str, id: &str) -> Value {

@@ -2,7 +2,7 @@
 //! ports and times. Each function is one write transaction on the server's row; the
 //! API's own changes go through the same [`Compute::update_server`].
 
-use types::{Error, FlavorId, Result, ServerId};
+use types::{Error, FlavorId, Result, ServerGroupId, ServerId};
 
 use super::Compute;
 use crate::{
@@ -146,6 +146,46 @@ impl Compute {
         })
         .await
         .map(drop)
+    }
+
+    /// Put a member of a server group on `host`, unless that breaks its group's
+    /// (hard) policy given where the other members are: anti-affinity with
+    /// `max_per_host` members there already, affinity with a member elsewhere (Nova's
+    /// late check on the compute host). Checked in the write that records the host,
+    /// under the group's lock, so conductors in several processes cannot both place a
+    /// member against the policy. False (nothing written): pick another host.
+    pub async fn set_member_host(
+        &self,
+        id: &ServerId,
+        host: &str,
+        node: &str,
+        group: &ServerGroupId,
+        policy: &str,
+        max_per_host: u32,
+    ) -> Result<bool> {
+        let zone = self.zone_of_host(host).await?;
+        let mut tx = self.db.begin_write().await?;
+        let others = store::groups::lock_member_hosts(&mut tx, group, id).await?;
+        let there = others.iter().filter(|h| *h == host).count();
+        let breaks = match policy {
+            "anti-affinity" => there >= max_per_host as usize,
+            "affinity" => others.len() > there,
+            _ => false,
+        };
+        if breaks {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let mut s = store::servers::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found_id(id))?;
+        s.host = Some(host.to_owned());
+        s.node = Some(node.to_owned());
+        s.availability_zone = Some(zone);
+        s.updated_at = now();
+        store::servers::save(&mut tx, &s).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Why the server failed (shown while it is in ERROR).

@@ -82,7 +82,7 @@ impl Conductor {
             .host
             .clone()
             .ok_or_else(|| Error::conflict(format!("Instance {id} is not on a host.")))?;
-        let mut spec = self.guest_spec(&server).await?;
+        let mut spec = self.guest_spec(&server, None).await?;
         use ConductorAction as A;
         let host_action = match action {
             A::Stop => HostAction::Stop,

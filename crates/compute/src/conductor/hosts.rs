@@ -1,7 +1,11 @@
 //! What hosts tell the conductor (their heartbeat, their guests' power states) and what
 //! the scheduler reads of them.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use types::{Result, ServerId};
@@ -121,9 +125,84 @@ impl Conductor {
     }
 }
 
-/// The scheduler's view of the hosts, from the database.
+/// The scheduler's view of the hosts, from the database. It keeps what it read (the
+/// hosts' services, nodes and aggregates: three reads of every row) and reads again
+/// when a change to them was counted ([`crate::store::hosts::changes`]), when its copy is
+/// older than [`HOSTS_FRESH`] (heartbeats, nodes), or when Placement offers a provider
+/// it does not know (a new host).
 pub struct DbHosts {
-    pub compute: Arc<Compute>,
+    compute: Arc<Compute>,
+    cache: Mutex<Option<HostsRead>>,
+}
+
+/// How long the scheduler's copy of the hosts serves without a change counted: a
+/// heartbeat or a new node is seen this late at most.
+pub const HOSTS_FRESH: Duration = Duration::from_secs(1);
+
+/// A provider Placement offers that no host has (a sharing provider) makes the hosts
+/// read again at most this often.
+const UNKNOWN_REREAD: Duration = Duration::from_millis(100);
+
+struct HostsRead {
+    counter: i64,
+    at: Instant,
+    /// Every nova-compute host, summaries empty.
+    hosts: Arc<Vec<HostState>>,
+}
+
+impl DbHosts {
+    pub fn new(compute: Arc<Compute>) -> DbHosts {
+        DbHosts {
+            compute,
+            cache: Mutex::new(None),
+        }
+    }
+
+    fn cached(&self, counter: i64, node_uuids: &[String]) -> Option<Arc<Vec<HostState>>> {
+        let g = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let r = g.as_ref()?;
+        if r.counter != counter || r.at.elapsed() >= HOSTS_FRESH {
+            return None;
+        }
+        let known: HashSet<&str> = r.hosts.iter().map(|h| h.node_uuid.as_str()).collect();
+        let all_known = node_uuids.iter().all(|u| known.contains(u.as_str()));
+        (all_known || r.at.elapsed() < UNKNOWN_REREAD).then(|| r.hosts.clone())
+    }
+
+    /// Every nova-compute host, from the database.
+    async fn read(&self, conn: &mut crate::store::Conn) -> Result<Vec<HostState>> {
+        let services = crate::store::hosts::services(conn).await?;
+        let nodes = crate::store::hosts::nodes(conn).await?;
+        let aggregates = crate::store::hosts::aggregates(conn).await?;
+        let cfg = &self.compute.cfg;
+        let nodes: HashMap<&str, &crate::store::hosts::NodeRow> =
+            nodes.iter().map(|n| (n.host.as_str(), n)).collect();
+        let mut out = Vec::new();
+        for s in services.iter().filter(|s| s.binary == "nova-compute") {
+            let mut meta: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for a in aggregates.iter().filter(|a| a.hosts.contains(&s.host)) {
+                for (k, v) in &a.metadata {
+                    meta.entry(k.clone()).or_default().push(v.clone());
+                }
+            }
+            let node = nodes.get(s.host.as_str());
+            out.push(HostState {
+                host: s.host.clone(),
+                node: node.map_or_else(|| s.host.clone(), |n| n.hypervisor_hostname.clone()),
+                node_uuid: provider_uuid(&s.host),
+                enabled: !s.disabled,
+                up: !s.forced_down && seen_within(s.last_seen_up.as_deref(), cfg.service_down_time),
+                availability_zone: meta
+                    .get("availability_zone")
+                    .and_then(|v| v.first().cloned())
+                    .unwrap_or_else(|| cfg.default_availability_zone.clone()),
+                aggregate_metadata: meta,
+                hypervisor_type: node.map(|n| n.hypervisor_type.clone()).unwrap_or_default(),
+                summary: Default::default(),
+            });
+        }
+        Ok(out)
+    }
 }
 
 fn seen_within(last: Option<&str>, secs: u64) -> bool {
@@ -140,38 +219,26 @@ impl Hosts for DbHosts {
     /// [`provider_uuid`]) is among `node_uuids`.
     async fn hosts(&self, node_uuids: &[String]) -> Result<Vec<HostState>> {
         let mut conn = self.compute.db.pool.acquire().await?;
-        let services = crate::store::hosts::services(&mut conn).await?;
-        let nodes = crate::store::hosts::nodes(&mut conn).await?;
-        let aggregates = crate::store::hosts::aggregates(&mut conn).await?;
-        let cfg = &self.compute.cfg;
-        let mut out = Vec::new();
-        for s in services.iter().filter(|s| s.binary == "nova-compute") {
-            let uuid = provider_uuid(&s.host);
-            if !node_uuids.contains(&uuid) {
-                continue;
+        // the counter first: a change after it is counted after it too
+        let counter = crate::store::hosts::changes(&mut conn).await?;
+        let all = match self.cached(counter, node_uuids) {
+            Some(all) => all,
+            None => {
+                let all = Arc::new(self.read(&mut conn).await?);
+                *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(HostsRead {
+                    counter,
+                    at: Instant::now(),
+                    hosts: all.clone(),
+                });
+                all
             }
-            let mut meta: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-            for a in aggregates.iter().filter(|a| a.hosts.contains(&s.host)) {
-                for (k, v) in &a.metadata {
-                    meta.entry(k.clone()).or_default().push(v.clone());
-                }
-            }
-            let node = nodes.iter().find(|n| n.host == s.host);
-            out.push(HostState {
-                host: s.host.clone(),
-                node: node.map_or_else(|| s.host.clone(), |n| n.hypervisor_hostname.clone()),
-                node_uuid: uuid,
-                enabled: !s.disabled,
-                up: !s.forced_down && seen_within(s.last_seen_up.as_deref(), cfg.service_down_time),
-                availability_zone: meta
-                    .get("availability_zone")
-                    .and_then(|v| v.first().cloned())
-                    .unwrap_or_else(|| cfg.default_availability_zone.clone()),
-                aggregate_metadata: meta,
-                hypervisor_type: node.map(|n| n.hypervisor_type.clone()).unwrap_or_default(),
-                summary: Default::default(),
-            });
-        }
-        Ok(out)
+        };
+        drop(conn);
+        let wanted: HashSet<&str> = node_uuids.iter().map(String::as_str).collect();
+        Ok(all
+            .iter()
+            .filter(|h| wanted.contains(h.node_uuid.as_str()))
+            .cloned()
+            .collect())
     }
 }

@@ -197,12 +197,28 @@ impl Conductor {
         })
     }
 
-    /// What a host needs to run the server as it is now (its flavor, image, ports).
-    pub(crate) async fn guest_spec(&self, server: &Server) -> Result<GuestSpec> {
+    /// The image the server boots from (None: from a volume).
+    pub(crate) async fn server_image(&self, s: &Server) -> Result<Option<ImageRef>> {
+        match &s.image_id {
+            Some(i) => Ok(Some(self.image_ref(i).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What a host needs to run the server as it is now (its flavor, image, ports);
+    /// `image` is its image when the caller has read it already.
+    pub(crate) async fn guest_spec(
+        &self,
+        server: &Server,
+        image: Option<ImageRef>,
+    ) -> Result<GuestSpec> {
         let image_id = server.image_id.clone().ok_or_else(|| {
             Error::bad_request("Servers booted from volumes are not supported yet.")
         })?;
-        let image = self.image_ref(&image_id).await?;
+        let image = match image {
+            Some(i) if i.id == image_id.as_str() => i,
+            _ => self.image_ref(&image_id).await?,
+        };
         let ids: Vec<PortId> = server.ports.iter().map(|p| p.port_id.clone()).collect();
         let (_, nics) = ports::describe(&self.compute.clients.network, &ids).await?;
         let instance = self.guests.of_server(server).await?;
@@ -455,9 +471,7 @@ pub async fn start(compute: &Arc<Compute>, ctx: &Context) -> anyhow::Result<Arc<
     let placement = conductor.placement.clone();
     let sched = Arc::new(SchedulerService {
         placement,
-        hosts: Arc::new(hosts::DbHosts {
-            compute: compute.clone(),
-        }),
+        hosts: Arc::new(hosts::DbHosts::new(compute.clone())),
     });
     let sched_server = scheduler::listen(&*ctx.bus).await?;
     ctx.tasks

@@ -20,7 +20,9 @@ use crate::{
     clients::placement::{Claim, Consumer},
     conductor::{from_bus, ports, Conductor, BUILD_TIMEOUT, MAX_ATTEMPTS},
     model::{now, Fault, PowerState, Server, VmState},
-    rpc::{GroupSpec, HostRequest, RequestSpec, SchedulerReply, SchedulerRequest, Selection},
+    rpc::{
+        GroupSpec, HostRequest, ImageRef, RequestSpec, SchedulerReply, SchedulerRequest, Selection,
+    },
 };
 
 pub const NAME: &str = "server-create";
@@ -45,7 +47,9 @@ pub struct Placed {
     pub node: String,
 }
 
-async fn gate(cx: Ctx) -> Result<()> {
+/// Check the server is to be built, and read its image once for the later steps (the
+/// scheduler's image properties, the host's image cache).
+async fn gate(cx: Ctx) -> Result<Option<ImageRef>> {
     let id = server_id(&cx)?;
     let s = live_server(&cx, &id).await?;
     if s.vm_state != VmState::Building {
@@ -54,7 +58,16 @@ async fn gate(cx: Ctx) -> Result<()> {
             s.vm_state
         )));
     }
-    Ok(())
+    cx.ctx().server_image(&s).await
+}
+
+/// The image the gate read (None: read it now, for a saga logged before the gate
+/// recorded it).
+async fn image(cx: &Ctx, s: &Server) -> Result<Option<ImageRef>> {
+    if let Some(Some(i)) = cx.output::<Option<ImageRef>>("gate")? {
+        return Ok(Some(i));
+    }
+    cx.ctx().server_image(s).await
 }
 
 /// The end of an unwound boot: ERROR, with the fault of the step that failed.
@@ -89,12 +102,14 @@ async fn failed(cx: Ctx) -> Result<()> {
     .map(drop)
 }
 
-/// What the server asks of a host.
-pub(crate) async fn request_spec(c: &Conductor, s: &Server) -> Result<RequestSpec> {
-    let image_properties = match &s.image_id {
-        Some(i) => c.image_ref(i).await?.properties,
-        None => Default::default(),
-    };
+/// What the server asks of a host, booting from `image` (as read from the Image
+/// service).
+pub(crate) async fn request_spec(
+    c: &Conductor,
+    s: &Server,
+    image: Option<&ImageRef>,
+) -> Result<RequestSpec> {
+    let image_properties = image.map(|i| i.properties.clone()).unwrap_or_default();
     let group = match &s.server_group {
         None => None,
         Some(g) => {
@@ -144,7 +159,9 @@ pub(crate) async fn request_spec(c: &Conductor, s: &Server) -> Result<RequestSpe
 /// group's turn and its host recorded at once, before the next member's turn: the
 /// group filters count members by their host, and a member scheduled but not yet
 /// spawned would be invisible to them (two anti-affine members booted at once landed
-/// on one host).
+/// on one host). The turn is only this process's: a member's host is recorded under
+/// its group's lock, checked against the policy (the late check), and a host another
+/// conductor filled meanwhile is left for the next best.
 async fn schedule(cx: Ctx) -> Result<Vec<Selection>> {
     let id = server_id(&cx)?;
     let r = async {
@@ -154,19 +171,43 @@ async fn schedule(cx: Ctx) -> Result<Vec<Selection>> {
             Some(g) => Some(c.group_turn(g.as_str()).await),
             None => None,
         };
-        let spec = request_spec(c, &s).await?;
-        let reply = c
-            .scheduler
-            .call(&SchedulerRequest::Select(spec))
-            .await
-            .map_err(from_bus)?;
-        let SchedulerReply::Selected(selections) = reply;
-        if let Some(first) = selections.first() {
-            c.compute
-                .set_host(&id, Some(first.host.as_str()), Some(first.node.as_str()))
-                .await?;
+        let image = image(&cx, &s).await?;
+        let mut spec = request_spec(c, &s, image.as_ref()).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let reply = c
+                .scheduler
+                .call(&SchedulerRequest::Select(spec.clone()))
+                .await
+                .map_err(from_bus)?;
+            let SchedulerReply::Selected(selections) = reply;
+            let Some(first) = selections.first() else {
+                return Ok(selections);
+            };
+            let (Some(group), Some(g)) = (&s.server_group, &spec.group) else {
+                c.compute
+                    .set_host(&id, Some(first.host.as_str()), Some(first.node.as_str()))
+                    .await?;
+                return Ok(selections);
+            };
+            let max = g.max_server_per_host.unwrap_or(1);
+            if c.compute
+                .set_member_host(&id, &first.host, &first.node, group, &g.policy, max)
+                .await?
+            {
+                return Ok(selections);
+            }
+            tracing::info!(server = %id, host = %first.host, policy = %g.policy, "another member of the group was placed meanwhile; scheduling again");
+            c.placement.delete_allocations(id.as_str()).await?;
+            if g.policy != "affinity" {
+                spec.ignore_hosts.push(first.host.clone());
+            }
+            let again = request_spec(c, &s, image.as_ref()).await?;
+            spec.group = again.group;
         }
-        Ok(selections)
+        Err(Error::conflict(format!(
+            "No valid host was found. The hosts offered for instance {id} broke its server group's policy."
+        ))
+        .with_code(crate::rpc::NO_VALID_HOST))
     }
     .await;
     recorded(&cx, &id, r).await
@@ -248,6 +289,7 @@ async fn spawn_somewhere(cx: &Ctx) -> Result<Placed> {
         project_id: s.project_id.clone(),
         user_id: s.user_id.clone(),
     };
+    let image = image(cx, &s).await?;
     let attempts = order.len().min(MAX_ATTEMPTS as usize);
     let mut last: Option<Error> = None;
     for (n, sel) in order.into_iter().take(attempts).enumerate() {
@@ -262,13 +304,21 @@ async fn spawn_somewhere(cx: &Ctx) -> Result<Placed> {
                 continue;
             }
         }
-        c.compute
-            .set_host(&id, Some(sel.host.as_str()), Some(sel.node.as_str()))
-            .await?;
+        // the host the schedule step recorded needs no second write, nor a re-read
+        let on = if s.host.as_deref() == Some(sel.host.as_str())
+            && s.node.as_deref() == Some(sel.node.as_str())
+        {
+            s.clone()
+        } else {
+            c.compute
+                .set_host(&id, Some(sel.host.as_str()), Some(sel.node.as_str()))
+                .await?;
+            live_server(cx, &id).await?
+        };
         if n > 0 {
             ports::rebind(&c.compute.clients.network, &port_ids, &sel.host).await?;
         }
-        let spec = c.guest_spec(&live_server(cx, &id).await?).await?;
+        let spec = c.guest_spec(&on, image.clone()).await?;
         let built = c
             .call_host(&sel.host, &HostRequest::Build { spec }, BUILD_TIMEOUT)
             .await;

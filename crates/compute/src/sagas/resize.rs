@@ -73,7 +73,8 @@ async fn claim(cx: Ctx) -> Result<()> {
     let migration = migration_id(id.as_str());
     let mine = c.placement.allocations(id.as_str()).await?;
     let held = c.placement.allocations(&migration).await?;
-    let mut spec = crate::sagas::create::request_spec(c, &s).await?;
+    let image = c.server_image(&s).await?;
+    let mut spec = crate::sagas::create::request_spec(c, &s, image.as_ref()).await?;
     spec.flavor = flavor_spec(&new);
     let wanted = scheduler::resources(&spec);
     let node = mine
@@ -160,7 +161,7 @@ async fn resize_to(cx: &Ctx, flavor: Option<&FlavorId>) -> Result<()> {
         .host
         .clone()
         .ok_or_else(|| Error::conflict(format!("Instance {id} is not on a host.")))?;
-    let mut spec = c.guest_spec(&s).await?;
+    let mut spec = c.guest_spec(&s, None).await?;
     if let Some(f) = flavor {
         spec.flavor = flavor_spec(&c.compute.flavor_by_id(f).await?);
     }

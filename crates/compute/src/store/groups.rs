@@ -41,6 +41,33 @@ pub async fn insert(conn: &mut Conn, g: &ServerGroup) -> Result<()> {
     Ok(())
 }
 
+/// The hosts of the group's live members other than `except`, with the group's row
+/// locked until the transaction ends (PostgreSQL takes a row lock on the update;
+/// SQLite's write transaction holds the whole database): of two conductors placing
+/// members at once, the second reads the first's host.
+pub async fn lock_member_hosts(
+    conn: &mut Conn,
+    group: &ServerGroupId,
+    except: &ServerId,
+) -> Result<Vec<String>> {
+    sqlx::query("UPDATE server_groups SET policy = policy WHERE id = $1")
+        .bind(group.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT i.host FROM server_group_members m JOIN instances i ON i.id = m.instance_id \
+         WHERE m.group_id = $1 AND i.id <> $2 AND i.deleted = $3 AND i.host IS NOT NULL",
+    )
+    .bind(group.as_str())
+    .bind(except.as_str())
+    .bind(db::flag(false))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Columns::new("instances", r).get("host"))
+        .collect()
+}
+
 async fn members(conn: &mut Conn) -> Result<HashMap<String, Vec<ServerId>>> {
     let mut out: HashMap<String, Vec<ServerId>> = HashMap::new();
     for r in

@@ -86,7 +86,7 @@ pub async fn save_service(conn: &mut Conn, s: &ServiceRow) -> Result<()> {
     .bind(s.id.as_str())
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    bump(conn).await
 }
 
 pub async fn delete_service(conn: &mut Conn, id: &ComputeServiceId) -> Result<bool> {
@@ -94,6 +94,7 @@ pub async fn delete_service(conn: &mut Conn, id: &ComputeServiceId) -> Result<bo
         .bind(id.as_str())
         .execute(&mut *conn)
         .await?;
+    bump(conn).await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -179,7 +180,7 @@ pub async fn delete_nodes_of(conn: &mut Conn, host: &str) -> Result<()> {
         .bind(host)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    bump(conn).await
 }
 
 /// An aggregate with its hosts and metadata.
@@ -251,6 +252,7 @@ pub async fn insert_aggregate(conn: &mut Conn, uuid: &str, name: &str, now: &str
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    bump(conn).await?;
     Ok(id)
 }
 
@@ -269,7 +271,7 @@ pub async fn delete_aggregate(conn: &mut Conn, id: i64) -> Result<()> {
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    bump(conn).await
 }
 
 pub async fn add_host(conn: &mut Conn, id: i64, host: &str) -> Result<()> {
@@ -278,7 +280,7 @@ pub async fn add_host(conn: &mut Conn, id: i64, host: &str) -> Result<()> {
         .bind(host)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    bump(conn).await
 }
 
 pub async fn remove_host(conn: &mut Conn, id: i64, host: &str) -> Result<bool> {
@@ -288,6 +290,7 @@ pub async fn remove_host(conn: &mut Conn, id: i64, host: &str) -> Result<bool> {
             .bind(host)
             .execute(&mut *conn)
             .await?;
+    bump(conn).await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -308,5 +311,23 @@ pub async fn set_metadata(conn: &mut Conn, id: i64, key: &str, value: Option<&st
         .execute(&mut *conn)
         .await?;
     }
+    bump(conn).await
+}
+
+/// Count a change to what the scheduler reads of hosts (see the `compute_host_changes`
+/// migration), after the change and in its transaction when it has one.
+async fn bump(conn: &mut Conn) -> Result<()> {
+    sqlx::query("UPDATE compute_host_changes SET counter = counter + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// The count of changes to what the scheduler reads of hosts: read it before the
+/// hosts, and read them again when it moved.
+pub async fn changes(conn: &mut Conn) -> Result<i64> {
+    let r = sqlx::query("SELECT counter FROM compute_host_changes WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    Columns::new("compute_host_changes", &r).get("counter")
 }

@@ -334,6 +334,23 @@ async fn in_host(
         })
         .await?;
         let active = started.elapsed();
+        // READY on the console (as by hand), then SSH on the floating IP
+        let action = format!("{path}/action");
+        let ask = json!({"os-getConsoleOutput": {}});
+        let console = || async {
+            let mut c = nova.conn().await?;
+            let r = nova
+                .expect(&mut c, Method::POST, &action, Some(&ask), StatusCode::OK)
+                .await?;
+            anyhow::Ok(r["output"].as_str().unwrap_or_default().to_owned())
+        };
+        let guest = until("READY on the console", || async {
+            let log = console().await?;
+            Ok(test_image_check::is_ready(&log)
+                .then(|| test_image_check::serial_value(&log, "uptime").unwrap_or_default()))
+        })
+        .await?;
+        let ready = started.elapsed();
         until("SSH answers on the floating IP", || async {
             Ok(ssh_ok(&key, &fip).then_some(()))
         })
@@ -343,8 +360,9 @@ async fn in_host(
             ssh: started.elapsed(),
         };
         println!(
-            "  the cloud round {round}: POST to ACTIVE {} s, POST to SSH {} s (load {})",
+            "  the cloud round {round}: POST to ACTIVE {} s, READY {} s, SSH {} s (guest uptime at READY {guest} s; load {})",
             secs(t.active),
+            secs(ready),
             secs(t.ssh),
             loadavg()
         );

@@ -178,10 +178,11 @@ impl Manager {
         match req {
             HostRequest::Build { spec } => {
                 let _busy = self.busy(&spec.server_id);
-                self.build(&spec).await?;
-                Ok(HostReply::PowerState(
-                    self.power_state(&spec.server_id).await?,
-                ))
+                let config_drive = self.build(&spec).await?;
+                Ok(HostReply::Built {
+                    power_state: self.power_state(&spec.server_id).await?,
+                    config_drive,
+                })
             }
             HostRequest::Destroy { server_id } => {
                 let _busy = self.busy(&server_id);
@@ -305,11 +306,13 @@ impl Manager {
         Ok(image)
     }
 
-    async fn build(&self, spec: &GuestSpec) -> Result<()> {
-        let result = async {
+    /// Build the guest: whether it has a config drive.
+    async fn build(&self, spec: &GuestSpec) -> Result<bool> {
+        let result: Result<bool> = async {
             let ispec = self.instance_spec(spec, &spec.image).await?;
             self.driver.spawn(&ispec).await.map_err(driver_error)?;
-            self.wait_for_ports(spec).await
+            self.wait_for_ports(spec).await?;
+            Ok(ispec.config_drive.is_some())
         }
         .await;
         if let Err(e) = &result {

@@ -250,3 +250,21 @@ async fn a_members_host_is_recorded_only_as_its_group_allows() {
         .await
         .unwrap());
 }
+
+/// A host that forces config drives (`force_config_drive`) gives the guest one, and
+/// the server shows it (`config_drive: "True"`), as Nova records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_drive_the_host_forces_shows_in_the_server() {
+    let f = Flow::start().await;
+    let (forcing, fake) = f.add_host_with(|c| c.force_config_drive = true).await;
+    let body = json!({"server": {"name": "forced", "imageRef": f.image, "flavorRef": f.flavor,
+                                 "networks": "none", "availability_zone": format!("nova:{forcing}")}});
+    let id = f.post_server(&f.admin, body).await["server"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = f.wait_status(&f.admin, &id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], forcing.as_str(), "{s}");
+    assert_eq!(s["config_drive"], "True", "{s}");
+    assert!(fake.spec(&id).and_then(|g| g.config_drive).is_some());
+}

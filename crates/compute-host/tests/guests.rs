@@ -227,6 +227,30 @@ async fn a_server_reads_its_metadata_and_its_config_drive() {
         "ZW5jcnlwdGVk"
     );
     assert_eq!(post("other").await.status, StatusCode::CONFLICT);
+    // the owner reads it through the Compute API (os-server-password), and clears it
+    let api = |method: Method| {
+        let (f, id) = (&f, &id);
+        async move {
+            f.tc.call(
+                "compute_api",
+                method,
+                &format!("/v2.1/servers/{id}/os-server-password"),
+                Some(&f.admin),
+                None,
+            )
+            .await
+        }
+    };
+    let r = api(Method::GET).await;
+    assert_eq!(r.json()["password"], "ZW5jcnlwdGVk", "{}", r.text());
+    assert_eq!(api(Method::DELETE).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(api(Method::GET).await.json()["password"], "");
+    let r = post("c2Vjb25k").await;
+    assert!(
+        r.status.is_success(),
+        "a cleared password may be posted again: {}",
+        r.text()
+    );
 
     // the config drive: a vfat image with the same content, and the admin password
     let guest = f.fake.spec(&id).expect("the guest is on the fake host");

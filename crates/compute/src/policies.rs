@@ -104,6 +104,8 @@ policy::rules! {
     TagsUpdateAll = ("os_compute_api:os-server-tags:update_all", PMA),
     TagsDelete = ("os_compute_api:os-server-tags:delete", PMA),
     TagsDeleteAll = ("os_compute_api:os-server-tags:delete_all", PMA),
+    PasswordShow = ("os_compute_api:os-server-password:show", PRA),
+    PasswordClear = ("os_compute_api:os-server-password:clear", PMA),
 
     GroupsIndex = ("os_compute_api:os-server-groups:index", PRA),
     GroupsIndexAllProjects = ("os_compute_api:os-server-groups:index:all_projects", ADMIN),

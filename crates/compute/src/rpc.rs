@@ -302,6 +302,12 @@ pub enum HostAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum HostReply {
     Done,
+    /// A build's end: the guest's power state, and whether the host gave it a config
+    /// drive (asked for, or forced by the host's `force_config_drive`).
+    Built {
+        power_state: hypervisor::PowerState,
+        config_drive: bool,
+    },
     /// The guest's power state after the operation.
     PowerState(hypervisor::PowerState),
     ConsoleLog(String),

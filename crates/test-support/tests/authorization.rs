@@ -444,6 +444,8 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("compute_api", "GET /v2.1/servers/{id}/metadata/{key}", Hidden, ""),
     ("compute_api", "PUT /v2.1/servers/{id}/metadata/{key}", Hidden, r#"{"meta": {"vkey": "v"}}"#),
     ("compute_api", "DELETE /v2.1/servers/{id}/metadata/{key}", Hidden, ""),
+    ("compute_api", "GET /v2.1/servers/{id}/os-server-password", Hidden, ""),
+    ("compute_api", "DELETE /v2.1/servers/{id}/os-server-password", Hidden, ""),
     ("compute_api", "GET /v2.1/servers/{id}/tags", Hidden, ""),
     ("compute_api", "PUT /v2.1/servers/{id}/tags", Hidden, r#"{"tags": ["x"]}"#),
     ("compute_api", "DELETE /v2.1/servers/{id}/tags", Hidden, ""),

@@ -74,8 +74,13 @@ impl Flow {
     /// One more fake compute host, of the default size, reported to the scheduler: its
     /// name and driver.
     pub async fn add_host(&self) -> (String, Fake) {
+        self.add_host_with(|_| {}).await
+    }
+
+    /// [`Flow::add_host`] with its configuration changed by `tweak`.
+    pub async fn add_host_with(&self, tweak: impl FnOnce(&mut Config)) -> (String, Fake) {
         let host = unique("fakehost");
-        let fake = start_host(&self.tc, &host, (64, 65536, 1000)).await;
+        let fake = start_host_with(&self.tc, &host, (64, 65536, 1000), tweak).await;
         self.wait_for_host(&host).await;
         (host, fake)
     }
@@ -384,16 +389,26 @@ impl Flow {
 }
 
 /// A fake compute host `host` of `size` in the cloud, started.
-async fn start_host(tc: &TestCloud, host: &str, (vcpus, memory_mb, disk_gb): HostSize) -> Fake {
+async fn start_host(tc: &TestCloud, host: &str, size: HostSize) -> Fake {
+    start_host_with(tc, host, size, |_| {}).await
+}
+
+async fn start_host_with(
+    tc: &TestCloud,
+    host: &str,
+    (vcpus, memory_mb, disk_gb): HostSize,
+    tweak: impl FnOnce(&mut Config),
+) -> Fake {
     let fake = Fake::new(vcpus, memory_mb, disk_gb);
     let ctx = tc.cloud.agent_context(&tc.cfg, Mode::AllInOne);
-    let cfg = Config {
+    let mut cfg = Config {
         host: Some(host.to_owned()),
         driver: DriverName::Fake,
         report_interval: 1,
         sync_interval: 1,
         ..Config::default()
     };
+    tweak(&mut cfg);
     let m = Manager::new(
         cfg,
         host.to_owned(),

@@ -117,6 +117,10 @@ pub fn api(svc: Arc<Compute>, base_url: String, auth: AuthLayerState) -> Api {
                 .delete(s::metadata_delete),
         )
         .route(
+            "/v2.1/servers/{id}/os-server-password",
+            get(s::password_show).delete(s::password_clear),
+        )
+        .route(
             "/v2.1/servers/{id}/tags",
             get(s::tags_list).put(s::tags_replace).delete(s::tags_clear),
         )

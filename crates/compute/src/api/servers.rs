@@ -936,6 +936,27 @@ fn need_tags(mv: Version) -> Result<(), Error> {
     }
 }
 
+pub async fn password_show(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> JsonResult {
+    let caller = st.svc.caller(&ctx.0);
+    Ok(Json(
+        json!({"password": st.svc.server_password(&caller, &id).await?}),
+    ))
+}
+
+pub async fn password_clear(
+    State(st): State<ApiState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let caller = st.svc.caller(&ctx.0);
+    st.svc.clear_server_password(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn tags_list(
     State(st): State<ApiState>,
     ctx: Ctx,

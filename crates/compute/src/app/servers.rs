@@ -830,6 +830,23 @@ impl Compute {
 
     // ---- tags
 
+    /// `os-server-password`: what the guest posted to the metadata service (encrypted
+    /// with its key pair by the guest; empty when none).
+    pub async fn server_password(&self, caller: &Caller<'_>, id: &str) -> Result<String> {
+        let s = self.server_for(caller, id, Rule::PasswordShow).await?;
+        let mut c = self.conn().await?;
+        Ok(store::guests::password(&mut c, &s.id)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Clear the password, so the guest may post a new one.
+    pub async fn clear_server_password(&self, caller: &Caller<'_>, id: &str) -> Result<()> {
+        let s = self.server_for(caller, id, Rule::PasswordClear).await?;
+        let mut c = self.conn().await?;
+        store::guests::clear_password(&mut c, &s.id).await
+    }
+
     pub async fn tags_list(&self, caller: &Caller<'_>, id: &str) -> Result<Vec<String>> {
         Ok(self.server_for(caller, id, Rule::TagsIndex).await?.tags)
     }

@@ -188,6 +188,12 @@ impl Compute {
         Ok(true)
     }
 
+    /// The server has a config drive (its host forced one).
+    pub async fn set_config_drive(&self, id: &ServerId) -> Result<()> {
+        let mut c = self.conn().await?;
+        store::servers::set_config_drive(&mut c, id).await
+    }
+
     /// Why the server failed (shown while it is in ERROR).
     pub async fn set_fault(&self, id: &ServerId, fault: Fault) -> Result<()> {
         self.update_server(id, |s| {

@@ -21,7 +21,8 @@ use crate::{
     conductor::{from_bus, ports, Conductor, BUILD_TIMEOUT, MAX_ATTEMPTS},
     model::{now, Fault, PowerState, Server, VmState},
     rpc::{
-        GroupSpec, HostRequest, ImageRef, RequestSpec, SchedulerReply, SchedulerRequest, Selection,
+        GroupSpec, HostReply, HostRequest, ImageRef, RequestSpec, SchedulerReply, SchedulerRequest,
+        Selection,
     },
 };
 
@@ -151,7 +152,12 @@ pub(crate) async fn request_spec(
         group,
         alternates: MAX_ATTEMPTS - 1,
         ignore_hosts: Vec::new(),
-        force_host: None,
+        // `availability_zone: "zone:host"` (admins): the API keeps the host as a hint
+        force_host: s
+            .scheduler_hints
+            .get("force_host")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -323,11 +329,20 @@ async fn spawn_somewhere(cx: &Ctx) -> Result<Placed> {
             .call_host(&sel.host, &HostRequest::Build { spec }, BUILD_TIMEOUT)
             .await;
         match built {
-            Ok(_) => {
+            Ok(reply) => {
+                // a drive the host forced shows as the server's, as in Nova
+                if let HostReply::Built {
+                    config_drive: true, ..
+                } = reply
+                {
+                    if !s.config_drive {
+                        c.compute.set_config_drive(&id).await?;
+                    }
+                }
                 return Ok(Placed {
                     host: sel.host,
                     node: sel.node,
-                })
+                });
             }
             Err(e) => {
                 tracing::warn!(server = %id, host = %sel.host, "build failed: {}", e.report());

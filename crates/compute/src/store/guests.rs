@@ -31,6 +31,15 @@ pub async fn set_password(conn: &mut Conn, id: &ServerId, password: &str) -> Res
     Ok(r.rows_affected() > 0)
 }
 
+/// Forget the password the guest posted (it may post a new one).
+pub async fn clear_password(conn: &mut Conn, id: &ServerId) -> Result<()> {
+    sqlx::query("UPDATE instances SET password = NULL WHERE id = $1 AND deleted = 0")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// A console token's record.
 pub struct ConsoleToken<'a> {
     pub hash: &'a str,

@@ -121,6 +121,16 @@ pub async fn insert(conn: &mut Conn, s: &Server) -> Result<()> {
     set_tags(conn, &s.id, &s.tags).await
 }
 
+/// Mark the server as having a config drive (one its host forced).
+pub async fn set_config_drive(conn: &mut Conn, id: &ServerId) -> Result<()> {
+    sqlx::query("UPDATE instances SET config_drive = $1 WHERE id = $2")
+        .bind(db::flag(true))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Write back every column a server's life changes (all but its identity and creation).
 pub async fn save(conn: &mut Conn, s: &Server) -> Result<()> {
     sqlx::query(

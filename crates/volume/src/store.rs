@@ -99,6 +99,68 @@ impl Pairs {
     }
 }
 
+// ------------------------------------------------------------------ rows with metadata
+
+/// A row type whose metadata lives in a [`Pairs`] table.
+trait WithMetadata: Sized {
+    const METADATA: Pairs;
+    fn from_row(r: &AnyRow) -> Result<Self>;
+    fn id(&self) -> &str;
+    fn set_metadata(&mut self, m: Metadata);
+}
+
+impl WithMetadata for Volume {
+    const METADATA: Pairs = VOLUME_METADATA;
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        volume_row(r)
+    }
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn set_metadata(&mut self, m: Metadata) {
+        self.metadata = m;
+    }
+}
+
+impl WithMetadata for Snapshot {
+    const METADATA: Pairs = SNAPSHOT_METADATA;
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        snapshot_row(r)
+    }
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+    fn set_metadata(&mut self, m: Metadata) {
+        self.metadata = m;
+    }
+}
+
+/// The rows `select` (with `$1` bound to `arg`, if any) finds, each with its metadata.
+async fn fetch_with_metadata<T: WithMetadata>(
+    conn: &mut Conn,
+    select: &str,
+    arg: Option<&str>,
+) -> Result<Vec<T>> {
+    let mut query = sqlx::query(select);
+    if let Some(a) = arg {
+        query = query.bind(a);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut out: Vec<T> = rows.iter().map(T::from_row).collect::<Result<_>>()?;
+    for item in &mut out {
+        let m = T::METADATA.get(conn, item.id()).await?;
+        item.set_metadata(m);
+    }
+    Ok(out)
+}
+
+/// `WHERE <column> = $1` when narrowed to a project.
+fn project_filter(column: &str, project: Option<&str>) -> String {
+    project
+        .map(|_| format!("WHERE {column} = $1"))
+        .unwrap_or_default()
+}
+
 // ------------------------------------------------------------------ volume types
 
 const TYPE_COLUMNS: &str = "id, name, description, is_public, created_at, updated_at";
@@ -323,39 +385,17 @@ pub async fn insert_volume(conn: &mut Conn, v: &Volume) -> Result<()> {
 }
 
 pub async fn get_volume(conn: &mut Conn, id: &str) -> Result<Option<Volume>> {
-    let r = sqlx::query(&format!(
-        "SELECT {VOLUME_COLUMNS} FROM {VOLUME_FROM} WHERE v.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(mut v) = r.as_ref().map(volume_row).transpose()? else {
-        return Ok(None);
-    };
-    v.metadata = VOLUME_METADATA.get(conn, v.id.as_str()).await?;
-    Ok(Some(v))
+    let q = format!("SELECT {VOLUME_COLUMNS} FROM {VOLUME_FROM} WHERE v.id = $1");
+    Ok(fetch_with_metadata(conn, &q, Some(id)).await?.pop())
 }
 
 /// The volumes of a project (`None`: of every project), oldest first, with metadata.
 pub async fn list_volumes(conn: &mut Conn, project: Option<&str>) -> Result<Vec<Volume>> {
     let q = format!(
         "SELECT {VOLUME_COLUMNS} FROM {VOLUME_FROM} {} ORDER BY v.created_at, v.id",
-        if project.is_some() {
-            "WHERE v.project_id = $1"
-        } else {
-            ""
-        }
+        project_filter("v.project_id", project)
     );
-    let mut query = sqlx::query(&q);
-    if let Some(p) = project {
-        query = query.bind(p);
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    let mut out: Vec<Volume> = rows.iter().map(volume_row).collect::<Result<_>>()?;
-    for v in &mut out {
-        v.metadata = VOLUME_METADATA.get(conn, v.id.as_str()).await?;
-    }
-    Ok(out)
+    fetch_with_metadata(conn, &q, project).await
 }
 
 /// Write a volume's mutable columns (name, description, size, status, flags); false:
@@ -455,39 +495,17 @@ pub async fn insert_snapshot(conn: &mut Conn, s: &Snapshot) -> Result<()> {
 }
 
 pub async fn get_snapshot(conn: &mut Conn, id: &str) -> Result<Option<Snapshot>> {
-    let r = sqlx::query(&format!(
-        "SELECT {SNAPSHOT_COLUMNS} FROM volume_snapshots WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(mut s) = r.as_ref().map(snapshot_row).transpose()? else {
-        return Ok(None);
-    };
-    s.metadata = SNAPSHOT_METADATA.get(conn, s.id.as_str()).await?;
-    Ok(Some(s))
+    let q = format!("SELECT {SNAPSHOT_COLUMNS} FROM volume_snapshots WHERE id = $1");
+    Ok(fetch_with_metadata(conn, &q, Some(id)).await?.pop())
 }
 
-/// The snapshots of a project (`None`: every project), oldest first.
+/// The snapshots of a project (`None`: every project), oldest first, with metadata.
 pub async fn list_snapshots(conn: &mut Conn, project: Option<&str>) -> Result<Vec<Snapshot>> {
     let q = format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM volume_snapshots {} ORDER BY created_at, id",
-        if project.is_some() {
-            "WHERE project_id = $1"
-        } else {
-            ""
-        }
+        project_filter("project_id", project)
     );
-    let mut query = sqlx::query(&q);
-    if let Some(p) = project {
-        query = query.bind(p);
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    let mut out: Vec<Snapshot> = rows.iter().map(snapshot_row).collect::<Result<_>>()?;
-    for s in &mut out {
-        s.metadata = SNAPSHOT_METADATA.get(conn, s.id.as_str()).await?;
-    }
-    Ok(out)
+    fetch_with_metadata(conn, &q, project).await
 }
 
 /// The snapshots of a volume.

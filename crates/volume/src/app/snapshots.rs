@@ -264,20 +264,8 @@ impl Volumes {
         let s = self
             .snapshot_for(caller, id, Rule::UpdateSnapshotMetadata)
             .await?;
-        check_metadata(&m)?;
-        let mut tx = self.db.begin_write().await?;
-        if replace {
-            store::SNAPSHOT_METADATA
-                .replace(&mut tx, s.id.as_str(), &m)
-                .await?;
-        } else {
-            store::SNAPSHOT_METADATA
-                .upsert(&mut tx, s.id.as_str(), &m)
-                .await?;
-        }
-        let out = store::SNAPSHOT_METADATA.get(&mut tx, s.id.as_str()).await?;
-        tx.commit().await?;
-        Ok(out)
+        self.write_metadata(store::SNAPSHOT_METADATA, s.id.as_str(), m, replace)
+            .await
     }
 
     pub async fn snapshot_metadata_delete(
@@ -289,16 +277,8 @@ impl Volumes {
         let s = self
             .snapshot_for(caller, id, Rule::DeleteSnapshotMetadata)
             .await?;
-        let mut conn = self.conn().await?;
-        if !store::SNAPSHOT_METADATA
-            .remove(&mut conn, s.id.as_str(), key)
-            .await?
-        {
-            return Err(Error::not_found(format!(
-                "Snapshot {id} has no metadata with key {key}."
-            )));
-        }
-        Ok(())
+        self.remove_metadata(store::SNAPSHOT_METADATA, "Snapshot", s.id.as_str(), key)
+            .await
     }
 }
 

@@ -697,20 +697,8 @@ impl Volumes {
             Rule::CreateVolumeMetadata
         };
         let v = self.volume_for(caller, id, rule).await?;
-        check_metadata(&m)?;
-        let mut tx = self.db.begin_write().await?;
-        if replace {
-            store::VOLUME_METADATA
-                .replace(&mut tx, v.id.as_str(), &m)
-                .await?;
-        } else {
-            store::VOLUME_METADATA
-                .upsert(&mut tx, v.id.as_str(), &m)
-                .await?;
-        }
-        let out = store::VOLUME_METADATA.get(&mut tx, v.id.as_str()).await?;
-        tx.commit().await?;
-        Ok(out)
+        self.write_metadata(store::VOLUME_METADATA, v.id.as_str(), m, replace)
+            .await
     }
 
     pub async fn volume_metadata_delete(
@@ -722,13 +710,45 @@ impl Volumes {
         let v = self
             .volume_for(caller, id, Rule::DeleteVolumeMetadata)
             .await?;
+        self.remove_metadata(store::VOLUME_METADATA, "Volume", v.id.as_str(), key)
+            .await
+    }
+}
+
+impl Volumes {
+    /// Set metadata of a volume or snapshot (`replace`: instead of what is there); the
+    /// whole metadata after the change.
+    pub(crate) async fn write_metadata(
+        &self,
+        pairs: store::Pairs,
+        owner: &str,
+        m: Metadata,
+        replace: bool,
+    ) -> Result<Metadata> {
+        check_metadata(&m)?;
+        let mut tx = self.db.begin_write().await?;
+        if replace {
+            pairs.replace(&mut tx, owner, &m).await?;
+        } else {
+            pairs.upsert(&mut tx, owner, &m).await?;
+        }
+        let out = pairs.get(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Remove one key of a volume's or snapshot's (`what`) metadata.
+    pub(crate) async fn remove_metadata(
+        &self,
+        pairs: store::Pairs,
+        what: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<()> {
         let mut conn = self.conn().await?;
-        if !store::VOLUME_METADATA
-            .remove(&mut conn, v.id.as_str(), key)
-            .await?
-        {
+        if !pairs.remove(&mut conn, owner, key).await? {
             return Err(Error::not_found(format!(
-                "Volume {id} has no metadata with key {key}."
+                "{what} {owner} has no metadata with key {key}."
             )));
         }
         Ok(())

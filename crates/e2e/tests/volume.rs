@@ -106,6 +106,22 @@ fn cli_volume_lifecycle(engine: Engine) {
     };
     c.up();
 
+    // ---- the catalog: block-storage and volumev3, the caller's project in the URL
+    let token = c.os_json(DEMO, &["token", "issue"]);
+    let project = s(&token, "project_id").to_owned();
+    let catalog = c.os_json(DEMO, &["catalog", "list"]);
+    for kind in ["block-storage", "volumev3"] {
+        let entry = catalog
+            .as_array()
+            .and_then(|a| a.iter().find(|e| s(e, "Type") == kind))
+            .unwrap_or_else(|| panic!("no {kind} in the catalog: {catalog}"));
+        let url = format!("http://127.0.0.1:{}/v3/{project}", c.volume_port);
+        assert!(
+            entry.to_string().contains(&url),
+            "{kind}: no {url} in {entry}"
+        );
+    }
+
     // ---- discovery, services, zones
     let services = c.os_json(ADMIN, &["volume", "service", "list"]);
     let binaries: Vec<&str> = services

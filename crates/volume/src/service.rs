@@ -16,6 +16,7 @@ impl Service for VolumeService {
         name: "cinder",
         path: "/v3/$(project_id)s",
     });
+    const CATALOG_ALIASES: &'static [(&'static str, &'static str)] = &[("volumev3", "cinderv3")];
     const MIGRATIONS: &'static [db::Migration] = crate::MIGRATIONS;
     const POLICY: &'static [(&'static str, &'static str)] = crate::policies::DEFAULTS;
     const FAULT_STYLE: FaultStyle = FaultStyle::Nova;

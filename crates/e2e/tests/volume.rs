@@ -9,7 +9,11 @@ use std::{fs, path::PathBuf, process::Command, time::Duration};
 use e2e::{eventually, on_every_engine, run, Cloud, Engine, ADMIN, DEMO};
 use serde_json::Value;
 
-on_every_engine!(cli_volume_lifecycle, cli_refusals_and_sdk);
+on_every_engine!(
+    cli_volume_lifecycle,
+    cli_refusals_and_sdk,
+    serve_role_volume
+);
 
 const SETTLE: Duration = Duration::from_secs(90);
 
@@ -367,6 +371,36 @@ print("OK")
 "#
     ));
     assert!(out.success() && out.stdout.contains("OK"), "{out}");
+    assert!(files(&c).is_empty(), "{:?}", files(&c));
+    c.stop();
+}
+
+/// The many-machines way: `manage db sync` + `manage bootstrap`, then `serve --role
+/// identity,image,volume`, the volume service reaching Image with the service user.
+fn serve_role_volume(engine: Engine) {
+    let Some(mut c) = Cloud::new(engine) else {
+        return;
+    };
+    c.configure();
+    let sync = c.manage(&["db", "sync"]);
+    assert!(sync.success(), "{sync}");
+    let boot = c.manage(&["bootstrap"]);
+    assert!(boot.success(), "{boot}");
+    c.with_service_auth();
+    c.serve("identity,image,volume");
+    qcow2_image(&c, "cirros", "64M");
+    c.os_json(
+        DEMO,
+        &["volume", "create", "--image", "cirros", "--size", "1", "sv"],
+    );
+    let v = wait_status(&c, DEMO, "sv", "available");
+    assert_eq!(
+        v["bootable"].to_string().to_lowercase().trim_matches('"'),
+        "true",
+        "{v}"
+    );
+    c.os(DEMO, &["volume", "delete", "sv"]);
+    wait_gone(&c, DEMO, &["volume", "show", "sv"]);
     assert!(files(&c).is_empty(), "{:?}", files(&c));
     c.stop();
 }

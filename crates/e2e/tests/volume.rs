@@ -6,7 +6,7 @@
 
 use std::{fs, path::PathBuf, process::Command, time::Duration};
 
-use e2e::{eventually, on_every_engine, run, Cloud, Engine, ADMIN, DEMO};
+use e2e::{eventually, http, on_every_engine, run, Cloud, Engine, ADMIN, DEMO};
 use serde_json::Value;
 
 on_every_engine!(
@@ -310,6 +310,58 @@ fn cli_refusals_and_sdk(engine: Engine) {
     };
     c.up();
 
+    // raw HTTP: the version documents, microversions negotiated and echoed, Cinder's
+    // fault bodies
+    let port = c.volume_port;
+    let root = http(port, "GET", "/", &[], None).expect("GET /");
+    assert_eq!(root.status, 300, "{root}");
+    let v3 = http(port, "GET", "/v3/", &[], None)
+        .expect("GET /v3/")
+        .json();
+    assert_eq!(v3["versions"][0]["version"], "3.70", "{v3}");
+    assert_eq!(v3["versions"][0]["min_version"], "3.0", "{v3}");
+    let token = c.issue_token("demo", &c.password("demo"), "demo");
+    let demo = c.os_json(DEMO, &["token", "issue"]);
+    let base = format!("/v3/{}", s(&demo, "project_id"));
+    let auth = [
+        ("X-Auth-Token", token.as_str()),
+        ("OpenStack-API-Version", "volume 3.59"),
+    ];
+    let r = http(port, "GET", &format!("{base}/volumes"), &auth, None).expect("list");
+    assert_eq!(
+        r.header("openstack-api-version"),
+        Some("volume 3.59"),
+        "{r}"
+    );
+    let r = http(
+        port,
+        "GET",
+        &format!("{base}/volumes"),
+        &[auth[0], ("OpenStack-API-Version", "volume 3.99")],
+        None,
+    )
+    .expect("list");
+    assert_eq!(r.status, 406, "{r}");
+    let missing = "6a1f4b1e-8e4e-4a55-9d3e-2a4b5c6d7e8f";
+    let r = http(
+        port,
+        "GET",
+        &format!("{base}/volumes/{missing}"),
+        &auth,
+        None,
+    )
+    .expect("show");
+    assert_eq!(r.status, 404, "{r}");
+    assert_eq!(
+        r.json()["itemNotFound"]["message"],
+        format!("Volume {missing} could not be found."),
+        "{r}"
+    );
+    let body = serde_json::json!({"volume": {"size": 0}});
+    let r = http(port, "POST", &format!("{base}/volumes"), &auth, Some(&body)).expect("create");
+    assert_eq!(r.status, 400, "{r}");
+    assert_eq!(r.json()["badRequest"]["code"], 400, "{r}");
+
     // size 0, negative, an unknown type: refused, nothing made
     for size in ["0", "-1"] {
         let err = c.os_err(DEMO, &["volume", "create", "--size", size, "bad"]);
@@ -328,6 +380,10 @@ fn cli_refusals_and_sdk(engine: Engine) {
     c.os(ADMIN, &["quota", "set", "--gigabytes", "3", "demo"]);
     let err = c.os_err(DEMO, &["volume", "create", "--size", "4", "bad"]);
     assert!(err.stderr.contains("gigabytes quota"), "{err}");
+    let body = serde_json::json!({"volume": {"size": 4}});
+    let r = http(port, "POST", &format!("{base}/volumes"), &auth, Some(&body)).expect("create");
+    assert_eq!(r.status, 413, "{r}");
+    assert!(r.json()["overLimit"]["message"].as_str().is_some(), "{r}");
     let list = c.os_json(DEMO, &["volume", "list"]);
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
     assert!(files(&c).is_empty(), "{:?}", files(&c));

@@ -16,6 +16,7 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &compute::ComputeApiService,
     &metadata::service::MetadataService::<compute::guests::ComputeSource>(PhantomData),
     &console_proxy::service::ConsoleProxyService::<compute::guests::ComputeSource>(PhantomData),
+    &volume::VolumeService,
 ];
 
 /// The registered service called `name` (`compute_api` or `compute-api`).

@@ -43,18 +43,24 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The catalog: every registered service, at its public endpoint.
+/// The catalog: every registered service, at its public endpoint (under each of its
+/// types).
 pub fn catalog(cfg: &Config) -> Vec<CatalogEntry> {
     SERVICES
         .iter()
         .filter_map(|s| {
             let c = s.catalog()?;
-            Some(CatalogEntry {
-                kind: c.kind.into(),
-                name: c.name.into(),
-                url: format!("{}{}", cfg.service_url(*s), c.path),
-            })
+            let url = format!("{}{}", cfg.service_url(*s), c.path);
+            let entry = |kind: &str, name: &str| CatalogEntry {
+                kind: kind.into(),
+                name: name.into(),
+                url: url.clone(),
+            };
+            let mut entries = vec![entry(c.kind, c.name)];
+            entries.extend(s.catalog_aliases().iter().map(|(k, n)| entry(k, n)));
+            Some(entries)
         })
+        .flatten()
         .collect()
 }
 

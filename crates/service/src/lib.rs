@@ -109,6 +109,9 @@ pub trait Service: Send + Sync + 'static {
     /// Its entry in the identity catalog; `None` for a service clients do not look up
     /// there (the metadata API, which guests reach through the metadata proxies).
     const CATALOG: Option<CatalogInfo>;
+    /// More catalog types (and names) at the same endpoint, as Cinder is registered
+    /// both as `block-storage` and `volumev3`.
+    const CATALOG_ALIASES: &'static [(&'static str, &'static str)] = &[];
     const MIGRATIONS: &'static [db::Migration];
     /// Its default policy rules, in oslo.policy's language.
     const POLICY: &'static [(&'static str, &'static str)];
@@ -140,6 +143,8 @@ pub trait Service: Send + Sync + 'static {
 pub trait AnyService: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn catalog(&self) -> Option<CatalogInfo>;
+    /// [`Service::CATALOG_ALIASES`]: (type, name) pairs.
+    fn catalog_aliases(&self) -> &'static [(&'static str, &'static str)];
     fn migrations(&self) -> &'static [db::Migration];
     fn policy_defaults(&self) -> &'static [(&'static str, &'static str)];
     fn fault_style(&self) -> FaultStyle;
@@ -178,6 +183,9 @@ impl<S: Service> AnyService for S {
     }
     fn catalog(&self) -> Option<CatalogInfo> {
         S::CATALOG
+    }
+    fn catalog_aliases(&self) -> &'static [(&'static str, &'static str)] {
+        S::CATALOG_ALIASES
     }
     fn migrations(&self) -> &'static [db::Migration] {
         S::MIGRATIONS

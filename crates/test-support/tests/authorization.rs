@@ -75,6 +75,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("novncproxy", "GET /"),
     ("novncproxy", "GET /websockify"),
     ("novncproxy", "GET /{*file}"),
+    ("volume", "GET /"),
+    ("volume", "GET /v3"),
+    ("volume", "GET /v3/"),
 ];
 
 /// The authorization test of every route: (service, "METHOD path", what a stranger
@@ -515,6 +518,57 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("novncproxy", "GET /", Allowed(&[200, 404]), ""),
     ("novncproxy", "GET /websockify", Allowed(&[200, 404]), ""),
     ("novncproxy", "GET /{*file}", Allowed(&[200, 404]), ""),
+    // ---- volume: discovery; types (admins manage them; a private type is hidden)
+    ("volume", "GET /", Allowed(&[300]), ""),
+    ("volume", "GET /v3", Allowed(&[200]), ""),
+    ("volume", "GET /v3/", Allowed(&[200]), ""),
+    ("volume", "GET /v3/{project_id}/types", Allowed(&[200]), ""),
+    ("volume", "POST /v3/{project_id}/types", Denied, r#"{"volume_type": {"name": "{new}"}}"#),
+    ("volume", "GET /v3/{project_id}/types/{id}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/types/{id}", Denied, r#"{"volume_type": {"description": "x"}}"#),
+    ("volume", "DELETE /v3/{project_id}/types/{id}", Denied, ""),
+    ("volume", "GET /v3/{project_id}/types/{id}/extra_specs", Hidden, ""),
+    ("volume", "POST /v3/{project_id}/types/{id}/extra_specs", Denied, r#"{"extra_specs": {"a": "b"}}"#),
+    ("volume", "GET /v3/{project_id}/types/{id}/extra_specs/{key}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/types/{id}/extra_specs/{key}", Denied, r#"{"vkey": "x"}"#),
+    ("volume", "DELETE /v3/{project_id}/types/{id}/extra_specs/{key}", Denied, ""),
+    ("volume", "GET /v3/{project_id}/types/{id}/os-volume-type-access", Denied, ""),
+    ("volume", "POST /v3/{project_id}/types/{id}/action", Denied, r#"{"addProjectAccess": {"project": "{caller_project}"}}"#),
+    // ---- volume: volumes and snapshots of the victim are hidden; lists show one's own
+    ("volume", "GET /v3/{project_id}/volumes", Allowed(&[200]), ""),
+    ("volume", "GET /v3/{project_id}/volumes/detail", Allowed(&[200]), ""),
+    // from the victim's snapshot: not found
+    ("volume", "POST /v3/{project_id}/volumes", Hidden, r#"{"volume": {"size": 1, "snapshot_id": "{snapshot}"}}"#),
+    ("volume", "GET /v3/{project_id}/volumes/{id}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/volumes/{id}", Hidden, r#"{"volume": {"name": "x"}}"#),
+    ("volume", "DELETE /v3/{project_id}/volumes/{id}", Hidden, ""),
+    ("volume", "POST /v3/{project_id}/volumes/{id}/action", Hidden, r#"{"os-extend": {"new_size": 5}}"#),
+    ("volume", "GET /v3/{project_id}/volumes/{id}/metadata", Hidden, ""),
+    ("volume", "POST /v3/{project_id}/volumes/{id}/metadata", Hidden, r#"{"metadata": {"a": "b"}}"#),
+    ("volume", "PUT /v3/{project_id}/volumes/{id}/metadata", Hidden, r#"{"metadata": {"a": "b"}}"#),
+    ("volume", "GET /v3/{project_id}/volumes/{id}/metadata/{key}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/volumes/{id}/metadata/{key}", Hidden, r#"{"meta": {"vkey": "x"}}"#),
+    ("volume", "DELETE /v3/{project_id}/volumes/{id}/metadata/{key}", Hidden, ""),
+    ("volume", "GET /v3/{project_id}/snapshots", Allowed(&[200]), ""),
+    ("volume", "GET /v3/{project_id}/snapshots/detail", Allowed(&[200]), ""),
+    ("volume", "POST /v3/{project_id}/snapshots", Hidden, r#"{"snapshot": {"volume_id": "{volume}"}}"#),
+    ("volume", "GET /v3/{project_id}/snapshots/{id}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/snapshots/{id}", Hidden, r#"{"snapshot": {"name": "x"}}"#),
+    ("volume", "DELETE /v3/{project_id}/snapshots/{id}", Hidden, ""),
+    ("volume", "GET /v3/{project_id}/snapshots/{id}/metadata", Hidden, ""),
+    ("volume", "POST /v3/{project_id}/snapshots/{id}/metadata", Hidden, r#"{"metadata": {"a": "b"}}"#),
+    ("volume", "PUT /v3/{project_id}/snapshots/{id}/metadata", Hidden, r#"{"metadata": {"a": "b"}}"#),
+    ("volume", "GET /v3/{project_id}/snapshots/{id}/metadata/{key}", Hidden, ""),
+    ("volume", "PUT /v3/{project_id}/snapshots/{id}/metadata/{key}", Hidden, r#"{"meta": {"vkey": "x"}}"#),
+    ("volume", "DELETE /v3/{project_id}/snapshots/{id}/metadata/{key}", Hidden, ""),
+    // ---- volume: the victim's quotas; one's own limits, the zones; services to admins
+    ("volume", "GET /v3/{project_id}/os-quota-sets/{project}", Denied, ""),
+    ("volume", "PUT /v3/{project_id}/os-quota-sets/{project}", Denied, r#"{"quota_set": {"volumes": 5}}"#),
+    ("volume", "DELETE /v3/{project_id}/os-quota-sets/{project}", Denied, ""),
+    ("volume", "GET /v3/{project_id}/os-quota-sets/{project}/defaults", Denied, ""),
+    ("volume", "GET /v3/{project_id}/limits", Allowed(&[200]), ""),
+    ("volume", "GET /v3/{project_id}/os-availability-zone", Allowed(&[200]), ""),
+    ("volume", "GET /v3/{project_id}/os-services", Denied, ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -595,6 +649,11 @@ struct Fixture {
     server_request: String,
     keypair: String,
     server_group: String,
+    /// The victim's volume (with metadata `vkey`) and its snapshot; a private volume
+    /// type shared with the victim's project (extra spec `vkey`).
+    volume: String,
+    snapshot: String,
+    volume_type: String,
     stranger: Member,
 }
 
@@ -837,7 +896,11 @@ impl Fixture {
             placement_fixture(tc, &admin, &victim.project_id).await;
         let (flavor, server, server_request, keypair, server_group) =
             compute_fixture(tc, &admin, &victim, &network).await;
+        let (volume, snapshot, volume_type) = volume_fixture(tc, &admin, &victim).await;
         Fixture {
+            volume,
+            snapshot,
+            volume_type,
             provider,
             consumer,
             custom_class,
@@ -903,6 +966,9 @@ impl Fixture {
             &self.server,
             &self.server_group,
             &self.flavor,
+            &self.volume,
+            &self.snapshot,
+            &self.volume_type,
         ];
         if svc != "image" {
             v.push(&self.victim.project_id);
@@ -981,6 +1047,11 @@ impl Fixture {
                 ("os-security-group-rules", "{id}") => &self.rule,
                 ("os-floating-ips", "{id}") => &self.floating_ip,
                 ("os-tenant-networks", "{id}") => &self.network,
+                ("v3", "{project_id}") => &self.victim.project_id,
+                ("volumes", "{id}") => &self.volume,
+                ("snapshots", "{id}") => &self.snapshot,
+                ("types", "{id}") => &self.volume_type,
+                ("extra_specs", "{key}") => "vkey",
                 ("", "{*path}") => "openstack/latest/meta_data.json",
                 ("", "{*file}") => "vnc_auto.html",
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
@@ -1007,6 +1078,8 @@ impl Fixture {
             .replace("{rp_generation}", "2")
             .replace("{consumer}", &self.consumer)
             .replace("{image}", &self.image)
+            .replace("{volume}", &self.volume)
+            .replace("{snapshot}", &self.snapshot)
     }
 }
 
@@ -1072,6 +1145,67 @@ async fn placement_fixture(
 /// and the victim's keypair, server group and server (on an image with data, with
 /// metadata; without compute hosts it ends in ERROR, which is fine here). Returns
 /// (flavor, server, the server's create request id, keypair, server group).
+/// A volume of the victim's (metadata `vkey`) with a snapshot (metadata `vkey`), both
+/// available, and a private volume type shared with the victim's project (extra spec
+/// `vkey`): (volume, snapshot, type).
+async fn volume_fixture(tc: &TestCloud, admin: &str, victim: &Member) -> (String, String, String) {
+    let base = format!("/v3/{}", victim.project_id);
+    let post = |token: &str, path: String, body: Value| {
+        let token = token.to_owned();
+        async move {
+            let r = tc
+                .call("volume", Method::POST, &path, Some(&token), Some(body))
+                .await;
+            assert!(r.status.is_success(), "POST {path}: {}", r.text());
+            r.json()
+        }
+    };
+    let wait = |path: String, key: &'static str| async move {
+        for _ in 0..300 {
+            let r = tc
+                .call("volume", Method::GET, &path, Some(&victim.token), None)
+                .await;
+            if r.json()[key]["status"] == "available" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{path} never became available");
+    };
+    let t = post(admin, format!("{base}/types"),
+        json!({"volume_type": {"name": unique("vtype"), "os-volume-type-access:is_public": false, "extra_specs": {"vkey": "v"}}})).await;
+    let volume_type = t["volume_type"]["id"]
+        .as_str()
+        .expect("a type id")
+        .to_owned();
+    let r = tc
+        .call(
+            "volume",
+            Method::POST,
+            &format!("{base}/types/{volume_type}/action"),
+            Some(admin),
+            Some(json!({"addProjectAccess": {"project": victim.project_id}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let v = post(&victim.token, format!("{base}/volumes"),
+        json!({"volume": {"size": 1, "name": unique("vol"), "volume_type": volume_type, "metadata": {"vkey": "v"}}})).await;
+    let volume = v["volume"]["id"].as_str().expect("a volume id").to_owned();
+    wait(format!("{base}/volumes/{volume}"), "volume").await;
+    let sn = post(
+        &victim.token,
+        format!("{base}/snapshots"),
+        json!({"snapshot": {"volume_id": volume, "metadata": {"vkey": "v"}}}),
+    )
+    .await;
+    let snapshot = sn["snapshot"]["id"]
+        .as_str()
+        .expect("a snapshot id")
+        .to_owned();
+    wait(format!("{base}/snapshots/{snapshot}"), "snapshot").await;
+    (volume, snapshot, volume_type)
+}
+
 async fn compute_fixture(
     tc: &TestCloud,
     admin: &str,

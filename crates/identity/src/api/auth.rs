@@ -409,7 +409,8 @@ async fn token_issue(
     let (token, v) = st.id.authenticate(req).await?;
     let mut body = render(&token_json(&v, None))?;
     if !q.nocatalog {
-        body = with_catalog(&body, &st.catalog_json().await?);
+        let catalog = for_project(&st.catalog_json().await?, v.ctx.project_id.as_deref());
+        body = with_catalog(&body, &catalog);
     }
     let mut resp = (
         StatusCode::CREATED,
@@ -485,8 +486,9 @@ async fn token_validate(
     let body = if q.nocatalog {
         doc
     } else {
-        v.rendered
-            .with_catalog(&st.catalog_json().await?, |c| with_catalog(&doc, c))
+        v.rendered.with_catalog(&st.catalog_json().await?, |c| {
+            with_catalog(&doc, &for_project(c, v.ctx.project_id.as_deref()))
+        })
     };
     let mut resp = (
         [(
@@ -510,6 +512,24 @@ fn with_catalog(doc: &Bytes, catalog: &Bytes) -> Bytes {
     out.extend_from_slice(catalog);
     out.extend_from_slice(b"}}");
     Bytes::from(out)
+}
+
+/// The catalog of a token scoped to `project`: Keystone's `$(project_id)s` and
+/// `$(tenant_id)s` in endpoint URLs (Cinder's `/v3/$(project_id)s`) replaced by its id.
+fn for_project(catalog: &Bytes, project: Option<&str>) -> Bytes {
+    let Some(project) = project else {
+        return catalog.clone();
+    };
+    if !catalog.windows(2).any(|w| w == b"$(") {
+        return catalog.clone();
+    }
+    // The id as it appears inside a JSON string.
+    let id = serde_json::to_string(project).unwrap_or_default();
+    let id = id.trim_matches('"');
+    let text = String::from_utf8_lossy(catalog)
+        .replace("$(project_id)s", id)
+        .replace("$(tenant_id)s", id);
+    Bytes::from(text)
 }
 
 /// A JSON document as a response body (what `Json` sends).
@@ -547,6 +567,9 @@ async fn auth_catalog(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value
         ));
     }
     let cat = catalog_json(&*st.id.catalog().await?);
+    let cat: Value =
+        serde_json::from_slice(&for_project(&render(&cat)?, ctx.project_id.as_deref()))
+            .map_err(Error::internal)?;
     Ok(Json(
         json!({"catalog": cat, "links": {"self": st.link("auth/catalog"), "previous": null, "next": null}}),
     ))

@@ -409,7 +409,7 @@ async fn token_issue(
     let (token, v) = st.id.authenticate(req).await?;
     let mut body = render(&token_json(&v, None))?;
     if !q.nocatalog {
-        body = with_catalog(&body, &st.catalog_json().await?);
+        body = with_catalog(&body, &st.catalog_json().await?, project_of(&v));
     }
     let mut resp = (
         StatusCode::CREATED,
@@ -485,8 +485,9 @@ async fn token_validate(
     let body = if q.nocatalog {
         doc
     } else {
-        v.rendered
-            .with_catalog(&st.catalog_json().await?, |c| with_catalog(&doc, c))
+        v.rendered.with_catalog(&st.catalog_json().await?, |c| {
+            with_catalog(&doc, c, project_of(&v))
+        })
     };
     let mut resp = (
         [(
@@ -502,14 +503,34 @@ async fn token_validate(
 
 /// `{"token":{...}}` with `"catalog": <catalog>` added as the token's last member:
 /// the token document and the catalog are each rendered once, not once per request.
-fn with_catalog(doc: &Bytes, catalog: &Bytes) -> Bytes {
+/// Endpoint URLs naming `$(project_id)s` (Swift's `/v1/AUTH_$(project_id)s`) get the
+/// token's project, as Keystone formats them.
+fn with_catalog(doc: &Bytes, catalog: &Bytes, project: Option<&str>) -> Bytes {
     let head = doc.strip_suffix(b"}}").unwrap_or(doc);
     let mut out = Vec::with_capacity(doc.len() + catalog.len() + 16);
     out.extend_from_slice(head);
     out.extend_from_slice(b",\"catalog\":");
-    out.extend_from_slice(catalog);
+    out.extend_from_slice(&with_project(catalog, project));
     out.extend_from_slice(b"}}");
     Bytes::from(out)
+}
+
+/// The project a token is scoped to.
+fn project_of(v: &Validated) -> Option<&str> {
+    v.project.as_ref().map(|(p, _)| p.id.as_str())
+}
+
+/// `$(project_id)s` and `$(tenant_id)s` in a rendered catalog replaced by `project`.
+fn with_project(catalog: &[u8], project: Option<&str>) -> Vec<u8> {
+    let (Some(project), Ok(text)) = (project, std::str::from_utf8(catalog)) else {
+        return catalog.to_vec();
+    };
+    if !text.contains("$(") {
+        return catalog.to_vec();
+    }
+    text.replace("$(project_id)s", project)
+        .replace("$(tenant_id)s", project)
+        .into_bytes()
 }
 
 /// A JSON document as a response body (what `Json` sends).
@@ -547,6 +568,11 @@ async fn auth_catalog(State(st): State<ApiState>, ctx: Ctx) -> Result<Json<Value
         ));
     }
     let cat = catalog_json(&*st.id.catalog().await?);
+    let cat: Value = serde_json::from_slice(&with_project(
+        &serde_json::to_vec(&cat).map_err(Error::internal)?,
+        ctx.project_id.as_deref(),
+    ))
+    .map_err(Error::internal)?;
     Ok(Json(
         json!({"catalog": cat, "links": {"self": st.link("auth/catalog"), "previous": null, "next": null}}),
     ))

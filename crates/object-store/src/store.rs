@@ -209,47 +209,7 @@ impl Tables {
         now: Timestamp,
         update: &ContainerUpdate,
     ) -> Result<Option<bool>, Error> {
-        let Some(c) = self.conn(path, false).await? else {
-            return Ok(None);
-        };
-        let mut tx = c.begin().await.map_err(db_err)?;
-        let existing =
-            sqlx::query("SELECT meta, read_acl, write_acl FROM containers WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let created = existing.is_none();
-        let (mut meta, mut read, mut write) = match existing {
-            Some(r) => (
-                parse_meta(r.get("meta")),
-                r.get::<String, _>("read_acl"),
-                r.get::<String, _>("write_acl"),
-            ),
-            None => (Meta::new(), String::new(), String::new()),
-        };
-        merge(&mut meta, &update.meta);
-        if let Some(r) = &update.read_acl {
-            read.clone_from(r);
-        }
-        if let Some(w) = &update.write_acl {
-            write.clone_from(w);
-        }
-        sqlx::query(
-            "INSERT INTO containers (name, created, put_timestamp, last_modified, meta, read_acl, write_acl)
-             VALUES ($1, $2, $2, $2, $3, $4, $5)
-             ON CONFLICT (name) DO UPDATE SET put_timestamp = $2, meta = $3, read_acl = $4, write_acl = $5",
-        )
-        .bind(name)
-        .bind(now.normal())
-        .bind(meta_json(&meta))
-        .bind(read)
-        .bind(write)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(created))
+        self.container_write(path, name, Some(now), update).await
     }
 
     /// Update an existing container's metadata and ACLs; `Some(false)` when it does not
@@ -260,42 +220,50 @@ impl Tables {
         name: &str,
         update: &ContainerUpdate,
     ) -> Result<Option<bool>, Error> {
-        if self.container_info(path, name).await?.is_none() {
-            return Ok(self.conn(path, false).await?.map(|_| false));
-        }
-        // an existing container: the upsert only updates (its put_timestamp stays)
+        Ok(self
+            .container_write(path, name, None, update)
+            .await?
+            .map(|created| !created))
+    }
+
+    /// Apply `update` to a container; one that does not exist is made when `put` (its
+    /// time) is given. `Some(true)`: it was made; `Some(false)`: it existed (or, without
+    /// `put`, does not exist: nothing written).
+    async fn container_write(
+        &self,
+        path: &Path,
+        name: &str,
+        put: Option<Timestamp>,
+        update: &ContainerUpdate,
+    ) -> Result<Option<bool>, Error> {
         let Some(c) = self.conn(path, false).await? else {
             return Ok(None);
         };
         let mut tx = c.begin().await.map_err(db_err)?;
-        let Some(r) =
-            sqlx::query("SELECT meta, read_acl, write_acl FROM containers WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
-        else {
-            return Ok(Some(false));
+        let existing = container_settings(&mut tx, name).await?;
+        let missing = existing.is_none();
+        if missing && put.is_none() {
+            return Ok(Some(true));
+        }
+        let (meta, read, write) = merged(existing, update);
+        let sql = if put.is_some() {
+            "INSERT INTO containers (name, created, put_timestamp, last_modified, meta, read_acl, write_acl)
+             VALUES ($1, $2, $2, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE SET put_timestamp = $2, meta = $3, read_acl = $4, write_acl = $5"
+        } else {
+            "UPDATE containers SET meta = $3, read_acl = $4, write_acl = $5 WHERE name = $1"
         };
-        let mut meta = parse_meta(r.get("meta"));
-        merge(&mut meta, &update.meta);
-        let read = update.read_acl.clone().unwrap_or_else(|| r.get("read_acl"));
-        let write = update
-            .write_acl
-            .clone()
-            .unwrap_or_else(|| r.get("write_acl"));
-        sqlx::query(
-            "UPDATE containers SET meta = $2, read_acl = $3, write_acl = $4 WHERE name = $1",
-        )
-        .bind(name)
-        .bind(meta_json(&meta))
-        .bind(read)
-        .bind(write)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(sql)
+            .bind(name)
+            .bind(put.unwrap_or_default().normal())
+            .bind(meta)
+            .bind(read)
+            .bind(write)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Some(true))
+        Ok(Some(missing))
     }
 
     /// A container's totals, metadata and ACLs.
@@ -513,6 +481,39 @@ impl Tables {
                 .collect(),
         ))
     }
+}
+
+/// A container's metadata and ACLs, as stored.
+async fn container_settings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+) -> Result<Option<(Meta, String, String)>, Error> {
+    let row = sqlx::query("SELECT meta, read_acl, write_acl FROM containers WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| {
+        (
+            parse_meta(r.get("meta")),
+            r.get("read_acl"),
+            r.get("write_acl"),
+        )
+    }))
+}
+
+/// A container's settings with `update` applied: (metadata as JSON, read ACL, write ACL).
+fn merged(
+    existing: Option<(Meta, String, String)>,
+    update: &ContainerUpdate,
+) -> (String, String, String) {
+    let (mut meta, read, write) = existing.unwrap_or_default();
+    merge(&mut meta, &update.meta);
+    (
+        meta_json(&meta),
+        update.read_acl.clone().unwrap_or(read),
+        update.write_acl.clone().unwrap_or(write),
+    )
 }
 
 /// `update` applied to `meta`: an empty value removes the name.
@@ -758,6 +759,42 @@ mod tests {
 
         let info = t.container_info(&path, "c").await.unwrap().unwrap();
         assert_eq!((info.object_count, info.bytes_used), (6, 12));
+        // a POST updates what exists, and makes nothing
+        let mut update = ContainerUpdate {
+            read_acl: Some(".r:*".into()),
+            ..Default::default()
+        };
+        update.meta.insert("k".into(), "v".into());
+        assert_eq!(
+            t.container_post(&path, "c", &update).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            t.container_post(&path, "nope", &update).await.unwrap(),
+            Some(false)
+        );
+        assert!(t.container_info(&path, "nope").await.unwrap().is_none());
+        let info = t.container_info(&path, "c").await.unwrap().unwrap();
+        assert_eq!(
+            (info.meta["k"].as_str(), info.read_acl.as_str()),
+            ("v", ".r:*")
+        );
+        // a PUT of an existing container keeps what it does not name
+        let again = ContainerUpdate::default();
+        assert_eq!(
+            t.container_put(&path, "c", Timestamp(5), &again)
+                .await
+                .unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            t.container_info(&path, "c")
+                .await
+                .unwrap()
+                .unwrap()
+                .read_acl,
+            ".r:*"
+        );
         assert!(t.container_delete(&path, "c").await.is_err());
         for n in ["a", "b/1", "b/2", "c", "d/x/1", "é"] {
             t.object_delete(&path, "c", n, Timestamp(100))

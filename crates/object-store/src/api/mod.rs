@@ -59,7 +59,6 @@ pub fn api(svc: Arc<ObjectStore>, auth: AuthLayerState) -> Api {
         .route(
             "/v1/{account}/{container}/{*object}",
             get(objects::object_get)
-                .head(objects::object_head)
                 .put(objects::object_put)
                 .post(objects::object_update)
                 .delete(objects::object_delete)

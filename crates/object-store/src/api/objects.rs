@@ -19,7 +19,10 @@ use super::{
     ApiState, Reply, SwiftCaller, TransId,
 };
 use crate::{
-    app::objects::{Found, PutRequest, Source},
+    app::{
+        objects::{Found, PutRequest, Source},
+        Caller,
+    },
     disk,
     model::{MetaUpdate, ObjectInfo, Timestamp},
 };
@@ -118,32 +121,20 @@ fn split_target(v: &str) -> Result<(String, String), Error> {
     }
 }
 
+/// GET, and HEAD (the same answer without opening the file).
 pub async fn object_get(
     State(st): State<ApiState>,
     SwiftCaller(caller): SwiftCaller,
     trans: TransId,
     Path((account, container, object)): ObjectPath,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let found = st
         .svc
         .object_get(&caller, &account, &container, &object)
         .await?;
-    serve(&trans, &found, &headers, true).await
-}
-
-pub async fn object_head(
-    State(st): State<ApiState>,
-    SwiftCaller(caller): SwiftCaller,
-    trans: TransId,
-    Path((account, container, object)): ObjectPath,
-    headers: HeaderMap,
-) -> Result<Response, Error> {
-    let found = st
-        .svc
-        .object_get(&caller, &account, &container, &object)
-        .await?;
-    serve(&trans, &found, &headers, false).await
+    serve(&trans, &found, &headers, method != Method::HEAD).await
 }
 
 /// An object's answer: the conditions, then the whole body, one range, or several as
@@ -260,36 +251,55 @@ pub async fn object_put(
 ) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
-    let mut put = put_request(h)?;
-    let info = if let Some(from) = header(h, "x-copy-from") {
+    if let Some(from) = header(h, "x-copy-from") {
         let (src_c, src_o) = split_target(from)?;
-        let src_a = header(h, "x-copy-from-account")
-            .unwrap_or(&account)
-            .to_owned();
-        put.content_type = put.content_type.filter(|_| h.contains_key("content-type"));
-        let fresh = header(h, "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let src_a = header(h, "x-copy-from-account").unwrap_or(&account);
         let src = Source {
-            account: &src_a,
+            account: src_a,
             container: &src_c,
             object: &src_o,
         };
-        let (from, stored) = st
-            .svc
-            .object_copy(&caller, src, &account, &container, &object, put, fresh)
-            .await?;
-        let mut r = Reply::new(201, &trans);
-        r.set("x-copied-from", &format!("{src_c}/{src_o}"))
-            .set("x-copied-from-last-modified", &from.timestamp.http_date());
-        return Ok(created(r, &stored));
-    } else {
-        let stream = body
-            .into_data_stream()
-            .map_err(|e| Error::bad_request("The client disconnected").with_detail(e));
-        st.svc
-            .object_put(&caller, &account, &container, &object, put, stream)
-            .await?
-    };
+        return copy(
+            &st,
+            &caller,
+            &trans,
+            h,
+            src,
+            (&account, &container, &object),
+        )
+        .await;
+    }
+    let put = put_request(h)?;
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| Error::bad_request("The client disconnected").with_detail(e));
+    let info = st
+        .svc
+        .object_put(&caller, &account, &container, &object, put, stream)
+        .await?;
     Ok(created(Reply::new(201, &trans), &info))
+}
+
+/// A copy (`X-Copy-From` or `COPY`): 201 with where it came from.
+async fn copy(
+    st: &ApiState,
+    caller: &Caller,
+    trans: &TransId,
+    h: &HeaderMap,
+    src: Source<'_>,
+    (account, container, object): (&str, &str, &str),
+) -> Result<Response, Error> {
+    let put = put_request(h)?;
+    let fresh = header(h, "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let copied_from = format!("{}/{}", src.container, src.object);
+    let (from, stored) = st
+        .svc
+        .object_copy(caller, src, account, container, object, put, fresh)
+        .await?;
+    let mut r = Reply::new(201, trans);
+    r.set("x-copied-from", &copied_from)
+        .set("x-copied-from-last-modified", &from.timestamp.http_date());
+    Ok(created(r, &stored))
 }
 
 fn created(mut r: Reply, info: &ObjectInfo) -> Response {
@@ -351,23 +361,11 @@ pub async fn object_other(
             "Destination header must be of the form <container name>/<object name>",
         )
     })?;
-    let dst_a = header(h, "destination-account")
-        .unwrap_or(&account)
-        .to_owned();
-    let mut put = put_request(h)?;
-    put.content_type = put.content_type.filter(|_| h.contains_key("content-type"));
-    let fresh = header(h, "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let dst_a = header(h, "destination-account").unwrap_or(&account);
     let src = Source {
         account: &account,
         container: &container,
         object: &object,
     };
-    let (from, stored) = st
-        .svc
-        .object_copy(&caller, src, &dst_a, &dst_c, &dst_o, put, fresh)
-        .await?;
-    let mut r = Reply::new(201, &trans);
-    r.set("x-copied-from", &format!("{container}/{object}"))
-        .set("x-copied-from-last-modified", &from.timestamp.http_date());
-    Ok(created(r, &stored))
+    copy(&st, &caller, &trans, h, src, (dst_a, &dst_c, &dst_o)).await
 }

@@ -154,6 +154,26 @@ fn object_store_cli() {
     ));
     assert_eq!(fs::read(work.join("three.out")).unwrap(), b"three\n");
 
+    // ---- TempURL: `swift tempurl` signs with the account's key; no token needed
+    let account = stat
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Account: "))
+        .expect("swift stat names the account")
+        .to_owned();
+    ok(swift("swift post -m Temp-URL-Key:sekrit"));
+    let signed = ok(swift(&format!(
+        "swift tempurl GET 120 /v1/{account}/backups/docs/three.txt sekrit"
+    )));
+    let signed = signed.trim();
+    let r = e2e::http(c.object_port, "GET", signed, &[], None).unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "three\n"), "{signed}");
+    let forged = signed.replace("temp_url_sig=", "temp_url_sig=0");
+    let r = e2e::http(c.object_port, "GET", &forged, &[], None).unwrap();
+    assert_eq!(r.status, 401, "{forged}");
+    // a GET signature does not write
+    let r = e2e::http(c.object_port, "PUT", signed, &[], None).unwrap();
+    assert_eq!(r.status, 401);
+
     // ---- openstacksdk, and raw requests for Swift's refusals
     let script = r#"
 import hashlib, openstack, requests

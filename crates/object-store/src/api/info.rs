@@ -29,6 +29,10 @@ pub async fn info(State(st): State<ApiState>, trans: TransId) -> Response {
             "account_autocreate": true,
         },
         "keystoneauth": {},
+        "tempurl": {
+            "methods": ["GET", "HEAD", "PUT", "POST", "DELETE"],
+            "allowed_digests": ["sha1", "sha256", "sha512"],
+        },
     })
     .to_string();
     let len = body.len() as u64;

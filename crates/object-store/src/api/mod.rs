@@ -24,7 +24,7 @@ use axum::{
 };
 
 use crate::{
-    app::{Caller, ObjectStore},
+    app::{tempurl::TempUrl, Caller, ObjectStore},
     model::{Meta, Timestamp},
 };
 
@@ -81,8 +81,59 @@ impl FromRequestParts<ApiState> for SwiftCaller {
             Some(t) => st.auth.validator.validate(t).await.ok(),
             None => None,
         };
-        Ok(SwiftCaller(Caller { auth, referrer }))
+        let temp_url = temp_url(parts);
+        Ok(SwiftCaller(Caller {
+            auth,
+            referrer,
+            temp_url,
+        }))
     }
+}
+
+/// A TempURL's signature and expiry from the query, with the request's method and
+/// decoded path.
+fn temp_url(parts: &Parts) -> Option<TempUrl> {
+    let q = parts.uri.query()?;
+    let mut sig = None;
+    let mut expires = None;
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        match k.as_ref() {
+            "temp_url_sig" => sig = Some(v.into_owned()),
+            "temp_url_expires" => expires = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    Some(TempUrl {
+        method: parts.method.as_str().to_owned(),
+        path: percent_decode(parts.uri.path()),
+        sig: sig?,
+        expires: expires?,
+    })
+}
+
+/// `%XX` escapes of a URL path decoded (`+` stays a plus, as in paths).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The request id, which Swift calls the transaction id.

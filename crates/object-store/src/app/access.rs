@@ -22,6 +22,8 @@ use crate::policies::Rule;
 pub struct Caller {
     pub auth: Option<Arc<AuthContext>>,
     pub referrer: Option<String>,
+    /// A TempURL's signature, when the request carries one.
+    pub temp_url: Option<super::tempurl::TempUrl>,
 }
 
 /// What an operation needs of a container.
@@ -191,7 +193,7 @@ mod tests {
                 user_name: format!("{user}-name"),
                 ..Default::default()
             })),
-            referrer: None,
+            ..Default::default()
         }
     }
 

@@ -3,7 +3,7 @@
 
 use api_common::Error;
 
-use super::{access, check_container, check_meta, Caller, Need, ObjectStore};
+use super::{access, check_container, check_meta, tempurl, Caller, Need, ObjectStore};
 use crate::model::{ContainerInfo, ContainerUpdate, ListQuery, ObjectEntry, Timestamp};
 
 impl ObjectStore {
@@ -28,9 +28,27 @@ impl ObjectStore {
             Some(c) if owner || access::acl_allows(caller, &c.read_acl, &c.write_acl, need) => {
                 Ok(c)
             }
+            Some(c) if need != Need::List && self.temp_url_allows(caller, account, &c).await? => {
+                Ok(c)
+            }
             None if owner => Err(Error::not_found("")),
             _ => Err(access::refused(caller)),
         }
+    }
+
+    /// Whether the request's TempURL is signed with a key of the account or container.
+    async fn temp_url_allows(
+        &self,
+        caller: &Caller,
+        account: &str,
+        c: &ContainerInfo,
+    ) -> Result<bool, Error> {
+        let Some(t) = &caller.temp_url else {
+            return Ok(false);
+        };
+        let account_meta = self.account_info(account).await?.unwrap_or_default().meta;
+        let keys = tempurl::keys(&account_meta).chain(tempurl::keys(&c.meta));
+        Ok(tempurl::valid(t, &t.method, Timestamp::now().secs(), keys))
     }
 
     /// Create a container, or update an existing one's metadata and ACLs; `true` when

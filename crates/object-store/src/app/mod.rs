@@ -9,6 +9,7 @@ pub mod access;
 pub mod accounts;
 pub mod containers;
 pub mod objects;
+pub mod tempurl;
 
 use std::path::{Path, PathBuf};
 

@@ -240,6 +240,14 @@ r = requests.post(other + "/secret", headers={"X-Auth-Token": admin.auth_token, 
 assert r.status_code == 204, r.text
 assert requests.get(other + "/secret/pub").content == b"public"
 assert requests.get(other + "/secret").status_code == 401
+# with .rlistings anyone lists it too, and sees no TempURL key of the container
+r = requests.post(other + "/secret", headers={"X-Auth-Token": admin.auth_token,
+    "X-Container-Read": ".r:*,.rlistings", "X-Container-Meta-Temp-URL-Key": "hidden"})
+assert r.status_code == 204, r.text
+r = requests.head(other + "/secret")
+assert r.status_code == 204 and "X-Container-Meta-Temp-Url-Key" not in r.headers, r.headers
+assert requests.get(other + "/secret").text == "pub\n"
+assert requests.put(other + "/secret/x", data=b"x").status_code == 401
 assert requests.get(url.split("/v1/")[0] + "/info").json()["swift"]["max_object_name_length"] == 1024
 print("ok")
 "#;

@@ -15,7 +15,6 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     str::FromStr,
-    sync::Mutex,
 };
 
 use api_common::Error;
@@ -71,7 +70,7 @@ type Conn = SqlitePool;
 /// The open account databases of this process.
 #[derive(Default)]
 pub struct Tables {
-    open: Mutex<HashMap<PathBuf, Conn>>,
+    open: tokio::sync::Mutex<HashMap<PathBuf, Conn>>,
 }
 
 fn db_err(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -98,14 +97,19 @@ impl Tables {
     /// The connection to the account database at `path`; `None` when the file is not
     /// there and `create` is false.
     async fn conn(&self, path: &Path, create: bool) -> Result<Option<Conn>, Error> {
+        // one pool per file: opening is serialized, so two requests never race to
+        // create the same file's schema
+        let mut open = self.open.lock().await;
         let exists = tokio::fs::try_exists(path).await.unwrap_or(false);
         if !exists {
             // a cached connection to a deleted file would write to nothing anyone reads
-            self.open.lock().expect("tables lock").remove(path);
+            if let Some(old) = open.remove(path) {
+                old.close().await;
+            }
             if !create {
                 return Ok(None);
             }
-        } else if let Some(c) = self.open.lock().expect("tables lock").get(path) {
+        } else if let Some(c) = open.get(path) {
             return Ok(Some(c.clone()));
         }
         if let Some(dir) = path.parent() {
@@ -118,18 +122,14 @@ impl Tables {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10));
-        // one connection: SQLite serializes writers anyway, and so no two connections
-        // of this process wait on each other's locks
+        // one connection: SQLite serializes writers anyway
         let c = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts)
             .await
             .map_err(db_err)?;
         sqlx::raw_sql(SCHEMA).execute(&c).await.map_err(db_err)?;
-        self.open
-            .lock()
-            .expect("tables lock")
-            .insert(path.to_owned(), c.clone());
+        open.insert(path.to_owned(), c.clone());
         Ok(Some(c))
     }
 

@@ -7,7 +7,7 @@ use axum::{
 };
 
 use super::{header, listing, meta_from, ApiState, Reply, SwiftCaller, TransId};
-use crate::model::{ContainerInfo, ContainerUpdate};
+use crate::model::{ContainerInfo, ContainerUpdate, Meta};
 use api_common::Error;
 
 fn update_from(h: &HeaderMap) -> ContainerUpdate {
@@ -34,8 +34,19 @@ fn container_headers(r: &mut Reply, c: &ContainerInfo, owner: bool) {
         .set("accept-ranges", "bytes")
         .timestamp(c.created)
         .set("x-put-timestamp", &c.put_timestamp.normal())
-        .set("last-modified", &c.last_modified.http_date())
-        .meta("container", &c.meta);
+        .set("last-modified", &c.last_modified.http_date());
+    if owner {
+        r.meta("container", &c.meta);
+    } else {
+        // a TempURL key is a secret of those who may change it
+        let shown: Meta = c
+            .meta
+            .iter()
+            .filter(|(k, _)| !k.starts_with("temp-url-key"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        r.meta("container", &shown);
+    }
     if owner {
         if !c.read_acl.is_empty() {
             r.set("x-container-read", &c.read_acl);

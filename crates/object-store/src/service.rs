@@ -25,7 +25,8 @@ impl Service for ObjectStoreService {
     const CONFIG_EXAMPLE: &'static str = r#"[object]
 port = 8080
 # The ring (default <data_dir>/object/ring.json); `oxistack manage ring` makes and
-# changes it. `up` makes one with three devices when there is none.
+# changes it. When there is none, one of three local devices is made (every node of
+# several must be given the same ring file).
 # ring_file = "/var/lib/oxistack/object/ring.json"
 # Where `up` puts the devices of the ring it makes (default <data_dir>/object/devices).
 # devices_dir = "/var/lib/oxistack/object/devices"
@@ -45,12 +46,16 @@ listing_limit = 10000
         let ring_path = cfg.ring_path(&ctx.data_dir);
         let ring = match Ring::load(&ring_path) {
             Ok(r) => r,
-            Err(crate::ring::RingError::Io(_, e))
-                if e.kind() == std::io::ErrorKind::NotFound && ctx.mode == Mode::AllInOne =>
-            {
+            Err(crate::ring::RingError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                // one node's ring, as `up` runs; several nodes share one ring file, made
+                // with `oxistack manage ring` and copied to each
                 let ring = app::default_ring(cfg.part_power, &cfg.devices_path(&ctx.data_dir))?;
                 ring.save(&ring_path)?;
-                tracing::info!(ring = %ring_path.display(), "made a ring of three devices");
+                if ctx.mode == Mode::Serve {
+                    tracing::warn!(ring = %ring_path.display(), "no ring: made one of three local devices; for several nodes, make one with `oxistack manage ring` and give each node the same file");
+                } else {
+                    tracing::info!(ring = %ring_path.display(), "made a ring of three devices");
+                }
                 ring
             }
             Err(e) => return Err(e).with_context(|| {

@@ -27,6 +27,10 @@ pub enum FaultStyle {
     /// (HTML by default, `{"message", "code", "title"}` for JSON clients, plain text
     /// otherwise); a 401 is keystonemiddleware's Keystone-style JSON.
     Glance,
+    /// Swift (swob): an error with a message is that message as `text/plain`; one
+    /// without is swob's one-line HTML page for its status. Every answer carries
+    /// `X-Trans-Id` (the request id).
+    Swift,
     /// Placement (the API-SIG errors guideline): `{"errors": [{"status", "title",
     /// "detail", "code", "request_id"}]}`, `code` from microversion 1.23 on (see
     /// [`render_placement`]); a 401 is keystonemiddleware's Keystone-style JSON.
@@ -51,6 +55,8 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotAcceptable => S::NOT_ACCEPTABLE,
         ErrorKind::RangeNotSatisfiable => S::RANGE_NOT_SATISFIABLE,
         ErrorKind::PreconditionFailed => S::PRECONDITION_FAILED,
+        ErrorKind::LengthRequired => S::LENGTH_REQUIRED,
+        ErrorKind::Unprocessable => S::UNPROCESSABLE_ENTITY,
         ErrorKind::OverLimit => S::PAYLOAD_TOO_LARGE,
         ErrorKind::Internal => S::INTERNAL_SERVER_ERROR,
         ErrorKind::NotImplemented => S::NOT_IMPLEMENTED,
@@ -79,6 +85,8 @@ fn nova_name(kind: ErrorKind) -> &'static str {
         | ErrorKind::NotAcceptable
         | ErrorKind::RangeNotSatisfiable
         | ErrorKind::PreconditionFailed
+        | ErrorKind::LengthRequired
+        | ErrorKind::Unprocessable
         | ErrorKind::Internal => "computeFault",
     }
 }
@@ -295,8 +303,53 @@ pub fn render(style: FaultStyle, err: &Error) -> Response {
                 .into_response()
         }
         FaultStyle::Glance => render_glance(err, None),
+        FaultStyle::Swift => render_swift(status, err),
         FaultStyle::Placement => unreachable!("rendered above"),
     }
+}
+
+/// swob's explanation of a status, for an error without a message of its own.
+fn swift_explanation(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+        401 => "This server could not verify that you are authorized to access the document you requested.",
+        403 => "Access was denied to this resource.",
+        404 => "The resource could not be found.",
+        405 => "The method is not allowed for this resource.",
+        409 => "There was a conflict when trying to complete your request.",
+        411 => "Length Required.",
+        412 => "A precondition for this request was not met.",
+        413 => "The body of your request was too large for this server.",
+        416 => "The Range requested is not available.",
+        422 => "Unable to process the contained instructions",
+        503 => "The server is currently unavailable. Please try again at a later time.",
+        _ => "The server has either erred or is incapable of performing the requested operation.",
+    }
+}
+
+fn render_swift(status: StatusCode, err: &Error) -> Response {
+    let (ctype, body) = if err.message.is_empty() || err.kind == ErrorKind::Internal {
+        let t = match status.as_u16() {
+            500 => "Internal Error",
+            416 => "Requested Range Not Satisfiable",
+            _ => title(status),
+        };
+        (
+            "text/html; charset=UTF-8",
+            format!(
+                "<html><h1>{t}</h1><p>{}</p></html>",
+                swift_explanation(status)
+            ),
+        )
+    } else {
+        ("text/plain; charset=UTF-8", err.message.clone())
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(ctype))],
+        body,
+    )
+        .into_response()
 }
 
 /// Turn an [`Error`] left in `resp` into the service's fault body (for a request with
@@ -335,6 +388,11 @@ pub fn render_fault(
         ),
         _ => render_negotiated(style, &err, accept.and_then(|a| a.to_str().ok())),
     };
+    if style == FaultStyle::Swift {
+        if let Some(v) = crate::request_id::header_value(request_id) {
+            out.headers_mut().insert("x-trans-id", v);
+        }
+    }
     // Keep headers a handler set on purpose (e.g. WWW-Authenticate, Allow).
     for (k, v) in resp.headers() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
@@ -400,6 +458,8 @@ mod tests {
         check(ErrorKind::OverLimit, 413);
         check(ErrorKind::UnsupportedMediaType, 415);
         check(ErrorKind::RangeNotSatisfiable, 416);
+        check(ErrorKind::LengthRequired, 411);
+        check(ErrorKind::Unprocessable, 422);
         check(ErrorKind::Internal, 500);
         check(ErrorKind::NotImplemented, 501);
         check(ErrorKind::Unavailable, 503);

@@ -691,6 +691,8 @@ pub struct Cloud {
     pub console_port: u16,
     /// The block storage port.
     pub volume_port: u16,
+    /// The Object Storage (Swift) port.
+    pub object_port: u16,
     /// The namespace the cloud (and the clients) run in; `None`: the machine's own,
     /// with the network agent off (it would wire the machine's namespace).
     netns: Option<String>,
@@ -744,6 +746,7 @@ impl Cloud {
             metadata_port: 0,
             console_port: 0,
             volume_port: 0,
+            object_port: 0,
             netns: None,
             test_image: false,
             compute_driver: "fake",
@@ -772,7 +775,7 @@ impl Cloud {
 
     /// The port of each service, by its configuration section (what another process
     /// calling this cloud's APIs configures).
-    pub fn api_ports(&self) -> [(&'static str, u16); 8] {
+    pub fn api_ports(&self) -> [(&'static str, u16); 9] {
         [
             ("identity", self.port),
             ("image", self.image_port),
@@ -782,6 +785,7 @@ impl Cloud {
             ("metadata", self.metadata_port),
             ("novncproxy", self.console_port),
             ("volume", self.volume_port),
+            ("object", self.object_port),
         ]
     }
 
@@ -804,6 +808,7 @@ impl Cloud {
         self.metadata_port = free_port();
         self.console_port = free_port();
         self.volume_port = free_port();
+        self.object_port = free_port();
         fs::write(&self.config, self.config_text(port, self.image_port))
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", self.config.display()));
     }
@@ -832,6 +837,8 @@ impl Cloud {
         self.push_options(&mut text, "metadata");
         text.push_str(&format!("\n[novncproxy]\nport = {}\n", self.console_port));
         text.push_str(&format!("\n[volume]\nport = {}\n", self.volume_port));
+        text.push_str(&format!("\n[object]\nport = {}\n", self.object_port));
+        self.push_options(&mut text, "object");
         text.push_str(&format!(
             "\n[network_agent]\nenabled = {}\nhost = \"h1\"\nresync_interval = 5\n",
             self.netns.is_some()
@@ -961,6 +968,12 @@ impl Cloud {
     /// start), e.g. `metadata_proxy_shared_secret = "s"`.
     pub fn metadata_option(&mut self, line: &str) {
         self.option("metadata", line);
+    }
+
+    /// Add a line to the `[object]` section of the configuration (before the first
+    /// start), e.g. `part_power = 6`.
+    pub fn object_option(&mut self, line: &str) {
+        self.option("object", line);
     }
 
     /// Add a line to the `[network]` section of the configuration (before the first

@@ -34,6 +34,45 @@ pub enum Task {
         #[command(subcommand)]
         what: StatusTask,
     },
+    /// The Object Storage ring (as swift-ring-builder): `[object] ring_file`, by default
+    /// `<data_dir>/object/ring.json`.
+    Ring {
+        #[command(subcommand)]
+        what: RingTask,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RingTask {
+    /// Make an empty ring (refused when one exists).
+    Create {
+        /// Partitions are 2^part_power.
+        part_power: u8,
+        replicas: usize,
+        /// Hours a moved partition stays put.
+        #[arg(default_value_t = 1)]
+        min_part_hours: u32,
+    },
+    /// Add a device (a directory); takes effect at the next rebalance.
+    Add {
+        #[arg(long, default_value_t = 1)]
+        region: u32,
+        #[arg(long)]
+        zone: u32,
+        #[arg(long, default_value_t = 100.0)]
+        weight: f64,
+        /// Where the device's data lives.
+        #[arg(long)]
+        device: std::path::PathBuf,
+    },
+    /// Change a device's weight (0 drains it).
+    SetWeight { id: u32, weight: f64 },
+    /// Remove a device; its partitions move at the next rebalance.
+    Remove { id: u32 },
+    /// Assign every partition's replicas, moving as little as possible.
+    Rebalance,
+    /// Print the ring: its devices and how many partitions each holds.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -105,7 +144,62 @@ pub async fn run(cfg: Config, task: Task) -> anyhow::Result<()> {
             print!("{report}");
             std::process::exit(i32::from(report.exit_code()));
         }
+        Task::Ring { what } => ring(&cfg, what)?,
     }
+    Ok(())
+}
+
+/// `manage ring ...`.
+fn ring(cfg: &Config, task: RingTask) -> anyhow::Result<()> {
+    use object_store::ring::Ring;
+    let path = cfg
+        .service::<object_store::ObjectStoreService>()
+        .ring_path(&cfg.data_dir);
+    if let RingTask::Create {
+        part_power,
+        replicas,
+        min_part_hours,
+    } = task
+    {
+        if path.exists() {
+            anyhow::bail!("a ring exists at {}", path.display());
+        }
+        Ring::create(part_power, replicas, min_part_hours)?.save(&path)?;
+        println!("made an empty ring at {}", path.display());
+        return Ok(());
+    }
+    let mut ring = Ring::load(&path)?;
+    match task {
+        RingTask::Create { .. } => unreachable!("handled above"),
+        RingTask::Add {
+            region,
+            zone,
+            weight,
+            device,
+        } => {
+            let device = std::path::absolute(&device)?;
+            let id = ring.add_device(region, zone, weight, device)?;
+            ring.save(&path)?;
+            println!("added device {id}; run `oxistack manage ring rebalance`");
+        }
+        RingTask::SetWeight { id, weight } => {
+            ring.set_weight(id, weight)?;
+            ring.save(&path)?;
+            println!("device {id} weighs {weight}; run `oxistack manage ring rebalance`");
+        }
+        RingTask::Remove { id } => {
+            ring.remove_device(id)?;
+            ring.save(&path)?;
+            println!("removed device {id}; run `oxistack manage ring rebalance`");
+        }
+        RingTask::Rebalance => {
+            let moved = ring.rebalance()?;
+            ring.save(&path)?;
+            println!("rebalanced: {moved} partition replicas assigned anew");
+        }
+        RingTask::Show => {}
+    }
+    print!("{}", ring.describe());
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub const SERVICES: &[&dyn AnyService] = &[
     &network::NetworkService,
     &placement::PlacementService,
     &compute::ComputeApiService,
+    &object_store::ObjectStoreService,
     &metadata::service::MetadataService::<compute::guests::ComputeSource>(PhantomData),
     &console_proxy::service::ConsoleProxyService::<compute::guests::ComputeSource>(PhantomData),
     &volume::VolumeService,

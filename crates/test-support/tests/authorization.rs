@@ -71,6 +71,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("metadata", "PUT /{*path}"),
     ("metadata", "PATCH /{*path}"),
     ("metadata", "DELETE /{*path}"),
+    // Swift's capabilities
+    ("object", "GET /info"),
     // the console proxy: noVNC's pages; the console token is the credential
     ("novncproxy", "GET /"),
     ("novncproxy", "GET /websockify"),
@@ -569,6 +571,19 @@ const EXPECT: &[(&str, &str, Stranger, &str)] = &[
     ("volume", "GET /v3/{project_id}/limits", Allowed(&[200]), ""),
     ("volume", "GET /v3/{project_id}/os-availability-zone", Allowed(&[200]), ""),
     ("volume", "GET /v3/{project_id}/os-services", Denied, ""),
+    // ---- object: the victim's account (AUTH_<its project>) belongs to its project's
+    // members; a stranger's token is refused (403) whether the container exists or not
+    ("object", "GET /info", Allowed(&[200]), ""),
+    ("object", "GET /v1/{account}", Denied, ""),
+    ("object", "POST /v1/{account}", Denied, ""),
+    ("object", "GET /v1/{account}/{container}", Denied, ""),
+    ("object", "PUT /v1/{account}/{container}", Denied, ""),
+    ("object", "POST /v1/{account}/{container}", Denied, ""),
+    ("object", "DELETE /v1/{account}/{container}", Denied, ""),
+    ("object", "GET /v1/{account}/{container}/{*object}", Denied, ""),
+    ("object", "PUT /v1/{account}/{container}/{*object}", Denied, "data"),
+    ("object", "POST /v1/{account}/{container}/{*object}", Denied, ""),
+    ("object", "DELETE /v1/{account}/{container}/{*object}", Denied, ""),
 ];
 
 /// The image routes again, aimed at images of the victim the stranger can see: a public
@@ -654,6 +669,8 @@ struct Fixture {
     volume: String,
     snapshot: String,
     volume_type: String,
+    /// The victim's Swift account, with its container `vcontainer` holding `vobject`.
+    swift_account: String,
     stranger: Member,
 }
 
@@ -897,10 +914,12 @@ impl Fixture {
         let (flavor, server, server_request, keypair, server_group) =
             compute_fixture(tc, &admin, &victim, &network).await;
         let (volume, snapshot, volume_type) = volume_fixture(tc, &admin, &victim).await;
+        let swift_account = object_fixture(tc, &victim).await;
         Fixture {
             volume,
             snapshot,
             volume_type,
+            swift_account,
             provider,
             consumer,
             custom_class,
@@ -1054,6 +1073,9 @@ impl Fixture {
                 ("extra_specs", "{key}") => "vkey",
                 ("", "{*path}") => "openstack/latest/meta_data.json",
                 ("", "{*file}") => "vnc_auto.html",
+                ("v1", "{account}") => &self.swift_account,
+                ("{account}", "{container}") => "vcontainer",
+                ("{container}", "{*object}") => "vobject",
                 _ => panic!("no victim id for {seg} in {path}: add one to Fixture::path"),
             };
             out.push(v.to_string());
@@ -1138,6 +1160,32 @@ async fn placement_fixture(
     .await;
     call(Method::PUT, "/traits/CUSTOM_VICTIM".into(), None).await;
     (rp, consumer, "CUSTOM_VICTIM".into(), "CUSTOM_VICTIM".into())
+}
+
+/// The victim's Swift account, with a container `vcontainer` and its object `vobject`.
+async fn object_fixture(tc: &TestCloud, victim: &Member) -> String {
+    let account = format!("AUTH_{}", victim.project_id);
+    let path = format!("/v1/{account}/vcontainer");
+    ok(
+        tc.call("object", Method::PUT, &path, Some(&victim.token), None)
+            .await,
+        &path,
+    );
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("{path}/vobject"))
+        .header("x-auth-token", &victim.token)
+        .header("content-length", "6")
+        .body(Body::from("secret"))
+        .expect("a valid request");
+    let r = tc.send("object", req).await;
+    assert!(
+        r.status.is_success(),
+        "{path}/vobject: {} {}",
+        r.status,
+        r.text()
+    );
+    account
 }
 
 /// A success, else panic with the answer.
@@ -1467,6 +1515,13 @@ impl Probe<'_> {
     }
 }
 
+/// Whether a service renders its faults as Swift does.
+fn swift(svc: &str) -> bool {
+    SERVICES
+        .iter()
+        .any(|s| s.name() == svc && s.fault_style() == api_common::FaultStyle::Swift)
+}
+
 /// (a): no token, no body. `None` when the path has no such method (405).
 async fn unauthenticated(
     tc: &TestCloud,
@@ -1485,6 +1540,11 @@ async fn unauthenticated(
         }
     } else if r.status != StatusCode::UNAUTHORIZED {
         failures.push(format!("{route}: {} without a token, not 401", r.status));
+    } else if p.method != Method::HEAD && swift(p.svc) {
+        // Swift's keystoneauth answers with swob's page
+        if !r.text().contains("<h1>Unauthorized</h1>") {
+            failures.push(format!("{route}: the 401 is not Swift's: {}", r.text()));
+        }
     } else if p.method != Method::HEAD
         && serde_json::from_slice::<Value>(&r.body).map_or(true, |v| v["error"]["code"] != 401)
     {

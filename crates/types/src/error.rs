@@ -31,6 +31,11 @@ pub enum ErrorKind {
     RangeNotSatisfiable,
     /// A conditional request's precondition (`If-Match`) does not hold.
     PreconditionFailed,
+    /// A body without a length where one is required (Swift's 411).
+    LengthRequired,
+    /// Well-formed, but its content contradicts what it claims (Swift's 422: a body
+    /// whose MD5 is not its `ETag`).
+    Unprocessable,
     OverLimit,
     Internal,
     NotImplemented,

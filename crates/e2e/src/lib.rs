@@ -727,6 +727,13 @@ impl Cloud {
     }
 
     /// Like [`Cloud::start`] without starting the server (for `oxistack manage` first).
+    /// A cloud on SQLite, which needs no server (never a skip).
+    pub fn sqlite() -> Cloud {
+        Cloud::new(Engine::Sqlite).expect("a SQLite cloud needs no database server")
+    }
+
+    /// A cloud on `engine`; `None` only for PostgreSQL outside `scripts/test` and CI
+    /// without `OXISTACK_TEST_PG_URL` (under them `PgDatabase::create` fails the test).
     pub fn new(engine: Engine) -> Option<Cloud> {
         let pg = match engine {
             Engine::Sqlite => None,

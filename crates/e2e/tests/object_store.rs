@@ -10,7 +10,7 @@
 
 use std::{fs, path::Path};
 
-use e2e::{Cloud, CmdOutput, Engine, DEMO};
+use e2e::{Cloud, CmdOutput, DEMO};
 use serde_json::Value;
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -52,9 +52,7 @@ fn md5_hex(data: &[u8]) -> String {
 
 #[test]
 fn object_store_cli() {
-    let Some(mut c) = Cloud::new(Engine::Sqlite) else {
-        return;
-    };
+    let mut c = Cloud::sqlite();
     c.object_option("part_power = 6");
     c.up();
     let work = c.dir().join("work");
@@ -298,9 +296,7 @@ print("ok")
 
 #[test]
 fn ring_commands() {
-    let Some(mut c) = Cloud::new(Engine::Sqlite) else {
-        return;
-    };
+    let mut c = Cloud::sqlite();
     c.configure();
     let dev = |n: &str| c.dir().join(n).display().to_string();
     assert!(c.manage(&["ring", "create", "6", "3"]).success());

@@ -105,6 +105,7 @@ fn qcow2_image(c: &Cloud, name: &str, virtual_size: &str) -> String {
 }
 
 fn cli_volume_lifecycle(engine: Engine) {
+    // None only outside scripts/test and CI (without a PostgreSQL server to use)
     let Some(mut c) = Cloud::new(engine) else {
         return;
     };
@@ -305,6 +306,7 @@ fn cli_volume_lifecycle(engine: Engine) {
 }
 
 fn cli_refusals_and_sdk(engine: Engine) {
+    // None only outside scripts/test and CI (without a PostgreSQL server to use)
     let Some(mut c) = Cloud::new(engine) else {
         return;
     };
@@ -434,6 +436,7 @@ print("OK")
 /// The many-machines way: `manage db sync` + `manage bootstrap`, then `serve --role
 /// identity,image,volume`, the volume service reaching Image with the service user.
 fn serve_role_volume(engine: Engine) {
+    // None only outside scripts/test and CI (without a PostgreSQL server to use)
     let Some(mut c) = Cloud::new(engine) else {
         return;
     };

@@ -19,6 +19,7 @@
 mod row;
 
 pub mod list;
+pub mod quotas;
 
 use std::{str::FromStr, time::Duration};
 

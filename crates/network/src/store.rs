@@ -1054,19 +1054,8 @@ pub async fn usage(conn: &mut Conn, resource: &str, project: &str) -> Result<i64
     .await?)
 }
 
-/// The limits set for `project` (the rest are the defaults).
-pub async fn quota_overrides(conn: &mut Conn, project: &str) -> Result<HashMap<String, i64>> {
-    let rows = sqlx::query("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
-        .bind(project)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let c = Columns::new("quotas", r);
-            Ok((c.get("resource")?, c.get("hard_limit")?))
-        })
-        .collect()
-}
+/// Per-project quota limits that differ from the defaults.
+pub const QUOTAS: db::quotas::QuotaTable = db::quotas::QuotaTable("quotas");
 
 /// Projects with limits of their own.
 pub async fn quota_projects(conn: &mut Conn) -> Result<Vec<String>> {
@@ -1076,24 +1065,6 @@ pub async fn quota_projects(conn: &mut Conn) -> Result<Vec<String>> {
     rows.iter()
         .map(|r| Columns::new("quotas", r).get("project_id"))
         .collect()
-}
-
-pub async fn set_quota(conn: &mut Conn, project: &str, resource: &str, limit: i64) -> Result<()> {
-    sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3) ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit")
-        .bind(project)
-        .bind(resource)
-        .bind(limit)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn delete_quotas(conn: &mut Conn, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
-        .bind(project)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 // ------------------------------------------------------------------ agents

@@ -558,40 +558,8 @@ pub async fn delete_snapshot(conn: &mut Conn, id: &SnapshotId) -> Result<bool> {
 
 // ------------------------------------------------------------------ quotas
 
-/// A project's own limits (resource -> limit), defaults left out.
-pub async fn quotas(conn: &mut Conn, project: &str) -> Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT resource, hard_limit FROM volume_quotas WHERE project_id = $1")
-        .bind(project)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let c = Columns::new("volume_quotas", r);
-            Ok((c.get("resource")?, c.get("hard_limit")?))
-        })
-        .collect()
-}
-
-pub async fn set_quota(conn: &mut Conn, project: &str, resource: &str, limit: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO volume_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3) \
-         ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
-    )
-    .bind(project)
-    .bind(resource)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn delete_quotas(conn: &mut Conn, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM volume_quotas WHERE project_id = $1")
-        .bind(project)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
+/// Per-project quota limits that differ from the defaults.
+pub const QUOTAS: db::quotas::QuotaTable = db::quotas::QuotaTable("volume_quotas");
 
 /// What a project uses: (volumes, snapshots, gigabytes of both).
 pub async fn usage(conn: &mut Conn, project: &str) -> Result<(i64, i64, i64)> {

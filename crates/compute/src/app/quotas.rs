@@ -46,7 +46,10 @@ impl Compute {
     pub async fn quota_limits(&self, project: &str) -> Result<BTreeMap<&'static str, i64>> {
         let mut out = self.quota_defaults();
         let mut c = self.conn().await?;
-        for (k, v) in store::quotas::limits(&mut c, project).await? {
+        for (k, v) in store::QUOTAS
+            .limits::<Vec<(String, i64)>>(&mut c, project)
+            .await?
+        {
             if let Some(slot) = out.get_mut(k.as_str()) {
                 *slot = v;
             }
@@ -141,7 +144,7 @@ impl Compute {
         }
         let mut tx = self.db.begin_write().await?;
         for (k, v) in &limits {
-            store::quotas::set(&mut tx, project, k, *v).await?;
+            store::QUOTAS.set(&mut tx, project, k, *v).await?;
         }
         tx.commit().await?;
         self.quota_limits(project).await
@@ -155,7 +158,7 @@ impl Compute {
             &super::target(project, caller.user()),
         )?;
         let mut c = self.conn().await?;
-        store::quotas::clear(&mut c, project).await
+        store::QUOTAS.clear(&mut c, project).await
     }
 
     pub fn quota_default_set(&self, caller: &Caller<'_>) -> Result<BTreeMap<&'static str, i64>> {

@@ -10,7 +10,6 @@ pub mod guests;
 pub mod hosts;
 pub mod keypairs;
 pub mod placed;
-pub mod quotas;
 pub mod servers;
 
 use db::Columns;
@@ -45,3 +44,6 @@ fn placeholders(n: usize, from: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Per-project quota limits that differ from the defaults.
+pub const QUOTAS: db::quotas::QuotaTable = db::quotas::QuotaTable("compute_quotas");

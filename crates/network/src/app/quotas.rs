@@ -43,7 +43,9 @@ impl Networking {
 
     async fn limits(&self, project: &str) -> Result<BTreeMap<&'static str, i64>> {
         let mut conn = self.conn().await?;
-        let over = store::quota_overrides(&mut conn, project).await?;
+        let over = store::QUOTAS
+            .limits::<std::collections::HashMap<String, i64>>(&mut conn, project)
+            .await?;
         Ok(RESOURCES
             .iter()
             .map(|r| {
@@ -160,7 +162,7 @@ impl Networking {
         }
         let mut tx = self.db.begin_write().await?;
         for (r, v) in &limits {
-            store::set_quota(&mut tx, project, r, *v).await?;
+            store::QUOTAS.set(&mut tx, project, r, *v).await?;
         }
         tx.commit().await?;
         self.limits(project).await
@@ -169,6 +171,6 @@ impl Networking {
     pub async fn quota_delete(&self, caller: &Caller<'_>, project: &str) -> Result<()> {
         self.authorize(caller, Rule::DeleteQuota, &target(project, &[]))?;
         let mut conn = self.conn().await?;
-        store::delete_quotas(&mut conn, project).await
+        store::QUOTAS.clear(&mut conn, project).await
     }
 }

@@ -57,7 +57,7 @@ impl Volumes {
         conn: &mut store::Conn,
         project: &str,
     ) -> Result<QuotaSet> {
-        let own: BTreeMap<String, i64> = store::quotas(conn, project).await?.into_iter().collect();
+        let own: BTreeMap<String, i64> = store::QUOTAS.limits(conn, project).await?;
         let (volumes, snapshots, gigabytes) = store::usage(conn, project).await?;
         Ok(RESOURCES
             .iter()
@@ -173,7 +173,7 @@ impl Volumes {
                     u.in_use
                 )));
             }
-            store::set_quota(&mut tx, project, r, *limit).await?;
+            store::QUOTAS.set(&mut tx, project, r, *limit).await?;
         }
         let out = self.quota_set_on(&mut tx, project).await?;
         tx.commit().await?;
@@ -184,7 +184,7 @@ impl Volumes {
     pub async fn quota_delete(&self, caller: &Caller<'_>, project: &str) -> Result<()> {
         self.authorize(caller, Rule::DeleteQuota, project)?;
         let mut conn = self.conn().await?;
-        store::delete_quotas(&mut conn, project).await
+        store::QUOTAS.clear(&mut conn, project).await
     }
 
     /// The caller's project's limits and usage (`GET /limits`).

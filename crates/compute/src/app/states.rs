@@ -82,13 +82,23 @@ impl Compute {
         change: impl FnOnce(&mut Server) -> Result<T>,
     ) -> Result<(Server, T)> {
         let mut tx = self.db.begin_write().await?;
-        let mut s = store::servers::get(&mut tx, id)
+        let r = Self::update_server_in(&mut tx, id, change).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// [`Compute::update_server`] in the caller's write transaction.
+    async fn update_server_in<T>(
+        tx: &mut store::Conn,
+        id: &ServerId,
+        change: impl FnOnce(&mut Server) -> Result<T>,
+    ) -> Result<(Server, T)> {
+        let mut s = store::servers::get(tx, id)
             .await?
             .ok_or_else(|| Error::not_found_id(id))?;
         let out = change(&mut s)?;
         s.updated_at = now();
-        store::servers::save(&mut tx, &s).await?;
-        tx.commit().await?;
+        store::servers::save(tx, &s).await?;
         Ok((s, out))
     }
 
@@ -137,11 +147,7 @@ impl Compute {
             None => None,
         };
         self.update_server(id, |s| {
-            s.host = host.map(str::to_owned);
-            s.node = node.map(str::to_owned);
-            if let Some(z) = zone {
-                s.availability_zone = Some(z);
-            }
+            place(s, host, node, zone);
             Ok(())
         })
         .await
@@ -176,14 +182,11 @@ impl Compute {
             tx.rollback().await?;
             return Ok(false);
         }
-        let mut s = store::servers::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found_id(id))?;
-        s.host = Some(host.to_owned());
-        s.node = Some(node.to_owned());
-        s.availability_zone = Some(zone);
-        s.updated_at = now();
-        store::servers::save(&mut tx, &s).await?;
+        Self::update_server_in(&mut tx, id, |s| {
+            place(s, Some(host), Some(node), Some(zone));
+            Ok(())
+        })
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -283,5 +286,14 @@ impl Compute {
         })
         .await?;
         self.leave_groups(id).await
+    }
+}
+
+/// The server on `host`/`node` (none: off any host), in the zone of the host.
+fn place(s: &mut Server, host: Option<&str>, node: Option<&str>, zone: Option<String>) {
+    s.host = host.map(str::to_owned);
+    s.node = node.map(str::to_owned);
+    if let Some(z) = zone {
+        s.availability_zone = Some(z);
     }
 }
